@@ -1,0 +1,30 @@
+"""fcn_keras: the Fully Convolutional Networks of Long, Shelhamer & Darrell as a Keras 3 zoo.
+
+    model = fcn_keras.build("vgg16", "8s", num_classes=21, weights="imagenet")
+    model.compile()                      # the paper's recipe
+    model.fit(train_ds, validation_data=val_ds)
+"""
+
+__version__ = "0.1.0"
+
+from fcn_keras.models import FCN, build, build_backbone  # noqa: E402  (registers the layers)
+from fcn_keras.models.convolutionalize import convolutionalize  # noqa: E402
+
+
+def list_models():
+    """The zoo: one dict per pretrained entry (name, architecture, classes, source, metrics)."""
+    from fcn_keras.weights.zoo import list_models as _list_models
+
+    return _list_models()
+
+
+def __getattr__(name):
+    # Submodules that pull in TensorFlow-only code load on first use.
+    if name in ("data", "metrics", "export", "training", "weights", "viz"):
+        import importlib
+
+        return importlib.import_module(f"fcn_keras.{name}")
+    raise AttributeError(f"module 'fcn_keras' has no attribute {name!r}")
+
+
+__all__ = ["FCN", "build", "build_backbone", "convolutionalize", "list_models", "__version__"]

@@ -1,0 +1,22 @@
+"""Data for FCNs: sources yielding (image uint8 HxWx3, mask uint8 HxW, 255 = ignore) pairs,
+and one pipeline that turns any of them into batches.
+
+    train = fcn_keras.data.pipeline(fcn_keras.data.shapes("train"), batch_size=8,
+                                    crop_size=64, training=True)
+    val = fcn_keras.data.pipeline(fcn_keras.data.shapes("val"))   # batch 1, whole images
+
+Sources: :func:`from_directory` (PASCAL VOC, SBD), :func:`from_tfds` (TFDS segmentation
+sets), :func:`shapes` (bundled synthetic set, generated on the fly).
+"""
+
+from .directory import VOC_CLASSES, from_directory, read_image, read_mask, seg11valid_ids
+from .pipeline import MEAN_RGB, pipeline
+from .source import IGNORE_LABEL, DataError, Source, check_example
+from .synthetic import SHAPES_CLASSES, shapes
+from .tfds import TFDS_CONVENTIONS, from_tfds
+
+__all__ = [
+    "from_directory", "from_tfds", "shapes", "pipeline", "Source", "DataError",
+    "check_example", "read_image", "read_mask", "seg11valid_ids",
+    "SHAPES_CLASSES", "VOC_CLASSES", "TFDS_CONVENTIONS", "MEAN_RGB", "IGNORE_LABEL",
+]

@@ -1,0 +1,225 @@
+"""Sources read from files: the PASCAL VOC layout and the SBD (Hariharan et al.) layout.
+
+VOC (``VOCdevkit/VOC2012`` or ``VOC2011``)::
+
+    root/JPEGImages/<id>.jpg
+    root/SegmentationClass/<id>.png          palette PNG: index = class, 255 = void
+    root/ImageSets/Segmentation/<split>.txt  one id per line
+
+SBD (``benchmark_RELEASE/dataset``)::
+
+    root/img/<id>.jpg
+    root/cls/<id>.mat                        GTcls.Segmentation: uint8 class map (no void)
+    root/<split>.txt                         train.txt (8498 ids), val.txt (2857 ids)
+
+The paper trains on SBD ``train`` and scores on ``seg11valid``, the 736 VOC2011 val images
+that are not in SBD train (``fcn_keras/data/seg11valid.txt``, from the authors'
+repository). ``split="seg11valid"`` works on any VOC tree that holds those images, and
+``exclude="seg11valid"`` removes them from any split.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from importlib import resources
+
+import numpy as np
+
+from .source import DataError, Source, check_example, python_loader
+
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
+    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
+    "sheep", "sofa", "train", "tvmonitor",
+)
+
+
+def seg11valid_ids():
+    """The 736 image ids of the paper's ``seg11valid`` split (VOC2011 val minus SBD train)."""
+    text = resources.files("fcn_keras.data").joinpath("seg11valid.txt").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _read_ids(path):
+    with open(path) as f:
+        ids = [line.split()[0] for line in f if line.strip()]
+    return ids
+
+
+def read_image(path):
+    """Decode an image file to ``uint8 (H, W, 3)`` RGB; :class:`DataError` names the file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode != "RGB":
+                im = im.convert("RGB")
+            return np.asarray(im, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file not found") from None
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from None
+
+
+def read_mask(path):
+    """Read a label map: palette/grayscale PNG (indices kept, no colour conversion) or an
+    SBD ``.mat`` (``GTcls.Segmentation``). Returns ``uint8 (H, W)``."""
+    if str(path).endswith(".mat"):
+        return _read_sbd_mat(path)
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode not in ("P", "L", "I", "I;16", "I;16B", "I;16L"):
+                raise DataError(
+                    f"{path}: mask must be a palette or grayscale PNG holding class indices, "
+                    f"got PIL mode {im.mode!r} (a colour-coded mask needs converting first)"
+                )
+            return np.asarray(im)
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{path}: mask file not found") from None
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{path}: cannot decode mask ({type(e).__name__}: {e})") from None
+
+
+def _read_sbd_mat(path):
+    try:
+        import scipy.io
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        raise DataError(f"{path}: reading SBD .mat files needs scipy (pip install scipy)") from None
+    try:
+        mat = scipy.io.loadmat(path, squeeze_me=False, struct_as_record=True)
+    except FileNotFoundError:
+        raise DataError(f"{path}: mask file not found") from None
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{path}: cannot read .mat file ({type(e).__name__}: {e})") from None
+    try:
+        seg = mat["GTcls"][0]["Segmentation"][0]
+    except (KeyError, IndexError, ValueError) as e:
+        raise DataError(
+            f"{path}: not an SBD class file (expected struct GTcls with field Segmentation): {e}"
+        ) from None
+    return np.asarray(seg)
+
+
+def _detect_layout(root):
+    """(layout, folder) for ``root`` or one of the usual sub-folders, or None."""
+    for sub in ("", "VOCdevkit/VOC2012", "VOC2012", "VOCdevkit/VOC2011", "VOC2011",
+                "benchmark_RELEASE/dataset", "dataset"):
+        cand = os.path.join(root, sub) if sub else root
+        if os.path.isdir(os.path.join(cand, "JPEGImages")) and os.path.isdir(
+            os.path.join(cand, "SegmentationClass")
+        ):
+            return "voc", cand
+        if os.path.isdir(os.path.join(cand, "img")) and os.path.isdir(os.path.join(cand, "cls")):
+            return "sbd", cand
+    return None
+
+
+def from_directory(root, split="train", *, layout=None, num_classes=21, class_names=None,
+                   exclude=None, skip_invalid=False):
+    """Pairs from a PASCAL VOC or SBD folder tree (layout detected from its folders).
+
+    Args:
+        root: the VOC folder (holding ``JPEGImages``, ``SegmentationClass``, ``ImageSets``)
+            or the SBD ``dataset`` folder (holding ``img``, ``cls``, ``train.txt``); a
+            parent such as ``VOCdevkit`` or ``benchmark_RELEASE`` is accepted too.
+        split: a split name (VOC: a file ``ImageSets/Segmentation/<split>.txt``; SBD:
+            ``<split>.txt``; ``"seg11valid"`` uses the shipped 736-id list) or the path of a
+            text file with one id per line.
+        layout: ``"voc"`` or ``"sbd"`` to skip detection.
+        num_classes: labels must be ``< num_classes`` or 255 (VOC: 21).
+        class_names: names for the classes (default: the VOC names when ``num_classes=21``).
+        exclude: ids to leave out: an iterable of ids, or ``"seg11valid"`` (the paper's
+            training set is ``from_directory(sbd_root, "train", exclude="seg11valid")``).
+        skip_invalid: skip unreadable/inconsistent examples with a warning instead of raising.
+
+    Returns:
+        a :class:`fcn_keras.data.Source`.
+
+    Raises:
+        FileNotFoundError: ``root`` or the split file does not exist.
+        ValueError: unknown layout, or the split is empty.
+        DataError (while reading): a file cannot be decoded or is inconsistent.
+    """
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"data root {root!r} is not a directory")
+    if layout is None:
+        found = _detect_layout(root)
+        if found is None:
+            raise ValueError(
+                f"{root!r} is neither a VOC folder (JPEGImages/ + SegmentationClass/) nor an "
+                f"SBD folder (img/ + cls/); pass layout='voc' or layout='sbd' if it is"
+            )
+        layout, root = found
+    if layout not in ("voc", "sbd"):
+        raise ValueError(f"layout must be 'voc' or 'sbd', got layout={layout!r}")
+
+    if layout == "voc":
+        split_dir = os.path.join(root, "ImageSets", "Segmentation")
+        image_dir, mask_dir, mask_ext = "JPEGImages", "SegmentationClass", ".png"
+    else:
+        split_dir = root
+        image_dir, mask_dir, mask_ext = "img", "cls", ".mat"
+
+    split_name = os.fspath(split)
+    if split_name.endswith(".txt") or os.sep in split_name:
+        split_file = split_name
+        ids = _read_split_file(split_file)
+        split_name = os.path.splitext(os.path.basename(split_file))[0]
+    else:
+        split_file = os.path.join(split_dir, f"{split_name}.txt")
+        if os.path.isfile(split_file):
+            ids = _read_split_file(split_file)
+        elif split_name == "seg11valid":
+            ids = seg11valid_ids()
+        else:
+            avail = sorted(f[:-4] for f in os.listdir(split_dir) if f.endswith(".txt")) \
+                if os.path.isdir(split_dir) else []
+            raise FileNotFoundError(
+                f"split file {split_file!r} not found (split={split!r}); splits available in "
+                f"{split_dir!r}: {avail or 'none'}"
+            )
+
+    if exclude is not None:
+        drop = set(seg11valid_ids()) if isinstance(exclude, str) and exclude == "seg11valid" \
+            else ({exclude} if isinstance(exclude, str) else set(exclude))
+        ids = [i for i in ids if i not in drop]
+    if not ids:
+        raise ValueError(f"split {split!r} of {root!r} is empty"
+                         + (" after exclude" if exclude is not None else ""))
+
+    if class_names is None:
+        class_names = VOC_CLASSES if num_classes == len(VOC_CLASSES) else tuple(
+            f"class_{i}" for i in range(num_classes))
+    images = [os.path.join(root, image_dir, f"{i}.jpg") for i in ids]
+    masks = [os.path.join(root, mask_dir, f"{i}{mask_ext}") for i in ids]
+
+    def load(image_path, mask_path):
+        image = read_image(image_path)
+        mask = read_mask(mask_path)
+        return check_example(image, mask, num_classes, f"{image_path} / {mask_path}")
+
+    src = Source(name=layout, split=split_name, num_classes=num_classes,
+                 class_names=class_names, keys=(np.array(images), np.array(masks)),
+                 load_fn=None, length=len(ids), skip_invalid=skip_invalid,
+                 description=f"{layout} at {root}")
+    src._load_fn = python_loader(weakref.ref(src), load, 2)
+    src.ids = ids
+    src.root = root
+    return src
+
+
+def _read_split_file(path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"split file {path!r} not found")
+    ids = _read_ids(path)
+    if not ids:
+        raise ValueError(f"split file {path!r} lists no ids (empty split)")
+    return ids

@@ -1,0 +1,236 @@
+"""One pipeline from (image, mask) pairs to training / evaluation batches."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from .source import IGNORE_LABEL, Source
+
+# The paper's data-layer mean (BGR 104.00698793, 116.66876762, 122.67891434) in RGB order:
+# images are padded with it, so padding is "zero" after the model's own mean subtraction.
+MEAN_RGB = (122.67891434, 116.66876762, 104.00698793)
+
+
+def _pair(size, name):
+    if size is None:
+        return None
+    if isinstance(size, int):
+        size = (size, size)
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an int or (height, width), got {name}={size!r}") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"{name} must be positive, got {name}={size!r}")
+    return h, w
+
+
+def _as_pairs(ds):
+    spec = ds.element_spec
+    if isinstance(spec, dict):
+        ikey = next((k for k in ("image", "image_left") if k in spec), None)
+        mkey = next((k for k in ("mask", "segmentation_mask", "label") if k in spec), None)
+        if ikey is None or mkey is None:
+            raise ValueError(f"dataset elements are dicts with keys {sorted(spec)}; expected "
+                             f"'image' and 'mask' (or (image, mask) tuples)")
+        ds = ds.map(lambda d: (d[ikey], d[mkey]))
+        spec = ds.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2):
+        raise ValueError(f"dataset must yield (image, mask) pairs, got element_spec={spec}")
+    ispec, mspec = spec
+    if ispec.shape.rank not in (None, 3):
+        raise ValueError(f"images must be unbatched HxWx3 tensors, got shape {ispec.shape} "
+                         f"(pass an unbatched dataset)")
+
+    def fix(image, mask):
+        if mask.shape.rank == 3:
+            mask = tf.squeeze(mask, -1)
+        return tf.cast(image, tf.uint8), tf.cast(mask, tf.uint8)
+
+    return ds.map(fix)
+
+
+def _check_labels(num_classes):
+    def check(image, mask):
+        valid = tf.not_equal(mask, IGNORE_LABEL)
+        top = tf.reduce_max(tf.where(valid, tf.cast(mask, tf.int32), -1))
+        assert_op = tf.debugging.Assert(
+            top < num_classes,
+            ["fcn_keras.data.pipeline: label value", top, "is >= num_classes", num_classes,
+             "and is not the ignore label 255"])
+        size_op = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(mask))),
+            ["fcn_keras.data.pipeline: mask shape", tf.shape(mask), "differs from image shape",
+             tf.shape(image)])
+        with tf.control_dependencies([assert_op, size_op]):
+            return tf.identity(image), tf.identity(mask)
+    return check
+
+
+def pad_to(image, mask, height, width, mean=MEAN_RGB):
+    """Pad bottom/right to at least ``height x width``: image with ``mean``, mask with 255."""
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    ph, pw = tf.maximum(height - h, 0), tf.maximum(width - w, 0)
+    mean = tf.constant(mean, tf.float32)
+    image = tf.pad(tf.cast(image, tf.float32) - mean, [[0, ph], [0, pw], [0, 0]]) + mean
+    mask = tf.pad(mask, [[0, ph], [0, pw]], constant_values=IGNORE_LABEL)
+    return image, mask
+
+
+def _augment(scale_range, flip, crop, mean, rand_crop):
+    """(image uint8, mask uint8, seed int64) -> (image float32, mask uint8)."""
+
+    def fn(image, mask, seed):
+        seeds = tf.random.experimental.stateless_split(tf.stack([seed, seed // 7 + 1]), 4)
+        image = tf.cast(image, tf.float32)
+        if scale_range is not None:
+            lo, hi = scale_range
+            s = tf.random.stateless_uniform([], seeds[0], lo, hi)
+            hw = tf.cast(tf.shape(image)[:2], tf.float32)
+            new = tf.maximum(tf.cast(tf.round(hw * s), tf.int32), 1)
+            image = tf.image.resize(image, new, method="bilinear")
+            mask = tf.image.resize(mask[..., None], new, method="nearest")[..., 0]
+        if flip:
+            do = tf.random.stateless_uniform([], seeds[1]) < 0.5
+            image = tf.cond(do, lambda: tf.reverse(image, [1]), lambda: image)
+            mask = tf.cond(do, lambda: tf.reverse(mask, [1]), lambda: mask)
+        if crop is not None:
+            ch, cw = crop
+            image, mask = pad_to(image, mask, ch, cw, mean)
+            h, w = tf.shape(image)[0], tf.shape(image)[1]
+            if rand_crop:
+                y = tf.random.stateless_uniform([], seeds[2], 0, h - ch + 1, dtype=tf.int32)
+                x = tf.random.stateless_uniform([], seeds[3], 0, w - cw + 1, dtype=tf.int32)
+            else:
+                y, x = (h - ch) // 2, (w - cw) // 2
+            image = image[y:y + ch, x:x + cw]
+            mask = mask[y:y + ch, x:x + cw]
+            image.set_shape([ch, cw, 3])
+            mask.set_shape([ch, cw])
+        return image, mask
+
+    return fn
+
+
+def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=None,
+             scale_range=None, flip=None, mean=MEAN_RGB, cache=False, repeat=False,
+             seed=None, num_classes=None, drop_remainder=None, deterministic=None,
+             shuffle_buffer=None, num_parallel_calls=tf.data.AUTOTUNE, prefetch=True):
+    """Turn a source into batches for ``model.fit`` / ``evaluate`` / ``predict``.
+
+    Args:
+        source: a :class:`fcn_keras.data.Source` (from ``from_directory``, ``from_tfds``,
+            ``shapes``) or an unbatched ``tf.data.Dataset`` of ``(image, mask)`` pairs
+            (or dicts with ``"image"`` and ``"mask"``).
+        batch_size: images per batch. The paper's recipe is ``batch_size=1`` whole images
+            of any size. With ``crop_size=None`` and ``batch_size > 1`` each batch is padded
+            to its largest image (image with ``mean``, mask with 255 = ignored).
+        crop_size: ``None`` (whole images) or an int / ``(height, width)``: images smaller
+            than it are padded (mean / 255), then cropped - at random when ``training``,
+            centred otherwise.
+        training: enables shuffling and random flips (and random crops, scaling) and
+            defaults ``drop_remainder`` to True for fixed crops.
+        shuffle: shuffle every epoch (default: ``training``). Keys (file names, indices)
+            are shuffled before decoding, so the whole set is permuted cheaply.
+        scale_range: ``(lo, hi)`` random rescale factor for training (e.g. ``(0.5, 2.0)``);
+            ``None`` (default, as in the paper): no rescaling.
+        flip: random horizontal flip (default: ``training``).
+        mean: RGB pad value (the paper's mean by default).
+        cache: ``False``; ``True`` caches decoded examples in memory; a string caches them
+            to that file prefix (``tf.data.Dataset.cache``). Augmentation runs after it.
+        repeat: repeat forever (then give ``steps_per_epoch`` to ``fit``).
+        seed: makes shuffling and augmentation reproducible (still different per epoch).
+        num_classes: check labels against it (default: the source's); a label
+            ``>= num_classes`` other than 255 stops the pipeline with an error.
+        drop_remainder: drop a last partial batch (default: ``training and crop_size``).
+        deterministic: keep element order in parallel maps (default: True; False can be
+            a little faster for training).
+        shuffle_buffer: buffer for shuffling decoded (cached) examples (default: all).
+        num_parallel_calls: parallelism of decoding and augmentation (``AUTOTUNE``).
+        prefetch: prefetch ``AUTOTUNE`` batches.
+
+    Returns:
+        a ``tf.data.Dataset`` of ``(images, masks)``: ``float32 (N, H, W, 3)`` RGB 0..255
+        and ``int32 (N, H, W)`` with 255 = ignore, ready for ``FCN.fit``.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got batch_size={batch_size!r}")
+    crop = _pair(crop_size, "crop_size")
+    if scale_range is not None:
+        try:
+            lo, hi = (float(v) for v in scale_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"scale_range must be (lo, hi), got scale_range={scale_range!r}") from None
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale_range must satisfy 0 < lo <= hi, got {scale_range!r}")
+        scale_range = (lo, hi)
+    shuffle = training if shuffle is None else bool(shuffle)
+    flip = training if flip is None else bool(flip)
+    if drop_remainder is None:
+        drop_remainder = bool(training and crop is not None)
+    det = True if deterministic is None else bool(deterministic)
+    mean = tuple(float(m) for m in mean)
+    if len(mean) != 3:
+        raise ValueError(f"mean must have 3 values (RGB), got mean={mean!r}")
+
+    if isinstance(source, Source):
+        if num_classes is None:
+            num_classes = source.num_classes
+        length = len(source) if source._length is not None else None
+        if length == 0:
+            raise ValueError(f"{source!r} is empty")
+        # Shuffle keys before decoding unless decoded examples are cached.
+        ds = source.dataset(shuffle=shuffle and not cache, seed=seed,
+                            num_parallel_calls=num_parallel_calls, deterministic=det)
+    elif isinstance(source, tf.data.Dataset):
+        ds = _as_pairs(source)
+        card = int(ds.cardinality())
+        if card == 0:
+            raise ValueError("the dataset passed to pipeline() is empty")
+        length = card if card > 0 else None
+        if shuffle and not cache:
+            ds = ds.shuffle(shuffle_buffer or (length or 1024), seed=seed,
+                            reshuffle_each_iteration=True)
+    else:
+        raise TypeError(f"source must be a fcn_keras.data.Source or a tf.data.Dataset of "
+                        f"(image, mask) pairs, got {type(source).__name__}")
+
+    if num_classes is not None:
+        ds = ds.map(_check_labels(int(num_classes)), num_parallel_calls=num_parallel_calls,
+                    deterministic=det)
+    if cache:
+        ds = ds.cache(cache if isinstance(cache, str) else "")
+        if shuffle:
+            ds = ds.shuffle(shuffle_buffer or min(length or 1024, 10000), seed=seed,
+                            reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+
+    randomize = training and (flip or scale_range is not None or crop is not None)
+    if randomize:
+        rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, rand).map(
+            lambda pair, r: (pair[0], pair[1], r)
+        ).map(_augment(scale_range if training else None, flip and training, crop, mean,
+                       rand_crop=True),
+              num_parallel_calls=num_parallel_calls, deterministic=det)
+    elif crop is not None:
+        ds = ds.map(lambda i, m: _augment(None, False, crop, mean, False)(i, m, tf.constant(0, tf.int64)),
+                    num_parallel_calls=num_parallel_calls, deterministic=det)
+
+    ds = ds.map(lambda i, m: (tf.cast(i, tf.float32), m), num_parallel_calls=num_parallel_calls,
+                deterministic=det)
+    if crop is not None or batch_size == 1:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    else:
+        # whole images of different sizes: pad each batch to its largest image
+        mean_t = tf.constant(mean, tf.float32)
+        ds = ds.map(lambda i, m: (i - mean_t, m))
+        ds = ds.padded_batch(batch_size, padded_shapes=([None, None, 3], [None, None]),
+                             padding_values=(0.0, tf.constant(IGNORE_LABEL, tf.uint8)),
+                             drop_remainder=drop_remainder)
+        ds = ds.map(lambda i, m: (i + mean_t, m))
+    ds = ds.map(lambda i, m: (i, tf.cast(m, tf.int32)))
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds

@@ -1,0 +1,162 @@
+"""Sources from TensorFlow Datasets, each set's label convention mapped to ours
+(classes ``0 .. num_classes-1``, 255 = ignore).
+
+=================  ===========================================================================
+name               convention
+=================  ===========================================================================
+oxford_iiit_pet    ``segmentation_mask`` trimap 1 = pet, 2 = background, 3 = border
+                   -> 0 background, 1 pet, 255 (border is not scored). 2 classes.
+cityscapes         ``segmentation_label`` Cityscapes label ids -> the 19 train ids of the
+                   benchmark; all other ids (void, ego vehicle, parking, ...) -> 255.
+                   Image key ``image_left``; config ``cityscapes/semantic_segmentation``.
+scene_parse150     ``annotation`` is TFDS's ADE20K challenge PNG (3 channels); its R channel
+                   is the category id, 0 = unlabelled -> 255, ``k`` -> ``k - 1``.
+                   ``num_classes=150`` by default (pass ``num_classes`` to narrow it).
+=================  ===========================================================================
+
+Values outside a convention (e.g. a trimap value 7) raise ``InvalidArgumentError`` naming
+the example and the value, as does a mask whose size differs from its image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from .source import IGNORE_LABEL, Source
+
+_INVALID = -1
+
+CITYSCAPES_CLASSES = (
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+    "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
+    "motorcycle", "bicycle",
+)
+# label id -> train id (cityscapesScripts labels.py); everything else is 255
+_CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9,
+                         23: 10, 24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+
+
+def _table(mapping, valid_range=None, default=_INVALID):
+    t = np.full(256, default, np.int32)
+    if valid_range is not None:
+        for v in valid_range:
+            t[v] = IGNORE_LABEL
+    for k, v in mapping.items():
+        t[k] = v
+    return t
+
+
+def _pets_table():
+    return _table({1: 1, 2: 0, 3: IGNORE_LABEL})
+
+
+def _cityscapes_table():
+    # label ids 0..33 are defined; -1 (license plate) is not stored in the uint8 PNGs
+    return _table(_CITYSCAPES_TRAIN_IDS, valid_range=range(0, 34))
+
+
+def _ade_table(num_classes):
+    t = np.full(256, _INVALID, np.int32)
+    t[0] = IGNORE_LABEL
+    t[1:num_classes + 1] = np.arange(num_classes)
+    return t
+
+
+TFDS_CONVENTIONS = {
+    "oxford_iiit_pet": dict(image="image", mask="segmentation_mask", channel=0,
+                            id_key="file_name", num_classes=2,
+                            class_names=("background", "pet"), table=lambda n: _pets_table()),
+    "cityscapes": dict(image="image_left", mask="segmentation_label", channel=0,
+                       id_key="image_id", num_classes=19, class_names=CITYSCAPES_CLASSES,
+                       table=lambda n: _cityscapes_table(),
+                       default_config="semantic_segmentation"),
+    "scene_parse150": dict(image="image", mask="annotation", channel=0, id_key=None,
+                           num_classes=150, class_names=None, table=_ade_table),
+}
+
+
+def _base_name(name):
+    return name.split("/")[0].split(":")[0]
+
+
+def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=None,
+              shuffle_files=False, read_config=None, builder_kwargs=None):
+    """A TFDS segmentation set as a :class:`fcn_keras.data.Source`.
+
+    Args:
+        name: ``"oxford_iiit_pet"``, ``"cityscapes"`` (=``cityscapes/semantic_segmentation``)
+            or ``"scene_parse150"``, optionally with ``/config`` and ``:version``.
+        split: a TFDS split string (``"train"``, ``"test"``, ``"train[:80%]"``, ...).
+        data_dir: TFDS data folder (default: TFDS's).
+        download: let TFDS download and prepare the data if needed (Cityscapes needs a
+            manual download, see TFDS's docs).
+        num_classes: override the class count (only for ``scene_parse150``).
+        shuffle_files: passed to TFDS when the pipeline does not shuffle itself.
+    """
+    import tensorflow_datasets as tfds
+
+    base = _base_name(name)
+    if base not in TFDS_CONVENTIONS:
+        raise ValueError(f"from_tfds: no label convention known for {name!r}; supported: "
+                         f"{sorted(TFDS_CONVENTIONS)} (or pass your own tf.data.Dataset of "
+                         f"(image, mask) pairs to fcn_keras.data.pipeline)")
+    conv = TFDS_CONVENTIONS[base]
+    if num_classes is not None and base != "scene_parse150":
+        raise ValueError(f"from_tfds: num_classes cannot be changed for {base!r} "
+                         f"(its convention has {conv['num_classes']} classes)")
+    n_cls = int(num_classes or conv["num_classes"])
+    if not 1 <= n_cls <= 255:
+        raise ValueError(f"num_classes must be within 1..255, got {num_classes!r}")
+    full_name = name
+    if "default_config" in conv and "/" not in name:
+        version = ""
+        if ":" in name:
+            full_name, version = name.split(":", 1)
+            version = ":" + version
+        full_name = f"{full_name}/{conv['default_config']}{version}"
+    builder = tfds.builder(full_name, data_dir=data_dir, **(builder_kwargs or {}))
+    if download:
+        builder.download_and_prepare()
+    try:
+        num_examples = builder.info.splits[split].num_examples
+    except Exception:  # noqa: BLE001 - unknown until prepared (or mocked)
+        num_examples = None
+    table = tf.constant(conv["table"](n_cls), tf.int32)
+    class_names = conv["class_names"] or tuple(f"class_{i}" for i in range(n_cls))
+    ikey, mkey, ch, id_key = conv["image"], conv["mask"], conv["channel"], conv["id_key"]
+
+    def convert(ex):
+        image = ex[ikey]
+        if image.shape.rank == 3 and image.shape[-1] == 4:
+            image = image[..., :3]
+        raw = tf.cast(ex[mkey][..., ch], tf.int32)
+        mapped = tf.gather(table, raw)
+        where = ex[id_key] if id_key else tf.constant("(no id)")
+        bad = tf.equal(mapped, _INVALID)
+        first_bad = tf.reduce_max(tf.where(bad, raw, -1))
+        check_values = tf.debugging.Assert(
+            tf.logical_not(tf.reduce_any(bad)),
+            [f"fcn_keras.data.from_tfds({name!r}, {split!r}): example", where,
+             "has mask value", first_bad, f"outside the {base} label convention"])
+        check_size = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(raw))),
+            [f"fcn_keras.data.from_tfds({name!r}, {split!r}): example", where,
+             "mask shape", tf.shape(raw), "differs from image shape", tf.shape(image)[:2]])
+        with tf.control_dependencies([check_values, check_size]):
+            mask = tf.cast(mapped, tf.uint8)
+        image = tf.ensure_shape(tf.cast(image, tf.uint8), [None, None, 3])
+        return image, mask, tf.constant(True)
+
+    def make(shuffle=False, seed=None):
+        rc = read_config or tfds.ReadConfig(shuffle_seed=seed)
+        ds = builder.as_dataset(split=split, shuffle_files=bool(shuffle or shuffle_files),
+                                read_config=rc)
+        if shuffle:
+            ds = ds.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
+        return ds
+
+    src = Source(name=f"tfds:{base}", split=split, num_classes=n_cls, class_names=class_names,
+                 keys=make, load_fn=convert, length=num_examples,
+                 description=f"TFDS {full_name}")
+    return src

@@ -1,0 +1,92 @@
+"""`fcn-keras export`: write a SavedModel / TFLite / ONNX file and print its verification table.
+
+    fcn-keras export MODEL.keras --format saved_model|tflite|onnx [--quantize float16|dynamic-int8|int8]
+                     [--input-size H W] [--representative-data shapes|DIR] -o PATH [--overwrite]
+    fcn-keras export MODEL.keras --verify PATH        # verify an existing export, print the table
+"""
+
+import sys
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "export", help="export a .keras model to SavedModel / TFLite / ONNX and verify it",
+        description="Export a .keras FCN to a SavedModel (servers), TFLite (phones) or ONNX, verify the "
+                    "result against the Keras model in its own runtime and print the parity table. "
+                    "The report is written next to the file as <PATH>.verify.json.")
+    p.add_argument("model", help="the .keras model file")
+    p.add_argument("--format", "-f", choices=["saved_model", "tflite", "onnx"],
+                   help="output format (default: from the -o suffix: .tflite, .onnx, else saved_model)")
+    p.add_argument("--quantize", "-q", choices=["float16", "dynamic-int8", "int8"],
+                   help="TFLite quantisation: float16 weights, dynamic-range int8 weights (slow on x86), "
+                        "or full-integer int8 calibrated on --representative-data")
+    p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
+                   help="fix the input to (1, H, W, 3) (default: any batch, height and width)")
+    p.add_argument("--io-type", choices=["uint8", "int8"], default="uint8",
+                   help="full int8 only: input/scores type (default uint8 = raw pixels)")
+    p.add_argument("--representative-data", metavar="shapes|DIR",
+                   help="int8 calibration data: 'shapes' (bundled synthetic set) or a VOC/SBD directory")
+    p.add_argument("--num-calibration", type=int, default=32, help="calibration images (default 32)")
+    p.add_argument("--class-names", nargs="+", metavar="NAME",
+                   help="class names stored with the export (default: VOC for 21 classes, else class_i)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    p.add_argument("-o", "--output", metavar="PATH", help="output path (required unless --verify)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--no-verify", action="store_true", help="skip the verification (not recommended)")
+    p.add_argument("--verify-data", default="shapes", metavar="shapes|DIR",
+                   help="verification images with masks (default: shapes, val split)")
+    p.add_argument("--verify", metavar="PATH", dest="verify_path",
+                   help="verify an existing export against MODEL instead of exporting")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args):
+    import os
+
+    from fcn_keras.export import DEFAULT_OPSET, ExportError, ParityError, export, format_table, verify
+
+    try:
+        if args.verify_path:
+            if args.output:
+                raise ExportError("--verify checks an existing export; do not pass -o with it")
+            if not os.path.exists(args.model):
+                raise ExportError(f"model file {args.model!r} does not exist")
+            report = verify(args.verify_path, args.model, args.verify_data)
+            print(format_table(report))
+            print(f"report: {args.verify_path.rstrip('/')}.verify.json")
+            return 0
+        if not args.output:
+            raise ExportError("-o/--output PATH is required")
+        if args.opset is not None and args.format not in (None, "onnx") :
+            raise ExportError(f"--opset applies to --format onnx only (got --format {args.format})")
+        result = export(
+            args.model, args.output, args.format, quantize=args.quantize, input_size=args.input_size,
+            io_type=args.io_type, representative_data=args.representative_data,
+            num_calibration=args.num_calibration, class_names=args.class_names,
+            opset=args.opset or DEFAULT_OPSET, overwrite=args.overwrite, verify=not args.no_verify,
+            verify_data=args.verify_data)
+    except ParityError as e:
+        print(f"fcn-keras export: FAILED parity check\n{e}", file=sys.stderr)
+        return 2
+    except (ExportError, FileNotFoundError, ValueError) as e:
+        print(f"fcn-keras export: error: {e}", file=sys.stderr)
+        return 1
+    if result.report is not None:
+        print(format_table(result.report))
+    print("wrote " + ", ".join(result.files))
+    return 0
+
+
+def main(argv=None):  # `python -m fcn_keras.export.cli ...` without the top-level CLI
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="fcn-keras")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

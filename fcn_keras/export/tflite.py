@@ -1,0 +1,174 @@
+"""TFLite / LiteRT flatbuffers for phones: float32, float16 weights, dynamic-range int8, full int8.
+
+Route (export-notes §6.3): the serving function is saved as a temporary SavedModel (one copy of
+each weight) and converted with `TFLiteConverter.from_saved_model(signature_keys=["serving_default"])`
+with builtin ops only (`TFLITE_BUILTINS`, and `TFLITE_BUILTINS_INT8` for full int8): an op
+without a builtin kernel fails the conversion instead of becoming a Flex op, and the written
+file is checked again (`builtin_only`).
+
+Signature `serving_default`:
+- float32 / float16 / dynamic-int8: image uint8 (N, H, W, 3) -> labels uint8 (N, H, W),
+  scores float32 (N, H, W, C).
+- int8 (full integer): image uint8 (or int8 = pixel - 128 with io_type="int8"), quantisation
+  scale 1 and zero point 0 (-128); labels uint8; scores quantised uint8/int8 (dequantise with
+  the output's scale / zero point) so the whole graph is integer.
+input_size=None keeps H, W (and N) resizable; (h, w) fixes the input to (1, h, w, 3).
+"""
+
+import os
+import shutil
+
+import numpy as np
+
+from . import _common
+
+
+def _make_converter(sm_dir, quantize, representative, io_type):
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_saved_model(sm_dir, signature_keys=["serving_default"])
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "float16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif quantize == "dynamic-int8":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "int8":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.representative_dataset = representative
+        conv.inference_input_type = getattr(tf, io_type)
+        conv.inference_output_type = getattr(tf, io_type)
+    return conv
+
+
+def write_tflite(model, tmp_path, *, quantize=None, input_size=None, io_type="uint8",
+                 calibration_images=None, class_names=None, palette=None):
+    """Converts and writes tmp_path (no checks, no atomicity: `export` does those)."""
+    from .saved_model import write_saved_model
+
+    int8 = quantize == "int8"
+    sm_dir = tmp_path + ".savedmodel"
+    try:
+        write_saved_model(model, sm_dir, class_names, palette, input_size=input_size,
+                          input_dtype="float32" if int8 else "uint8")
+        representative = None
+        if int8:
+            images = list(calibration_images)
+
+            def representative():
+                for img in images:
+                    x = np.asarray(img, np.float32)[None]
+                    # pin the input range to exactly 0..255 so the uint8 input is the raw pixel
+                    # (scale 1, zero point 0): one black and one white pixel per sample
+                    x[0, 0, 0, :] = 0.0
+                    x[0, 0, -1, :] = 255.0
+                    yield {"image": x}
+
+        conv = _make_converter(sm_dir, quantize, representative, io_type)
+        data = conv.convert()
+    finally:
+        shutil.rmtree(sm_dir, ignore_errors=True)
+    with open(tmp_path, "wb") as f:
+        f.write(data)
+    ops = op_names(tmp_path)
+    bad = [o for o in ops if not o["builtin"]]
+    if bad:
+        raise RuntimeError(
+            f"the TFLite conversion produced non-builtin ops {sorted({o['name'] for o in bad})}; "
+            "the file would not run without the TF (Flex) runtime"
+        )
+    return tmp_path
+
+
+# --------------------------------------------------------------------------- inspection
+
+def _schema():
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # pragma: no cover - TF's copy
+        from tensorflow.lite.python import schema_py_generated as schema
+    return schema
+
+
+def op_names(path):
+    """The operator codes used by a .tflite file, parsed from its flatbuffer.
+
+    Returns [{"name": "CONV_2D" | custom code, "builtin": bool}] (one entry per operator code).
+    A Flex (select TF) op is a CUSTOM op whose custom code starts with "Flex".
+    """
+    schema = _schema()
+    with open(path, "rb") as f:
+        buf = f.read()
+    model = schema.Model.GetRootAsModel(buf, 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    out = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        if code == schema.BuiltinOperator.CUSTOM:
+            custom = oc.CustomCode()
+            custom = custom.decode() if isinstance(custom, bytes) else str(custom)
+            out.append({"name": custom, "builtin": False})
+        else:
+            out.append({"name": names.get(code, str(code)), "builtin": True})
+    return out
+
+
+def builtin_only(path):
+    """True if every operator of the .tflite file is a TFLite builtin (no Flex / custom ops)."""
+    return all(o["builtin"] for o in op_names(path))
+
+
+def interpreter(path, num_threads=None):
+    """A LiteRT interpreter (ai_edge_litert), or TF's tf.lite.Interpreter if LiteRT is missing."""
+    num_threads = num_threads or os.cpu_count() or 1
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+
+
+class Runner:
+    """Runs the serving signature of a .tflite file: uint8 images in, (labels, float scores) out.
+
+    Handles quantised inputs/outputs (int8 / uint8 with scale and zero point) and resizable
+    inputs (the signature runner resizes before allocating).
+    """
+
+    def __init__(self, path, num_threads=None):
+        self.interp = interpreter(path, num_threads)
+        self.runner = self.interp.get_signature_runner("serving_default")
+        self.in_details = self.runner.get_input_details()["image"]
+        self.out_details = self.runner.get_output_details()
+
+    @property
+    def fixed_size(self):
+        sig = self.in_details.get("shape_signature", self.in_details["shape"])
+        if len(sig) == 4 and sig[1] > 0 and sig[2] > 0:
+            return (int(sig[1]), int(sig[2]))
+        return None
+
+    def prepare(self, images):
+        images = np.asarray(images)
+        d = self.in_details
+        dtype = d["dtype"]
+        scale, zero = d["quantization"]
+        x = images.astype(np.float32)
+        if dtype in (np.int8, np.uint8) and scale not in (0, 0.0) and not (dtype == np.uint8 and scale == 1 and zero == 0):
+            info = np.iinfo(dtype)
+            x = np.clip(np.round(x / scale + zero), info.min, info.max)
+        return x.astype(dtype)
+
+    def __call__(self, images, prepared=None):
+        x = self.prepare(images) if prepared is None else prepared
+        out = self.runner(image=x)
+        scores = out["scores"]
+        d = self.out_details["scores"]
+        if scores.dtype != np.float32:
+            scale, zero = d["quantization"]
+            scores = (scores.astype(np.float32) - zero) * scale
+        return out["labels"], scores

@@ -1,0 +1,234 @@
+"""The paper's four segmentation metrics, as Keras metrics over a confusion matrix.
+
+Definitions (the reference ``score.py``), with ``hist`` the confusion matrix of ground
+truth (rows) against prediction (columns) over the scored pixels:
+
+* pixel accuracy            ``sum(diag) / sum(hist)``
+* mean accuracy             ``nanmean(diag / hist.sum(1))``
+* mean IU                   ``nanmean(diag / (hist.sum(1) + hist.sum(0) - diag))``
+* frequency weighted IU     ``sum_{freq > 0} freq * IU`` with ``freq = hist.sum(1) / sum(hist)``
+
+``nanmean`` skips classes whose ratio is 0/0: a class absent from the ground truth does not
+count towards mean accuracy; for mean IU it is skipped only if it is also never predicted
+(if it is predicted, its IU is 0 and counts, exactly as in ``score.py``).
+
+Pixels labelled 255 (:data:`IGNORE_LABEL`) are not scored. A label ``>= num_classes`` that
+is not 255 is an error: with the TensorFlow backend ``update_state`` raises
+``tf.errors.InvalidArgumentError`` naming the value (never a silent miscount); on other
+backends such pixels are counted in the ``invalid`` variable and ``result()`` is NaN.
+(The data pipeline checks labels too, naming the file.)
+
+``y_pred`` may be logits / probabilities ``(N, H, W, C)`` (argmax is taken) or class ids
+``(N, H, W)``. The confusion matrix is a float64 variable summed across replicas under
+``tf.distribute`` (``aggregation="sum"``), so counts stay exact up to 2**53 pixels per cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import keras
+from keras import ops
+
+IGNORE_LABEL = 255
+
+__all__ = [
+    "ConfusionMatrix", "PixelAccuracy", "MeanAccuracy", "MeanIoU", "FrequencyWeightedIoU",
+    "paper_metrics", "scores_from_confusion", "IGNORE_LABEL",
+]
+
+
+class _ConfusionMatrixMetric(keras.metrics.Metric):
+    """Base: accumulates a ``num_classes x num_classes`` confusion matrix."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_label=IGNORE_LABEL):
+        super().__init__(name=name, dtype=dtype)
+        if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int, got num_classes={num_classes!r}")
+        self.num_classes = int(num_classes)
+        self.ignore_label = int(ignore_label)
+        self.confusion = self.add_variable(
+            shape=(self.num_classes, self.num_classes), initializer="zeros",
+            dtype="float64", aggregation="sum", name="confusion_matrix")
+        self.invalid = self.add_variable(shape=(), initializer="zeros", dtype="float64",
+                                         aggregation="sum", name="invalid_labels")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        c = self.num_classes
+        y_true = ops.convert_to_tensor(y_true)
+        y_pred = ops.convert_to_tensor(y_pred)
+        if len(y_pred.shape) == len(y_true.shape) + 1:
+            if y_pred.shape[-1] == 1 and c > 1:
+                raise ValueError(f"{self.name}: y_pred has 1 channel for num_classes={c}")
+            y_pred = ops.argmax(y_pred, axis=-1)
+        elif len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:
+            y_true = ops.squeeze(y_true, -1)
+        y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        y_pred = ops.reshape(ops.cast(y_pred, "int32"), (-1,))
+        scored = ops.not_equal(y_true, self.ignore_label)
+        bad = ops.logical_and(scored, ops.logical_or(y_true >= c, y_true < 0))
+        n_bad = ops.sum(ops.cast(bad, "float64"))
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            top = ops.max(ops.where(bad, y_true, ops.zeros_like(y_true)))
+            low = ops.min(ops.where(bad, y_true, ops.zeros_like(y_true)))
+            assert_op = tf.debugging.Assert(
+                n_bad == 0,
+                [f"fcn_keras.metrics.{type(self).__name__}: label values outside "
+                 f"0..{c - 1} that are not the ignore label {self.ignore_label}; "
+                 f"largest bad label", top, "smallest", low, "count", n_bad])
+            with tf.control_dependencies([assert_op]):
+                y_true = tf.identity(y_true)
+        valid = ops.logical_and(scored, ops.logical_not(bad))
+        if sample_weight is not None:
+            w = ops.reshape(ops.cast(ops.convert_to_tensor(sample_weight), "float64"), (-1,))
+            w = ops.broadcast_to(w, ops.shape(y_true)) if w.shape != y_true.shape else w
+            w = ops.where(valid, w, ops.zeros_like(w))
+        else:
+            w = ops.cast(valid, "float64")
+        y_pred = ops.clip(y_pred, 0, c - 1)
+        idx = ops.where(valid, y_true * c + y_pred, ops.zeros_like(y_true))
+        counts = ops.segment_sum(w, idx, num_segments=c * c, sorted=False)
+        self.confusion.assign_add(ops.reshape(counts, (c, c)))
+        self.invalid.assign_add(n_bad)
+
+    def reset_state(self):
+        self.confusion.assign(ops.zeros((self.num_classes, self.num_classes), "float64"))
+        self.invalid.assign(ops.zeros((), "float64"))
+
+    def _score(self, hist):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def result(self):
+        value = self._score(self.confusion)
+        value = ops.where(self.invalid > 0, np.nan, value)
+        return ops.cast(value, "float32")
+
+    def get_config(self):
+        return {"num_classes": self.num_classes, "name": self.name,
+                "ignore_label": self.ignore_label}
+
+    # reports -----------------------------------------------------------------------------
+    def confusion_matrix(self):
+        """The accumulated confusion matrix as a numpy int64 array (rows: ground truth)."""
+        return np.asarray(ops.convert_to_numpy(self.confusion)).round().astype(np.int64)
+
+    def per_class_iou(self):
+        """numpy array of per-class IU (NaN for classes neither present nor predicted)."""
+        return scores_from_confusion(self.confusion_matrix())["per_class_iou"]
+
+
+def _nanmean(num, den):
+    ok = den > 0
+    ratio = ops.where(ok, num / ops.where(ok, den, ops.ones_like(den)), ops.zeros_like(num))
+    n = ops.sum(ops.cast(ok, "float64"))
+    return ops.where(n > 0, ops.sum(ratio) / ops.maximum(n, 1.0), np.nan)
+
+
+def _diag(hist):
+    return ops.diagonal(hist)
+
+
+@keras.saving.register_keras_serializable(package="fcn_keras")
+class ConfusionMatrix(_ConfusionMatrixMetric):
+    """The raw confusion matrix (rows: ground truth, columns: prediction) as its result."""
+
+    def __init__(self, num_classes, name="confusion_matrix", **kwargs):
+        super().__init__(num_classes, name=name, **kwargs)
+
+    def result(self):
+        return self.confusion
+
+
+@keras.saving.register_keras_serializable(package="fcn_keras")
+class PixelAccuracy(_ConfusionMatrixMetric):
+    """Fraction of scored pixels labelled correctly: ``sum(diag) / sum(hist)``."""
+
+    def __init__(self, num_classes, name="pixel_accuracy", **kwargs):
+        super().__init__(num_classes, name=name, **kwargs)
+
+    def _score(self, hist):
+        total = ops.sum(hist)
+        return ops.where(total > 0, ops.sum(_diag(hist)) / ops.maximum(total, 1.0), np.nan)
+
+
+@keras.saving.register_keras_serializable(package="fcn_keras")
+class MeanAccuracy(_ConfusionMatrixMetric):
+    """Per-class accuracy averaged over classes present in the ground truth."""
+
+    def __init__(self, num_classes, name="mean_accuracy", **kwargs):
+        super().__init__(num_classes, name=name, **kwargs)
+
+    def _score(self, hist):
+        return _nanmean(_diag(hist), ops.sum(hist, axis=1))
+
+
+@keras.saving.register_keras_serializable(package="fcn_keras")
+class MeanIoU(_ConfusionMatrixMetric):
+    """Mean intersection over union (the paper's "mean IU")."""
+
+    def __init__(self, num_classes, name="mean_iou", **kwargs):
+        super().__init__(num_classes, name=name, **kwargs)
+
+    def _score(self, hist):
+        d = _diag(hist)
+        return _nanmean(d, ops.sum(hist, axis=1) + ops.sum(hist, axis=0) - d)
+
+
+@keras.saving.register_keras_serializable(package="fcn_keras")
+class FrequencyWeightedIoU(_ConfusionMatrixMetric):
+    """IU of each class weighted by its share of the ground-truth pixels."""
+
+    def __init__(self, num_classes, name="frequency_weighted_iou", **kwargs):
+        super().__init__(num_classes, name=name, **kwargs)
+
+    def _score(self, hist):
+        d = _diag(hist)
+        gt = ops.sum(hist, axis=1)
+        total = ops.sum(hist)
+        den = gt + ops.sum(hist, axis=0) - d
+        iu = ops.where(den > 0, d / ops.where(den > 0, den, ops.ones_like(den)), ops.zeros_like(d))
+        freq = gt / ops.maximum(total, 1.0)
+        return ops.where(total > 0, ops.sum(ops.where(freq > 0, freq * iu, ops.zeros_like(iu))),
+                         np.nan)
+
+
+def paper_metrics(num_classes):
+    """The four metrics of the paper, fresh instances, for ``compile(metrics=...)``:
+    ``[PixelAccuracy, MeanAccuracy, MeanIoU, FrequencyWeightedIoU]`` (names
+    ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``, ``frequency_weighted_iou``)."""
+    return [PixelAccuracy(num_classes), MeanAccuracy(num_classes), MeanIoU(num_classes),
+            FrequencyWeightedIoU(num_classes)]
+
+
+def scores_from_confusion(hist):
+    """All scores from a confusion matrix in numpy (``score.py`` semantics).
+
+    Returns a dict: ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``,
+    ``frequency_weighted_iou`` (floats) and ``per_class_iou``, ``per_class_accuracy``
+    (numpy arrays with NaN where undefined) and ``pixels`` (scored pixel count).
+    """
+    hist = np.asarray(hist, dtype=np.float64)
+    if hist.ndim != 2 or hist.shape[0] != hist.shape[1]:
+        raise ValueError(f"confusion matrix must be square, got shape {hist.shape}")
+    total = hist.sum()
+    diag = np.diag(hist)
+    gt, pred = hist.sum(1), hist.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        acc = diag / gt
+        iu = diag / (gt + pred - diag)
+        freq = gt / total if total > 0 else np.zeros_like(gt)
+
+    def nanmean(x):
+        return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+    return {
+        "pixel_accuracy": float(diag.sum() / total) if total > 0 else float("nan"),
+        "mean_accuracy": nanmean(acc),
+        "mean_iou": nanmean(iu),
+        "frequency_weighted_iou": float((freq[freq > 0] * iu[freq > 0]).sum())
+        if total > 0 else float("nan"),
+        "per_class_iou": iu,
+        "per_class_accuracy": acc,
+        "pixels": int(total),
+    }

@@ -1,0 +1,213 @@
+"""The few custom layers of the FCN nets: all keras.ops, all serialisable.
+
+Every class is registered under the stable package name "fcn_keras" (it is stored in
+`.keras` files), so `keras.models.load_model` needs no `custom_objects` once
+`fcn_keras` is imported. Each layer is written to survive export (see
+shared/reference/export-notes.md): static pads only, Python slicing for crops,
+`ops.take` for the channel swap (never `ops.flip`), zero padding for pooling
+(never -inf), grouped convolutions as one convolution per group.
+"""
+
+import keras
+from keras import layers, ops
+
+# The BGR mean of the paper's data layer (and of the BVLC/VGG Caffe models), 0..255 units.
+CAFFE_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)
+
+PACKAGE = "fcn_keras"
+
+
+def bilinear_kernel(size, channels):
+    """The reference's `surgery.interp` filter as a NumPy array.
+
+    Returns (size, size, channels, channels) float32, channel c -> c bilinear, zero elsewhere
+    (Keras Conv2DTranspose kernel layout: kh, kw, out, in).
+    """
+    import numpy as np
+
+    factor = (size + 1) // 2
+    center = factor - 1 if size % 2 == 1 else factor - 0.5
+    grid = np.arange(size, dtype=np.float64)
+    profile = 1.0 - np.abs(grid - center) / factor
+    filt = np.outer(profile, profile).astype("float32")
+    kernel = np.zeros((size, size, channels, channels), dtype="float32")
+    for c in range(channels):
+        kernel[:, :, c, c] = filt
+    return kernel
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BilinearInitializer(keras.initializers.Initializer):
+    """Initialises a Conv2DTranspose kernel (k, k, C, C) to bilinear interpolation, c -> c."""
+
+    def __call__(self, shape, dtype=None):
+        kh, kw, c_out, c_in = shape
+        if kh != kw or c_out != c_in:
+            raise ValueError(
+                "BilinearInitializer needs a square kernel with as many output as input "
+                f"channels, shape (k, k, C, C). Received: shape={tuple(shape)}"
+            )
+        return ops.convert_to_tensor(bilinear_kernel(kh, c_out), dtype=dtype or "float32")
+
+    def get_config(self):
+        return {}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Preprocess(layers.Layer):
+    """Caffe-style input normalisation inside the model.
+
+    Input: (N, H, W, 3) RGB pixel values 0..255, uint8 or float.
+    Output: (N, H, W, 3) BGR minus `mean` (BGR order, 0..255 units), in the compute dtype.
+    """
+
+    def __init__(self, mean=CAFFE_BGR_MEAN, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = tuple(float(m) for m in mean)
+
+    def call(self, x):
+        x = ops.cast(x, self.compute_dtype)
+        x = ops.take(x, [2, 1, 0], axis=-1)  # RGB -> BGR (GATHER: int8-safe, unlike flip)
+        return x - ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mean": list(self.mean)}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CropToLike(layers.Layer):
+    """Caffe's Crop layer on axes 1 and 2: `x[:, o:o+h, o:o+w, :]`, (h, w) from `like`.
+
+    Inputs: [x (N, Hx, Wx, C), like (N, h, w, ...)], with Hx >= o + h and Wx >= o + w.
+    Output: (N, h, w, C).
+    """
+
+    def __init__(self, offset, **kwargs):
+        super().__init__(**kwargs)
+        self.offset = int(offset)
+
+    def call(self, inputs):
+        x, like = inputs
+        shape = ops.shape(like)
+        o = self.offset
+        return ops.cast(x[:, o : o + shape[1], o : o + shape[2], :], self.compute_dtype)
+
+    def compute_output_shape(self, input_shapes):
+        x_shape, like_shape = input_shapes
+        return (x_shape[0], like_shape[1], like_shape[2], x_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "offset": self.offset}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GroupConv2D(layers.Layer):
+    """Caffe's grouped convolution (AlexNet's conv2, conv4, conv5), export-safe.
+
+    One kernel (kh, kw, Cin / groups, Cout) and bias (Cout,): the layout of Keras
+    `Conv2D(groups=...)`. Computed as one convolution per group and a concatenation,
+    because the TensorFlow backend's grouped conv does not convert to ONNX.
+    Input (N, H, W, Cin) -> output (N, H', W', Cout), H' as for Conv2D.
+    """
+
+    def __init__(self, filters, kernel_size, groups=2, strides=1, padding="same",
+                 activation=None, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = tuple(kernel_size) if isinstance(kernel_size, (list, tuple)) else (int(kernel_size),) * 2
+        self.groups = int(groups)
+        self.strides = int(strides)
+        self.padding = padding
+        self.activation = keras.activations.get(activation)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        if self.filters % self.groups:
+            raise ValueError(f"GroupConv2D '{self.name}': filters={filters} is not divisible by groups={groups}")
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels % self.groups:
+            raise ValueError(
+                f"GroupConv2D '{self.name}': input channels {channels} not divisible by groups={self.groups}"
+            )
+        self.kernel = self.add_weight(
+            name="kernel", shape=(*self.kernel_size, channels // self.groups, self.filters),
+            initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x):
+        cin = self.kernel.shape[2]
+        cout = self.filters // self.groups
+        outs = []
+        for g in range(self.groups):
+            xg = x[..., g * cin : (g + 1) * cin]
+            kg = self.kernel[..., g * cout : (g + 1) * cout]
+            outs.append(ops.conv(xg, kg, strides=self.strides, padding=self.padding))
+        y = ops.concatenate(outs, axis=-1) + self.bias
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        conv = layers.Conv2D(self.filters, self.kernel_size, strides=self.strides, padding=self.padding)
+        return conv.compute_output_shape(input_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "groups": self.groups,
+            "strides": self.strides,
+            "padding": self.padding,
+            "activation": keras.activations.serialize(self.activation),
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LRN(layers.Layer):
+    """Caffe's local response normalisation across channels.
+
+    y = x / (k + alpha / n * sum_{n neighbouring channels} x^2) ** beta (Caffe divides alpha
+    by local_size n). Input and output (N, H, W, C); C must be known when built.
+    """
+
+    def __init__(self, local_size=5, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
+        super().__init__(**kwargs)
+        if local_size % 2 != 1:
+            raise ValueError(f"LRN '{self.name}': local_size must be odd. Received: local_size={local_size}")
+        self.local_size = int(local_size)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.k = float(k)
+
+    def call(self, x):
+        channels = x.shape[-1]
+        half = self.local_size // 2
+        padded = ops.pad(ops.square(x), [[0, 0], [0, 0], [0, 0], [half, half]])
+        total = padded[..., 0:channels]
+        for i in range(1, self.local_size):
+            total = total + padded[..., i : i + channels]
+        scale = self.k + (self.alpha / self.local_size) * total
+        return x * ops.power(scale, -self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "local_size": self.local_size, "alpha": self.alpha,
+                "beta": self.beta, "k": self.k}
+
+
+def caffe_max_pool(x, size, stride, name):
+    """Caffe's ceil-mode max pooling (no pad): out = ceil((n - size) / stride) + 1.
+
+    2x2/2 is exactly Keras 'same'. Otherwise the input is zero-padded by stride - 1 at the
+    bottom/right and pooled 'valid' (layers "<name>_pad", "<name>"): exact for the
+    non-negative (post-ReLU/LRN) inputs every reference net pools, and int8-safe.
+    """
+    if size == stride:
+        return layers.MaxPooling2D(size, stride, padding="same", name=name)(x)
+    x = layers.ZeroPadding2D(((0, stride - 1), (0, stride - 1)), name=f"{name}_pad")(x)
+    return layers.MaxPooling2D(size, stride, padding="valid", name=name)(x)

@@ -1,0 +1,31 @@
+"""fcn_keras: Fully Convolutional Networks for semantic segmentation, as a Keras 3 model zoo."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="fcn_keras",
+    version="0.1.0",
+    description="Fully Convolutional Networks (Long, Shelhamer & Darrell) for Keras 3 / TensorFlow: "
+                "the paper's exact nets, weights, tf.data training, SavedModel/TFLite/ONNX export",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.11",
+    packages=find_packages(include=["fcn_keras", "fcn_keras.*"]),
+    package_data={"fcn_keras": ["data/*.txt"]},
+    install_requires=[
+        "tensorflow-cpu>=2.21,<2.22",
+        "keras>=3.15.1,<3.16",
+        "numpy>=1.26,<3",
+        "pillow>=10,<14",
+        "protobuf>=6.31.1,<8",
+        "tqdm>=4.66,<5",
+    ],
+    extras_require={
+        "export": ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<1.24", "onnxruntime>=1.31,<1.33",
+                   "ai-edge-litert>=2.3,<2.4"],
+        "test": ["pytest>=8,<10", "opencv-python-headless>=4.8,<5", "jax[cpu]>=0.10,<0.11",
+                 "psutil>=5.9,<8"],
+    },
+    entry_points={"console_scripts": ["fcn-keras=fcn_keras.cli:main"]},
+)
