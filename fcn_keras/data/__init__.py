@@ -20,3 +20,25 @@ __all__ = [
     "check_example", "read_image", "read_mask", "seg11valid_ids",
     "SHAPES_CLASSES", "VOC_CLASSES", "TFDS_CONVENTIONS", "MEAN_RGB", "IGNORE_LABEL",
 ]
+
+
+def from_spec(spec, split="train", **kwargs):
+    """A source from a short text spec (what the command line takes):
+
+    * ``"shapes"`` - the synthetic set (``kwargs`` go to :func:`shapes`);
+    * ``"voc:PATH"``, ``"sbd:PATH"``, ``"dir:PATH"`` (layout detected) - :func:`from_directory`;
+    * ``"tfds:NAME"`` - :func:`from_tfds`.
+    """
+    spec = str(spec)
+    kind, _, arg = spec.partition(":")
+    if kind == "shapes" and not arg:
+        return shapes(split, **kwargs)
+    if kind in ("voc", "sbd", "dir") and arg:
+        return from_directory(arg, split, layout=None if kind == "dir" else kind, **kwargs)
+    if kind == "tfds" and arg:
+        return from_tfds(arg, split, **kwargs)
+    raise ValueError(f"data spec must be 'shapes', 'voc:PATH', 'sbd:PATH', 'dir:PATH' or "
+                     f"'tfds:NAME', got {spec!r}")
+
+
+__all__.append("from_spec")

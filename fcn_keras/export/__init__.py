@@ -53,8 +53,8 @@ class Exported:
 def export(model, path, format=None, *, quantize=None, input_size=None, io_type="uint8",
            representative_data=None, num_calibration=32, class_names=None, palette=None,
            opset=DEFAULT_OPSET, external_data=None, overwrite=False, verify=True,
-           verify_data="shapes", verify_sizes=DEFAULT_SIZES, verify_images=4, latency=True,
-           latency_size=None):
+           verify_data="shapes", verify_sizes=DEFAULT_SIZES, verify_images=4, verify_targets=None,
+           latency=True, latency_size=None):
     """Exports `model` to `path` and verifies it. Returns an `Exported`.
 
     Args:
@@ -76,7 +76,9 @@ def export(model, path, format=None, *, quantize=None, input_size=None, io_type=
         external_data: ONNX weights in `<path>.data` (default: only above 1.8 GB).
         overwrite: replace an existing `path` (and its sidecars).
         verify: verify before renaming into place (ParityError on a miss, nothing written).
-        verify_data, verify_sizes, verify_images, latency, latency_size: see `verify`.
+        verify_data, verify_sizes, verify_images, verify_targets, latency, latency_size: see
+            `verify` (`data`, `sizes`, `num_images`, `targets`, ...); targets default to
+            TARGETS[quantize].
     """
     import keras
 
@@ -164,7 +166,7 @@ def export(model, path, format=None, *, quantize=None, input_size=None, io_type=
         report = None
         if verify:
             report = _verify_staged(staged, path, model, verify_data, quantize or "float32",
-                                    verify_sizes, verify_images, latency, latency_size)
+                                    verify_sizes, verify_images, verify_targets, latency, latency_size)
             files.append(staged + REPORT_SUFFIX)
         # commit: data files first, the artefact, then the sidecars
         final = []
@@ -178,10 +180,10 @@ def export(model, path, format=None, *, quantize=None, input_size=None, io_type=
                     report=report)
 
 
-def _verify_staged(staged, path, model, data, quantize, sizes, num_images, latency, latency_size):
+def _verify_staged(staged, path, model, data, quantize, sizes, num_images, targets, latency, latency_size):
     from .verification import verify as _verify
 
-    report = _verify(staged, model, data, quantize=quantize, sizes=sizes, num_images=num_images,
+    report = _verify(staged, model, data, quantize=quantize, sizes=sizes, num_images=num_images, targets=targets,
                      latency=latency, latency_size=latency_size, write_report=False,
                      raise_on_failure=False)
     report["path"] = path

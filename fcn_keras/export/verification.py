@@ -183,7 +183,8 @@ def verify(path, model, data="shapes", *, format=None, quantize=None, sizes=DEFA
     path: SavedModel directory, .tflite or .onnx file. model: the keras model (or a .keras path).
     data: see `verification_data`. quantize: "float32" | "float16" | "dynamic-int8" | "int8"
     (default: from the metadata JSON next to the file, else float32), selects TARGETS unless
-    `targets` is given. latency_size: (h, w) for the latency measurement (default: the first
+    `targets` is given (keys: min_label_agreement, max_rel_error, max_miou_loss,
+    min_label_agreement_margin). latency_size: (h, w) for the latency measurement (default: the first
     verification image's size). report_path: default `<path>.verify.json`; write_report=False
     writes nothing. Raises ParityError when a target is missed (raise_on_failure=True).
     """
@@ -306,6 +307,10 @@ def verify(path, model, data="shapes", *, format=None, quantize=None, sizes=DEFA
             failures.append(f"[{key}] label agreement {s['label_agreement']:.5f} < {targets['min_label_agreement']}")
         if "max_rel_error" in targets and s["rel"] > targets["max_rel_error"]:
             failures.append(f"[{key}] relative score error {s['rel']:.3g} > {targets['max_rel_error']}")
+    lm = overall["label_agreement_margin"]
+    if "min_label_agreement_margin" in targets and lm is not None and lm < targets["min_label_agreement_margin"]:
+        failures.append(f"label agreement where the Keras margin is wide {lm:.5f} < "
+                        f"{targets['min_label_agreement_margin']}")
     if "max_miou_loss" in targets:
         if report["mean_iou"] is None:
             report["mean_iou_note"] = "not checked: the verification data has no masks"

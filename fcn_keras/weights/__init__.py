@@ -16,7 +16,8 @@ import os
 
 from fcn_keras.weights import zoo
 from fcn_keras.weights.caffemodel import CaffeModelError, read_caffemodel, write_caffemodel
-from fcn_keras.weights.download import ChecksumError, DownloadError, converted_dir, download, keras_home
+from fcn_keras.weights.download import ChecksumError, DownloadError, converted_dir, keras_home
+from fcn_keras.weights.download import download as _download
 from fcn_keras.weights.mapping import (WeightsMismatchError, assign, load_converted, save_converted,
                                        values_from_caffe, values_from_keras_vgg16)
 
@@ -55,7 +56,7 @@ def fetch(name, file_hash=None, *, progress=None):
 
         if parse_hash(file_hash) != parse_hash(checksum):
             raise ValueError(f"file_hash={file_hash!r} disagrees with the published checksum {checksum!r} of {name!r}")
-    return download(src["urls"], src["filename"], checksum or file_hash, progress=progress)
+    return _download(src["urls"], src["filename"], checksum or file_hash, progress=progress)
 
 
 def converted_path(name):
@@ -173,6 +174,6 @@ def _wrong_arch(model, entry):
 
 __all__ = [
     "CaffeModelError", "ChecksumError", "DownloadError", "WeightsMismatchError", "assign", "converted_path",
-    "download", "fetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
+    "fetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
     "values_from_keras_vgg16", "write_caffemodel", "zoo",
 ]

@@ -279,6 +279,14 @@ GOOGLENET_AUX = [("loss1/conv", "Convolution", [(128, 512, 1, 1), (128,)]),
 
 # ----------------------------------------------------------------------------- random caffemodels
 
+def _random(rng, shape, std):
+    """Gaussian values; large blobs tile a block of prime length (no period aligns with an
+    axis, so any layout mix-up still shows) to keep 100 M-value fc6 blobs fast."""
+    n = int(np.prod(shape))
+    block = rng.standard_normal(min(n, 1_000_003), dtype=np.float32) * np.float32(std)
+    return block.reshape(shape) if n == block.size else np.resize(block, shape)
+
+
 def random_blobs(spec, seed=0, extra=()):
     """[(name, type, [float32 arrays])] for every parameter layer of `spec`, He-scaled so
     activations keep their magnitude through the net (LRN then really normalises).
@@ -292,13 +300,12 @@ def random_blobs(spec, seed=0, extra=()):
                 arrays.append(np.full(shape, layer["fill"], np.float32))
             elif i == 0:
                 if layer["type"] == "Deconvolution":
-                    cin, _, k, _ = shape
-                    fan_in = cin * 4  # each output sees ~(k/s)^2 = 4 taps per input channel
+                    fan_in = shape[0] * 4  # each output sees ~(k/s)^2 = 4 taps per input channel
                 else:
                     fan_in = int(np.prod(shape[1:]))
-                arrays.append(rng.normal(0, math.sqrt(2.0 / fan_in), size=shape).astype(np.float32))
+                arrays.append(_random(rng, shape, math.sqrt(2.0 / fan_in)))
             else:
-                arrays.append(rng.normal(0, 0.5, size=shape).astype(np.float32))
+                arrays.append(_random(rng, shape, 0.5))
         out.append((layer["name"], layer["type"], arrays))
     return out
 

@@ -1,0 +1,174 @@
+"""The paper's training schedules on top of :func:`fcn_keras.training.train`.
+
+* ``"staged"`` (the paper, PAMI 2016): train FCN-32s, then FCN-16s initialised from the
+  trained 32s, then FCN-8s from the 16s. Every layer the finer net shares with the coarser
+  one (backbone, ``score_fr``, ...) starts from the coarser net's weights; the new score
+  layers start at zero and the deconvolutions are fixed bilinear.
+* ``"at-once"``: FCN-8s at-once (VGG16: the ``8s-atonce`` head with its fixed 0.01 / 0.0001
+  scaling of pool4 / pool3), trained in one go; other backbones use ``8s``.
+* a head name (``"32s"``, ``"16s"``, ``"8s"``, ``"8s-atonce"``): that net alone.
+
+Each stage writes to ``<out_dir>/fcn<head>/`` (checkpoints, backup, log.csv, model.keras,
+model.weights.h5). Re-running the same call resumes: finished stages are loaded from their
+``model.weights.h5`` and the interrupted one continues from its ``BackupAndRestore`` state.
+
+The optimiser defaults to ``FCN.compile()``'s (the paper's SGD, momentum 0.99, weight decay
+5e-4, the per-head fixed rate); ``optimizer="adam"`` or any Keras optimiser (config is cloned
+per stage) overrides it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+
+import keras
+
+from .distribute import get_strategy, worker_info
+from .loop import train
+
+SCHEDULES = ("staged", "at-once")
+HEADS = ("32s", "16s", "8s", "8s-atonce")
+
+
+def stages_for(backbone, schedule):
+    """The heads trained, in order, by ``schedule`` for ``backbone``."""
+    if schedule == "staged":
+        return ["32s", "16s", "8s"]
+    if schedule == "at-once":
+        return ["8s-atonce"] if backbone == "vgg16" else ["8s"]
+    if schedule in HEADS:
+        return [schedule]
+    raise ValueError(f"schedule must be one of {SCHEDULES + HEADS}, got schedule={schedule!r}")
+
+
+def transfer_weights(src, dst):
+    """Copy weights from ``src`` to ``dst`` for every layer with the same name and weight
+    shapes (the surgery that initialises FCN-16s from FCN-32s). Returns the copied names."""
+    src_layers = {layer.name: layer for layer in src.layers}
+    copied = []
+    for layer in dst.layers:
+        other = src_layers.get(layer.name)
+        if other is None or not layer.weights:
+            continue
+        a, b = other.get_weights(), layer.get_weights()
+        if len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b)):
+            continue
+        layer.set_weights(a)
+        copied.append(layer.name)
+    if not copied:
+        raise ValueError(f"transfer_weights: no layer of {src.name!r} matches {dst.name!r} "
+                         f"by name and shape")
+    return copied
+
+
+def make_optimizer(optimizer, learning_rate=None):
+    """``None`` -> None (the model's default); ``"adam"`` / ``"sgd"`` / ``"adamw"`` -> a
+    fresh Keras optimiser; a Keras optimiser -> a fresh copy of its config."""
+    if optimizer is None:
+        return None
+    if isinstance(optimizer, str):
+        name = optimizer.lower()
+        if name == "sgd":
+            return None if learning_rate is None else "sgd"
+        if name in ("adam", "adamw", "rmsprop"):
+            cls = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+                   "rmsprop": keras.optimizers.RMSprop}[name]
+            return cls(learning_rate=learning_rate or 1e-3)
+        raise ValueError(f"optimizer must be 'sgd' (the paper's), 'adam', 'adamw', 'rmsprop' "
+                         f"or a keras optimizer, got optimizer={optimizer!r}")
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer.__class__.from_config(optimizer.get_config())
+    if callable(optimizer):
+        return optimizer()
+    raise TypeError(f"unsupported optimizer {optimizer!r}")
+
+
+@contextlib.contextmanager
+def precision(mixed):
+    """Set the Keras dtype policy to ``mixed_float16`` (or ``mixed_bfloat16`` if given
+    that string) inside the block; the previous policy is restored after."""
+    old = keras.config.dtype_policy()
+    if mixed:
+        keras.config.set_dtype_policy(mixed if isinstance(mixed, str) else "mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(old)
+
+
+@dataclasses.dataclass
+class RecipeResult:
+    model: keras.Model
+    histories: dict
+    stage_dirs: dict
+
+
+def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classes=21,
+               epochs=1, out_dir=None, weights=None, width=1.0, optimizer=None,
+               learning_rate=None, mixed_precision=False, jit_compile="auto", strategy=None,
+               steps_per_epoch=None, validation_steps=None, callbacks=None, verbose="auto",
+               tensorboard=False, build_kwargs=None):
+    """Train an FCN with the paper's schedule (or at once); returns a :class:`RecipeResult`.
+
+    Args:
+        backbone: ``"vgg16"``, ``"alexnet"`` or ``"googlenet"``.
+        train_ds, val_ds: batches of ``(images, masks)`` (:func:`fcn_keras.data.pipeline`).
+        schedule: ``"staged"`` (32s -> 16s -> 8s), ``"at-once"`` or a head name.
+        num_classes: classes of the data.
+        epochs: epochs per stage: an int, or a list with one entry per stage.
+        out_dir: where each stage writes (``<out_dir>/fcn32s`` ...); ``None``: nothing written.
+        weights: initial weights of the first stage (``"imagenet"``, a path, a zoo name).
+        width: backbone width multiplier (``fcn_keras.build``).
+        optimizer: ``None`` (paper SGD from ``FCN.compile()``), ``"sgd"``, ``"adam"``, ... or a
+            Keras optimiser instance (its config is cloned for every stage).
+        learning_rate: rate for the chosen optimiser (paper SGD: replaces the per-head rate).
+        mixed_precision: ``True`` (``mixed_float16``) or a policy name.
+        jit_compile: passed to ``compile`` (XLA); ``"auto"`` lets Keras decide.
+        strategy: a ``tf.distribute`` strategy or name (see
+            :func:`fcn_keras.training.get_strategy`); ``None``: the default strategy.
+    """
+    from fcn_keras import build
+
+    heads = stages_for(backbone, schedule)
+    if isinstance(epochs, int):
+        epochs = [epochs] * len(heads)
+    epochs = list(epochs)
+    if len(epochs) != len(heads) or any(not isinstance(e, int) or e < 1 for e in epochs):
+        raise ValueError(f"epochs must be a positive int or one per stage {heads}, got {epochs!r}")
+    strat = get_strategy(strategy or "default")
+    histories, dirs = {}, {}
+    prev = None
+    is_chief = worker_info()[3]
+    for head, n_ep in zip(heads, epochs):
+        stage_dir = None if out_dir is None else os.path.join(os.fspath(out_dir), f"fcn{head}")
+        dirs[head] = stage_dir
+        done = stage_dir is not None and os.path.exists(os.path.join(stage_dir, "model.weights.h5"))
+        with precision(mixed_precision), strat.scope():
+            model = build(backbone, head, num_classes=num_classes,
+                          weights=weights if prev is None and not done else None,
+                          width=width, **(build_kwargs or {}))
+            if prev is not None:
+                transfer_weights(prev, model)
+            opt = make_optimizer(optimizer, learning_rate)
+            if opt is None:
+                model.compile(learning_rate=learning_rate, jit_compile=jit_compile)
+            elif opt == "sgd":
+                model.compile(learning_rate=learning_rate, jit_compile=jit_compile)
+            else:
+                model.compile(optimizer=opt, jit_compile=jit_compile)
+        if done:
+            model.load_weights(os.path.join(stage_dir, "model.weights.h5"))
+            histories[head] = None
+        else:
+            histories[head] = train(model, train_ds, val_ds, epochs=n_ep, out_dir=stage_dir,
+                                    steps_per_epoch=steps_per_epoch,
+                                    validation_steps=validation_steps, callbacks=callbacks,
+                                    tensorboard=tensorboard, verbose=verbose)
+            if stage_dir is not None and is_chief:
+                tmp = os.path.join(stage_dir, f".tmp-{os.getpid()}.weights.h5")
+                model.save_weights(tmp)
+                os.replace(tmp, os.path.join(stage_dir, "model.weights.h5"))
+        prev = model
+    return RecipeResult(model=prev, histories=histories, stage_dirs=dirs)

@@ -1,0 +1,111 @@
+"""`fcn-keras convert` and `fcn-keras zoo`.
+
+    fcn-keras convert fcn8s-heavy-pascal.caffemodel --backbone vgg16 --head 8s -o fcn8s.keras
+    fcn-keras convert voc-fcn8s -o fcn8s.keras          # a zoo name: downloads, converts
+    fcn-keras zoo                                       # the table of pretrained entries
+"""
+
+import json
+import os
+import sys
+
+
+def register(subparsers):
+    convert = subparsers.add_parser(
+        "convert", help="convert a .caffemodel (or a zoo entry) into a Keras file",
+        description="Reads a Caffe .caffemodel without Caffe and writes a .keras model or .weights.h5 file.")
+    convert.add_argument("source", help="a .caffemodel path, Keras' VGG16 .h5 path, or a zoo name (fcn-keras zoo)")
+    convert.add_argument("--backbone", choices=("alexnet", "vgg16", "googlenet"),
+                         help="required for a file; a zoo name implies it")
+    convert.add_argument("--head", choices=("32s", "16s", "8s", "8s-atonce"),
+                         help="required for a file; a zoo name implies it")
+    convert.add_argument("--num-classes", type=int, default=None,
+                         help="default: read from the file's score_fr layer (21 for a backbone file)")
+    convert.add_argument("-o", "--output", required=True, help="output path ending in .keras or .weights.h5")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    convert.set_defaults(func=run_convert)
+
+    zoo_parser = subparsers.add_parser("zoo", help="list the pretrained models (the zoo)")
+    zoo_parser.add_argument("--json", action="store_true", help="print the full entries as JSON")
+    zoo_parser.set_defaults(func=run_zoo)
+    return subparsers
+
+
+def _classes_in_file(path):
+    from fcn_keras.weights.caffemodel import read_caffemodel
+
+    for layer in read_caffemodel(path).layers:
+        if layer.name in ("score_fr", "score_fr_sem"):
+            return int(layer.blobs[0].shape[0])
+    return None
+
+
+def run_convert(args):
+    import fcn_keras
+    from fcn_keras.weights import zoo
+
+    out = args.output
+    if not (out.endswith(".keras") or out.endswith(".weights.h5")):
+        print(f"fcn-keras convert: --output must end in .keras or .weights.h5. Received: {out}", file=sys.stderr)
+        return 2
+    if os.path.exists(out) and not args.overwrite:
+        print(f"fcn-keras convert: {out} exists; pass --overwrite to replace it.", file=sys.stderr)
+        return 2
+    source = args.source
+    if source in zoo.ENTRIES and not os.path.exists(source):
+        entry = zoo.get(source)
+        backbone = entry["backbone"]
+        head = entry["head"] or args.head or "32s"
+        num_classes = entry["num_classes"] or args.num_classes or 21
+        weights = "imagenet" if entry["kind"] == "backbone" else source
+    else:
+        if not os.path.isfile(source):
+            print(f"fcn-keras convert: no such file or zoo entry: {source}", file=sys.stderr)
+            return 2
+        if not (args.backbone and args.head):
+            print("fcn-keras convert: a file needs --backbone and --head (e.g. --backbone vgg16 --head 8s).",
+                  file=sys.stderr)
+            return 2
+        backbone, head, weights = args.backbone, args.head, source
+        num_classes = args.num_classes
+        if num_classes is None and source.lower().endswith(".caffemodel"):
+            num_classes = _classes_in_file(source)
+        num_classes = num_classes or 21
+    try:
+        model = fcn_keras.build(backbone, head, num_classes=num_classes, weights=weights)
+    except (ValueError, OSError) as e:
+        print(f"fcn-keras convert: {e}", file=sys.stderr)
+        return 1
+    folder = os.path.dirname(os.path.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    suffix = ".keras" if out.endswith(".keras") else ".weights.h5"
+    tmp = os.path.join(folder, f".{os.path.basename(out)}.tmp-{os.getpid()}{suffix}")
+    try:
+        if suffix == ".keras":
+            model.save(tmp)
+        else:
+            model.save_weights(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(f"wrote {out}: {backbone} FCN-{head}, {num_classes} classes, {model.count_params():,} parameters")
+    return 0
+
+
+def run_zoo(args):
+    from fcn_keras.weights import zoo
+    from fcn_keras.weights.zoo_docs import rows
+
+    if args.json:
+        print(json.dumps(zoo.list_models(), indent=2, default=list))
+        return 0
+    table = rows()
+    headers = ("name", "architecture", "classes", "params", "metrics", "checksum")
+    cells = [[str(r[h]) if not (h == "params" and r[h]) else f"{r[h]:,}" for h in headers] for r in table]
+    cells = [[c.replace("`", "") for c in row] for row in cells]
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    return 0

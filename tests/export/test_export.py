@@ -1,0 +1,255 @@
+"""Exports of small FCNs run in their real runtimes (TF, LiteRT, onnxruntime) and agree with Keras."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from fcn_keras.export import ExportError, ParityError, export, verify
+from fcn_keras.export import tflite as tfl
+
+from export_helpers import FAST_VERIFY, small_model
+
+INT8_RANDOM_TARGETS = {
+    # random weights: many near-tie pixels, so the overall bar is lower than the trained-model
+    # target (97%); on pixels with a wide Keras margin the labels must agree
+    "min_label_agreement": 0.90,
+    "min_label_agreement_margin": 0.999,
+}
+
+
+def keras_logits(model, images):
+    return model(images.astype(np.float32), training=False).numpy()
+
+
+def check_report(report, quantize):
+    assert report["passed"] and not report["failures"]
+    assert set(report["per_size"]) >= {"native", "83x117"}
+    if quantize == "float32":
+        for s in report["per_size"].values():
+            assert s["label_agreement"] >= 0.999 and s["rel"] <= 1e-4, s
+    return report
+
+
+# --------------------------------------------------------------------------- SavedModel
+
+def test_saved_model_server_signature(vgg8s, val_batch, tmp_path):
+    import tensorflow as tf
+
+    path = str(tmp_path / "server")
+    res = export(vgg8s, path, "saved_model", class_names=["bg", "circle", "square", "triangle"],
+                 **FAST_VERIFY)
+    assert sorted(os.listdir(tmp_path)) == ["server", "server.json", "server.verify.json"]
+    check_report(res.report, "float32")
+    assert res.report["overall"]["max_abs"] == 0.0  # same TF kernels: bit-exact
+
+    loaded = tf.saved_model.load(path)
+    fn = loaded.signatures["serving_default"]
+    spec = fn.structured_input_signature[1]["image"]
+    assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, None, None, 3]
+    out = fn(image=tf.constant(val_batch))  # batch 2 at 83 x 117
+    ref = keras_logits(vgg8s, val_batch)
+    np.testing.assert_array_equal(out["scores"].numpy(), ref)
+    assert out["labels"].dtype == tf.uint8 and out["labels"].shape == (2, 83, 117)
+    np.testing.assert_array_equal(out["labels"].numpy(), ref.argmax(-1))
+    # class names and palette: variables, asset and sidecar JSON
+    assert [c.decode() for c in loaded.class_names.numpy()] == ["bg", "circle", "square", "triangle"]
+    assert loaded.palette.numpy().shape == (4, 3) and loaded.palette.numpy().dtype == np.uint8
+    with open(os.path.join(path, "assets", "fcn_keras.json")) as f:
+        assert json.load(f)["class_names"][1] == "circle"
+    with open(path + ".json") as f:
+        assert json.load(f)["palette"] == loaded.palette.numpy().tolist()
+    # each weight stored once (keras' model.export stores them twice, keras#23553)
+    weight_bytes = sum(int(np.prod(v.shape)) * 4 for v in vgg8s.weights)
+    var_bytes = sum(os.path.getsize(os.path.join(path, "variables", f))
+                    for f in os.listdir(os.path.join(path, "variables")))
+    assert weight_bytes <= var_bytes < 1.1 * weight_bytes
+
+
+# --------------------------------------------------------------------------- TFLite
+
+def test_tflite_float32_dynamic_builtin_only(vgg8s, val_batch, tmp_path):
+    path = str(tmp_path / "m.tflite")
+    res = export(vgg8s, path, "tflite", **FAST_VERIFY)
+    check_report(res.report, "float32")
+    ops = {o["name"] for o in tfl.op_names(path)}
+    assert tfl.builtin_only(path) and not any(o.startswith("Flex") for o in ops), ops
+    assert {"CONV_2D", "TRANSPOSE_CONV", "ARG_MAX"} <= ops
+    runner = tfl.Runner(path)
+    assert runner.fixed_size is None
+    labels, scores = runner(val_batch)  # batch 2, odd size, resized by the signature runner
+    ref = keras_logits(vgg8s, val_batch)
+    assert np.abs(scores - ref).max() <= 1e-4 * np.abs(ref).max()
+    assert labels.dtype == np.uint8 and (labels == ref.argmax(-1)).mean() >= 0.999
+    lat = res.report["latency"]
+    assert lat["keras_s"] > 0 and lat["export_s"] > 0 and "tf.function" in lat["keras_call"]
+
+
+def test_tflite_float16_fixed_input_size(vgg8s, tmp_path):
+    path = str(tmp_path / "m16.tflite")
+    res = export(vgg8s, path, "tflite", quantize="float16", input_size=(83, 117), verify_images=2)
+    rep = res.report
+    assert rep["passed"] and rep["fixed_input_size"] == [83, 117]
+    assert rep["overall"]["label_agreement"] >= 0.995
+    assert tfl.builtin_only(path)
+    runner = tfl.Runner(path)
+    assert runner.fixed_size == (83, 117)
+    assert 0.4 < rep["size"]["ratio"] < 0.6  # float16 weights: half of float32
+
+
+def test_tflite_full_int8_uint8_input(vgg8s, tmp_path):
+    path = str(tmp_path / "m8.tflite")
+    res = export(vgg8s, path, "tflite", quantize="int8", representative_data="shapes",
+                 num_calibration=8, verify_targets=INT8_RANDOM_TARGETS, **FAST_VERIFY)
+    rep = res.report
+    assert rep["passed"] and rep["quantize"] == "int8"
+    assert rep["size"]["ratio"] < 0.3  # about a quarter of float32
+    assert tfl.builtin_only(path)
+    runner = tfl.Runner(path)
+    d = runner.in_details
+    assert d["dtype"] == np.uint8 and tuple(d["quantization"]) == (1.0, 0)  # raw pixels in
+    assert runner.out_details["scores"]["dtype"] == np.uint8
+    assert runner.out_details["labels"]["dtype"] == np.uint8
+    assert rep["mean_iou"] is not None and abs(rep["mean_iou"]["loss_points"]) < 5
+
+
+def test_tflite_full_int8_int8_io_fixed_size(vgg8s, tmp_path):
+    path = str(tmp_path / "m8i.tflite")
+    res = export(vgg8s, path, "tflite", quantize="int8", io_type="int8", input_size=(64, 64),
+                 representative_data="shapes", num_calibration=4, verify_images=2,
+                 verify_targets=INT8_RANDOM_TARGETS, latency=False)
+    runner = tfl.Runner(path)
+    d = runner.in_details
+    assert d["dtype"] == np.int8 and tuple(d["quantization"]) == (1.0, -128)  # pixel - 128
+    assert runner.out_details["scores"]["dtype"] == np.int8
+    assert runner.fixed_size == (64, 64) and res.report["passed"]
+    with open(path + ".json") as f:
+        meta = json.load(f)
+    assert meta["input"]["dtype"] == "int8" and meta["quantize"] == "int8"
+
+
+def test_builtin_only_detects_flex_ops(tmp_path):
+    """The builtin-ops check can fail: a graph with keras.ops.argmax needs FlexBitwiseAnd."""
+    import keras
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: tf.cast(keras.ops.argmax(x, axis=-1), tf.float32),
+                     input_signature=[tf.TensorSpec([1, 4, 4, 3], tf.float32)])
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    p = tmp_path / "flex.tflite"
+    p.write_bytes(conv.convert())
+    names = {o["name"] for o in tfl.op_names(p)}
+    assert any(n.startswith("Flex") for n in names) and not tfl.builtin_only(p)
+
+
+# --------------------------------------------------------------------------- ONNX
+
+def test_onnx_dynamic_shapes(vgg8s, val_batch, tmp_path):
+    import onnx
+
+    path = str(tmp_path / "m.onnx")
+    res = export(vgg8s, path, "onnx", **FAST_VERIFY)
+    check_report(res.report, "float32")
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    assert [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")] == [17]
+    assert [i.name for i in m.graph.input] == ["image"]  # the weights are initializers
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    assert [d.HasField("dim_value") for d in dims] == [False, False, False, True]
+    assert json.loads({p.key: p.value for p in m.metadata_props}["class_names"]) == [
+        f"class_{i}" for i in range(4)]
+    from fcn_keras.export.onnx import Runner
+
+    labels, scores = Runner(path)(val_batch)
+    ref = keras_logits(vgg8s, val_batch)
+    assert np.abs(scores - ref).max() <= 1e-4 * np.abs(ref).max()
+    assert (labels == ref.argmax(-1)).mean() >= 0.999
+
+
+def test_onnx_external_data(vgg8s, tmp_path):
+    path = str(tmp_path / "ext.onnx")
+    res = export(vgg8s, path, "onnx", external_data=True, verify_images=1, latency=False)
+    assert os.path.getsize(path) < 200_000 and os.path.getsize(path + ".data") > 2_000_000
+    assert res.report["passed"] and path + ".data" in res.files
+
+
+@pytest.mark.parametrize("backbone,head", [("alexnet", "32s"), ("googlenet", "8s")])
+def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
+    """AlexNet (GroupConv2D, LRN, 3x3/2 ceil pooling) and GoogLeNet export exactly."""
+    model = small_model(backbone, head)
+    for fmt, name in (("tflite", "m.tflite"), ("onnx", "m.onnx")):
+        res = export(model, str(tmp_path / name), fmt, latency=False, **FAST_VERIFY)
+        check_report(res.report, "float32")
+    assert tfl.builtin_only(str(tmp_path / "m.tflite"))
+
+
+# --------------------------------------------------------------------------- bad input, atomicity
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(format="pytorch"), "format"),
+    (dict(format="tflite", quantize="int4"), "quantize"),
+    (dict(format="onnx", quantize="float16"), "quantize"),
+    (dict(format="tflite", quantize="int8"), "representative_data"),
+    (dict(format="tflite", quantize="int8", representative_data="/no/such/dir"), "representative_data"),
+    (dict(format="tflite", input_size=(0, 10)), "input_size"),
+    (dict(format="tflite", io_type="int8"), "io_type"),
+    (dict(format="onnx", opset=19), "opset"),
+])
+def test_bad_arguments_fail_before_work(vgg8s, tmp_path, kwargs, match):
+    suffix = {"tflite": ".tflite", "onnx": ".onnx"}.get(kwargs.get("format"), "")
+    with pytest.raises(ExportError, match=match):
+        export(vgg8s, str(tmp_path / ("m" + suffix)), **kwargs)
+    assert os.listdir(tmp_path) == []
+
+
+def test_wrong_suffix_and_missing_dir(vgg8s, tmp_path):
+    with pytest.raises(ExportError, match=r"\*\.tflite"):
+        export(vgg8s, str(tmp_path / "m.onnx"), "tflite")
+    with pytest.raises(ExportError, match="does not exist"):
+        export(vgg8s, str(tmp_path / "nodir" / "m.tflite"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_existing_path_is_not_overwritten(vgg8s, tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b"precious")
+    with pytest.raises(ExportError, match="already exists.*overwrite=True"):
+        export(vgg8s, str(path), verify=False)
+    assert path.read_bytes() == b"precious" and sorted(os.listdir(tmp_path)) == ["m.tflite"]
+    res = export(vgg8s, str(path), overwrite=True, verify_images=1, latency=False,
+                 verify_sizes=(None,))
+    assert path.read_bytes()[4:8] == b"TFL3" and res.report["passed"]
+    assert sorted(os.listdir(tmp_path)) == ["m.tflite", "m.tflite.json", "m.tflite.verify.json"]
+
+
+def test_failed_conversion_leaves_no_partial_file(tmp_path):
+    """A layer using keras.ops.argmax cannot be builtins-only: conversion fails, nothing is left."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="fcn_keras_tests")
+    class ArgmaxOneHot(keras.layers.Layer):
+        def call(self, x):
+            return keras.ops.one_hot(keras.ops.argmax(x, axis=-1), 4) * 10.0
+
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, ArgmaxOneHot()(keras.layers.Conv2D(4, 1)(inp)))
+    with pytest.raises(Exception, match="BitwiseAnd|Flex|not supported|Select TF"):
+        export(model, str(tmp_path / "bad.tflite"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_verifier_fails_loudly_on_a_different_model(vgg8s, tmp_path):
+    path = str(tmp_path / "m.tflite")
+    export(vgg8s, path, verify=False)
+    other = small_model("vgg16", "8s", seed=7)  # same architecture, other weights
+    with pytest.raises(ParityError, match="label agreement|relative score error") as err:
+        verify(path, other, "shapes", num_images=1, sizes=(None,),
+               latency=False)
+    assert err.value.report["passed"] is False
+    with open(path + ".verify.json") as f:
+        saved = json.load(f)
+    assert saved["passed"] is False and saved["failures"]
+    # the same file verifies against its own model
+    assert verify(path, vgg8s, num_images=1, sizes=(None,), latency=False)["passed"]

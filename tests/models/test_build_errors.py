@@ -1,0 +1,48 @@
+"""Bad arguments to build() give ValueErrors that name the argument, the value and the choices."""
+
+import numpy as np
+import pytest
+
+import fcn_keras
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(backbone="resnet50", head="8s"), r"Unknown backbone.*'alexnet', 'googlenet', 'vgg16'.*resnet50"),
+    (dict(backbone="alexnet", head="8s-atonce"), r"Unknown head for backbone 'alexnet'.*'32s', '16s', '8s'"),
+    (dict(backbone="vgg16", head="4s"), r"Unknown head.*4s"),
+    (dict(backbone="vgg16", head="8s", num_classes=0), r"num_classes.*positive integer.*0"),
+    (dict(backbone="vgg16", head="8s", num_classes=2.5), r"num_classes.*2\.5"),
+    (dict(backbone="vgg16", head="8s", num_classes=256), r"at most 255"),
+    (dict(backbone="vgg16", head="8s", input_shape=(None, None, 4)), r"input_shape.*\(None, None, 4\)"),
+    (dict(backbone="vgg16", head="8s", input_shape=(64, 0, 3)), r"input_shape"),
+    (dict(backbone="vgg16", head="8s", input_shape=(64, 3)), r"input_shape"),
+    (dict(backbone="vgg16", head="8s", width=0), r"width"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fcn_keras.build(**kwargs)
+
+
+def test_fixed_input_shape_and_uint8_input():
+    model = fcn_keras.build("alexnet", "32s", num_classes=3, input_shape=(50, 70, 3), width=0.125)
+    assert model.input_shape == (None, 50, 70, 3)
+    x = np.random.default_rng(0).integers(0, 256, size=(1, 50, 70, 3))
+    np.testing.assert_array_equal(model(x.astype("uint8")), model(x.astype("float32")))
+
+
+def test_weights_that_do_not_fit_name_the_layer_and_both_shapes(tmp_path):
+    path = tmp_path / "five.weights.h5"
+    fcn_keras.build("vgg16", "32s", num_classes=5, width=0.125).save_weights(path)
+    with pytest.raises(ValueError) as err:
+        fcn_keras.build("vgg16", "32s", num_classes=6, width=0.125, weights=str(path))
+    message = str(err.value)
+    assert "score_fr" in message and "(1, 1, 512, 6)" in message and "(1, 1, 512, 5)" in message
+
+
+def test_weights_round_trip_through_a_keras_file(tmp_path):
+    model = fcn_keras.build("googlenet", "8s", num_classes=4, width=0.125)
+    model.get_layer("score_fr").set_weights([np.full((1, 1, 128, 4), 0.01, "float32"), np.arange(4, dtype="float32")])
+    model.save(tmp_path / "g.keras")
+    again = fcn_keras.build("googlenet", "8s", num_classes=4, width=0.125, weights=str(tmp_path / "g.keras"))
+    x = np.random.default_rng(0).integers(0, 256, size=(1, 37, 41, 3)).astype("float32")
+    np.testing.assert_array_equal(again(x), model(x))

@@ -1,0 +1,104 @@
+"""Downloads against a real HTTP server on 127.0.0.1 (never the internet), into a private KERAS_HOME."""
+
+import hashlib
+import os
+
+import pytest
+
+from fcn_keras.weights import download as dl
+
+
+def _serve(server, name, data):
+    (server.root / name).write_bytes(data)
+    return server.url(name)
+
+
+def _cache_listing(keras_home):
+    folder = keras_home / "models"
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+PAYLOAD = os.urandom(3 * dl.CHUNK + 12345)  # several chunks, not a multiple of the chunk size
+SHA1 = hashlib.sha1(PAYLOAD).hexdigest()
+
+
+def test_good_file_lands_in_cache(http_server, keras_home):
+    url = _serve(http_server, "net.caffemodel", PAYLOAD)
+    path = dl.download(url, "net.caffemodel", f"sha1:{SHA1}", progress=True)
+    assert path == str(keras_home / "models" / "net.caffemodel")
+    assert open(path, "rb").read() == PAYLOAD
+    assert _cache_listing(keras_home) == ["net.caffemodel"]  # no temporary file left
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "sha256"])
+def test_other_published_algorithms(http_server, keras_home, algorithm):
+    url = _serve(http_server, "f.bin", PAYLOAD)
+    digest = hashlib.new(algorithm, PAYLOAD).hexdigest()
+    assert open(dl.download(url, "f.bin", digest), "rb").read() == PAYLOAD  # algorithm from the length
+
+
+def test_wrong_checksum_leaves_nothing(http_server, keras_home):
+    url = _serve(http_server, "net.caffemodel", PAYLOAD)
+    with pytest.raises(dl.ChecksumError, match=r"expected sha1 0{40}, got " + SHA1):
+        dl.download(url, "net.caffemodel", "sha1:" + "0" * 40)
+    assert _cache_listing(keras_home) == []
+
+
+def test_dropped_connection_leaves_nothing(http_server, keras_home):
+    url = _serve(http_server, "net.caffemodel", PAYLOAD)
+    http_server.drop("net.caffemodel", after_bytes=len(PAYLOAD) // 2)
+    with pytest.raises(dl.DownloadError, match="cut off"):
+        dl.download(url, "net.caffemodel", f"sha1:{SHA1}")
+    assert _cache_listing(keras_home) == []
+
+
+def test_second_call_uses_cache_without_server(http_server, keras_home):
+    url = _serve(http_server, "net.caffemodel", PAYLOAD)
+    first = dl.download(url, "net.caffemodel", f"sha1:{SHA1}")
+    http_server.stop()
+    assert dl.download(url, "net.caffemodel", f"sha1:{SHA1}") == first
+
+
+def test_offline_error_names_url_file_and_place(keras_home, closed_port):
+    url = f"http://127.0.0.1:{closed_port}/fcn8s-heavy-pascal.caffemodel"
+    with pytest.raises(dl.DownloadError) as info:
+        dl.download(url, "fcn8s-heavy-pascal.caffemodel", f"sha1:{SHA1}", timeout=5)
+    message = str(info.value)
+    assert url in message
+    assert os.path.join(str(keras_home), "models", "fcn8s-heavy-pascal.caffemodel") in message
+    assert "weights=" in message
+    assert _cache_listing(keras_home) == []
+
+
+def test_no_published_checksum_is_refused_unless_a_hash_is_given(http_server, keras_home):
+    url = _serve(http_server, "fcn16s.caffemodel", PAYLOAD)
+    with pytest.raises(dl.DownloadError, match="No checksum is published") as info:
+        dl.download(url, "fcn16s.caffemodel", None)
+    assert str(keras_home / "models" / "fcn16s.caffemodel") in str(info.value)
+    assert _cache_listing(keras_home) == []
+    # With a hash the user trusts, it downloads; a file put in the cache by hand is used as is.
+    assert open(dl.download(url, "fcn16s.caffemodel", SHA1), "rb").read() == PAYLOAD
+    http_server.stop()
+    assert dl.download(url, "fcn16s.caffemodel", None).endswith("fcn16s.caffemodel")
+
+
+def test_corrupt_cached_file_is_downloaded_again(http_server, keras_home):
+    url = _serve(http_server, "net.caffemodel", PAYLOAD)
+    (keras_home / "models").mkdir()
+    (keras_home / "models" / "net.caffemodel").write_bytes(PAYLOAD[:100])
+    path = dl.download(url, "net.caffemodel", f"sha1:{SHA1}")
+    assert open(path, "rb").read() == PAYLOAD
+
+
+def test_mirrors_are_tried_in_order(http_server, keras_home, closed_port):
+    url = _serve(http_server, "net.caffemodel", PAYLOAD)
+    dead = f"http://127.0.0.1:{closed_port}/net.caffemodel"
+    assert open(dl.download((dead, url), "net.caffemodel", SHA1, timeout=5), "rb").read() == PAYLOAD
+
+
+def test_bad_hash_arguments():
+    with pytest.raises(ValueError, match="hexadecimal"):
+        dl.parse_hash("sha1:xyz")
+    with pytest.raises(ValueError, match="algorithm"):
+        dl.parse_hash("abcd")
+    assert dl.parse_hash("SHA1:" + "A" * 40) == ("sha1", "a" * 40)
