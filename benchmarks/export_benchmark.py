@@ -71,7 +71,7 @@ def child(args):
     out = os.path.join(args.workdir, args.target + spec.pop("suffix"))
     verify_src = fd.shapes("val", num_examples=args.images, image_size=args.size)
     kw = dict(spec, num_calibration=args.calibration, verify_data=verify_src,
-              verify_sizes=(None, (83, 117)), verify_images=args.images, latency_size=None)
+              verify_sizes=(None, (83, 117)), verify_images=args.images, latency_size=None, latency_rounds=args.rounds)
     t = time.time()
     try:
         res = export(model, out, **kw)
@@ -93,6 +93,7 @@ def main():
     ap.add_argument("--size", type=int, default=500)
     ap.add_argument("--images", type=int, default=2)
     ap.add_argument("--calibration", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=3, help="latency rounds (min is reported)")
     ap.add_argument("--targets", nargs="+", default=list(TARGETS))
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--target")
@@ -111,6 +112,7 @@ def main():
             cmd = [sys.executable, os.path.abspath(__file__), "--child", "--target", target,
                    "--backbone", args.backbone, "--head", args.head, "--size", str(args.size),
                    "--images", str(args.images), "--calibration", str(args.calibration),
+                   "--rounds", str(args.rounds),
                    "--workdir", work, "--result", res_path]
             t = time.time()
             proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT},

@@ -7,6 +7,13 @@
 
 __version__ = "0.1.0"
 
+import os as _os
+import sys as _sys
+
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "fcn-keras":
+    # The command line: keep TensorFlow's C++ info/warning lines out of the user's terminal.
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from fcn_keras.models import FCN, build, build_backbone  # noqa: E402  (registers the layers)
 from fcn_keras.models.convolutionalize import convolutionalize  # noqa: E402
 

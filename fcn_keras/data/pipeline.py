@@ -231,6 +231,11 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
                              drop_remainder=drop_remainder)
         ds = ds.map(lambda i, m: (i + mean_t, m))
     ds = ds.map(lambda i, m: (i, tf.cast(m, tf.int32)))
+    # Under tf.distribute multi-worker training each worker keeps every n-th batch
+    # (examples are not read from per-worker files, so FILE sharding does not apply).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    ds = ds.with_options(options)
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds

@@ -54,7 +54,7 @@ def export(model, path, format=None, *, quantize=None, input_size=None, io_type=
            representative_data=None, num_calibration=32, class_names=None, palette=None,
            opset=DEFAULT_OPSET, external_data=None, overwrite=False, verify=True,
            verify_data="shapes", verify_sizes=DEFAULT_SIZES, verify_images=4, verify_targets=None,
-           latency=True, latency_size=None):
+           latency=True, latency_size=None, latency_rounds=5):
     """Exports `model` to `path` and verifies it. Returns an `Exported`.
 
     Args:
@@ -76,7 +76,8 @@ def export(model, path, format=None, *, quantize=None, input_size=None, io_type=
         external_data: ONNX weights in `<path>.data` (default: only above 1.8 GB).
         overwrite: replace an existing `path` (and its sidecars).
         verify: verify before renaming into place (ParityError on a miss, nothing written).
-        verify_data, verify_sizes, verify_images, verify_targets, latency, latency_size: see
+        verify_data, verify_sizes, verify_images, verify_targets, latency, latency_size,
+            latency_rounds: see
             `verify` (`data`, `sizes`, `num_images`, `targets`, ...); targets default to
             TARGETS[quantize].
     """
@@ -166,7 +167,8 @@ def export(model, path, format=None, *, quantize=None, input_size=None, io_type=
         report = None
         if verify:
             report = _verify_staged(staged, path, model, verify_data, quantize or "float32",
-                                    verify_sizes, verify_images, verify_targets, latency, latency_size)
+                                    verify_sizes, verify_images, verify_targets, latency, latency_size,
+                                    latency_rounds)
             files.append(staged + REPORT_SUFFIX)
         # commit: data files first, the artefact, then the sidecars
         final = []
@@ -174,17 +176,23 @@ def export(model, path, format=None, *, quantize=None, input_size=None, io_type=
             dest = os.path.join(parent, os.path.basename(f))
             _common.commit(f, dest, overwrite)
             final.append(dest)
+        # an earlier export's external data / report that does not describe this file
+        for stale in (os.path.abspath(path) + ".data", os.path.abspath(path) + REPORT_SUFFIX):
+            if overwrite and stale not in final and os.path.exists(stale):
+                os.remove(stale)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Exported(path=path, files=final, format=fmt, quantize=quantize or "float32", metadata=meta,
                     report=report)
 
 
-def _verify_staged(staged, path, model, data, quantize, sizes, num_images, targets, latency, latency_size):
+def _verify_staged(staged, path, model, data, quantize, sizes, num_images, targets, latency, latency_size,
+                   latency_rounds):
     from .verification import verify as _verify
 
     report = _verify(staged, model, data, quantize=quantize, sizes=sizes, num_images=num_images, targets=targets,
-                     latency=latency, latency_size=latency_size, write_report=False,
+                     latency=latency, latency_size=latency_size, latency_rounds=latency_rounds,
+                     write_report=False,
                      raise_on_failure=False)
     report["path"] = path
     if report["failures"]:

@@ -77,8 +77,8 @@ def resolve_source(data, split):
     import fcn_keras.data as fd
 
     if isinstance(data, str) and data == "shapes":
-        return fd.shapes(split, num_examples=None if split == "train" else None,
-                         image_size=(64, 128) if split == "val" else (64, 96))
+        # val: 64..128 px, so the images' own sizes are odd and varied
+        return fd.shapes(split, image_size=(64, 128) if split == "val" else (64, 96))
     if isinstance(data, (str, os.PathLike)):
         d = os.fspath(data)
         if not os.path.isdir(d):
@@ -208,7 +208,15 @@ def verify(path, model, data="shapes", *, format=None, quantize=None, sizes=DEFA
     fixed = run.fixed_size
     items = verification_data(data, sizes=sizes, num_images=num_images, fixed_size=fixed)
 
-    kfn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+    if getattr(model, "include_preprocessing", True) is False:
+        # the export adds the preprocessing the model leaves to its caller: compare like with like
+        from fcn_keras.models.layers import Preprocess
+
+        pre = Preprocess()
+        call = lambda x: model(pre(x), training=False)  # noqa: E731
+    else:
+        call = lambda x: model(x, training=False)  # noqa: E731
+    kfn = tf.function(call, reduce_retracing=True,
                       input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     per_size = {}
     hist_k = np.zeros((num_classes, num_classes), np.int64)
@@ -318,6 +326,14 @@ def verify(path, model, data="shapes", *, format=None, quantize=None, sizes=DEFA
             failures.append(f"mean-IU loss {report['mean_iou']['loss_points']:.3f} points > {targets['max_miou_loss']}")
     if overall["labels_equal_argmax_scores"] < 0.999 and quantize in ("float32", "float16"):
         failures.append("the exported labels output disagrees with argmax of its own scores")
+    if fmt == "tflite":
+        from .tflite import op_names
+
+        ops = op_names(path)
+        report["tflite_ops"] = sorted({o["name"] for o in ops})
+        report["builtin_only"] = all(o["builtin"] for o in ops)
+        if not report["builtin_only"]:
+            failures.append(f"non-builtin (Flex/custom) ops: {sorted(o['name'] for o in ops if not o['builtin'])}")
     report["targets"] = targets
     report["failures"] = failures
     report["passed"] = not failures

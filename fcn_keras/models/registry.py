@@ -18,7 +18,7 @@ BACKBONES = {
         "coords": alexnet.COORDS,
         "heads": ("32s", "16s", "8s"),
         "classifier_pad": 0,
-        "description": "AlexNet (BVLC CaffeNet order), reference net voc-fcn-alexnet (32s)",
+        "description": "AlexNet (CaffeNet order: pool, then LRN), reference net voc-fcn-alexnet (32s)",
     },
     "googlenet": {
         "builder": googlenet.googlenet,

@@ -107,6 +107,7 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
     elif terminate_on_nan:
         cbs = [keras.callbacks.TerminateOnNaN()]
     cbs += list(callbacks or [])
+    _multiworker_prebuild(model, train_ds)
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                         steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                         callbacks=cbs, verbose=verbose, shuffle=False)  # pipelines shuffle
@@ -118,6 +119,22 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         with open(os.path.join(out_dir, "history.json"), "w") as f:
             json.dump(_jsonable(history.history), f, indent=1)
     return history
+
+
+def _multiworker_prebuild(model, train_ds):
+    """Work around Keras 3.15 under MultiWorkerMirroredStrategy: ``fit`` first reduces a
+    whole input batch with ``strategy.reduce`` to build the model symbolically, which
+    fails for nested per-replica values with collective ops ("Attempt to convert a value
+    (PerReplica...)"). Build from a local batch here instead and skip that step."""
+    strategy = getattr(model, "distribute_strategy", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    if not hasattr(model, "_symbolic_build") or not hasattr(model, "_maybe_symbolic_build"):
+        return  # a Keras without these internals: nothing to work around
+    batch = next(iter(train_ds.take(1)))
+    with strategy.scope():
+        model._symbolic_build(data_batch=batch)
+    model._maybe_symbolic_build = lambda *args, **kwargs: None
 
 
 def _has_nan(history):

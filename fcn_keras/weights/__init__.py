@@ -14,7 +14,7 @@ downloads nor converts. A path never touches the network. Loading is all or noth
 
 import os
 
-from fcn_keras.weights import zoo
+from fcn_keras.weights import mapping, zoo
 from fcn_keras.weights.caffemodel import CaffeModelError, read_caffemodel, write_caffemodel
 from fcn_keras.weights.download import ChecksumError, DownloadError, converted_dir, keras_home
 from fcn_keras.weights.download import download as _download
@@ -67,8 +67,10 @@ def _convert(model, entry, progress):
     """Converted values for `entry` (from the cache, or downloaded and converted now)."""
     cached = converted_path(entry["name"])
     if os.path.exists(cached):
-        values, _ = load_converted(cached)
-        return values, cached
+        values, meta = load_converted(cached)
+        if str(meta.get("checksum", "")) == str(entry["source"]["checksum"] or ""):
+            return values, cached
+        # Converted from another file than the one the zoo names now: convert again.
     path = fetch(entry["name"], progress=progress)
     if entry["source"]["format"] == "keras-h5":
         values = values_from_keras_vgg16(model, path)
@@ -96,7 +98,13 @@ def _load_path(model, path, progress):
     lower = path.lower()
     if lower.endswith(".caffemodel"):
         net = read_caffemodel(path)
-        return assign(model, values_from_caffe(model, net, progress=_want_progress(progress)), path)
+        names = {layer.name for layer in net.layers}
+        kwargs = {}
+        if "score_fr_sem" in names and "score_fr" not in names:  # the two-headed SIFT Flow releases
+            sift = zoo.ENTRIES["siftflow-fcn8s"]
+            kwargs = {"rename": sift["rename"], "ignore": tuple(sift["ignore"]) + mapping.DEFAULT_IGNORE}
+        values = values_from_caffe(model, net, progress=_want_progress(progress), **kwargs)
+        return assign(model, values, path)
     if lower.endswith(".h5") and not lower.endswith(".weights.h5"):
         import h5py
 
@@ -144,8 +152,9 @@ def load(model, weights, *, progress=None):
     if weights in zoo.ENTRIES:
         entry = zoo.get(weights)
         if entry["kind"] == "backbone":
-            return load(model, "imagenet", progress=progress) if entry["backbone"] == _backbone_of(model) else \
+            if entry["backbone"] != _backbone_of(model):
                 _wrong_arch(model, entry)
+            return load(model, "imagenet", progress=progress)
         have = (getattr(model, "backbone_name", None), getattr(model, "head_name", None),
                 getattr(model, "num_classes", None))
         if have != (entry["backbone"], entry["head"], entry["num_classes"]):
@@ -166,8 +175,8 @@ def _wrong_arch(model, entry):
         raise ValueError(f"{entry['name']!r} holds {entry['backbone']} ImageNet weights; this model's backbone is "
                          f"{_backbone_of(model)!r}.")
     raise ValueError(
-        f"{entry['name']!r} is FCN-{entry['head']} on {entry['backbone']} with {entry['num_classes']} classes: build it "
-        f"with fcn_keras.build({entry['backbone']!r}, {entry['head']!r}, num_classes={entry['num_classes']}, "
+        f"{entry['name']!r} is FCN-{entry['head']} on {entry['backbone']} with {entry['num_classes']} classes: "
+        f"build it with fcn_keras.build({entry['backbone']!r}, {entry['head']!r}, num_classes={entry['num_classes']}, "
         f"weights={entry['name']!r}). This model: backbone={getattr(model, 'backbone_name', None)!r}, "
         f"head={getattr(model, 'head_name', None)!r}, num_classes={getattr(model, 'num_classes', None)!r}.")
 

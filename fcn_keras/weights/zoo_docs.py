@@ -15,22 +15,25 @@ from fcn_keras.weights import zoo
 # Parameters of each architecture at full width, counted from the built models
 # (`--count-params` rebuilds them and fails when one differs).
 NUM_PARAMS = {
-    ("vgg16", "32s", 21): 134_356_040,
-    ("vgg16", "16s", 21): 134_367_863,
+    ("vgg16", "32s", 21): 136_152_917,
+    ("vgg16", "16s", 21): 134_815_994,
     ("vgg16", "8s", 21): 134_489_759,
     ("vgg16", "8s-atonce", 21): 134_489_759,
-    ("alexnet", "32s", 21): 57_127_734,
-    ("vgg16", "32s", 60): 134_767_260,
-    ("vgg16", "16s", 60): 134_828_804,
-    ("vgg16", "8s", 60): 135_799_140,
-    ("vgg16", "32s", 40): 134_546_304,
-    ("vgg16", "32s", 33): 134_491_236,
-    ("vgg16", "16s", 33): 134_509_893,
-    ("vgg16", "8s", 33): 134_808_435,
+    ("alexnet", "32s", 21): 58_704_590,
+    ("vgg16", "32s", 60): 149_251_964,
+    ("vgg16", "16s", 60): 138_281_144,
+    ("vgg16", "8s", 60): 135_589_364,
+    ("vgg16", "32s", 40): 140_978_024,
+    ("vgg16", "32s", 33): 138_856_289,
+    ("vgg16", "16s", 33): 135_545_234,
+    ("vgg16", "8s", 33): 134_734_787,
     ("vgg16", None, None): 134_260_544,
-    ("alexnet", None, None): 56_868_160,
-    ("googlenet", None, None): 5_973_964,
+    ("alexnet", None, None): 56_868_224,
+    ("googlenet", None, None): 5_973_552,
 }
+
+
+METRIC_LABELS = {"mean_iu": "mean IU", "top1": "top-1 %", "top5": "top-5 %"}
 
 
 def architecture_key(entry):
@@ -52,7 +55,7 @@ def count_params(key):
 def _metrics_text(entry):
     parts = []
     for split, values in entry["metrics"].items():
-        parts.append(f"{split}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items()))
+        parts.append(f"{split}: " + ", ".join(f"{METRIC_LABELS.get(k, k)} {v}" for k, v in values.items()))
     return "; ".join(parts) or "not published"
 
 

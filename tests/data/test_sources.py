@@ -115,8 +115,8 @@ def test_mask_size_mismatch_names_file_and_sizes(voc_tree):
 
 
 def test_label_out_of_range_names_file_and_value(voc_tree):
-    root, _ = voc_tree
-    mask = np.zeros((23, 32), np.uint8)
+    root, truth = voc_tree
+    mask = np.zeros(truth["2008_000002"][1].shape, np.uint8)
     mask[3, 4] = 30
     write_palette_png(mask, os.path.join(root, "SegmentationClass", "2008_000002.png"))
     with pytest.raises(tf.errors.InvalidArgumentError,
@@ -127,8 +127,9 @@ def test_label_out_of_range_names_file_and_value(voc_tree):
 
 
 def test_colour_mask_is_rejected(voc_tree):
-    root, _ = voc_tree
-    Image.new("RGB", (32, 23)).save(os.path.join(root, "SegmentationClass", "2008_000002.png"))
+    root, truth = voc_tree
+    h, w = truth["2008_000002"][1].shape
+    Image.new("RGB", (w, h)).save(os.path.join(root, "SegmentationClass", "2008_000002.png"))
     with pytest.raises(tf.errors.InvalidArgumentError, match="palette or grayscale"):
         list(data.from_directory(root, "train"))
 

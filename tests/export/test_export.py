@@ -253,3 +253,32 @@ def test_verifier_fails_loudly_on_a_different_model(vgg8s, tmp_path):
     assert saved["passed"] is False and saved["failures"]
     # the same file verifies against its own model
     assert verify(path, vgg8s, num_images=1, sizes=(None,), latency=False)["passed"]
+
+
+def test_tflite_dynamic_range_int8(vgg8s, tmp_path):
+    path = str(tmp_path / "dyn.tflite")
+    res = export(vgg8s, path, "tflite", quantize="dynamic-int8", verify_images=1,
+                 verify_sizes=(None, (83, 117)), verify_targets=INT8_RANDOM_TARGETS, latency=False)
+    assert res.report["passed"] and res.report["size"]["ratio"] < 0.3 and tfl.builtin_only(path)
+    assert tfl.Runner(path).in_details["dtype"] == np.uint8  # float graph, uint8 image in
+
+
+def test_model_without_preprocessing_gets_it_in_the_export(tmp_path):
+    """include_preprocessing=False: the export adds the BGR mean subtraction (uint8 pixels in)."""
+    import keras
+
+    import fcn_keras
+    from export_helpers import randomize
+    from fcn_keras.models.layers import Preprocess
+
+    keras.utils.set_random_seed(3)
+    model = randomize(fcn_keras.build("vgg16", "32s", num_classes=4, width=0.125,
+                                      include_preprocessing=False), 3)
+    path = str(tmp_path / "nopre.onnx")
+    export(model, path, latency=False, verify_images=1, verify_sizes=(None,))
+    from fcn_keras.export.onnx import Runner
+
+    img = np.random.default_rng(0).integers(0, 256, (1, 45, 61, 3), dtype=np.uint8)
+    _, scores = Runner(path)(img)
+    ref = model(Preprocess()(img.astype(np.float32))).numpy()
+    assert np.abs(scores - ref).max() <= 1e-4 * np.abs(ref).max()

@@ -37,7 +37,8 @@ def test_round_trip(tmp_path, legacy_v1):
 def test_v1_file_is_what_protobuf_sees(tmp_path):
     """The legacy file really uses the V1 fields: `layers` (2), enum type (5), blobs (6)."""
     path = write_caffemodel(tmp_path / "v1.caffemodel", _layers(), legacy_v1=True)
-    msg = caffe_pb.NetParameter.FromString(path.read_bytes() if hasattr(path, "read_bytes") else open(path, "rb").read())
+    with open(path, "rb") as f:
+        msg = caffe_pb.NetParameter.FromString(f.read())
     assert len(msg.layer) == 0 and [layer.type for layer in msg.layers] == [4, 14, 39]
     assert (msg.layers[1].blobs[0].num, msg.layers[1].blobs[0].channels,
             msg.layers[1].blobs[0].height, msg.layers[1].blobs[0].width) == (1, 1, 6, 36)

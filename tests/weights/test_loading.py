@@ -8,6 +8,7 @@ import pytest
 
 import fcn_keras
 from fcn_keras.weights import WeightsMismatchError, zoo
+from fcn_keras.weights.zoo_docs import NUM_PARAMS
 from tests.reference import caffe_nets
 
 
@@ -20,21 +21,17 @@ def _unchanged(model, before):
 
 
 def test_alexnet_file_into_vgg16_names_layers_and_shapes(tmp_path):
-    spec = caffe_nets.alexnet_fcn(num_classes=21, width=1.0)
+    spec = caffe_nets.alexnet_fcn(num_classes=21, width=0.125)
     path = tmp_path / "fcn-alexnet.caffemodel"
-    # Only the shapes matter here: write zeros quickly instead of random values.
-    from fcn_keras.weights.caffemodel import write_caffemodel
-
-    write_caffemodel(path, [(layer["name"], layer["type"], [np.zeros(s, "f4") for s in layer["blobs"]])
-                            for layer in spec.param_layers()])
-    model = fcn_keras.build("vgg16", "32s", num_classes=21)
+    caffe_nets.random_caffemodel(spec, path)
+    model = fcn_keras.build("vgg16", "32s", num_classes=21, width=0.125)
     before = _snapshot(model)
     with pytest.raises(WeightsMismatchError) as info:
         fcn_keras.weights.load(model, str(path))
     message = str(info.value)
     assert "fcn-alexnet.caffemodel" in message and "nothing was loaded" in message
     # fc6 exists in both: the message gives the layer and both shapes (Caffe layout).
-    assert "'fc6' -> Keras layer 'fc6' weights: the file has shape (4096, 256, 6, 6), the model needs (4096, 512, 7, 7)" \
+    assert "'fc6' -> Keras layer 'fc6' weights: the file has shape (512, 32, 6, 6), the model needs (512, 64, 7, 7)" \
         in message
     assert "upscore" in message  # k63 (AlexNet) vs k64 (VGG16)
     assert "model layers not in the file: conv1_1" in message
@@ -122,9 +119,8 @@ def test_zoo_offline_not_cached_error(keras_home, monkeypatch, closed_port):
     source = zoo.ENTRIES["voc-fcn8s"]["source"]
     url = f"http://127.0.0.1:{closed_port}/fcn8s-heavy-pascal.caffemodel"
     monkeypatch.setitem(source, "urls", (url,))
-    model = fcn_keras.build("vgg16", "8s")
     with pytest.raises(fcn_keras.weights.DownloadError) as info:
-        fcn_keras.weights.load(model, "voc-fcn8s")
+        fcn_keras.weights.fetch("voc-fcn8s")  # what build(..., weights="voc-fcn8s") calls
     message = str(info.value)
     assert url in message and str(keras_home / "models" / "fcn8s-heavy-pascal.caffemodel") in message
 
@@ -153,50 +149,65 @@ def test_zoo_caffemodel_downloads_converts_and_caches(http_server, keras_home, m
     assert not any(again.get_layer("score_fr").get_weights()[0].ravel())
 
 
-@pytest.fixture(scope="module")
-def keras_vgg16_file(tmp_path_factory):
-    """Keras' VGG16 ImageNet file layout, written by Keras' own legacy HDF5 writer."""
+@pytest.fixture
+def keras_vgg16_file(tmp_path):
+    """Keras' VGG16 ImageNet file layout, written by Keras' own legacy HDF5 writer (the
+    layout of vgg16_weights_tf_dim_ordering_tf_kernels.h5), from a randomly initialised VGG16."""
     import h5py
     from keras.src.legacy.saving import legacy_h5_format
 
     vgg = keras.applications.VGG16(weights=None)
-    path = tmp_path_factory.mktemp("vgg") / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, vgg)
     return vgg, path
 
 
-def test_keras_vgg16_file_gives_vgg16_fc7(keras_vgg16_file, rgb):
-    """The FCN backbone loaded from Keras' file computes keras.applications.VGG16's fc2
-    (as the 1x1 fc7 map) on a 224x224 image."""
+def test_vgg16_imagenet_from_keras_file(keras_vgg16_file, http_server, keras_home, monkeypatch, rgb):
+    """weights='imagenet' for VGG16 end to end: Keras' file from a local server, md5-checked,
+    converted (fc1/fc2 -> 7x7 fc6 / 1x1 fc7) and cached. The backbone's fc7 on a 224x224
+    image equals keras.applications.VGG16's fc2; the second load uses only the cache."""
     vgg, path = keras_vgg16_file
-    reference = keras.applications.VGG16(weights=str(path))  # Keras itself reads the file
-    fc2 = keras.Model(reference.input, reference.get_layer("fc2").output)
-    image = rgb(224, 224).astype("float32")
-    # Same input on both sides: BGR minus the FCN data layer's mean (Keras' own
-    # preprocess_input subtracts the ImageNet mean 103.939, 116.779, 123.68 instead).
-    bgr = image[None, ..., ::-1] - np.array(caffe_nets.BGR_MEAN, "float32")
-    want = keras.ops.convert_to_numpy(fc2(bgr))[0]
-    backbone = fcn_keras.build_backbone("vgg16", first_pad=1)
-    fcn_keras.weights.load(backbone, str(path))
-    got = keras.ops.convert_to_numpy(backbone(image[None])["fc7"])[0]
-    assert got.shape == (1, 1, 4096)
-    assert np.abs(want).max() > 0
-    assert caffe_nets.rel_error(got[0, 0], want) <= 1e-4
-
-
-def test_vgg16_imagenet_through_the_cache(keras_vgg16_file, http_server, keras_home, monkeypatch):
-    """weights='imagenet' for VGG16: Keras' file from a local server, md5-checked, converted once."""
-    _, path = keras_vgg16_file
     data = path.read_bytes()
     (http_server.root / path.name).write_bytes(data)
     source = zoo.IMAGENET["vgg16"]["source"]
     monkeypatch.setitem(source, "urls", (http_server.url(path.name),))
     monkeypatch.setitem(source, "checksum", "md5:" + hashlib.md5(data).hexdigest())
-    model = fcn_keras.build("vgg16", "32s", weights="imagenet")
-    fc1 = keras.applications.VGG16(weights=str(path)).get_layer("fc1").get_weights()[0]
-    np.testing.assert_array_equal(model.get_layer("fc6").get_weights()[0], fc1.reshape(7, 7, 512, 4096))
+
+    backbone = fcn_keras.build_backbone("vgg16", first_pad=1)  # the classifier's own pad
+    fcn_keras.weights.load(backbone, "imagenet")
+    assert backbone.count_params() == NUM_PARAMS[("vgg16", None, None)]
+    image = rgb(224, 224).astype("float32")
+    # Same input on both sides: BGR minus the FCN data layer's mean (Keras' own
+    # preprocess_input subtracts the ImageNet mean 103.939, 116.779, 123.68 instead).
+    bgr = image[None, ..., ::-1] - np.array(caffe_nets.BGR_MEAN, "float32")
+    fc2 = keras.Model(vgg.input, vgg.get_layer("fc2").output)
+    want = keras.ops.convert_to_numpy(fc2(bgr))[0]
+    got = keras.ops.convert_to_numpy(backbone(image[None])["fc7"])[0]
+    assert got.shape == (1, 1, 4096) and np.abs(want).max() > 0
+    assert caffe_nets.rel_error(got[0, 0], want) <= 1e-4
+
+    assert (keras_home / "models" / "fcn_keras" / "vgg16-imagenet.converted.h5").exists()
     http_server.stop()
-    again = fcn_keras.build_backbone("vgg16")
-    fcn_keras.weights.load(again, "imagenet")
-    np.testing.assert_array_equal(again.get_layer("fc6").get_weights()[0], fc1.reshape(7, 7, 512, 4096))
+    (keras_home / "models" / path.name).unlink()
+    fc6 = backbone.get_layer("fc6")
+    fc6.set_weights([np.zeros_like(w) for w in fc6.get_weights()])
+    fcn_keras.weights.load(backbone, "imagenet")
+    np.testing.assert_array_equal(fc6.get_weights()[0], vgg.get_layer("fc1").get_weights()[0].reshape(7, 7, 512, 4096))
+
+
+def test_zoo_fcn_entry_from_a_file_put_in_the_cache(keras_home, rgb):
+    """voc-fcn-alexnet (no published checksum) offline: the user puts the file into
+    $KERAS_HOME/models/; build(weights=name) uses it, converts once, and then needs only the cache."""
+    spec = caffe_nets.alexnet_fcn(num_classes=21, width=1.0)
+    (keras_home / "models").mkdir()
+    placed = keras_home / "models" / "fcn-alexnet-pascal.caffemodel"
+    layers = {n: a for n, _, a in caffe_nets.random_caffemodel(spec, placed, seed=11)}
+    model = fcn_keras.build("alexnet", "32s", weights="voc-fcn-alexnet")
+    want = layers["upscore"][0].transpose(2, 3, 1, 0)  # Caffe deconv (Cin, Cout, k, k) -> Keras (k, k, Cout, Cin)
+    np.testing.assert_array_equal(model.get_layer("upscore").get_weights()[0], want)
+    assert model.count_params() == NUM_PARAMS[("alexnet", "32s", 21)]
+    placed.unlink()
+    model.get_layer("upscore").set_weights([np.zeros_like(want)])
+    fcn_keras.weights.load(model, "voc-fcn-alexnet")  # from $KERAS_HOME/models/fcn_keras/ only
+    np.testing.assert_array_equal(model.get_layer("upscore").get_weights()[0], want)

@@ -1,4 +1,4 @@
-"""AlexNet (BVLC's bvlc_alexnet / CaffeNet layer order) as the FCN backbone.
+"""AlexNet in CaffeNet layer order (BVLC bvlc_reference_caffenet: pool, then norm) as the FCN backbone.
 
 conv1 11x11/4 (pad 100 in the FCN) -> pool1 3x3/2 -> norm1 -> conv2 5x5 group 2 -> pool2 ->
 norm2 -> conv3 -> conv4 group 2 -> conv5 group 2 -> pool5 -> fc6 6x6 -> fc7 1x1.

@@ -1,0 +1,122 @@
+"""The paper's four metrics against a hand-computed confusion matrix."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fcn_keras import metrics as M
+
+# Ground truth / prediction for 8 pixels, 4 classes; two pixels are void (255).
+Y_TRUE = np.array([[0, 0, 0, 1], [1, 2, 255, 255]])
+Y_PRED = np.array([[0, 1, 0, 1], [1, 3, 2, 0]])
+# Rows: ground truth, columns: prediction, over the 6 scored pixels:
+#   gt 0: pred 0, pred 1, pred 0        gt 1: pred 1, pred 1      gt 2: pred 3
+#   class 3 never appears in the ground truth but is predicted once.
+HIST = np.array([[2, 1, 0, 0],
+                 [0, 2, 0, 0],
+                 [0, 0, 0, 1],
+                 [0, 0, 0, 0]])
+# pixel acc = (2+2+0)/6; class acc = 2/3, 2/2, 0/1, (0/0 skipped) -> mean 5/9
+# IU: c0 2/(3+2-2)=2/3, c1 2/(2+3-2)=2/3, c2 0/(1+0-0)=0, c3 0/(0+1-0)=0 -> mean 1/3
+# fw IU: freq 3/6, 2/6, 1/6, 0 -> 1/2*2/3 + 1/3*2/3 + 1/6*0 = 5/9
+EXPECTED = {"pixel_accuracy": 4 / 6, "mean_accuracy": 5 / 9, "mean_iou": 1 / 3,
+            "frequency_weighted_iou": 5 / 9}
+
+
+def _logits(pred, c):
+    return tf.one_hot(pred, c) * 5.0 - 1.0
+
+
+def test_hand_computed_confusion_matrix():
+    cm = M.ConfusionMatrix(4)
+    cm.update_state(Y_TRUE, _logits(Y_PRED, 4))
+    np.testing.assert_array_equal(cm.confusion_matrix(), HIST)
+
+
+@pytest.mark.parametrize("metric", M.paper_metrics(4), ids=lambda m: m.name)
+def test_hand_computed_scores(metric):
+    metric.update_state(Y_TRUE, _logits(Y_PRED, 4))
+    assert float(metric.result()) == pytest.approx(EXPECTED[metric.name], abs=1e-6)
+
+
+def test_class_absent_from_truth_and_prediction_is_skipped():
+    # a 5th class that never occurs changes nothing (0/0 is skipped by nanmean)
+    for metric in M.paper_metrics(5):
+        metric.update_state(Y_TRUE, _logits(Y_PRED, 5))
+        assert float(metric.result()) == pytest.approx(EXPECTED[metric.name], abs=1e-6)
+    s = M.scores_from_confusion(np.pad(HIST, ((0, 1), (0, 1))))
+    assert np.isnan(s["per_class_iou"][4]) and s["per_class_iou"][3] == 0.0
+    assert np.isnan(s["per_class_accuracy"][3])
+
+
+def test_numpy_scores_match():
+    s = M.scores_from_confusion(HIST)
+    for k, v in EXPECTED.items():
+        assert s[k] == pytest.approx(v)
+    np.testing.assert_allclose(s["per_class_iou"], [2 / 3, 2 / 3, 0, 0])
+    assert s["pixels"] == 6
+
+
+def test_batches_accumulate_and_reset():
+    m = M.MeanIoU(4)
+    m.update_state(Y_TRUE[:1], _logits(Y_PRED[:1], 4))
+    m.update_state(Y_TRUE[1:], _logits(Y_PRED[1:], 4))
+    assert float(m.result()) == pytest.approx(1 / 3)
+    m.reset_state()
+    assert np.isnan(float(m.result()))  # nothing scored yet
+    # class ids as predictions work too
+    m.update_state(Y_TRUE, Y_PRED)
+    assert float(m.result()) == pytest.approx(1 / 3)
+
+
+def test_random_data_matches_reference_score_py():
+    rng = np.random.default_rng(0)
+    c = 6
+    yt = rng.integers(0, c, (3, 17, 23))
+    yt[rng.random(yt.shape) < 0.1] = 255
+    yp = rng.integers(0, c, (3, 17, 23))
+    # reference: score.py's fast_hist
+    k = yt != 255
+    hist = np.bincount(c * yt[k] + yp[k], minlength=c * c).reshape(c, c)
+    want = M.scores_from_confusion(hist)
+    for m in M.paper_metrics(c):
+        m.update_state(yt, _logits(yp, c))
+        assert float(m.result()) == pytest.approx(want[m.name], abs=1e-6)
+    iu = np.diag(hist) / (hist.sum(1) + hist.sum(0) - np.diag(hist))
+    assert want["mean_iou"] == pytest.approx(np.nanmean(iu))
+
+
+def test_label_out_of_range_raises_with_value():
+    m = M.PixelAccuracy(4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"outside 0\.\.3[\s\S]*\b7\b"):
+        m.update_state(np.array([[0, 7]]), np.array([[0, 0]]))
+
+
+def test_usable_in_compile_and_evaluate():
+    rng = np.random.default_rng(1)
+    x = rng.random((4, 8, 8, 3)).astype("float32")
+    y = rng.integers(0, 3, (4, 8, 8))
+    y[:, 0] = 255
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                                  ignore_class=255),
+                  metrics=M.paper_metrics(3))
+    logs = model.evaluate(x, y, batch_size=2, return_dict=True, verbose=0)
+    pred = np.argmax(model.predict(x, verbose=0), -1)
+    k = y != 255
+    hist = np.bincount(3 * y[k] + pred[k], minlength=9).reshape(3, 3)
+    want = M.scores_from_confusion(hist)
+    for name in EXPECTED:
+        assert logs[name] == pytest.approx(want[name], abs=1e-5)
+    # and fit runs with them
+    model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_config_round_trip():
+    m = M.FrequencyWeightedIoU(7, name="fwiu")
+    m2 = M.FrequencyWeightedIoU.from_config(m.get_config())
+    assert (m2.num_classes, m2.name) == (7, "fwiu")
+    with pytest.raises(ValueError, match="num_classes"):
+        M.MeanIoU(0)
