@@ -49,7 +49,7 @@ def _draw(index, split_id, seed, lo, hi, noise):
     s = min(h, w)
     for _ in range(int(rng.integers(1, 4))):
         cls = int(rng.integers(1, len(SHAPES_CLASSES)))
-        r = rng.uniform(0.12, 0.3) * s
+        r = rng.uniform(0.18, 0.34) * s
         cy = rng.uniform(r * 0.6, h - r * 0.6)
         cx = rng.uniform(r * 0.6, w - r * 0.6)
         # a colour clearly different from the background

@@ -141,9 +141,15 @@ def cmd_train(args):
 
 
 def _shapes_kw(args):
-    if args.data == "shapes" and args.image_size:
-        return {"image_size": _pair(args.image_size, "--image-size")}
-    return {}
+    kw = {}
+    if args.data == "shapes":
+        if args.image_size:
+            kw["image_size"] = _pair(args.image_size, "--image-size")
+        if getattr(args, "num_examples", None):
+            kw["num_examples"] = args.num_examples
+    elif args.image_size or getattr(args, "num_examples", None):
+        raise ValueError("--image-size and --num-examples apply to --data shapes only")
+    return kw
 
 
 def _write_json(obj, path):
@@ -256,6 +262,7 @@ def register(subparsers):
     p.add_argument("--exclude", help="ids to leave out of directory splits, e.g. seg11valid")
     p.add_argument("--num-classes", type=int, help="classes of a directory data set (VOC: 21)")
     p.add_argument("--image-size", help="shapes only: size or 'min,max'")
+    p.add_argument("--num-examples", type=int, help="shapes only: examples per split")
     p.add_argument("--width", type=float, default=1.0, help="backbone width multiplier")
     p.add_argument("--weights", help="initial weights: 'imagenet', a zoo name or a path")
     p.add_argument("--epochs", default="1", help="epochs per stage: N or 'N32,N16,N8'")
@@ -292,6 +299,7 @@ def register(subparsers):
     p.add_argument("--split", default="val")
     p.add_argument("--exclude")
     p.add_argument("--image-size", help="shapes only")
+    p.add_argument("--num-examples", type=int, help="shapes only")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--steps", type=int, help="evaluate only this many batches")
     p.add_argument("--skip-invalid", action="store_true")

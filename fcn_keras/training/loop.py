@@ -46,8 +46,9 @@ def default_callbacks(out_dir, *, backup=True, checkpoint=True, csv=True, tensor
     os.makedirs(root, exist_ok=True)
     cbs = []
     if backup:
-        # the backup dir is shared by all workers (Keras' protocol handles who writes)
-        cbs.append(keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup"),
+        # Keras 3's BackupAndRestore has no multi-worker protocol: each worker keeps its
+        # own (identical, training is synchronous) backup so HDF5 files never collide.
+        cbs.append(keras.callbacks.BackupAndRestore(os.path.join(root, "backup"),
                                                     save_freq="epoch", delete_checkpoint=True))
     if terminate_on_nan:
         cbs.append(keras.callbacks.TerminateOnNaN())
@@ -122,12 +123,22 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
 
 
 def _multiworker_prebuild(model, train_ds):
-    """Work around Keras 3.15 under MultiWorkerMirroredStrategy: ``fit`` first reduces a
-    whole input batch with ``strategy.reduce`` to build the model symbolically, which
-    fails for nested per-replica values with collective ops ("Attempt to convert a value
-    (PerReplica...)"). Build from a local batch here instead and skip that step."""
+    """Work around Keras 3 + MultiWorkerMirroredStrategy incompatibilities (Keras 3.15,
+    TF 2.21; tensorflow/tensorflow#72388), without changing what is computed:
+
+    1. ``fit`` first reduces a whole input batch with ``strategy.reduce`` to build the
+       model symbolically, which fails for nested per-replica values under collective ops
+       ("Attempt to convert a value (PerReplica...)"): build from a local batch instead.
+    2. Each step's logs are reduced with ``strategy.reduce("MEAN", v, axis=0)``, which
+       fails on scalars ("Invalid reduction dimension 0 for input with 0 dimensions"):
+       the steps return their scalar logs as 1-element vectors, which that reduction
+       averages over the workers back to scalars. Epoch logs are recomputed by Keras from
+       the metric variables (summed over all workers), so they are exact.
+    """
     strategy = getattr(model, "distribute_strategy", None)
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    if getattr(model, "_fcn_multiworker_patched", False):
         return
     if not hasattr(model, "_symbolic_build") or not hasattr(model, "_maybe_symbolic_build"):
         return  # a Keras without these internals: nothing to work around
@@ -135,6 +146,19 @@ def _multiworker_prebuild(model, train_ds):
     with strategy.scope():
         model._symbolic_build(data_batch=batch)
     model._maybe_symbolic_build = lambda *args, **kwargs: None
+
+    def vector_logs(step):
+        def wrapped(data):
+            logs = step(data)
+            if isinstance(logs, dict):
+                logs = {k: (tf.reshape(v, [1]) if hasattr(v, "shape") and v.shape.rank == 0
+                            else v) for k, v in logs.items()}
+            return logs
+        return wrapped
+
+    model.train_step = vector_logs(model.train_step)
+    model.test_step = vector_logs(model.test_step)
+    model._fcn_multiworker_patched = True
 
 
 def _has_nan(history):

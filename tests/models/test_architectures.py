@@ -55,6 +55,25 @@ def test_parameter_counts_equal_reference(backbone, head):
     assert (trainable, frozen) == REFERENCE[(backbone, head)]
 
 
+# The README's table: (trainable, fixed) at full width with 21 classes, for every architecture.
+DOCUMENTED = {
+    ("vgg16", "32s"): (134_346_581, 1_806_336), ("vgg16", "16s"): (134_357_354, 458_640),
+    ("vgg16", "8s"): (134_362_751, 127_008), ("vgg16", "8s-atonce"): (134_362_751, 127_008),
+    ("alexnet", "32s"): (56_954_261, 1_750_329), ("alexnet", "16s"): (56_959_658, 427_770),
+    ("alexnet", "8s"): (56_965_055, 107_163), ("googlenet", "32s"): (5_995_077, 1_750_329),
+    ("googlenet", "16s"): (6_012_570, 427_770), ("googlenet", "8s"): (6_022_671, 107_163),
+}
+
+
+@pytest.mark.parametrize("backbone,head", ARCHS, ids=[f"{b}-{h}" for b, h in ARCHS])
+def test_parameter_counts_as_documented(backbone, head):
+    model = fcn_keras.build(backbone, head, num_classes=21)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    assert (trainable, frozen) == DOCUMENTED[(backbone, head)]
+    assert all(w.path.split("/")[0].startswith("upscore") for w in model.non_trainable_weights)
+
+
 def test_fcn8s_vgg16_has_134_5_million_parameters():
     assert fcn_keras.build("vgg16", "8s").count_params() == 134_489_759
 

@@ -1,0 +1,133 @@
+"""fcn-keras train (staged schedule) -> evaluate -> predict, end to end on tiny shapes;
+plus the recipe's weight surgery and viz helpers."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import fcn_keras
+from fcn_keras import data, viz
+from fcn_keras.training import cli as tcli
+from fcn_keras.training import evaluate, format_report, stages_for, transfer_weights
+
+
+def _main(argv):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="fcn-keras")
+    tcli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_transfer_weights_initialises_finer_net_from_coarser():
+    a = fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625)
+    for layer in a.layers:  # make every weight distinguishable from a fresh init
+        if layer.weights and layer.trainable:
+            layer.set_weights([w + 0.5 for w in layer.get_weights()])
+    b = fcn_keras.build("alexnet", "16s", num_classes=3, width=0.0625)
+    copied = transfer_weights(a, b)
+    assert {"conv1", "conv5", "fc6", "fc7", "score_fr"} <= set(copied)
+    np.testing.assert_array_equal(a.get_layer("fc7").get_weights()[0],
+                                  b.get_layer("fc7").get_weights()[0])
+    # the new score layer of the finer net stays zero-initialised
+    assert "score_pool4" not in copied
+    assert not np.any(b.get_layer("score_pool4").get_weights()[0])
+    assert stages_for("vgg16", "staged") == ["32s", "16s", "8s"]
+    assert stages_for("vgg16", "at-once") == ["8s-atonce"]
+    assert stages_for("alexnet", "at-once") == ["8s"]
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        stages_for("vgg16", "fast")
+
+
+def test_cli_train_staged_then_evaluate_and_predict(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    rc = _main(["train", "--backbone", "alexnet", "--width", "0.0625", "--schedule", "staged",
+                "--data", "shapes", "--image-size", "32", "--num-examples", "4",
+                "--epochs", "1", "--batch-size", "2", "--crop-size", "32",
+                "--optimizer", "adam", "--lr", "1e-3", "--seed", "0", "--out", out, "--quiet"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "mean IU" in text and "circle" in text
+    for head in ("32s", "16s", "8s"):
+        stage = os.path.join(out, f"fcn{head}")
+        for name in ("model.keras", "model.weights.h5", "log.csv", "history.json"):
+            assert os.path.exists(os.path.join(stage, name)), (head, name)
+    with open(os.path.join(out, "scores.json")) as f:
+        scores = json.load(f)
+    assert set(scores["per_class_iou"]) == set(data.SHAPES_CLASSES)
+    assert 0.0 <= scores["mean_iou"] <= 1.0
+
+    # evaluate the final (8s) model from its .keras file and write JSON
+    model_path = os.path.join(out, "fcn8s", "model.keras")
+    js = str(tmp_path / "eval.json")
+    assert _main(["evaluate", "--model", model_path, "--data", "shapes", "--split", "val",
+                  "--image-size", "32", "--num-examples", "4", "--json", js, "--quiet"]) == 0
+    text = capsys.readouterr().out
+    for label in ("pixel accuracy", "mean accuracy", "mean IU", "frequency weighted IU",
+                  "triangle"):
+        assert label in text
+    with open(js) as f:
+        ev = json.load(f)
+    assert ev["images"] == 4 and len(ev["confusion_matrix"]) == 4
+
+    # predict a folder of images
+    inp = tmp_path / "images"
+    inp.mkdir()
+    for k, (image, _) in enumerate(data.shapes("test", num_examples=2, image_size=40)):
+        Image.fromarray(image).save(inp / f"img{k}.png")
+    pred = str(tmp_path / "pred")
+    assert _main(["predict", str(inp), "--model", model_path, "--out", pred, "--legend",
+                  "--quiet"]) == 0
+    for k in range(2):
+        lab = Image.open(os.path.join(pred, f"img{k}_labels.png"))
+        assert lab.mode == "P" and lab.size == (40, 40)
+        assert np.asarray(lab).max() < 4
+        ov = Image.open(os.path.join(pred, f"img{k}_overlay.png"))
+        assert ov.size[1] == 40 and ov.size[0] > 40  # the legend sits to the right
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        _main(["predict", str(inp), "--model", model_path, "--out", pred, "--quiet"])
+
+
+def test_cli_errors():
+    with pytest.raises(ValueError, match="data spec"):
+        _main(["train", "--data", "imagenet", "--out", "/nonexistent/x"])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        _main(["evaluate", "--model", "/nonexistent/model.keras"])
+
+
+def test_evaluate_api_and_report():
+    model = fcn_keras.build("alexnet", "32s", num_classes=4, width=0.0625)
+    ds = data.pipeline(data.shapes("val", num_examples=3, image_size=32))
+    scores = evaluate(model, ds, 4, data.SHAPES_CLASSES, progress=False)
+    # a fresh FCN has zero score layers: every logit is 0 and argmax says background
+    hist = np.array(scores["confusion_matrix"])
+    assert hist[:, 1:].sum() == 0 and hist.sum() == scores["pixels"]
+    assert scores["pixel_accuracy"] == pytest.approx(hist[0, 0] / hist.sum())
+    assert scores["per_class_iou"]["circle"] in (0.0, None)
+    report = format_report(scores)
+    assert "background" in report and "mean IU" in report
+
+
+def test_viz_palette_overlay_legend(tmp_path):
+    pal = viz.voc_palette()
+    assert tuple(pal[1]) == (128, 0, 0) and tuple(pal[15]) == (192, 128, 128)
+    assert tuple(pal[255]) == (224, 224, 192)
+    labels = np.array([[0, 1], [15, 255]], np.uint8)
+    np.testing.assert_array_equal(viz.colorize(labels)[1, 0], [192, 128, 128])
+    image = np.full((2, 2, 3), 100, np.uint8)
+    ov = viz.overlay(image, labels, alpha=0.5)
+    np.testing.assert_array_equal(ov[0, 0], [100, 100, 100])  # background left as photo
+    np.testing.assert_array_equal(ov[0, 1], [114, 50, 50])
+    out = viz.add_legend(ov, data.VOC_CLASSES, labels)
+    assert out.shape[0] >= 2 and out.shape[1] > 2
+    path = str(tmp_path / "l.png")
+    viz.save_label_png(labels, path)
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), labels)
+    with pytest.raises(FileExistsError):
+        viz.save_label_png(labels, path, overwrite=False)
+    with pytest.raises(ValueError, match="differ in size"):
+        viz.overlay(np.zeros((3, 3, 3), np.uint8), labels)
