@@ -48,7 +48,7 @@ def no_dropout(model):
 
 
 def build_compiled(init=None):
-    model = fcn_keras.build("vgg16", "8s", num_classes=4, width=0.0625)
+    model = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.0625)
     no_dropout(model)
     if init is not None:
         model.set_weights(init)
