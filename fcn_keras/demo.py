@@ -1,6 +1,7 @@
 """`fcn-keras demo`: the whole loop on the bundled synthetic data, on a CPU, in minutes.
 
-Trains a small FCN-8s (VGG16 layout at width 0.125) on `fcn_keras.data.shapes`, prints the
+Trains a small FCN-8s (AlexNet layout at width 0.125: its stride-4 conv1 makes a step ~3x
+cheaper than VGG16's on a CPU) on `fcn_keras.data.shapes`, prints the
 paper's four metrics on the validation split, exports the model (SavedModel, TFLite float32
 and full-int8, ONNX; each verified against the Keras model) and writes coloured predictions.
 Everything lands in one folder:
@@ -16,8 +17,8 @@ import json
 import os
 import time
 
-DEMO = {"backbone": "vgg16", "head": "8s", "width": 0.125}
-EPOCHS = 12
+DEMO = {"backbone": "alexnet", "head": "8s", "width": 0.125}
+EPOCHS = 10
 QUICK_EPOCHS = 1
 
 
@@ -43,12 +44,13 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     t0 = time.time()
     keras.utils.set_random_seed(0)
     classes = data.SHAPES_CLASSES
-    train_ds = data.pipeline(data.shapes("train"), batch_size=8, crop_size=64, training=True)
-    val_ds = data.pipeline(data.shapes("val"), batch_size=1)
+    train_ds = data.pipeline(data.shapes("train", image_size=64), batch_size=8, training=True,
+                             seed=0, cache=True)
+    val_ds = data.pipeline(data.shapes("val", image_size=64), batch_size=16, cache=True)
     model = fcn_keras.build(DEMO["backbone"], DEMO["head"], num_classes=len(classes), width=DEMO["width"])
     # From scratch (no ImageNet weights on this machine) a small net learns fastest with Adam;
     # model.compile() with no arguments gives the paper's SGD recipe for fine-tuning.
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=keras.optimizers.Adam(3e-4))
     say(f"[1/4] training {model.name} (width {DEMO['width']}, {model.count_params():,} parameters) "
         f"on the synthetic shapes set for {epochs} epochs")
     training.train(model, train_ds, val_ds, epochs=epochs, out_dir=os.path.join(out_dir, "train"),

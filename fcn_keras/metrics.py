@@ -56,6 +56,9 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         c = self.num_classes
         y_true = ops.convert_to_tensor(y_true)
         y_pred = ops.convert_to_tensor(y_pred)
+        if (len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1
+                and y_pred.shape[-1] not in (None, 1)):
+            y_true = ops.squeeze(y_true, -1)  # (N, H, W, 1) labels with (N, H, W, C) scores
         if len(y_pred.shape) == len(y_true.shape) + 1:
             if y_pred.shape[-1] == 1 and c > 1:
                 raise ValueError(f"{self.name}: y_pred has 1 channel for num_classes={c}")

@@ -65,8 +65,11 @@ def test_batches_accumulate_and_reset():
     assert float(m.result()) == pytest.approx(1 / 3)
     m.reset_state()
     assert np.isnan(float(m.result()))  # nothing scored yet
-    # class ids as predictions work too
+    # class ids as predictions work too, and (N, H, W, 1) labels
     m.update_state(Y_TRUE, Y_PRED)
+    assert float(m.result()) == pytest.approx(1 / 3)
+    m.reset_state()
+    m.update_state(Y_TRUE[..., None], _logits(Y_PRED, 4))
     assert float(m.result()) == pytest.approx(1 / 3)
 
 

@@ -25,7 +25,6 @@ if MODE == "multiworker":
 
 import keras  # noqa: E402
 keras.config.disable_traceback_filtering()
-import numpy as np  # noqa: E402
 
 import fcn_keras  # noqa: E402
 from fcn_keras import data, metrics, training  # noqa: E402

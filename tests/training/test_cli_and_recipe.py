@@ -131,3 +131,38 @@ def test_viz_palette_overlay_legend(tmp_path):
         viz.save_label_png(labels, path, overwrite=False)
     with pytest.raises(ValueError, match="differ in size"):
         viz.overlay(np.zeros((3, 3, 3), np.uint8), labels)
+
+
+def test_recipe_switches_mixed_precision_and_xla():
+    import keras
+
+    from fcn_keras.training import run_recipe
+
+    ds = data.pipeline(data.shapes("train", num_examples=2, image_size=32), batch_size=2,
+                       crop_size=32, training=True, seed=0)
+    before = keras.config.dtype_policy().name
+    r = run_recipe("alexnet", ds, schedule="32s", num_classes=4, epochs=1, width=0.0625,
+                   optimizer="adam", mixed_precision=True, jit_compile=True, verbose=0)
+    assert r.model.get_layer("conv1").dtype_policy.name == "mixed_float16"
+    assert r.model.jit_compile is True
+    assert keras.config.dtype_policy().name == before  # restored
+    assert np.isfinite(r.histories["32s"].history["loss"][0])
+    assert r.model.predict(np.zeros((1, 32, 32, 3), np.float32), verbose=0).dtype == np.float32
+
+
+def test_nan_loss_stops_training_and_saves_nothing(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from fcn_keras.training import train
+
+    model = fcn_keras.build("alexnet", "32s", num_classes=4, width=0.0625)
+    # a loss that turns NaN (as a diverging run's would)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=lambda y_true, y_pred: keras.ops.mean(y_pred) * float("nan"))
+    x = np.zeros((2, 32, 32, 3), np.float32)
+    y = np.zeros((2, 32, 32), np.int32)
+    ds = tf.data.Dataset.from_tensors((x, y)).repeat(3)
+    with pytest.raises(FloatingPointError, match="NaN"):
+        train(model, ds, epochs=3, out_dir=str(tmp_path), verbose=0)
+    assert not (tmp_path / "model.keras").exists()
