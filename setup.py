@@ -20,12 +20,14 @@ setup(
         "pillow>=10,<14",
         "protobuf>=6.31.1,<8",
         "tqdm>=4.66,<5",
+        "h5py>=3.7,<4",
+        "scipy>=1.11,<2",
+        "tensorflow-datasets>=4.9.7,<4.10",
     ],
     extras_require={
-        "export": ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<1.24", "onnxruntime>=1.31,<1.33",
-                   "ai-edge-litert>=2.3,<2.4"],
-        "test": ["pytest>=8,<10", "opencv-python-headless>=4.8,<5", "jax[cpu]>=0.10,<0.11",
-                 "psutil>=5.9,<8"],
+        "export": ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<2", "onnxruntime>=1.20,<2",
+                   "ai-edge-litert>=2.3,<3"],
+        "test": ["pytest>=8,<10", "opencv-python-headless>=4.8,<5", "jax[cpu]>=0.10,<0.11"],
     },
     entry_points={"console_scripts": ["fcn-keras=fcn_keras.cli:main"]},
 )
