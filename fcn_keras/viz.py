@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from fcn_keras._io import atomic_write
+
 IGNORE_LABEL = 255
 
 
@@ -137,16 +139,7 @@ def save_image(array, path, overwrite=True):
 
 
 def _atomic_save(im, path):
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    root, ext = os.path.splitext(path)
-    tmp = f"{root}.tmp-{os.getpid()}{ext}"
-    try:
-        im.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, im.save)
 
 
 def panel(image, labels, prediction=None, class_names=None, palette=None):

@@ -18,6 +18,8 @@ import uuid
 
 import numpy as np
 
+from fcn_keras.viz import voc_palette
+
 FORMATS = ("saved_model", "tflite", "onnx")
 # quantize values per format; None = float32
 QUANTIZATIONS = {
@@ -120,20 +122,6 @@ def class_metadata(model, class_names=None, palette=None):
             f"`palette` must be ({num_classes}, 3) values in 0..255. Received shape {palette.shape}"
         )
     return class_names, palette.astype(np.uint8)
-
-
-def voc_palette(n):
-    """The PASCAL VOC colour map (bit-interleaved), n x 3 uint8."""
-    pal = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal[i] = (r, g, b)
-    return pal
 
 
 def label_dtype(num_classes):

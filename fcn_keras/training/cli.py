@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from fcn_keras._io import atomic_write
+
 
 def _names_for(num_classes, spec=None):
     """Class names: from ``spec`` ('voc', 'shapes', 'cityscapes', a file, or a comma list)
@@ -155,12 +157,11 @@ def _shapes_kw(args):
 def _write_json(obj, path):
     from fcn_keras.training.loop import _jsonable
 
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(_jsonable(obj), f, indent=1)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(_jsonable(obj), f, indent=1)
+
+    atomic_write(path, write)
 
 
 # --------------------------------------------------------------------------- evaluate

@@ -10,20 +10,13 @@ import numpy as np
 import tensorflow as tf
 
 from fcn_keras import metrics as fcn_metrics
+from fcn_keras._io import atomic_write
 
 from .distribute import worker_info
 
 
 def _atomic_save_model(model, path):
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, model.save)
 
 
 def default_callbacks(out_dir, *, backup=True, checkpoint=True, csv=True, tensorboard=False,

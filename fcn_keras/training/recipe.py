@@ -27,6 +27,7 @@ import keras
 
 from .distribute import get_strategy, worker_info
 from .loop import train
+from fcn_keras._io import atomic_write
 
 SCHEDULES = ("staged", "at-once")
 HEADS = ("32s", "16s", "8s", "8s-atonce")
@@ -167,8 +168,6 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
                                     validation_steps=validation_steps, callbacks=callbacks,
                                     tensorboard=tensorboard, verbose=verbose)
             if stage_dir is not None and is_chief:
-                tmp = os.path.join(stage_dir, f".tmp-{os.getpid()}.weights.h5")
-                model.save_weights(tmp)
-                os.replace(tmp, os.path.join(stage_dir, "model.weights.h5"))
+                atomic_write(os.path.join(stage_dir, "model.weights.h5"), model.save_weights)
         prev = model
     return RecipeResult(model=prev, histories=histories, stage_dirs=dirs)

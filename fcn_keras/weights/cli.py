@@ -9,6 +9,8 @@ import json
 import os
 import sys
 
+from fcn_keras._io import atomic_write
+
 
 def register(subparsers):
     convert = subparsers.add_parser(
@@ -76,19 +78,7 @@ def run_convert(args):
     except (ValueError, OSError) as e:
         print(f"fcn-keras convert: {e}", file=sys.stderr)
         return 1
-    folder = os.path.dirname(os.path.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    suffix = ".keras" if out.endswith(".keras") else ".weights.h5"
-    tmp = os.path.join(folder, f".{os.path.basename(out)}.tmp-{os.getpid()}{suffix}")
-    try:
-        if suffix == ".keras":
-            model.save(tmp)
-        else:
-            model.save_weights(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(out, model.save if out.endswith(".keras") else model.save_weights)
     print(f"wrote {out}: {backbone} FCN-{head}, {num_classes} classes, {model.count_params():,} parameters")
     return 0
 
