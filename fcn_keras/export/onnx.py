@@ -85,7 +85,7 @@ def _eval(name, producers, variables, inits):
         return numpy_helper.to_array(inits[name])
     if kind[0] == "weight":
         return np.asarray(variables[kind[1]].numpy())
-    node, out_index = kind[1], kind[2]
+    node = kind[1]
     ins = [(_eval(i, producers, variables, inits) if i else None) for i in node.input]
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     op = node.op_type

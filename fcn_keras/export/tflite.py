@@ -20,8 +20,6 @@ import shutil
 
 import numpy as np
 
-from . import _common
-
 
 def _make_converter(sm_dir, quantize, representative, io_type):
     import tensorflow as tf
