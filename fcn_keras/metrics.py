@@ -29,7 +29,8 @@ import numpy as np
 import keras
 from keras import ops
 
-IGNORE_LABEL = 255
+from fcn_keras.conventions import IGNORE_LABEL
+
 
 __all__ = [
     "ConfusionMatrix", "PixelAccuracy", "MeanAccuracy", "MeanIoU", "FrequencyWeightedIoU",

@@ -13,24 +13,7 @@ import os
 import numpy as np
 
 from fcn_keras._io import atomic_write
-
-IGNORE_LABEL = 255
-
-
-def voc_palette(n=256):
-    """The PASCAL VOC colour map (``VOCdevkit``'s ``labelcolormap``): ``(n, 3)`` uint8.
-    Index 0 is black, 1 (aeroplane) dark red, ..., 255 (void) cream ``(224, 224, 192)``."""
-    pal = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal[i] = (r, g, b)
-    return pal
-
+from fcn_keras.conventions import IGNORE_LABEL, voc_palette
 
 _PALETTE = voc_palette()
 

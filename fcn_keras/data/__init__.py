@@ -11,7 +11,9 @@ sets), :func:`shapes` (bundled synthetic set, generated on the fly).
 
 from .directory import VOC_CLASSES, from_directory, read_image, read_mask, seg11valid_ids
 from .pipeline import MEAN_RGB, pipeline
-from .source import IGNORE_LABEL, DataError, Source, check_example
+from fcn_keras.conventions import IGNORE_LABEL
+
+from .source import DataError, Source, check_example
 from .synthetic import SHAPES_CLASSES, shapes
 from .tfds import TFDS_CONVENTIONS, from_tfds
 

@@ -26,13 +26,10 @@ from importlib import resources
 
 import numpy as np
 
+from fcn_keras.conventions import VOC_CLASSES
+
 from .source import DataError, Source, check_example, python_loader
 
-VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
-    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
-    "sheep", "sofa", "train", "tvmonitor",
-)
 
 
 def seg11valid_ids():

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .source import IGNORE_LABEL, Source
+from fcn_keras.conventions import CAFFE_RGB_MEAN as MEAN_RGB  # images are padded with the
+from fcn_keras.conventions import IGNORE_LABEL  # mean: "zero" after the model's own subtraction
 
-# The paper's data-layer mean (BGR 104.00698793, 116.66876762, 122.67891434) in RGB order:
-# images are padded with it, so padding is "zero" after the model's own mean subtraction.
-MEAN_RGB = (122.67891434, 116.66876762, 104.00698793)
+from .source import Source
 
 
 def _pair(size, name):

@@ -22,7 +22,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-IGNORE_LABEL = 255
+from fcn_keras.conventions import IGNORE_LABEL
+
 
 
 class DataError(ValueError):

@@ -23,7 +23,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .source import IGNORE_LABEL, Source
+from fcn_keras.conventions import IGNORE_LABEL
+
+from .source import Source
 
 _INVALID = -1
 

@@ -18,7 +18,7 @@ import uuid
 
 import numpy as np
 
-from fcn_keras.viz import voc_palette
+from fcn_keras.conventions import VOC_CLASSES, voc_palette
 
 FORMATS = ("saved_model", "tflite", "onnx")
 # quantize values per format; None = float32
@@ -30,12 +30,6 @@ QUANTIZATIONS = {
 IO_TYPES = ("uint8", "int8")
 SIDECAR_SUFFIX = ".json"          # metadata next to the artefact: <path>.json
 REPORT_SUFFIX = ".verify.json"    # verification report next to the artefact
-
-VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
-    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
-    "sheep", "sofa", "train", "tvmonitor",
-)
 
 
 class ExportError(ValueError):

@@ -2,6 +2,8 @@
 
 import keras
 
+from fcn_keras.conventions import IGNORE_LABEL
+
 from fcn_keras.models import registry
 from fcn_keras.models.heads import fcn_head
 from fcn_keras.models.layers import PACKAGE, Preprocess
@@ -14,7 +16,6 @@ PAPER_SUM_LOSS_LR = {"32s": 1e-10, "16s": 1e-12, "8s": 1e-14, "8s-atonce": 1e-10
 REFERENCE_PIXELS = 500 * 375
 MOMENTUM = 0.99
 WEIGHT_DECAY = 5e-4
-IGNORE_LABEL = 255
 
 
 def _validate(num_classes, input_shape, width):

@@ -11,8 +11,7 @@ shared/reference/export-notes.md): static pads only, Python slicing for crops,
 import keras
 from keras import layers, ops
 
-# The BGR mean of the paper's data layer (and of the BVLC/VGG Caffe models), 0..255 units.
-CAFFE_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)
+from fcn_keras.conventions import CAFFE_BGR_MEAN
 
 PACKAGE = "fcn_keras"
 

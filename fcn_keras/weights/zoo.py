@@ -18,11 +18,8 @@ releases no checksum is published anywhere we could find; those entries have
 
 import copy
 
-VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
-    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
-    "sheep", "sofa", "train", "tvmonitor",
-)
+from fcn_keras.conventions import CAFFE_BGR_MEAN, VOC_CLASSES
+
 # data/pascal-context/classes-59.txt of the reference: 0 background + the 59 classes.
 PASCAL_CONTEXT_CLASSES = VOC_CLASSES + (
     "bag", "bed", "bench", "book", "building", "cabinet", "ceiling", "clothes", "computer",
@@ -49,7 +46,7 @@ SIFTFLOW_CLASSES = (
 
 CAFFE_PREPROCESSING = {
     "input": "RGB 0..255; the model converts to BGR and subtracts the mean itself",
-    "bgr_mean": (104.00698793, 116.66876762, 122.67891434),
+    "bgr_mean": CAFFE_BGR_MEAN,
     "scale": 1.0,
 }
 REFERENCE = "https://github.com/shelhamer/fcn.berkeleyvision.org"
