@@ -23,6 +23,9 @@ setup(
         "h5py>=3.7,<4",
         "scipy>=1.11,<2",
         "tensorflow-datasets>=4.9.7,<4.10",
+        # TFDS 4.9's DatasetBuilder.code_path imports the importlib_resources backport but
+        # declares it only for Python < 3.9: without it every TFDS builder fails to prepare
+        "importlib_resources>=6.4,<8",
     ],
     extras_require={
         "export": ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<2", "onnxruntime>=1.20,<2",
