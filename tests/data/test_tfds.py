@@ -1,69 +1,14 @@
-"""from_tfds: Oxford-IIIT Pet built for real by TFDS from archives served on 127.0.0.1; the
-label conventions of Cityscapes and ADE20K through tfds.testing.mock_data (the real builders
-and features, with examples we choose instead of a download)."""
-
-import functools
-import http.server
-import io
-import tarfile
-import threading
+"""from_tfds: Oxford-IIIT Pet prepared for real by TFDS from archives served on 127.0.0.1
+(tests/conftest.py's prepare_tiny_pets); the label conventions of Cityscapes and ADE20K through
+tfds.testing.mock_data (the real builders and features, with examples we choose instead of a
+download)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from PIL import Image
 
 from fcn_keras import data
-
-PETS = {"train": ["Abyssinian_1", "beagle_2"], "test": ["pug_3"]}
-
-
-def _tar_gz(path, files):
-    with tarfile.open(path, "w:gz") as tar:
-        for name, payload in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-
-
-def _png(array, fmt="PNG"):
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, fmt)
-    return out.getvalue()
-
-
-@pytest.fixture(scope="module")
-def pets(tmp_path_factory):
-    """TFDS's own oxford_iiit_pet builder downloads, extracts and prepares a 3-image copy of
-    the set's two archives (same layout as the real ones) from a local HTTP server.
-
-    Returns (data_dir, {file_name: trimap}); one trimap holds the value 7 (not a trimap)."""
-    root = tmp_path_factory.mktemp("pets")
-    rng = np.random.default_rng(0)
-    trimaps = {n: rng.integers(1, 4, (12, 10), dtype=np.uint8) for ids in PETS.values() for n in ids}
-    trimaps["pug_3"][5, 5] = 7
-    (root / "srv").mkdir()
-    _tar_gz(root / "srv" / "images.tar.gz", {
-        f"images/{n}.jpg": _png(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8), "JPEG")
-        for n in trimaps})
-    files = {f"annotations/trimaps/{n}.png": _png(t) for n, t in trimaps.items()}
-    files["annotations/trainval.txt"] = b"Abyssinian_1 1 1 1\nbeagle_2 5 2 1\n"
-    files["annotations/test.txt"] = b"pug_3 26 2 1\n"
-    _tar_gz(root / "srv" / "annotations.tar.gz", files)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root / "srv")
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    from tensorflow_datasets.datasets.oxford_iiit_pet import oxford_iiit_pet_dataset_builder as pet
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(pet, "_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
-            mp.setenv("NO_PROXY", "127.0.0.1")
-            data.from_tfds("oxford_iiit_pet", "train", data_dir=str(root / "tfds"))
-    finally:
-        server.shutdown()
-    return str(root / "tfds"), {f"{n}.jpg": t for n, t in trimaps.items()}
 
 
 def test_builder_code_path_imports():
@@ -72,8 +17,8 @@ def test_builder_code_path_imports():
     assert tfds.builder("oxford_iiit_pet").code_path.name.endswith(".py")
 
 
-def test_oxford_pet_prepared_for_real(pets):
-    data_dir, trimaps = pets
+def test_oxford_pet_prepared_for_real(tiny_pets):
+    data_dir, trimaps = tiny_pets
     src = data.from_tfds("oxford_iiit_pet", "train", data_dir=data_dir, download=False)
     assert (len(src), src.num_classes, src.class_names) == (2, 2, ("background", "pet"))
     got = {}
@@ -86,8 +31,8 @@ def test_oxford_pet_prepared_for_real(pets):
         np.testing.assert_array_equal(mask, np.choose(trimaps[name] - 1, [1, 0, 255]))
 
 
-def test_oxford_pet_bad_trimap_is_a_data_error(pets):
-    data_dir, _ = pets
+def test_oxford_pet_bad_trimap_is_a_data_error(tiny_pets):
+    data_dir, _ = tiny_pets
     src = data.from_tfds("oxford_iiit_pet", "test", data_dir=data_dir, download=False)
     with pytest.raises(data.DataError, match=r"^tfds:oxford_iiit_pet:test pug_3\.jpg: mask value 7 "
                        r"is outside the oxford_iiit_pet label convention. Expected values 1..3. "
@@ -157,8 +102,8 @@ def test_scene_parse150_category_channel():
     np.testing.assert_array_equal(mask, [[255, 0, 1], [149, 4, 255], [2, 2, 2]])
 
 
-def test_tfds_feeds_the_pipeline(pets):
-    src = data.from_tfds("oxford_iiit_pet", "train", data_dir=pets[0], download=False)
+def test_tfds_feeds_the_pipeline(tiny_pets):
+    src = data.from_tfds("oxford_iiit_pet", "train", data_dir=tiny_pets[0], download=False)
     x, y = next(iter(data.pipeline(src, batch_size=2, crop_size=8, training=True, seed=0)))
     assert x.shape == (2, 8, 8, 3) and y.shape == (2, 8, 8)
     assert set(np.unique(y.numpy())) <= {0, 1, 255}
