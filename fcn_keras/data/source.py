@@ -136,7 +136,14 @@ class Source:
 
     def examples(self, shuffle=False, seed=None, num_parallel_calls=tf.data.AUTOTUNE,
                  deterministic=True):
-        """Like :meth:`dataset`, with each example's name: ``(image, mask, where)``."""
+        """The checked examples with their names, for pipelines that report them.
+
+        Args:
+            shuffle, seed, num_parallel_calls, deterministic: as for :meth:`dataset`.
+
+        Returns:
+            a dataset of ``(image uint8 (H, W, 3), mask uint8 (H, W), where string)``.
+        """
         if callable(self._keys):
             ds = self._keys(shuffle=shuffle, seed=seed)
         else:

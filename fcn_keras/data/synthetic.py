@@ -111,6 +111,9 @@ def shapes(split="train", num_examples=None, image_size=(64, 96), seed=0, noise=
     Returns:
         a :class:`fcn_keras.data.Source` with ``num_classes=4`` and
         ``class_names == SHAPES_CLASSES``.
+
+    Raises:
+        ValueError: an unknown split, a bad ``image_size`` or ``num_examples``.
     """
     if split not in _SPLITS:
         raise ValueError(f"`split` must be one of {sorted(_SPLITS)}. Received: split={split!r}")
