@@ -16,6 +16,7 @@ import argparse
 import os
 import re
 import sys
+import warnings
 
 import numpy as np
 
@@ -74,8 +75,7 @@ class Predictor:
         if isinstance(model, keras.Model):
             _refuse_arch(arch, "a keras.Model")
             self.source, self.format = model.name, "keras"
-            self._call, self.fixed_size = _keras_call(model)
-            self.num_classes = int(model.outputs[0].shape[-1])
+            self._use_keras(model)
         else:
             meta = self._load(os.fspath(model), arch, num_threads)
         if self.num_classes > 255:
@@ -119,7 +119,8 @@ class Predictor:
             self.fixed_size = run.fixed_size
             meta = read_metadata(spec)
             n = (meta.get("model") or {}).get("num_classes") or len(meta.get("class_names") or ())
-            self.num_classes = int(n) if n else int(self._call(np.zeros((1, 32, 32, 3), np.uint8)).shape[-1])
+            probe = np.zeros((1,) + tuple(self.fixed_size or (32, 32)) + (3,), np.uint8)
+            self.num_classes = int(n) if n else int(self._call(probe).shape[-1])
             return meta
         _must_exist(spec)
         raise ValueError(
@@ -271,18 +272,23 @@ def build_with_weights(weights, arch):
             "--num-classes, and --width when not 1.0)")
     registry.check(arch["backbone"], arch["head"])
     width = 1.0 if arch["width"] is None else arch["width"]
-    try:
-        return fcn_keras.build(arch["backbone"], arch["head"], num_classes=arch["num_classes"], width=width,
-                               weights=weights)
-    except ValueError as e:
-        raise ValueError(f"{weights} does not fit FCN-{arch['head']} {arch['backbone']} with "
-                         f"num_classes={arch['num_classes']}, width={width}: {_short(e)}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = fcn_keras.build(arch["backbone"], arch["head"], num_classes=arch["num_classes"],
+                                    width=width, weights=weights)
+        except ValueError as e:  # Keras' warnings about the layers it skipped say nothing more
+            raise ValueError(f"{weights} does not fit FCN-{arch['head']} {arch['backbone']} with "
+                             f"num_classes={arch['num_classes']}, width={width}: {_short(e)}") from None
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model
 
 
 def _short(err):
     """The gist of a weights-loading error, without Keras' dump of tensor values."""
     text = str(err)
-    found = re.search(r"name=(\w+).*?(variable\.shape=\S+\), Received: value\.shape=\([^)]*\))", text, re.S)
+    found = re.search(r"name=(\w+).*?(variable\.shape=\([^)]*\), Received: value\.shape=\([^)]*\))", text, re.S)
     if found:
         return f"layer {found.group(1)}: {found.group(2)}"
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
