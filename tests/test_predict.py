@@ -213,7 +213,7 @@ def test_cli_keras_folder_run(art, photos, tmp_path):
 
 @pytest.mark.parametrize("key", ["onnx", "saved_model", "fixed"])
 def test_cli_artefacts(art, photos, tmp_path, key):
-    model, paths = art
+    _, paths = art
     out = tmp_path / "out"
     r = _cli(photos / "sub" / "b.png", photos / "a.png", "--model", paths[key], "--out", out, "--quiet")
     assert r.returncode == 0, r.stderr
@@ -221,7 +221,8 @@ def test_cli_artefacts(art, photos, tmp_path, key):
                                        "b.png_overlay.png"]
     labels = np.asarray(Image.open(out / "b.png_labels.png"))
     assert labels.shape == (40, 56)
-    np.testing.assert_array_equal(labels, Predictor(paths[key]).predict(np.asarray(Image.open(photos / "sub/b.png")))[0])
+    image = np.asarray(Image.open(photos / "sub" / "b.png"))
+    np.testing.assert_array_equal(labels, Predictor(paths[key]).predict(image)[0])
     # colours from the artefact's metadata
     np.testing.assert_array_equal(np.array(Image.open(out / "b.png_labels.png").getpalette()[:12]).reshape(4, 3), PAL)
 
