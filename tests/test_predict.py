@@ -247,3 +247,24 @@ def test_cli_zoo_name_offline(photos, tmp_path):
     assert "fcn32s-heavy-pascal.caffemodel" in r.stderr and "http" in r.stderr
     assert str(tmp_path / "keras") in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_find_images_mirrors_folders_and_refuses_collisions(photos, tmp_path):
+    from fcn_keras.predict import find_images
+
+    found = find_images([photos], skip=photos / "sub")
+    assert [rel for _, rel in found] == ["a.jpg", "a.png", "broken.jpg", "grey8.png"]
+    found = find_images([photos])
+    assert [rel for _, rel in found][-2:] == [os.path.join("sub", "b.png"), os.path.join("sub", "grey16.png")]
+    assert len(find_images([photos], recursive=False)) == 4
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.fromarray(_images(1)[0]).save(other / "a.png")
+    with pytest.raises(ValueError, match=r"a\.png.*a\.png.*both be written"):
+        find_images([photos, other])
+    assert len(find_images([photos / "a.png", photos / "a.png"])) == 1
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        find_images([tmp_path / "nowhere"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no image files"):
+        find_images([tmp_path / "empty"])
