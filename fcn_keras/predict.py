@@ -468,7 +468,7 @@ def register(subparsers):
     """Adds `fcn-keras predict` to the command line's subparsers."""
     from fcn_keras.models import registry
 
-    heads = sorted({h for _, h in registry.architectures()})
+    heads = list(dict.fromkeys(h for _, h in registry.architectures()))
     p = subparsers.add_parser(
         "predict", help="label PNGs and overlays for images, from any model file or zoo name",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -500,8 +500,8 @@ def register(subparsers):
     p.add_argument("--width", type=float, help="weights files only: backbone width multiplier (default 1.0)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
-                   help=f"longest side the network sees, in pixels (default {DEFAULT_MAX_SIZE}; 0 = full "
-                        "resolution)")
+                   help=f"longest side the network sees, in pixels (default {DEFAULT_MAX_SIZE}: a 4000x3000 "
+                        "photo on FCN-8s VGG16 peaks at about 3.2 GB; 0 = full resolution, about 22 GB)")
     p.add_argument("--save-scores", action="store_true", help="also write <name>_scores.npy (float16 logits)")
     p.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1")
