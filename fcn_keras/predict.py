@@ -55,6 +55,11 @@ class Predictor:
             artefacts with a fixed input size.
         num_threads: CPU threads for the TFLite / ONNX runtimes (None: their default).
 
+    Attributes:
+        class_names: list of C names; palette: (C, 3) uint8 colours; num_classes: C;
+        format: "keras", "weights", "zoo", "saved_model", "tflite" or "onnx"; source: the
+        path, zoo name or model name; fixed_size: None or the artefact's (height, width).
+
     Raises:
         FileNotFoundError: `model` is a path that does not exist.
         ValueError: an unsupported file, a weights file without its architecture, or one that
