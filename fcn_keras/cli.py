@@ -10,7 +10,7 @@ import sys
 
 from fcn_keras import __version__
 
-AREAS = ("fcn_keras.demo", "fcn_keras.training.cli", "fcn_keras.export.cli", "fcn_keras.weights.cli")
+AREAS = ("fcn_keras.demo", "fcn_keras.training.cli", "fcn_keras.export.cli", "fcn_keras.weights.cli", "fcn_keras.predict")
 
 
 def make_parser():

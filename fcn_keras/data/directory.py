@@ -48,19 +48,21 @@ def _read_ids(path):
 
 
 def read_image(path):
-    """Decode an image file to ``uint8 (H, W, 3)`` RGB; :class:`DataError` names the file."""
-    from PIL import Image
+    """Decodes an image file to ``uint8 (H, W, 3)`` RGB with `fcn_keras.images.read_image`
+    (every Pillow mode converted faithfully or refused, EXIF orientation applied).
+
+    Raises:
+        DataError: the file is missing or unreadable (the message names it).
+    """
+    from fcn_keras.images import ImageError
+    from fcn_keras.images import read_image as _read
 
     try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-            return np.asarray(im, dtype=np.uint8)
+        return _read(path)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
-    except Exception as e:  # noqa: BLE001
-        raise DataError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from None
+    except ImageError as e:
+        raise DataError(str(e)) from None
 
 
 def read_mask(path):
