@@ -17,7 +17,7 @@ setup(
         "tensorflow-cpu>=2.21,<2.22",
         "keras>=3.15.1,<3.16",
         "numpy>=1.26,<3",
-        "pillow>=10,<14",
+        "pillow>=10.1,<14",
         "protobuf>=6.31.1,<8",
         "tqdm>=4.66,<5",
         "h5py>=3.7,<4",

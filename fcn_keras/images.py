@@ -45,14 +45,17 @@ class ImageError(ValueError):
     """An image file that cannot be read, or whose pixels cannot be converted faithfully."""
 
 
-def read_image(path):
+def read_image(path, exif_orientation=True):
     """Decodes an image file to 8-bit RGB, with its EXIF orientation applied.
 
     Args:
         path: the image file (any format Pillow opens).
+        exif_orientation: rotate/flip as the file's EXIF orientation tag says (what a photo
+            viewer shows). False keeps the stored pixel grid, which is what a data set's
+            label masks are drawn on.
 
     Returns:
-        uint8 array (H, W, 3), RGB, H and W after the EXIF rotation.
+        uint8 array (H, W, 3), RGB, H and W after the EXIF rotation (if applied).
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -67,7 +70,8 @@ def read_image(path):
     try:
         with Image.open(path) as im:
             im.load()
-            im = ImageOps.exif_transpose(im)
+            if exif_orientation:
+                im = ImageOps.exif_transpose(im)
             return to_rgb(im, path)
     except ImageError:
         raise

@@ -136,6 +136,18 @@ def test_exif_orientation_is_applied(tmp_path):
     np.testing.assert_array_equal(out, np.rot90(RGB, k=-1))
 
 
+def test_data_set_images_keep_their_stored_grid(tmp_path):
+    # Masks are drawn on the stored pixels: a training image is not rotated by its EXIF tag.
+    from fcn_keras.data import read_image as read_data_image
+
+    im = Image.fromarray(RGB)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    path = _save(tmp_path, "rot.png", im, exif=exif)
+    np.testing.assert_array_equal(read_data_image(path), RGB)
+    np.testing.assert_array_equal(read_image(path, exif_orientation=False), RGB)
+
+
 def test_undecodable_and_missing_files_are_named(tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_text("not an image")

@@ -48,8 +48,10 @@ def _read_ids(path):
 
 
 def read_image(path):
-    """Decodes an image file to ``uint8 (H, W, 3)`` RGB with `fcn_keras.images.read_image`
-    (every Pillow mode converted faithfully or refused, EXIF orientation applied).
+    """Decodes a data set image to uint8 (H, W, 3) RGB with `fcn_keras.images.read_image`.
+
+    Every Pillow mode is converted faithfully or refused. The EXIF orientation is NOT
+    applied: a data set's masks are drawn on the stored pixel grid, so the image keeps it.
 
     Raises:
         DataError: the file is missing or unreadable (the message names it).
@@ -58,7 +60,7 @@ def read_image(path):
     from fcn_keras.images import read_image as _read
 
     try:
-        return _read(path)
+        return _read(path, exif_orientation=False)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
     except ImageError as e:
