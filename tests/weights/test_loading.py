@@ -210,3 +210,7 @@ def test_zoo_fcn_entry_from_a_file_put_in_the_cache(keras_home, rgb):
     model.get_layer("upscore").set_weights([np.zeros_like(want)])
     fcn_keras.weights.load(model, "voc-fcn-alexnet")  # from $KERAS_HOME/models/fcn_keras/ only
     np.testing.assert_array_equal(model.get_layer("upscore").get_weights()[0], want)
+    # The zoo name alone implies the architecture (alexnet, 32s, 21 classes).
+    implied = fcn_keras.build(weights="voc-fcn-alexnet")
+    assert (implied.backbone_name, implied.head_name, implied.num_classes) == ("alexnet", "32s", 21)
+    np.testing.assert_array_equal(implied.get_layer("upscore").get_weights()[0], want)
