@@ -25,7 +25,8 @@ class CaffeModelError(ValueError):
 
 @dataclasses.dataclass
 class CaffeLayer:
-    """One Caffe layer with parameters: `blobs` are float32 arrays in Caffe's layout."""
+    """One Caffe layer with parameters: `blobs` are float32 arrays in Caffe's layout
+    (convolution OIHW, deconvolution IOHW, inner product (out, in))."""
 
     name: str
     type: str
@@ -73,12 +74,12 @@ def _blob_values(blob, where):
     if blob.data:
         raw = blob.data
         if len(raw) % 4:
-            raise CaffeModelError(f"{where}: float data of {len(raw)} bytes is not a whole number of float32 values")
+            raise CaffeModelError(f"{where}: expected whole float32 values (4 bytes each). Received: {len(raw)} bytes")
         values = np.frombuffer(raw, dtype="<f4")
     elif blob.double_data:
         raw = blob.double_data
         if len(raw) % 8:
-            raise CaffeModelError(f"{where}: double data of {len(raw)} bytes is not a whole number of float64 values")
+            raise CaffeModelError(f"{where}: expected whole float64 values (8 bytes each). Received: {len(raw)} bytes")
         values = np.frombuffer(raw, dtype="<f8").astype(np.float32)
     else:
         values = _unpacked_floats(blob, 5, "<f")
@@ -114,13 +115,13 @@ def read_caffemodel(path):
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
-        raise CaffeModelError(f"Cannot read the caffemodel {path!r}: {e}") from e
+        raise CaffeModelError(f"Cannot read the caffemodel: {e}. Received: path={path!r}") from e
     net = caffe_pb.NetParameter()
     try:
         net.ParseFromString(raw)
     except _message.DecodeError as e:
         raise CaffeModelError(
-            f"{path!r} is not a Caffe model (a binary NetParameter .caffemodel): {e}") from e
+            f"Expected a Caffe model (a binary NetParameter .caffemodel): {e}. Received: path={path!r}") from e
     del raw
     layers = []
     legacy = False

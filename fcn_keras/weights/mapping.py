@@ -193,6 +193,29 @@ def values_from_caffe(model, net, *, rename=None, ignore=DEFAULT_IGNORE, progres
     return values
 
 
+def _keras_h5_arrays(path):
+    """{layer name: [arrays]} of a Keras HDF5 weights file that holds VGG16's block1_conv1."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise CaffeModelError(f"Cannot read the file as HDF5 weights: {e}. Received: path={path!r}") from e
+    with f:
+        root = f["model_weights"] if "model_weights" in f else f
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", [])]
+        if "block1_conv1" not in names:
+            raise CaffeModelError(
+                f"Expected Keras' VGG16 weights file (a layer 'block1_conv1'). Received: path={path!r} with "
+                f"layers {names[:8]}{'...' if len(names) > 8 else ''}")
+        arrays = {}
+        for lname in names:
+            group = root[lname]
+            wnames = [w.decode() if isinstance(w, bytes) else str(w) for w in group.attrs.get("weight_names", [])]
+            arrays[lname] = [np.asarray(group[w], dtype=np.float32) for w in wnames]
+    return arrays
+
+
 def values_from_keras_vgg16(model, path):
     """The weights of `model` from Keras' VGG16 ImageNet file (keras.applications' layout).
 
@@ -210,24 +233,7 @@ def values_from_keras_vgg16(model, path):
         CaffeModelError: not an HDF5 file, or not Keras' VGG16 file.
         WeightsMismatchError: layers that do not fit.
     """
-    import h5py
-
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise CaffeModelError(f"Cannot read {path!r} as an HDF5 weights file: {e}") from e
-    with f:
-        root = f["model_weights"] if "model_weights" in f else f
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", [])]
-        if "block1_conv1" not in names:
-            raise CaffeModelError(
-                f"{path!r} is not Keras' VGG16 weights file: no layer 'block1_conv1' among its layers "
-                f"{names[:8]}{'...' if len(names) > 8 else ''}")
-        arrays = {}
-        for lname in names:
-            group = root[lname]
-            wnames = [w.decode() if isinstance(w, bytes) else str(w) for w in group.attrs.get("weight_names", [])]
-            arrays[lname] = [np.asarray(group[w], dtype=np.float32) for w in wnames]
+    arrays = _keras_h5_arrays(path)
     targets = weight_layers(model)
     problems = _Problems()
     values = {}
