@@ -14,15 +14,9 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "fcn-keras":
     # The command line: keep TensorFlow's C++ info/warning lines out of the user's terminal.
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fcn_keras.models import FCN, build, build_backbone  # noqa: E402  (registers the layers)
+from fcn_keras.api import build, list_models  # noqa: E402
+from fcn_keras.models import FCN, build_backbone  # noqa: E402  (registers the layers)
 from fcn_keras.models.convolutionalize import convolutionalize  # noqa: E402
-
-
-def list_models():
-    """The zoo: one dict per pretrained entry (name, architecture, classes, source, metrics)."""
-    from fcn_keras.weights.zoo import list_models as _list_models
-
-    return _list_models()
 
 
 def __getattr__(name):

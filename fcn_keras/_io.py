@@ -1,19 +1,33 @@
 """Writing files so that nothing half-written is ever left under the final name."""
 
 import os
+import re
+import time
 import uuid
+
+STALE_AFTER_S = 24 * 3600
+_TEMP = re.compile(r"\.tmp-(\d+)-[0-9a-f]{8}-(.+)")
 
 
 def atomic_write(path, write):
     """Calls `write(tmp)` with a temporary path beside `path`, then renames it to `path`.
 
-    The temporary name ends with `path`'s own base name, so writers that read the suffix
-    (`.keras`, `.weights.h5`, `.png`) see the right one. A failing `write` leaves nothing.
-    Returns `path`.
+    The temporary name is ".tmp-<pid>-<random>-<base name>": it ends with `path`'s own base
+    name, so writers that read the suffix (`.keras`, `.weights.h5`, `.png`) see the right
+    one. A failing (or interrupted) `write` leaves nothing; the temporary files of killed
+    processes are removed by the next `atomic_write` of the same path (`remove_stale_temps`).
+
+    Args:
+        path: the final file path (its folder is created when missing).
+        write: a callable that writes the complete file at the path it is given.
+
+    Returns:
+        `path` (as a string).
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    remove_stale_temps(path)
     tmp = os.path.join(folder, f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
     try:
         write(tmp)
@@ -22,3 +36,52 @@ def atomic_write(path, write):
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def remove_stale_temps(path, max_age_s=STALE_AFTER_S):
+    """Removes the temporary files `atomic_write` left for `path` in killed processes.
+
+    A temporary file is stale when the process named by its pid is no longer running on
+    this machine, or when it has not been written for `max_age_s` seconds (a pid reused by
+    another process, or a cache shared with another machine).
+
+    Args:
+        path: the final file path whose temporary files are looked for.
+        max_age_s: age in seconds (since the last write) after which any of them is stale.
+
+    Returns:
+        The removed paths, sorted.
+    """
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    base = os.path.basename(os.fspath(path))
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return removed
+    now = time.time()
+    for name in names:
+        match = _TEMP.fullmatch(name)
+        if not match or match.group(2) != base:
+            continue
+        temp = os.path.join(folder, name)
+        try:
+            if _running(int(match.group(1))) and now - os.path.getmtime(temp) < max_age_s:
+                continue
+            os.remove(temp)
+        except FileNotFoundError:  # finished or removed by its own process meanwhile
+            continue
+        removed.append(temp)
+    return sorted(removed)
+
+
+def _running(pid):
+    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill would end the process: age only
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    return True

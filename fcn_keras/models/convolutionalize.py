@@ -22,11 +22,11 @@ def _chain(classifier):
     for layer in classifier.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        nodes = [n for n in layer._inbound_nodes]
+        nodes = list(layer._inbound_nodes)
         if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
             raise ValueError(
-                "convolutionalize() needs a classifier whose layers form one chain "
-                f"(like keras.applications.VGG16); layer {layer.name!r} has several inputs or calls.")
+                "convolutionalize() expects a classifier whose layers form one chain (like "
+                f"keras.applications.VGG16). Received: layer {layer.name!r} with several inputs or calls")
         chain.append(layer)
     return chain
 
@@ -38,38 +38,53 @@ def _clone(layer, x):
     return y
 
 
-def convolutionalize(classifier, name=None):
-    """Returns a fully convolutional keras.Model equivalent to `classifier`.
-
-    classifier: a keras.Model whose layers form a chain ending in Flatten -> Dense(s)
-    (Dropout/Activation between them allowed), channels_last.
-    Output: (N, H', W', units of the last Dense), H' = W' = 1 at the classifier's input size.
-    """
-    if not isinstance(classifier, keras.Model):
-        raise TypeError(f"convolutionalize() takes a keras.Model. Received: {type(classifier).__name__}")
+def _split(classifier):
+    """(layers before Flatten, layers after it, the (h, w, c) shape entering Flatten)."""
     chain = _chain(classifier)
     flat = [i for i, layer in enumerate(chain) if isinstance(layer, layers.Flatten)]
     if len(flat) != 1:
-        raise ValueError("convolutionalize() needs exactly one Flatten layer followed by Dense "
-                         f"layers; found {len(flat)} Flatten layers in {classifier.name!r}.")
+        raise ValueError("convolutionalize() expects exactly one Flatten layer followed by Dense layers. "
+                         f"Received: {len(flat)} Flatten layers in {classifier.name!r}")
     f = flat[0]
     head = chain[f + 1 :]
     if not any(isinstance(layer, layers.Dense) for layer in head):
-        raise ValueError(f"No Dense layer after Flatten in {classifier.name!r}.")
+        raise ValueError(f"Expected a Dense layer after Flatten. Received: none in {classifier.name!r}")
     for layer in head:
         if not isinstance(layer, (layers.Dense, layers.Dropout, layers.Activation)):
             raise ValueError(
-                f"convolutionalize() can turn only Dense, Dropout and Activation layers after "
-                f"Flatten into convolutions; found {layer.name!r} ({type(layer).__name__}).")
+                "convolutionalize() can turn only Dense, Dropout and Activation layers after Flatten into "
+                f"convolutions. Received: {layer.name!r} ({type(layer).__name__})")
     feature_shape = chain[f].input.shape[1:]
     if len(feature_shape) != 3 or None in feature_shape:
         raise ValueError(
-            f"The map entering Flatten must have a fixed (h, w, c) shape; got {tuple(feature_shape)} "
-            f"in {classifier.name!r}. Build the classifier with a fixed input size.")
+            "Expected a fixed (h, w, c) map entering Flatten (build the classifier with a fixed input "
+            f"size). Received: shape={tuple(feature_shape)} in {classifier.name!r}")
+    return chain[:f], head, feature_shape
+
+
+def convolutionalize(classifier, name=None):
+    """Returns a fully convolutional keras.Model equivalent to `classifier`.
+
+    Args:
+        classifier: a keras.Model whose layers form a chain ending in Flatten -> Dense(s)
+            (Dropout / Activation between them allowed), channels_last, with a fixed input size.
+        name: the new model's name (default "<classifier name>_fcn").
+
+    Returns:
+        A keras.Model taking (N, H, W, C) of any size and returning (N, H', W', units of the
+        last Dense); H' = W' = 1 at the classifier's input size.
+
+    Raises:
+        TypeError: `classifier` is not a keras.Model.
+        ValueError: its layers are not such a chain (the message names the layer).
+    """
+    if not isinstance(classifier, keras.Model):
+        raise TypeError(f"convolutionalize() takes a keras.Model. Received: {type(classifier).__name__}")
+    body, head, feature_shape = _split(classifier)
 
     inputs = keras.Input(shape=(None, None, classifier.input.shape[-1]), name="image")
     x = inputs
-    for layer in chain[:f]:
+    for layer in body:
         x = _clone(layer, x)
     kernel_hw, channels = feature_shape[:2], feature_shape[2]
     for layer in head:

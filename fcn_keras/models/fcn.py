@@ -1,9 +1,9 @@
-"""`FCN` (a functional keras.Model), `build()` and `build_backbone()`."""
+"""`FCN` (a functional keras.Model with the paper's compile defaults) and `build_backbone()`."""
 
 import keras
 
 from fcn_keras.conventions import IGNORE_LABEL
-
+from fcn_keras.metrics import paper_metrics
 from fcn_keras.models import registry
 from fcn_keras.models.heads import fcn_head
 from fcn_keras.models.layers import PACKAGE, Preprocess
@@ -16,6 +16,7 @@ PAPER_SUM_LOSS_LR = {"32s": 1e-10, "16s": 1e-12, "8s": 1e-14, "8s-atonce": 1e-10
 REFERENCE_PIXELS = 500 * 375
 MOMENTUM = 0.99
 WEIGHT_DECAY = 5e-4
+NO_WEIGHT_DECAY = ("bias",)
 
 
 def _validate(num_classes, input_shape, width):
@@ -43,13 +44,43 @@ def _features(backbone, inputs, include_preprocessing, width, first_pad=None):
     return spec["builder"](x, width=width, **kwargs)
 
 
+def paper_optimizer(head, learning_rate=None):
+    """The paper's SGD for `head`: momentum 0.99, weight decay 5e-4 (biases excluded).
+
+    Args:
+        head: a head name; it picks the paper's fixed rate (see `FCN.compile`).
+        learning_rate: replaces that rate when given.
+
+    Returns:
+        A `keras.optimizers.SGD`.
+    """
+    if learning_rate is None:
+        learning_rate = PAPER_SUM_LOSS_LR[head] * REFERENCE_PIXELS
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
+    return optimizer
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class FCN(keras.Model):
     """A Fully Convolutional Network (functional keras.Model).
 
     Input: (N, H, W, 3) RGB pixel values 0..255 (float32, or uint8 cast inside) of any
     H and W (or the fixed `input_shape`). Output: float32 logits (N, H, W, num_classes).
-    Use `build()` to make one (it also loads weights); the constructor makes the graph only.
+    `fcn_keras.build()` makes one and loads weights; the constructor makes the graph only.
+
+    Args:
+        backbone: a backbone name of the registry (`fcn_keras.models.BACKBONES`).
+        head: one of that backbone's heads ("32s", "16s", "8s", and "8s-atonce" on VGG16).
+        num_classes: output channels, 1..255 (label 255 means "ignore").
+        input_shape: (H, W, 3); None for any size.
+        include_preprocessing: True: the model takes RGB 0..255 and does RGB->BGR and mean
+            subtraction itself; False: it takes preprocessed BGR.
+        width: channel multiplier of the backbone, in (0, 4].
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Raises:
+        ValueError: an unknown name or a bad argument, naming it and the value received.
     """
 
     def __init__(self, backbone="vgg16", head="8s", num_classes=21, input_shape=(None, None, 3),
@@ -87,69 +118,71 @@ class FCN(keras.Model):
     def compile(self, optimizer="auto", loss="auto", metrics="auto", learning_rate=None, **kwargs):
         """Compiles with the paper's recipe; any argument given overrides its default.
 
-        - loss: `SparseCategoricalCrossentropy(from_logits=True, ignore_class=255)`, the mean
-          over labelled pixels (Caffe's SoftmaxWithLoss summed them);
-        - optimizer: SGD, momentum 0.99, weight decay 5e-4 (Keras applies it decoupled,
-          lr * wd * w per step; biases excluded), learning rate = the paper's fixed rate for
-          this head (1e-10 for 32s and 8s-atonce, 1e-12 for 16s, 1e-14 for 8s, which assume
-          staged training 32s -> 16s -> 8s) times 500*375 pixels to undo the loss
-          normalisation: 1.875e-5, 1.875e-7, 1.875e-9. `learning_rate=` changes only the rate;
-        - metrics: the paper's pixel accuracy, mean accuracy, mean IU, frequency-weighted IU.
+        Args:
+            optimizer: "auto" for SGD with momentum 0.99 and weight decay 5e-4 (Keras applies
+                it decoupled, lr * wd * w per step; biases excluded) at the paper's fixed
+                rate for this head (1e-10 for 32s and 8s-atonce, 1e-12 for 16s, 1e-14 for
+                8s, which assume staged training 32s -> 16s -> 8s) times 500 * 375 pixels
+                to undo the loss normalisation: 1.875e-5, 1.875e-7, 1.875e-9 per step;
+                or any Keras optimizer.
+            loss: "auto" for `SparseCategoricalCrossentropy(from_logits=True,
+                ignore_class=255)`, the mean over labelled pixels (Caffe's SoftmaxWithLoss
+                summed them); or any Keras loss.
+            metrics: "auto" for the paper's pixel accuracy, mean accuracy, mean IU and
+                frequency-weighted IU; or any Keras metrics.
+            learning_rate: with the default optimizer only: replaces its rate.
+            **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
+
+        Raises:
+            ValueError: `learning_rate` given with an optimizer of your own.
         """
-        if optimizer == "auto":
-            if learning_rate is None:
-                learning_rate = PAPER_SUM_LOSS_LR[self.head_name] * REFERENCE_PIXELS
-            optimizer = keras.optimizers.SGD(
-                learning_rate=learning_rate, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-            optimizer.exclude_from_weight_decay(var_names=["bias"])
+        self._paper_optimizer = optimizer == "auto"
+        if self._paper_optimizer:
+            optimizer = paper_optimizer(self.head_name, learning_rate)
         elif learning_rate is not None:
-            raise ValueError("Pass `learning_rate` only with the default optimizer "
-                             f"(set it on your optimizer instead). Received: optimizer={optimizer!r}")
+            raise ValueError("`learning_rate` can be passed only with the default optimizer (set it on "
+                             f"your optimizer instead). Received: optimizer={optimizer!r}")
         if loss == "auto":
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE_LABEL)
         if metrics == "auto":
-            from fcn_keras import metrics as fcn_metrics
-
-            metrics = fcn_metrics.paper_metrics(self.num_classes)
+            metrics = paper_metrics(self.num_classes)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
+    def get_compile_config(self):
+        """Keras' compile config, plus the paper optimizer's weight-decay exclusions (saved in `.keras`)."""
+        config = super().get_compile_config()
+        if config and getattr(self, "_paper_optimizer", False):
+            config["exclude_from_weight_decay"] = list(NO_WEIGHT_DECAY)
+        return config
 
-def build(backbone, head, num_classes=21, weights=None, input_shape=(None, None, 3),
-          include_preprocessing=True, *, width=1.0, name=None):
-    """Builds an FCN and loads `weights`.
-
-    Args:
-        backbone: "alexnet" | "vgg16" | "googlenet".
-        head: "32s" | "16s" | "8s" | "8s-atonce" (VGG16 only).
-        num_classes: output channels (1..255; 255 is the ignore label).
-        weights: None (random backbone, zero score layers, bilinear deconvs), "imagenet"
-            (backbone only), a zoo name (see `fcn_keras.list_models()`), or a path to a
-            `.keras`, `.weights.h5` or `.caffemodel` file.
-        input_shape: (H, W, 3); None for any size.
-        include_preprocessing: when True the model takes RGB 0..255 and does RGB->BGR and
-            mean subtraction itself; when False it takes preprocessed BGR.
-        width: channel multiplier for the backbone (like MobileNet's alpha); pretrained
-            weights need 1.0. Small widths give fast models for tests and demos.
-    Returns:
-        `FCN`: (N, H, W, 3) -> float32 logits (N, H, W, num_classes).
-    """
-    registry.check(backbone, head)
-    kwargs = {"name": name} if name else {}
-    model = FCN(backbone, head, num_classes, input_shape, include_preprocessing, width, **kwargs)
-    if weights is not None:
-        from fcn_keras import weights as weight_sources
-
-        weight_sources.load(model, weights)
-    return model
+    def compile_from_config(self, config):
+        """Compiles a loaded model as it was saved: optimizer (its state is restored after), loss, metrics."""
+        config = dict(config)
+        excluded = config.pop("exclude_from_weight_decay", None)
+        config = keras.saving.deserialize_keras_object(config)
+        if excluded:
+            config["optimizer"].exclude_from_weight_decay(var_names=excluded)
+        self.compile(**config)
+        self._paper_optimizer = bool(excluded)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
 
 def build_backbone(backbone, input_shape=(None, None, 3), include_preprocessing=True, width=1.0,
                    first_pad=None):
-    """The backbone alone: a keras.Model with outputs {"pool3", "pool4", "fc7"} (strides 8/16/32).
+    """The backbone alone, with the FCN's layer names (weights transfer by name).
 
-    Layer names are the FCN's, so weights transfer by name. `first_pad=None` pads the first
-    conv by 100 as the FCNs do; the classifier's own pad (see registry `classifier_pad`:
-    VGG16 1, AlexNet 0, GoogLeNet 3) gives the ImageNet classifier's feature maps.
+    Args:
+        backbone: a backbone name of the registry.
+        input_shape: (H, W, 3); None for any size.
+        include_preprocessing: as in `FCN`.
+        width: channel multiplier, in (0, 4].
+        first_pad: zero padding of the first convolution; None pads by 100 as the FCNs do,
+            the registry's `classifier_pad` (VGG16 1, AlexNet 0, GoogLeNet 3) gives the
+            ImageNet classifier's feature maps.
+
+    Returns:
+        A keras.Model from (N, H, W, 3) to {"pool3", "pool4", "fc7"} at strides 8, 16, 32.
     """
     registry.check(backbone)
     shape = _validate(1, input_shape, width)

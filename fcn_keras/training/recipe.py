@@ -1,19 +1,19 @@
-"""The paper's training schedules on top of :func:`fcn_keras.training.train`.
+"""The paper's training schedules on top of `fcn_keras.training.train`.
 
-* ``"staged"`` (the paper, PAMI 2016): train FCN-32s, then FCN-16s initialised from the
+* `"staged"` (the paper, PAMI 2016): train FCN-32s, then FCN-16s initialised from the
   trained 32s, then FCN-8s from the 16s. Every layer the finer net shares with the coarser
-  one (backbone, ``score_fr``, ...) starts from the coarser net's weights; the new score
+  one (backbone, `score_fr`, ...) starts from the coarser net's weights; the new score
   layers start at zero and the deconvolutions are fixed bilinear.
-* ``"at-once"``: FCN-8s at-once (VGG16: the ``8s-atonce`` head with its fixed 0.01 / 0.0001
-  scaling of pool4 / pool3), trained in one go; other backbones use ``8s``.
-* a head name (``"32s"``, ``"16s"``, ``"8s"``, ``"8s-atonce"``): that net alone.
+* `"at-once"`: FCN-8s at-once (VGG16: the `8s-atonce` head with its fixed 0.01 / 0.0001
+  scaling of pool4 / pool3), trained in one go; other backbones use `8s`.
+* a head name (`"32s"`, `"16s"`, `"8s"`, `"8s-atonce"`): that net alone.
 
-Each stage writes to ``<out_dir>/fcn<head>/`` (checkpoints, backup, log.csv, model.keras,
+Each stage writes to `<out_dir>/fcn<head>/` (checkpoints, backup, log.csv, model.keras,
 model.weights.h5). Re-running the same call resumes: finished stages are loaded from their
-``model.weights.h5`` and the interrupted one continues from its ``BackupAndRestore`` state.
+`model.weights.h5` and the interrupted one continues from its `BackupAndRestore` state.
 
-The optimiser defaults to ``FCN.compile()``'s (the paper's SGD, momentum 0.99, weight decay
-5e-4, the per-head fixed rate); ``optimizer="adam"`` or any Keras optimiser (config is cloned
+The optimiser defaults to `FCN.compile()`'s (the paper's SGD, momentum 0.99, weight decay
+5e-4, the per-head fixed rate); `optimizer="adam"` or any Keras optimiser (config is cloned
 per stage) overrides it.
 """
 
@@ -25,28 +25,53 @@ import os
 
 import keras
 
+from fcn_keras import weights as weight_sources
+from fcn_keras._io import atomic_write
+from fcn_keras.models import FCN, registry
+
 from .distribute import get_strategy, worker_info
 from .loop import train
-from fcn_keras._io import atomic_write
 
 SCHEDULES = ("staged", "at-once")
-HEADS = ("32s", "16s", "8s", "8s-atonce")
+STAGED = ("32s", "16s", "8s")
 
 
 def stages_for(backbone, schedule):
-    """The heads trained, in order, by ``schedule`` for ``backbone``."""
+    """The heads trained, in order, by `schedule` for `backbone`.
+
+    Args:
+        backbone: a registry backbone name.
+        schedule: "staged" (32s, 16s, 8s), "at-once" (8s-atonce where the backbone has that
+            head, else 8s) or one of the backbone's head names.
+
+    Returns:
+        A list of head names.
+
+    Raises:
+        ValueError: an unknown schedule or backbone.
+    """
+    heads = registry.heads(backbone)
     if schedule == "staged":
-        return ["32s", "16s", "8s"]
+        return list(STAGED)
     if schedule == "at-once":
-        return ["8s-atonce"] if backbone == "vgg16" else ["8s"]
-    if schedule in HEADS:
+        return ["8s-atonce"] if "8s-atonce" in heads else ["8s"]
+    if schedule in heads:
         return [schedule]
-    raise ValueError(f"schedule must be one of {SCHEDULES + HEADS}, got schedule={schedule!r}")
+    raise ValueError(f"schedule must be one of {list(SCHEDULES) + heads} for backbone {backbone!r}. "
+                     f"Received: schedule={schedule!r}")
 
 
 def transfer_weights(src, dst):
-    """Copy weights from ``src`` to ``dst`` for every layer with the same name and weight
-    shapes (the surgery that initialises FCN-16s from FCN-32s). Returns the copied names."""
+    """Copies weights from `src` to `dst` for every layer with the same name and weight shapes.
+
+    This is the surgery that initialises FCN-16s from FCN-32s (and 8s from 16s).
+
+    Returns:
+        The names of the layers copied.
+
+    Raises:
+        ValueError: no layer matches.
+    """
     src_layers = {layer.name: layer for layer in src.layers}
     copied = []
     for layer in dst.layers:
@@ -59,14 +84,23 @@ def transfer_weights(src, dst):
         layer.set_weights(a)
         copied.append(layer.name)
     if not copied:
-        raise ValueError(f"transfer_weights: no layer of {src.name!r} matches {dst.name!r} "
-                         f"by name and shape")
+        raise ValueError(f"transfer_weights: expected a layer of {dst.name!r} that matches one of {src.name!r} "
+                         "by name and weight shapes. Received: no layer matches")
     return copied
 
 
 def make_optimizer(optimizer, learning_rate=None):
-    """``None`` -> None (the model's default); ``"adam"`` / ``"sgd"`` / ``"adamw"`` -> a
-    fresh Keras optimiser; a Keras optimiser -> a fresh copy of its config."""
+    """A fresh optimiser for one stage.
+
+    Args:
+        optimizer: None or "sgd" (the model's default, the paper's SGD), "adam", "adamw",
+            "rmsprop", a Keras optimiser (its config is cloned) or a callable returning one.
+        learning_rate: the rate of a named optimiser (default 1e-3 for adam / adamw / rmsprop).
+
+    Returns:
+        None (compile with the model's default), "sgd" (the default at `learning_rate`), or
+        a Keras optimiser.
+    """
     if optimizer is None:
         return None
     if isinstance(optimizer, str):
@@ -78,18 +112,21 @@ def make_optimizer(optimizer, learning_rate=None):
                    "rmsprop": keras.optimizers.RMSprop}[name]
             return cls(learning_rate=learning_rate or 1e-3)
         raise ValueError(f"optimizer must be 'sgd' (the paper's), 'adam', 'adamw', 'rmsprop' "
-                         f"or a keras optimizer, got optimizer={optimizer!r}")
+                         f"or a keras optimizer. Received: optimizer={optimizer!r}")
     if isinstance(optimizer, keras.optimizers.Optimizer):
         return optimizer.__class__.from_config(optimizer.get_config())
     if callable(optimizer):
         return optimizer()
-    raise TypeError(f"unsupported optimizer {optimizer!r}")
+    raise TypeError(f"optimizer must be a name, a keras optimizer or a callable. Received: optimizer={optimizer!r}")
 
 
 @contextlib.contextmanager
 def precision(mixed):
-    """Set the Keras dtype policy to ``mixed_float16`` (or ``mixed_bfloat16`` if given
-    that string) inside the block; the previous policy is restored after."""
+    """Sets the Keras dtype policy inside the block and restores the previous one after.
+
+    Args:
+        mixed: False (no change), True ("mixed_float16") or a policy name ("mixed_bfloat16").
+    """
     old = keras.config.dtype_policy()
     if mixed:
         keras.config.set_dtype_policy(mixed if isinstance(mixed, str) else "mixed_float16")
@@ -101,6 +138,9 @@ def precision(mixed):
 
 @dataclasses.dataclass
 class RecipeResult:
+    """What `run_recipe` returns: the last stage's model, {head: History or None (loaded,
+    already done)} and {head: its output folder or None}."""
+
     model: keras.Model
     histories: dict
     stage_dirs: dict
@@ -111,33 +151,40 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
                learning_rate=None, mixed_precision=False, jit_compile="auto", strategy=None,
                steps_per_epoch=None, validation_steps=None, callbacks=None, verbose="auto",
                tensorboard=False, build_kwargs=None):
-    """Train an FCN with the paper's schedule (or at once); returns a :class:`RecipeResult`.
+    """Train an FCN with the paper's schedule (or at once); returns a `RecipeResult`.
 
     Args:
-        backbone: ``"vgg16"``, ``"alexnet"`` or ``"googlenet"``.
-        train_ds, val_ds: batches of ``(images, masks)`` (:func:`fcn_keras.data.pipeline`).
-        schedule: ``"staged"`` (32s -> 16s -> 8s), ``"at-once"`` or a head name.
+        backbone: a registry backbone name ("vgg16", "alexnet", "googlenet").
+        train_ds, val_ds: batches of `(images, masks)` (`fcn_keras.data.pipeline`).
+        schedule: `"staged"` (32s -> 16s -> 8s), `"at-once"` or a head name.
         num_classes: classes of the data.
         epochs: epochs per stage: an int, or a list with one entry per stage.
-        out_dir: where each stage writes (``<out_dir>/fcn32s`` ...); ``None``: nothing written.
-        weights: initial weights of the first stage (``"imagenet"``, a path, a zoo name).
-        width: backbone width multiplier (``fcn_keras.build``).
-        optimizer: ``None`` (paper SGD from ``FCN.compile()``), ``"sgd"``, ``"adam"``, ... or a
+        out_dir: where each stage writes (`<out_dir>/fcn32s` ...); `None`: nothing written.
+        weights: initial weights of the first stage (`"imagenet"`, a path, a zoo name).
+        width: backbone width multiplier (`fcn_keras.build`).
+        optimizer: `None` (paper SGD from `FCN.compile()`), `"sgd"`, `"adam"`, ... or a
             Keras optimiser instance (its config is cloned for every stage).
         learning_rate: rate for the chosen optimiser (paper SGD: replaces the per-head rate).
-        mixed_precision: ``True`` (``mixed_float16``) or a policy name.
-        jit_compile: passed to ``compile`` (XLA); ``"auto"`` lets Keras decide.
-        strategy: a ``tf.distribute`` strategy or name (see
-            :func:`fcn_keras.training.get_strategy`); ``None``: the default strategy.
-    """
-    from fcn_keras import build
+        mixed_precision: `True` (`mixed_float16`) or a policy name.
+        jit_compile: passed to `compile` (XLA); `"auto"` lets Keras decide.
+        strategy: a `tf.distribute` strategy or name (see
+            `fcn_keras.training.get_strategy`); None: the default strategy.
+        steps_per_epoch, validation_steps, callbacks, verbose, tensorboard: passed to
+            `fcn_keras.training.train`.
+        build_kwargs: more arguments of `fcn_keras.FCN` (input_shape, include_preprocessing).
 
+    Returns:
+        A `RecipeResult`.
+
+    Raises:
+        ValueError: an unknown schedule, or `epochs` that does not fit the stages.
+    """
     heads = stages_for(backbone, schedule)
     if isinstance(epochs, int):
         epochs = [epochs] * len(heads)
     epochs = list(epochs)
     if len(epochs) != len(heads) or any(not isinstance(e, int) or e < 1 for e in epochs):
-        raise ValueError(f"epochs must be a positive int or one per stage {heads}, got {epochs!r}")
+        raise ValueError(f"epochs must be a positive int or one per stage {heads}. Received: epochs={epochs!r}")
     strat = get_strategy(strategy or "default")
     histories, dirs = {}, {}
     prev = None
@@ -147,15 +194,13 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         dirs[head] = stage_dir
         done = stage_dir is not None and os.path.exists(os.path.join(stage_dir, "model.weights.h5"))
         with precision(mixed_precision), strat.scope():
-            model = build(backbone, head, num_classes=num_classes,
-                          weights=weights if prev is None and not done else None,
-                          width=width, **(build_kwargs or {}))
+            model = FCN(backbone, head, num_classes, width=width, **(build_kwargs or {}))
             if prev is not None:
                 transfer_weights(prev, model)
+            elif not done:
+                weight_sources.load(model, weights)
             opt = make_optimizer(optimizer, learning_rate)
-            if opt is None:
-                model.compile(learning_rate=learning_rate, jit_compile=jit_compile)
-            elif opt == "sgd":
+            if opt is None or isinstance(opt, str):  # the paper's SGD, at `learning_rate` when given
                 model.compile(learning_rate=learning_rate, jit_compile=jit_compile)
             else:
                 model.compile(optimizer=opt, jit_compile=jit_compile)

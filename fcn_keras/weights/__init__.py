@@ -1,6 +1,6 @@
 """Pretrained weights: ImageNet backbones, the paper's released FCNs and the zoo.
 
-    fcn_keras.build("vgg16", "8s", weights="voc-fcn8s")            # a zoo entry
+    fcn_keras.build(weights="voc-fcn8s")                           # a zoo entry (implies vgg16, 8s)
     fcn_keras.build("vgg16", "8s", weights="imagenet")             # backbone only
     fcn_keras.build("vgg16", "8s", weights="fcn8s-heavy-pascal.caffemodel")  # read directly
 
@@ -15,6 +15,7 @@ downloads nor converts. A path never touches the network. Loading is all or noth
 import os
 
 from fcn_keras.weights import mapping, zoo
+from fcn_keras.weights.download import parse_hash
 from fcn_keras.weights.caffemodel import CaffeModelError, read_caffemodel, write_caffemodel
 from fcn_keras.weights.download import ChecksumError, DownloadError, converted_dir, keras_home
 from fcn_keras.weights.download import download as _download
@@ -32,34 +33,43 @@ def _backbone_of(model):
         return name
     if model.name.endswith("_backbone"):
         return model.name[: -len("_backbone")]
-    raise ValueError(f"Cannot tell the backbone of model {model.name!r}: load 'imagenet' or zoo weights into a "
-                     "model made by fcn_keras.build() or fcn_keras.build_backbone().")
+    raise ValueError("Cannot tell the model's backbone. Expected a model made by fcn_keras.build() or "
+                     f"fcn_keras.build_backbone(). Received: model.name={model.name!r}")
 
 
 def _check_width(model, what):
     width = getattr(model, "width", 1.0)
     if width != 1.0:
-        raise ValueError(f"{what} are for full-width models: build with width=1.0. Received a model with width={width}")
+        raise ValueError(f"{what} are for full-width models: build with width=1.0. Received: width={width}")
 
 
 def fetch(name, file_hash=None, *, progress=None):
-    """Downloads (or finds in the cache) the source file of zoo entry `name`; returns its path.
+    """Downloads (or finds in the cache) the source file of zoo entry `name`.
 
-    `file_hash` ("sha256:<hex>", "sha1:<hex>" or "md5:<hex>") is required for entries without a
-    published checksum, and must agree with the published one where there is one.
+    Args:
+        name: a zoo entry name.
+        file_hash: "sha256:<hex>", "sha1:<hex>" or "md5:<hex>"; required for entries without
+            a published checksum, and must agree with the published one where there is one.
+        progress: draw a progress bar on stderr (None: when stderr is a terminal).
+
+    Returns:
+        The path of the file in the cache.
+
+    Raises:
+        ValueError: an unknown name, or a `file_hash` that disagrees with the published one.
+        DownloadError: the file cannot be downloaded or verified.
     """
     entry = zoo.get(name)
     src = entry["source"]
     checksum = src["checksum"]
-    if file_hash is not None and checksum is not None:
-        from fcn_keras.weights.download import parse_hash
-
-        if parse_hash(file_hash) != parse_hash(checksum):
-            raise ValueError(f"file_hash={file_hash!r} disagrees with the published checksum {checksum!r} of {name!r}")
+    if file_hash is not None and checksum is not None and parse_hash(file_hash) != parse_hash(checksum):
+        raise ValueError(f"`file_hash` disagrees with the published checksum of {name!r}. Expected "
+                         f"file_hash={checksum!r}. Received: file_hash={file_hash!r}")
     return _download(src["urls"], src["filename"], checksum or file_hash, progress=progress)
 
 
 def converted_path(name):
+    """Where the converted weights of zoo entry `name` are cached."""
     return os.path.join(converted_dir(), f"{name}.converted.h5")
 
 
@@ -78,23 +88,15 @@ def _convert(model, entry, progress):
         net = read_caffemodel(path)
         ignore = tuple(entry.get("ignore", ())) or ()
         values = values_from_caffe(model, net, rename=entry.get("rename"), ignore=ignore,
-                                   progress=_want_progress(progress))
+                                   progress=progress)
     save_converted(cached, values, {"entry": entry["name"], "source": entry["source"]["filename"],
                                     "checksum": entry["source"]["checksum"]})
     return values, path
 
 
-def _want_progress(progress):
-    if progress is None:
-        import sys
-
-        return sys.stderr.isatty()
-    return bool(progress)
-
-
 def _load_path(model, path, progress):
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file not found: {path!r}")
+        raise FileNotFoundError(f"The weights file does not exist. Received: weights={path!r}")
     lower = path.lower()
     if lower.endswith(".caffemodel"):
         net = read_caffemodel(path)
@@ -103,7 +105,7 @@ def _load_path(model, path, progress):
         if "score_fr_sem" in names and "score_fr" not in names:  # the two-headed SIFT Flow releases
             sift = zoo.ENTRIES["siftflow-fcn8s"]
             kwargs = {"rename": sift["rename"], "ignore": tuple(sift["ignore"]) + mapping.DEFAULT_IGNORE}
-        values = values_from_caffe(model, net, progress=_want_progress(progress), **kwargs)
+        values = values_from_caffe(model, net, progress=progress, **kwargs)
         return assign(model, values, path)
     if lower.endswith(".h5") and not lower.endswith(".weights.h5"):
         import h5py
@@ -129,13 +131,21 @@ def _load_path(model, path, progress):
 
 
 def load(model, weights, *, progress=None):
-    """Loads `weights` into `model` (an fcn_keras FCN or backbone); returns the model.
+    """Loads `weights` into `model` (an fcn_keras FCN or backbone), all or nothing.
 
-    weights: None; "imagenet" (backbone only: VGG16 from Keras' file, AlexNet from BVLC
-    CaffeNet, GoogLeNet from BVLC GoogLeNet); a zoo entry name; or a file path.
-    Raises ValueError for an unknown name or an architecture the entry does not fit,
-    `WeightsMismatchError` for a file that does not fit (nothing is assigned), and
-    `DownloadError` when a file must be downloaded and cannot be.
+    Args:
+        model: a model made by `fcn_keras.build` or `fcn_keras.build_backbone`.
+        weights: None; "imagenet" (backbone only: VGG16 from Keras' file, AlexNet from BVLC
+            CaffeNet, GoogLeNet from BVLC GoogLeNet); a zoo entry name; or a file path.
+        progress: draw progress bars on stderr (None: when stderr is a terminal).
+
+    Returns:
+        `model`.
+
+    Raises:
+        ValueError: an unknown name, or an architecture the entry does not fit.
+        WeightsMismatchError: a file that does not fit (nothing is assigned).
+        DownloadError: a file must be downloaded and cannot be.
     """
     if weights is None:
         return model
@@ -172,12 +182,13 @@ def load(model, weights, *, progress=None):
 
 def _wrong_arch(model, entry):
     if entry["kind"] == "backbone":
-        raise ValueError(f"{entry['name']!r} holds {entry['backbone']} ImageNet weights; this model's backbone is "
-                         f"{_backbone_of(model)!r}.")
+        raise ValueError(f"{entry['name']!r} holds {entry['backbone']} ImageNet weights. Expected a model with "
+                         f"backbone={entry['backbone']!r}. Received: backbone={_backbone_of(model)!r}")
     raise ValueError(
         f"{entry['name']!r} is FCN-{entry['head']} on {entry['backbone']} with {entry['num_classes']} classes: "
         f"build it with fcn_keras.build({entry['backbone']!r}, {entry['head']!r}, num_classes={entry['num_classes']}, "
-        f"weights={entry['name']!r}). This model: backbone={getattr(model, 'backbone_name', None)!r}, "
+        f"weights={entry['name']!r}) or fcn_keras.build(weights={entry['name']!r}). Received a model with "
+        f"backbone={getattr(model, 'backbone_name', None)!r}, "
         f"head={getattr(model, 'head_name', None)!r}, num_classes={getattr(model, 'num_classes', None)!r}.")
 
 

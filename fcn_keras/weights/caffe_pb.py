@@ -1,8 +1,8 @@
 """A minimal Caffe protobuf schema, built in Python at import time.
 
 Only the fields fcn_keras reads or writes are declared; every other field of a
-``.caffemodel`` is skipped by the protobuf parser as an unknown field. The field
-numbers are Caffe's (``src/caffe/proto/caffe.proto``)::
+`.caffemodel` is skipped by the protobuf parser as an unknown field. The field
+numbers are Caffe's (`src/caffe/proto/caffe.proto`):
 
     NetParameter      name = 1, layers = 2 (V1LayerParameter), layer = 100 (LayerParameter)
     LayerParameter    name = 1, type = 2 (string), blobs = 7
@@ -11,16 +11,16 @@ numbers are Caffe's (``src/caffe/proto/caffe.proto``)::
                       data = 5 (packed float), double_data = 8 (packed double), shape = 7
     BlobShape         dim = 1 (packed int64)
 
-``BlobProto.data`` and ``double_data`` are declared as ``bytes``: a packed
+`BlobProto.data` and `double_data` are declared as `bytes`: a packed
 repeated float is, on the wire, one length-delimited field whose payload is the
 little-endian IEEE values back to back, so reading it as bytes gives the array
-to ``numpy.frombuffer`` without a per-element copy (a 100 M-value fc6 blob
+to `numpy.frombuffer` without a per-element copy (a 100 M-value fc6 blob
 would otherwise take tens of seconds in Python). Files written with the
 unpacked encoding (one fixed32 per value, wire type 5) land in the unknown
-fields and are decoded from there (see ``caffemodel._blob_values``).
+fields and are decoded from there (see `caffemodel._blob_values`).
 
-No ``protoc`` step and no generated ``_pb2`` module: the descriptor is made with
-``descriptor_pb2`` and the classes with ``message_factory``, so the schema works
+No `protoc` step and no generated `_pb2` module: the descriptor is made with
+`descriptor_pb2` and the classes with `message_factory`, so the schema works
 with whichever protobuf runtime is installed.
 """
 

@@ -15,6 +15,7 @@ import os
 import numpy as np
 from google.protobuf import message as _message
 
+from fcn_keras._io import atomic_write
 from fcn_keras.weights import caffe_pb
 
 
@@ -24,7 +25,8 @@ class CaffeModelError(ValueError):
 
 @dataclasses.dataclass
 class CaffeLayer:
-    """One Caffe layer with parameters: `blobs` are float32 arrays in Caffe's layout."""
+    """One Caffe layer with parameters: `blobs` are float32 arrays in Caffe's layout
+    (convolution OIHW, deconvolution IOHW, inner product (out, in))."""
 
     name: str
     type: str
@@ -39,9 +41,6 @@ class CaffeNet:
     layers: list
     path: str = ""
     legacy_v1: bool = False
-
-    def by_name(self):
-        return {layer.name: layer for layer in self.layers}
 
 
 def _blob_shape(blob):
@@ -75,12 +74,12 @@ def _blob_values(blob, where):
     if blob.data:
         raw = blob.data
         if len(raw) % 4:
-            raise CaffeModelError(f"{where}: float data of {len(raw)} bytes is not a whole number of float32 values")
+            raise CaffeModelError(f"{where}: expected whole float32 values (4 bytes each). Received: {len(raw)} bytes")
         values = np.frombuffer(raw, dtype="<f4")
     elif blob.double_data:
         raw = blob.double_data
         if len(raw) % 8:
-            raise CaffeModelError(f"{where}: double data of {len(raw)} bytes is not a whole number of float64 values")
+            raise CaffeModelError(f"{where}: expected whole float64 values (8 bytes each). Received: {len(raw)} bytes")
         values = np.frombuffer(raw, dtype="<f8").astype(np.float32)
     else:
         values = _unpacked_floats(blob, 5, "<f")
@@ -99,23 +98,30 @@ def _blob_values(blob, where):
 
 
 def read_caffemodel(path):
-    """Parses `path` (a `.caffemodel`) and returns a `CaffeNet` of its layers with blobs.
+    """Parses a `.caffemodel` without Caffe or network.
 
-    Raises `CaffeModelError` naming the file when it is not a NetParameter, holds no
-    parameters, or a blob's data does not match its shape. Needs neither Caffe nor network.
+    Args:
+        path: the file.
+
+    Returns:
+        A `CaffeNet` of its layers that carry blobs, in file order.
+
+    Raises:
+        CaffeModelError: naming the file, when it is not a NetParameter, holds no
+            parameters, or a blob's data does not match its shape.
     """
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
-        raise CaffeModelError(f"Cannot read the caffemodel {path!r}: {e}") from e
+        raise CaffeModelError(f"Cannot read the caffemodel: {e}. Received: path={path!r}") from e
     net = caffe_pb.NetParameter()
     try:
         net.ParseFromString(raw)
     except _message.DecodeError as e:
         raise CaffeModelError(
-            f"{path!r} is not a Caffe model (a binary NetParameter .caffemodel): {e}") from e
+            f"Expected a Caffe model (a binary NetParameter .caffemodel): {e}. Received: path={path!r}") from e
     del raw
     layers = []
     legacy = False
@@ -154,54 +160,68 @@ def _varint(n):
 
 
 def write_caffemodel(path, layers, name="", legacy_v1=False):
-    """Writes `layers` as a `.caffemodel` (a NetParameter), atomically.
-
-    layers: iterable of `CaffeLayer` or (name, type, [arrays]) in Caffe's layout.
-    legacy_v1: write the V1 `layers` field with enum types and num/channels/height/width
-    shapes (blobs of more than 4 axes are refused), as old model-zoo files do.
+    """Writes `layers` as a `.caffemodel` (a NetParameter), atomically (`fcn_keras._io.atomic_write`).
 
     Names, types and shapes are serialised with the schema's messages; each blob's float
     data (field 5, packed) is appended after its serialised header and streamed from the
     array's memory, which protobuf's concatenation rule makes the same message (and saves
-    copying hundreds of megabytes through the protobuf runtime). The file is written under a
-    temporary name in the same folder and renamed when complete.
+    copying hundreds of megabytes through the protobuf runtime).
+
+    Args:
+        path: the file to write.
+        layers: iterable of `CaffeLayer` or (name, type, [arrays]) in Caffe's layout.
+        name: the net's name.
+        legacy_v1: write the V1 `layers` field with enum types and num/channels/height/width
+            shapes (blobs of more than 4 axes are refused), as old model-zoo files do.
+
+    Returns:
+        `path`.
+
+    Raises:
+        ValueError: a layer type without a V1 enum value, or a V1 blob of more than 4 axes.
     """
     path = os.fspath(path)
-    layer_field = 2 if legacy_v1 else 100
-    blob_field = 6 if legacy_v1 else 7
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+
+    def write(tmp):
         with open(tmp, "wb") as f:
             f.write(caffe_pb.NetParameter(name=name).SerializeToString())
             for item in layers:
-                lname, ltype, blobs = (item.name, item.type, item.blobs) if isinstance(item, CaffeLayer) else item
-                if legacy_v1:
-                    if ltype not in caffe_pb.V1_LAYER_TYPE_IDS:
-                        raise ValueError(f"Layer {lname!r}: type {ltype!r} has no V1 enum value")
-                    head = caffe_pb.V1LayerParameter(name=lname, type=caffe_pb.V1_LAYER_TYPE_IDS[ltype])
-                else:
-                    head = caffe_pb.LayerParameter(name=lname, type=ltype)
-                pieces = [head.SerializeToString()]
-                for arr in blobs:
-                    arr = np.ascontiguousarray(arr, dtype="<f4")
-                    blob = caffe_pb.BlobProto()
-                    if legacy_v1:
-                        if arr.ndim > 4:
-                            raise ValueError(f"Layer {lname!r}: a V1 blob has at most 4 axes, got shape {arr.shape}")
-                        dims = (1,) * (4 - arr.ndim) + arr.shape
-                        blob.num, blob.channels, blob.height, blob.width = (int(d) for d in dims)
-                    else:
-                        blob.shape.dim.extend(int(d) for d in arr.shape)
-                    blob_head = blob.SerializeToString() + _key(5) + _varint(arr.nbytes)
-                    pieces.append((blob_head, arr))
-                size = len(pieces[0]) + sum(
-                    len(_key(blob_field)) + len(_varint(len(h) + a.nbytes)) + len(h) + a.nbytes for h, a in pieces[1:])
-                f.write(_key(layer_field) + _varint(size) + pieces[0])
-                for blob_head, arr in pieces[1:]:
-                    f.write(_key(blob_field) + _varint(len(blob_head) + arr.nbytes) + blob_head)
-                    f.write(memoryview(arr.reshape(-1)).cast("B"))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+                _write_layer(f, item, legacy_v1)
+
+    return atomic_write(path, write)
+
+
+def _layer_head(lname, ltype, legacy_v1):
+    if not legacy_v1:
+        return caffe_pb.LayerParameter(name=lname, type=ltype)
+    if ltype not in caffe_pb.V1_LAYER_TYPE_IDS:
+        raise ValueError(f"Layer {lname!r}: the type has no V1 enum value. Expected one of "
+                         f"{sorted(caffe_pb.V1_LAYER_TYPE_IDS)}. Received: type={ltype!r}")
+    return caffe_pb.V1LayerParameter(name=lname, type=caffe_pb.V1_LAYER_TYPE_IDS[ltype])
+
+
+def _blob_head(lname, arr, legacy_v1):
+    """A BlobProto's serialised fields before its data, plus the data field's key and length."""
+    blob = caffe_pb.BlobProto()
+    if legacy_v1:
+        if arr.ndim > 4:
+            raise ValueError(f"Layer {lname!r}: a V1 blob has at most 4 axes. Received: shape={arr.shape}")
+        dims = (1,) * (4 - arr.ndim) + arr.shape
+        blob.num, blob.channels, blob.height, blob.width = (int(d) for d in dims)
+    else:
+        blob.shape.dim.extend(int(d) for d in arr.shape)
+    return blob.SerializeToString() + _key(5) + _varint(arr.nbytes)
+
+
+def _write_layer(f, item, legacy_v1):
+    lname, ltype, blobs = (item.name, item.type, item.blobs) if isinstance(item, CaffeLayer) else item
+    layer_field, blob_field = (2, 6) if legacy_v1 else (100, 7)
+    head = _layer_head(lname, ltype, legacy_v1).SerializeToString()
+    arrays = [np.ascontiguousarray(arr, dtype="<f4") for arr in blobs]
+    blob_heads = [_blob_head(lname, arr, legacy_v1) for arr in arrays]
+    size = len(head) + sum(len(_key(blob_field)) + len(_varint(len(h) + a.nbytes)) + len(h) + a.nbytes
+                           for h, a in zip(blob_heads, arrays))
+    f.write(_key(layer_field) + _varint(size) + head)
+    for blob_head, arr in zip(blob_heads, arrays):
+        f.write(_key(blob_field) + _varint(len(blob_head) + arr.nbytes) + blob_head)
+        f.write(memoryview(arr.reshape(-1)).cast("B"))

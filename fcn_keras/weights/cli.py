@@ -10,6 +10,7 @@ import os
 import sys
 
 from fcn_keras._io import atomic_write
+from fcn_keras.models import registry
 
 
 def register(subparsers):
@@ -17,9 +18,9 @@ def register(subparsers):
         "convert", help="convert a .caffemodel (or a zoo entry) into a Keras file",
         description="Reads a Caffe .caffemodel without Caffe and writes a .keras model or .weights.h5 file.")
     convert.add_argument("source", help="a .caffemodel path, Keras' VGG16 .h5 path, or a zoo name (fcn-keras zoo)")
-    convert.add_argument("--backbone", choices=("alexnet", "vgg16", "googlenet"),
+    convert.add_argument("--backbone", choices=sorted(registry.BACKBONES),
                          help="required for a file; a zoo name implies it")
-    convert.add_argument("--head", choices=("32s", "16s", "8s", "8s-atonce"),
+    convert.add_argument("--head", choices=registry.heads(),
                          help="required for a file; a zoo name implies it")
     convert.add_argument("--num-classes", type=int, default=None,
                          help="default: read from the file's score_fr layer (21 for a backbone file)")
@@ -85,15 +86,12 @@ def run_convert(args):
 
 def run_zoo(args):
     from fcn_keras.weights import zoo
-    from fcn_keras.weights.zoo_docs import rows
 
     if args.json:
         print(json.dumps(zoo.list_models(), indent=2, default=list))
         return 0
-    table = rows()
     headers = ("name", "architecture", "classes", "params", "metrics", "checksum")
-    cells = [[str(r[h]) if not (h == "params" and r[h]) else f"{r[h]:,}" for h in headers] for r in table]
-    cells = [[c.replace("`", "") for c in row] for row in cells]
+    cells = [[f"{r[h]:,}" if h == "params" else str(r[h]) for h in headers] for r in zoo.rows()]
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
     for row in cells:

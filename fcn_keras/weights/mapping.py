@@ -14,10 +14,13 @@ both shapes (and the layers missing on either side), and the model keeps its wei
 """
 
 import os
-import sys
 
+import keras
 import numpy as np
 
+from fcn_keras._io import atomic_write
+from fcn_keras._progress import bar
+from fcn_keras.models.layers import GroupConv2D
 from fcn_keras.weights.caffemodel import CaffeModelError
 
 # Layers of the FCN decoders; a file with none of them is a backbone (ImageNet) file.
@@ -32,6 +35,7 @@ class WeightsMismatchError(CaffeModelError):
 
 
 def keras_name(caffe_name):
+    """The Keras layer name of a Caffe layer ("inception_3a/1x1" -> "inception_3a_1x1")."""
     return caffe_name.replace("/", "_")
 
 
@@ -41,8 +45,6 @@ def _is_head(name):
 
 def weight_layers(model):
     """{name: layer} for every layer with weights or a fixed scale, nested models flattened."""
-    import keras
-
     found = {}
 
     def visit(layer):
@@ -108,10 +110,6 @@ def _bias(blob, layer, caffe_layer, problems):
 
 def _layer_values(layer, caffe_layer, problems):
     """The Keras weight list for `layer` from a CaffeLayer (None when it does not fit)."""
-    import keras
-
-    from fcn_keras.models.layers import GroupConv2D
-
     blobs = caffe_layer.blobs
     name = caffe_layer.name
     if isinstance(layer, keras.layers.Rescaling):
@@ -144,13 +142,24 @@ def _matches(name, patterns):
 
 
 def values_from_caffe(model, net, *, rename=None, ignore=DEFAULT_IGNORE, progress=False):
-    """{keras layer name: [arrays]} for `model` from a `CaffeNet`. Raises WeightsMismatchError.
+    """The weights of `model` from a `CaffeNet`, checked, not assigned.
 
-    rename: {caffe name: keras name} applied first (e.g. SIFT Flow's "score_fr_sem").
-    ignore: caffe names or prefixes the model is not meant to have (classifiers, other heads).
     A file without decoder layers (score*, upscore*) is a backbone file: it must supply every
     backbone layer and leaves the decoder's initial weights alone. Otherwise it must supply
     every layer of the model.
+
+    Args:
+        model: an fcn_keras FCN or backbone.
+        net: a `CaffeNet` (`read_caffemodel`).
+        rename: {caffe name: keras name} applied first (e.g. SIFT Flow's "score_fr_sem").
+        ignore: Caffe names or prefixes the model is not meant to have (classifiers, other heads).
+        progress: draw a bar over the layers on stderr (None: when stderr is a terminal).
+
+    Returns:
+        {keras layer name: [arrays]} in Keras layouts.
+
+    Raises:
+        WeightsMismatchError: layers that do not fit, listing each with both shapes.
     """
     rename = rename or {}
     targets = weight_layers(model)
@@ -167,9 +176,10 @@ def values_from_caffe(model, net, *, rename=None, ignore=DEFAULT_IGNORE, progres
     backbone_file = not any(_is_head(n) for n in source) and not any(
         _is_head(keras_name(rename.get(n, n))) for n in problems.extra)
     values = {}
-    bar = _LayerProgress(f"Converting {os.path.basename(net.path) or 'caffemodel'}", len(targets), progress)
+    layer_bar = bar(len(targets), f"Converting {os.path.basename(net.path) or 'caffemodel'}", unit="layer",
+                    enabled=progress)
     for name, layer in targets.items():
-        bar.step()
+        layer_bar.update(1)
         if name not in source:
             if backbone_file and _is_head(name):
                 continue  # a backbone file leaves the decoder's initial weights alone
@@ -178,35 +188,52 @@ def values_from_caffe(model, net, *, rename=None, ignore=DEFAULT_IGNORE, progres
         new = _layer_values(layer, source[name], problems)
         if new is not None:
             values[name] = new
-    bar.close()
+    layer_bar.close()
     problems.raise_if_any(net.path or "the caffemodel", model)
     return values
 
 
-def values_from_keras_vgg16(model, path):
-    """{keras layer name: [arrays]} from Keras' VGG16 ImageNet file (keras.applications' layout).
-
-    The file's block<b>_conv<i> become conv<b>_<i>; fc1 (25088, 4096) becomes the 7x7 fc6
-    convolution, fc2 the 1x1 fc7; 'predictions' is not used.
-    """
+def _keras_h5_arrays(path):
+    """{layer name: [arrays]} of a Keras HDF5 weights file that holds VGG16's block1_conv1."""
     import h5py
 
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise CaffeModelError(f"Cannot read {path!r} as an HDF5 weights file: {e}") from e
+        raise CaffeModelError(f"Cannot read the file as HDF5 weights: {e}. Received: path={path!r}") from e
     with f:
         root = f["model_weights"] if "model_weights" in f else f
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", [])]
         if "block1_conv1" not in names:
             raise CaffeModelError(
-                f"{path!r} is not Keras' VGG16 weights file: no layer 'block1_conv1' among its layers "
-                f"{names[:8]}{'...' if len(names) > 8 else ''}")
+                f"Expected Keras' VGG16 weights file (a layer 'block1_conv1'). Received: path={path!r} with "
+                f"layers {names[:8]}{'...' if len(names) > 8 else ''}")
         arrays = {}
         for lname in names:
             group = root[lname]
             wnames = [w.decode() if isinstance(w, bytes) else str(w) for w in group.attrs.get("weight_names", [])]
             arrays[lname] = [np.asarray(group[w], dtype=np.float32) for w in wnames]
+    return arrays
+
+
+def values_from_keras_vgg16(model, path):
+    """The weights of `model` from Keras' VGG16 ImageNet file (keras.applications' layout).
+
+    The file's block<b>_conv<i> become conv<b>_<i>; fc1 (25088, 4096) becomes the 7x7 fc6
+    convolution, fc2 the 1x1 fc7; 'predictions' is not used.
+
+    Args:
+        model: an fcn_keras VGG16 FCN or backbone.
+        path: the `.h5` file.
+
+    Returns:
+        {keras layer name: [arrays]}.
+
+    Raises:
+        CaffeModelError: not an HDF5 file, or not Keras' VGG16 file.
+        WeightsMismatchError: layers that do not fit.
+    """
+    arrays = _keras_h5_arrays(path)
     targets = weight_layers(model)
     problems = _Problems()
     values = {}
@@ -236,7 +263,19 @@ def values_from_keras_vgg16(model, path):
 
 
 def assign(model, values, source="the weights"):
-    """Assigns {layer name: [arrays]} after checking every shape; all or nothing."""
+    """Assigns `values` ({layer name: [arrays]}) after checking every shape; all or nothing.
+
+    Args:
+        model: the model to change.
+        values: {layer name: [arrays]} in the layers' weight order.
+        source: how error messages name where the values came from.
+
+    Returns:
+        `model`.
+
+    Raises:
+        WeightsMismatchError: a layer missing or a shape that differs (nothing assigned).
+    """
     targets = weight_layers(model)
     problems = _Problems()
     for name, arrays in values.items():
@@ -259,13 +298,19 @@ def assign(model, values, source="the weights"):
 
 
 def save_converted(path, values, meta):
-    """Writes converted weights ({layer: [arrays]}) to an HDF5 file, atomically."""
+    """Writes converted weights to an HDF5 file, atomically (`fcn_keras._io.atomic_write`).
+
+    Args:
+        path: the file to write.
+        values: {layer name: [arrays]}.
+        meta: {key: str or None} stored as file attributes (entry, source, checksum).
+
+    Returns:
+        `path`.
+    """
     import h5py
 
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    def write(tmp):
         with h5py.File(tmp, "w") as f:
             f.attrs["fcn_keras_converted"] = CONVERTED_FORMAT
             for key, value in meta.items():
@@ -274,37 +319,25 @@ def save_converted(path, values, meta):
                 group = f.create_group(name)
                 for i, a in enumerate(arrays):
                     group.create_dataset(str(i), data=a)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+
+    return atomic_write(path, write)
 
 
 def load_converted(path):
-    """Reads a file written by `save_converted`: ({layer: [arrays]}, meta)."""
+    """Reads a file written by `save_converted`.
+
+    Returns:
+        ({layer name: [arrays]}, {meta key: value}).
+
+    Raises:
+        CaffeModelError: not an fcn_keras converted-weights file.
+    """
     import h5py
 
     with h5py.File(path, "r") as f:
         if f.attrs.get("fcn_keras_converted") != CONVERTED_FORMAT:
-            raise CaffeModelError(f"{path!r} is not an fcn_keras converted-weights file (format {CONVERTED_FORMAT})")
+            raise CaffeModelError(f"Expected an fcn_keras converted-weights file (format {CONVERTED_FORMAT}). "
+                                  f"Received: path={path!r}")
         meta = {k: v for k, v in f.attrs.items() if k != "fcn_keras_converted"}
         values = {name: [np.asarray(group[str(i)]) for i in range(len(group))] for name, group in f.items()}
     return values, meta
-
-
-class _LayerProgress:
-    def __init__(self, label, total, enabled):
-        self.label, self.total, self.enabled, self.done = label, total, enabled, 0
-
-    def step(self):
-        self.done += 1
-        if self.enabled:
-            bar = "#" * int(30 * self.done / max(1, self.total))
-            sys.stderr.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total} layers")
-            sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()

@@ -1,11 +1,12 @@
 """The zoo as data: every pretrained entry, where its file comes from and what it scores.
 
-Each entry says which architecture it fits (`build(backbone, head, num_classes)`), its
-classes in output order, the source file (URLs, file name, the published checksum and
+Each entry says which architecture it fits (`build(backbone, head, num_classes)`, which
+`build(weights=name)` fills in), its parameter count (`num_params`, checked against the
+built model by the tests), its classes in output order, the source file (URLs, file name, the published checksum and
 where that checksum was published), the preprocessing the model expects, the metrics the
 authors report, and what the converter does with the file (`rename`, `ignore`). Entries
 whose network does not fit an fcn_keras architecture are listed in `UNSUPPORTED` with
-the reason. `fcn-keras zoo`, `fcn_keras.list_models()` and zoo/README.md read this module.
+the reason. `fcn-keras zoo`, `fcn_keras.list_models()` and the generated zoo/ folder read this module.
 
 Checksums are only ever the published ones (never computed here): the BVLC model-zoo
 readmes (BVLC/caffe models/*/readme.md), Keras' own hash (keras/src/applications/vgg16.py),
@@ -60,7 +61,7 @@ def _caffe_urls(fname, host=BERKELEY):
     return (f"https://{host}/{fname}", f"http://{host}/{fname}")
 
 
-def _fcn(name, backbone, head, classes, dataset, fname, *, checksum=None, checksum_source=None,
+def _fcn(name, backbone, head, classes, dataset, fname, *, num_params, checksum=None, checksum_source=None,
          metrics=None, notes="", rename=None, ignore=(), folder=None):
     return {
         "name": name,
@@ -69,6 +70,7 @@ def _fcn(name, backbone, head, classes, dataset, fname, *, checksum=None, checks
         "head": head,
         "num_classes": len(classes),
         "classes": tuple(classes),
+        "num_params": num_params,
         "dataset": dataset,
         "source": {
             "format": "caffemodel",
@@ -103,36 +105,40 @@ def _add(entry):
 
 # --- PASCAL VOC (reference README: mean IU on seg11valid; FCN-8s also on seg12test) ---
 _add(_fcn("voc-fcn32s", "vgg16", "32s", VOC_CLASSES, "PASCAL VOC 2011 (+SBD)", "fcn32s-heavy-pascal.caffemodel",
+          num_params=136_152_917,
           checksum="sha1:05eb922d7829c39448f57e5ab9d8cd75d6c0be6d", checksum_source=OPENCV_SUMS,
           metrics={"seg11valid": {"mean_iu": 63.6}}))
 _add(_fcn("voc-fcn16s", "vgg16", "16s", VOC_CLASSES, "PASCAL VOC 2011 (+SBD)", "fcn16s-heavy-pascal.caffemodel",
+          num_params=134_815_994,
           metrics={"seg11valid": {"mean_iu": 65.0}}, notes=_NO_SUM))
 _add(_fcn("voc-fcn8s", "vgg16", "8s", VOC_CLASSES, "PASCAL VOC 2011 (+SBD)", "fcn8s-heavy-pascal.caffemodel",
+          num_params=134_489_759,
           checksum="sha1:c449ea74dd7d83751d1357d6a8c323fcf4038962", checksum_source=OPENCV_SUMS,
           metrics={"seg11valid": {"mean_iu": 65.5}, "seg12test": {"mean_iu": 67.2}}))
 _add(_fcn("voc-fcn8s-atonce", "vgg16", "8s-atonce", VOC_CLASSES, "PASCAL VOC 2011 (+SBD)",
-          "fcn8s-atonce-pascal.caffemodel", metrics={"seg11valid": {"mean_iu": 65.4}}, notes=_NO_SUM))
+          "fcn8s-atonce-pascal.caffemodel", num_params=134_489_759, metrics={"seg11valid": {"mean_iu": 65.4}},
+          notes=_NO_SUM))
 _add(_fcn("voc-fcn-alexnet", "alexnet", "32s", VOC_CLASSES, "PASCAL VOC 2011 (+SBD)",
-          "fcn-alexnet-pascal.caffemodel", metrics={"seg11valid": {"mean_iu": 48.0}},
+          "fcn-alexnet-pascal.caffemodel", num_params=58_704_590, metrics={"seg11valid": {"mean_iu": 48.0}},
           notes="CaffeNet layer order (pool before norm). " + _NO_SUM))
 
 # --- PASCAL-Context (59 classes + background = 60 outputs) ---
-for _head in ("32s", "16s", "8s"):
+for _head, _params in (("32s", 149_251_964), ("16s", 138_281_144), ("8s", 135_589_364)):
     _add(_fcn(f"pascalcontext-fcn{_head}", "vgg16", _head, PASCAL_CONTEXT_CLASSES, "PASCAL-Context (59 + background)",
-              f"pascalcontext-fcn{_head}-heavy.caffemodel",
+              f"pascalcontext-fcn{_head}-heavy.caffemodel", num_params=_params,
               notes="The reference README publishes no score for this release (the PAMI paper reports "
                     "PASCAL-Context results in its tables). " + _NO_SUM))
 
 # --- NYUDv2 (40 classes): only the colour (RGB) net has an RGB input ---
 _add(_fcn("nyud-fcn32s-color", "vgg16", "32s", NYUD_CLASSES, "NYUDv2 (40 classes)",
-          "nyud-fcn32s-color-heavy.caffemodel",
+          "nyud-fcn32s-color-heavy.caffemodel", num_params=140_978_024,
           notes="Colour input (BGR, the usual mean). The reference README publishes no score for this "
                 "release. " + _NO_SUM))
 
 # --- SIFT Flow: the semantic head of the two-headed nets ---
-for _head in ("32s", "16s", "8s"):
+for _head, _params in (("32s", 138_856_289), ("16s", 135_545_234), ("8s", 134_734_787)):
     _add(_fcn(f"siftflow-fcn{_head}", "vgg16", _head, SIFTFLOW_CLASSES, "SIFT Flow (33 semantic classes)",
-              f"siftflow-fcn{_head}-heavy.caffemodel", rename=_SIFT_RENAME,
+              f"siftflow-fcn{_head}-heavy.caffemodel", num_params=_params, rename=_SIFT_RENAME,
               ignore=tuple(f"{layer}_geo" for layer in (
                   "score_fr", "upscore", "upscore2", "score_pool4", "upscore_pool4", "score_pool3",
                   "upscore8")),
@@ -147,6 +153,7 @@ IMAGENET = {
         "head": None,
         "num_classes": None,
         "classes": (),
+        "num_params": 134_260_544,
         "dataset": "ImageNet (ILSVRC-2012)",
         "source": {
             "format": "keras-h5",
@@ -172,6 +179,7 @@ IMAGENET = {
         "head": None,
         "num_classes": None,
         "classes": (),
+        "num_params": 56_868_224,
         "dataset": "ImageNet (ILSVRC-2012)",
         "source": {
             "format": "caffemodel",
@@ -196,6 +204,7 @@ IMAGENET = {
         "head": None,
         "num_classes": None,
         "classes": (),
+        "num_params": 5_973_552,
         "dataset": "ImageNet (ILSVRC-2012)",
         "source": {
             "format": "caffemodel",
@@ -228,22 +237,55 @@ UNSUPPORTED = {
 }
 
 
+METRIC_LABELS = {"mean_iu": "mean IU", "top1": "top-1 %", "top5": "top-5 %"}
+
+
 def get(name):
-    """The entry `name` (a deep copy). Raises ValueError listing the names."""
+    """The entry `name` (a deep copy).
+
+    Raises:
+        ValueError: an unknown name (with the reason when it is a known unsupported release),
+            listing the names.
+    """
     if name not in ENTRIES:
         hint = f" ({UNSUPPORTED[name]})" if name in UNSUPPORTED else ""
-        raise ValueError(f"Unknown zoo entry {name!r}{hint}. Expected one of {sorted(ENTRIES)}.")
+        raise ValueError(f"Unknown zoo entry{hint}. Expected one of {sorted(ENTRIES)}. Received: name={name!r}")
     return copy.deepcopy(ENTRIES[name])
 
 
 def imagenet_entry(backbone):
+    """The ImageNet entry of `backbone` (a deep copy); ValueError when there is none."""
     if backbone not in IMAGENET:
-        raise ValueError(f"No ImageNet weights for backbone {backbone!r}. Expected one of {sorted(IMAGENET)}.")
+        raise ValueError(
+            f"No ImageNet weights for this backbone. Expected one of {sorted(IMAGENET)}. Received: backbone={backbone!r}")
     return copy.deepcopy(IMAGENET[backbone])
 
 
 def list_models():
     """One dict per zoo entry (a copy): name, kind, backbone, head, num_classes, classes,
-    dataset, source (urls, filename, checksum, checksum_source, reference), preprocessing,
-    metrics, notes."""
+    num_params, dataset, source (urls, filename, checksum, checksum_source, reference),
+    preprocessing, metrics, rename, ignore, notes."""
     return [copy.deepcopy(ENTRIES[name]) for name in ENTRIES]
+
+
+def row(entry):
+    """One line of the zoo table as text fields: name, architecture, classes, params (int),
+    metrics, checksum (shortened) and file."""
+    checksum = entry["source"]["checksum"]
+    metrics = "; ".join(f"{split}: " + ", ".join(f"{METRIC_LABELS.get(k, k)} {v}" for k, v in values.items())
+                        for split, values in entry["metrics"].items())
+    return {
+        "name": entry["name"],
+        "architecture": (f"{entry['backbone']} backbone" if entry["kind"] == "backbone"
+                         else f"{entry['backbone']} FCN-{entry['head']}"),
+        "classes": entry["num_classes"] or "-",
+        "params": entry["num_params"],
+        "metrics": metrics or "not published",
+        "checksum": f"{checksum[:14]}…" if checksum else "none published",
+        "file": entry["source"]["filename"],
+    }
+
+
+def rows():
+    """`row` of every entry, in zoo order (the table of `fcn-keras zoo` and zoo/README.md)."""
+    return [row(ENTRIES[name]) for name in ENTRIES]

@@ -46,3 +46,26 @@ def test_weights_round_trip_through_a_keras_file(tmp_path):
     again = fcn_keras.build("googlenet", "8s", num_classes=4, width=0.125, weights=str(tmp_path / "g.keras"))
     x = np.random.default_rng(0).integers(0, 256, size=(1, 37, 41, 3)).astype("float32")
     np.testing.assert_array_equal(again(x), model(x))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(backbone="alexnet", weights="voc-fcn8s"),
+     r"`backbone` conflicts with the zoo entry 'voc-fcn8s'\. Expected backbone='vgg16'.*Received: backbone='alexnet'"),
+    (dict(head="32s", weights="voc-fcn8s"), r"Expected head='8s'.*Received: head='32s'"),
+    (dict(backbone="vgg16", head="8s", num_classes=5, weights="voc-fcn8s"),
+     r"Expected num_classes=21.*Received: num_classes=5"),
+    (dict(head="8s", weights="siftflow-fcn8s", num_classes=21), r"Expected num_classes=33.*Received: num_classes=21"),
+    (dict(head="8s", weights="alexnet-imagenet", backbone="vgg16"), r"Expected backbone='alexnet'"),
+    (dict(weights="vgg16-imagenet"), r"`head` is required.*Received: head=None, weights='vgg16-imagenet'"),
+    (dict(head="8s"), r"`backbone` is required.*Received: backbone=None"),
+])
+def test_zoo_name_conflicts_fail_before_anything_is_built_or_downloaded(kwargs, match, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", "/nonexistent/keras_home")  # any download attempt would fail differently
+    with pytest.raises(ValueError, match=match):
+        fcn_keras.build(**kwargs)
+
+
+def test_positional_build_keeps_its_defaults():
+    model = fcn_keras.build("googlenet", "16s", width=0.125)
+    assert (model.backbone_name, model.head_name, model.num_classes) == ("googlenet", "16s", 21)
+    assert fcn_keras.build("vgg16", "8s", 4, None, (None, None, 3), False, width=0.125).num_classes == 4

@@ -11,6 +11,8 @@ import pytest
 class _Handler(http.server.BaseHTTPRequestHandler):
     root = None
     drop_after = {}  # file name -> bytes sent before the connection is cut
+    stall_after = {}  # file name -> bytes sent before the server stops sending (until stopped)
+    stopping = None  # a threading.Event set when the server stops
 
     def do_GET(self):  # noqa: N802 (http.server API)
         name = self.path.lstrip("/")
@@ -24,6 +26,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        stall = self.stall_after.get(name)
+        if stall is not None:
+            self.wfile.write(data[:stall])
+            self.wfile.flush()
+            self.stopping.wait(60)
+            return
         cut = self.drop_after.get(name)
         if cut is not None:
             self.wfile.write(data[:cut])
@@ -41,7 +49,9 @@ class LocalServer:
     """Serves files from `root` on http://127.0.0.1:<port>/<name>, in a thread."""
 
     def __init__(self, root):
-        handler = type("Handler", (_Handler,), {"root": str(root), "drop_after": {}})
+        self.stopping = threading.Event()
+        handler = type("Handler", (_Handler,), {"root": str(root), "drop_after": {}, "stall_after": {},
+                                                "stopping": self.stopping})
         self.handler = handler
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
@@ -56,7 +66,14 @@ class LocalServer:
     def drop(self, name, after_bytes):
         self.handler.drop_after[name] = after_bytes
 
+    def stall(self, name, after_bytes):
+        """Send `after_bytes` of `name`, then nothing more until the server stops."""
+        self.handler.stall_after[name] = after_bytes
+
     def stop(self):
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

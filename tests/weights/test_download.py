@@ -2,9 +2,13 @@
 
 import hashlib
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
+from fcn_keras._io import STALE_AFTER_S, remove_stale_temps
 from fcn_keras.weights import download as dl
 
 
@@ -102,3 +106,50 @@ def test_bad_hash_arguments():
     with pytest.raises(ValueError, match="algorithm"):
         dl.parse_hash("abcd")
     assert dl.parse_hash("SHA1:" + "A" * 40) == ("sha1", "a" * 40)
+
+
+def _temps(keras_home):
+    return [p for p in _cache_listing(keras_home) if p.startswith(".tmp-")]
+
+
+def test_killed_download_leaves_a_temp_that_the_next_download_removes(http_server, keras_home, tmp_path):
+    """A real process killed (SIGKILL) mid-download leaves its temporary file; the next
+    download of the same file removes it (its process is gone) and lands the file."""
+    url = _serve(http_server, "net.caffemodel", PAYLOAD)
+    http_server.stall("net.caffemodel", after_bytes=dl.CHUNK + 100)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = f"from fcn_keras.weights import download as dl; dl.download({url!r}, 'net.caffemodel', {SHA1!r})"
+    env = dict(os.environ, KERAS_HOME=str(keras_home), PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3")
+    log = tmp_path / "child.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(os.path.getsize(keras_home / "models" / t) >= dl.CHUNK for t in _temps(keras_home)):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+    left = _temps(keras_home)
+    assert len(left) == 1 and left[0].startswith(f".tmp-{proc.pid}-") and left[0].endswith("-net.caffemodel")
+    assert "net.caffemodel" not in _cache_listing(keras_home)
+
+    http_server.handler.stall_after.clear()
+    path = dl.download(url, "net.caffemodel", f"sha1:{SHA1}")
+    assert open(path, "rb").read() == PAYLOAD
+    assert _cache_listing(keras_home) == ["net.caffemodel"]
+
+
+def test_stale_temp_rules(tmp_path):
+    """Temps of running processes stay unless a day old; other files' temps are never touched."""
+    target = tmp_path / "net.caffemodel"
+    mine = tmp_path / f".tmp-{os.getpid()}-0123abcd-net.caffemodel"
+    old = tmp_path / f".tmp-{os.getpid()}-89abcdef-net.caffemodel"
+    other_file = tmp_path / ".tmp-999999999-0123abcd-other.caffemodel"
+    for p in (mine, old, other_file):
+        p.write_bytes(b"x")
+    day_ago = time.time() - STALE_AFTER_S - 60
+    os.utime(old, (day_ago, day_ago))
+    assert remove_stale_temps(target) == [str(old)]
+    assert mine.exists() and other_file.exists()

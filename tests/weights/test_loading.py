@@ -8,7 +8,6 @@ import pytest
 
 import fcn_keras
 from fcn_keras.weights import WeightsMismatchError, zoo
-from fcn_keras.weights.zoo_docs import NUM_PARAMS
 from tests.reference import caffe_nets
 
 
@@ -176,7 +175,7 @@ def test_vgg16_imagenet_from_keras_file(keras_vgg16_file, http_server, keras_hom
 
     backbone = fcn_keras.build_backbone("vgg16", first_pad=1)  # the classifier's own pad
     fcn_keras.weights.load(backbone, "imagenet")
-    assert backbone.count_params() == NUM_PARAMS[("vgg16", None, None)]
+    assert backbone.count_params() == zoo.get("vgg16-imagenet")["num_params"]
     image = rgb(224, 224).astype("float32")
     # Same input on both sides: BGR minus the FCN data layer's mean (Keras' own
     # preprocess_input subtracts the ImageNet mean 103.939, 116.779, 123.68 instead).
@@ -206,8 +205,12 @@ def test_zoo_fcn_entry_from_a_file_put_in_the_cache(keras_home, rgb):
     model = fcn_keras.build("alexnet", "32s", weights="voc-fcn-alexnet")
     want = layers["upscore"][0].transpose(2, 3, 1, 0)  # Caffe deconv (Cin, Cout, k, k) -> Keras (k, k, Cout, Cin)
     np.testing.assert_array_equal(model.get_layer("upscore").get_weights()[0], want)
-    assert model.count_params() == NUM_PARAMS[("alexnet", "32s", 21)]
+    assert model.count_params() == zoo.get("voc-fcn-alexnet")["num_params"]
     placed.unlink()
     model.get_layer("upscore").set_weights([np.zeros_like(want)])
     fcn_keras.weights.load(model, "voc-fcn-alexnet")  # from $KERAS_HOME/models/fcn_keras/ only
     np.testing.assert_array_equal(model.get_layer("upscore").get_weights()[0], want)
+    # The zoo name alone implies the architecture (alexnet, 32s, 21 classes).
+    implied = fcn_keras.build(weights="voc-fcn-alexnet")
+    assert (implied.backbone_name, implied.head_name, implied.num_classes) == ("alexnet", "32s", 21)
+    np.testing.assert_array_equal(implied.get_layer("upscore").get_weights()[0], want)

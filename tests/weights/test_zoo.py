@@ -1,6 +1,9 @@
 """The zoo data, its generated docs, the SIFT Flow mapping, and the `convert` / `zoo` commands."""
 
+import importlib.util
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -8,11 +11,22 @@ import pytest
 
 import fcn_keras
 from fcn_keras.models import registry
-from fcn_keras.weights import zoo, zoo_docs
+from fcn_keras.weights import zoo
 from fcn_keras.weights.download import parse_hash
 from tests.reference import caffe_nets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOOL = os.path.join(ROOT, "tools", "zoo_docs.py")
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location("zoo_docs", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+zoo_docs = _load_tool()
 
 
 @pytest.mark.parametrize("name", sorted(zoo.ENTRIES))
@@ -30,7 +44,8 @@ def test_entry_is_complete(name):
     else:
         assert parse_hash(src["checksum"])[0] in ("md5", "sha1", "sha256") and src["checksum_source"]
     assert entry["preprocessing"]["bgr_mean"] == caffe_nets.BGR_MEAN
-    assert zoo_docs.architecture_key(entry) in zoo_docs.NUM_PARAMS
+    # The stated parameter count is the built architecture's (full width, weights not allocated).
+    assert entry["num_params"] == zoo_docs.entry_params(entry)
 
 
 def test_reported_metrics_and_list_models():
@@ -60,24 +75,51 @@ def _head_params(backbone, head, num_classes):
 
 
 def test_parameter_counts():
-    """NUM_PARAMS (counted from built models by `zoo_docs --count-params`) agrees with the
-    arithmetic of each decoder on top of the backbone counts, and the cheap backbones are
-    recounted here (VGG16's backbone and FCN-8s are recounted by the VGG16 tests)."""
-    for (backbone, head, n), count in zoo_docs.NUM_PARAMS.items():
-        if head is not None:
-            assert count == zoo_docs.NUM_PARAMS[(backbone, None, None)] + _head_params(backbone, head, n)
+    """Each FCN entry's count is its ImageNet backbone's count plus the arithmetic of its
+    decoder; the backbones' counts are the built backbones' (counted without allocating and,
+    for the cheap ones, by building them for real)."""
+    backbones = {e["backbone"]: e["num_params"] for e in zoo.IMAGENET.values()}
+    for entry in zoo.ENTRIES.values():
+        if entry["kind"] == "fcn":
+            head = _head_params(entry["backbone"], entry["head"], entry["num_classes"])
+            assert entry["num_params"] == backbones[entry["backbone"]] + head, entry["name"]
     for backbone in ("alexnet", "googlenet"):
-        assert zoo_docs.count_params((backbone, None, None)) == zoo_docs.NUM_PARAMS[(backbone, None, None)]
+        assert fcn_keras.build_backbone(backbone).count_params() == backbones[backbone]
 
 
-def test_zoo_folder_is_current():
-    for rel, text in zoo_docs.expected_files().items():
-        path = os.path.join(ROOT, "zoo", rel)
-        assert os.path.exists(path), f"missing {path}: run python -m fcn_keras.weights.zoo_docs zoo/"
-        with open(path) as f:
-            assert f.read() == text, f"{path} is stale: run python -m fcn_keras.weights.zoo_docs zoo/"
+@pytest.mark.parametrize("backbone,head", registry.architectures())
+def test_counting_without_weights_equals_the_built_model(backbone, head):
+    model = fcn_keras.build(backbone, head, num_classes=5, width=0.25)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    fixed = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    assert zoo_docs.count_params(backbone, head, 5, width=0.25) == (trainable, fixed)
+    assert fixed > 0 and all(w.path.split("/")[0].startswith("upscore") for w in model.non_trainable_weights)
+
+
+def test_generated_docs_are_current():
+    """zoo/ and the README's parameter table are what tools/zoo_docs.py renders."""
+    assert zoo_docs.stale_files() == [], "stale generated docs: run python tools/zoo_docs.py"
     entries = {d for d in os.listdir(os.path.join(ROOT, "zoo")) if os.path.isdir(os.path.join(ROOT, "zoo", d))}
     assert entries == set(zoo.ENTRIES)
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert "| vgg16 | 8s, 8s-atonce | 134,489,759 | 134,362,751 | 127,008 |" in readme
+
+
+def test_tool_reports_and_rewrites_a_stale_table(tmp_path):
+    """The script run as a user runs it: --check fails on a stale copy, a plain run repairs it."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    (tmp_path / "README.md").write_text(readme.replace("| 134,489,759 |", "| 1 |"), encoding="utf-8")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    check = subprocess.run([sys.executable, TOOL, "--root", str(tmp_path), "--check"],
+                           capture_output=True, text=True, env=env)
+    assert check.returncode == 1 and "stale: README.md" in check.stdout
+    assert subprocess.run([sys.executable, TOOL, "--root", str(tmp_path)], env=env,
+                          capture_output=True).returncode == 0
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == readme
+    assert (tmp_path / "zoo" / "voc-fcn8s" / "README.md").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
 
 
 def test_siftflow_two_headed_file_loads_the_semantic_head(tmp_path, rgb):

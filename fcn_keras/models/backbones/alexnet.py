@@ -21,8 +21,17 @@ COORDS = {"pool3": (8, -91), "pool4": (16, -83), "fc7": (32, 13)}
 
 
 def alexnet(x, width=1.0, first_pad=FIRST_PAD):
-    """x: (N, H, W, 3) preprocessed BGR -> {"pool3": conv2 (N, ., ., 256w), "pool4": conv5
-    (N, ., ., 256w), "fc7": (N, ., ., 4096w)}. Channel counts stay even (two groups)."""
+    """AlexNet's (CaffeNet order) named taps.
+
+    Args:
+        x: (N, H, W, 3) preprocessed BGR.
+        width: channel multiplier w (channel counts stay even: two groups).
+        first_pad: zero padding of conv1 (100 in the FCN, 0 in the ImageNet classifier).
+
+    Returns:
+        {"pool3": conv2 (N, ., ., 256w), "pool4": conv5 (N, ., ., 256w), "fc7": (N, ., ., 4096w)}
+        at strides 8, 16, 32.
+    """
 
     def ch(c):
         return max(2, 2 * int(c * width / 2))

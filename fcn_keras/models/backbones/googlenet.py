@@ -40,8 +40,17 @@ def _inception(x, name, spec, ch):
 
 
 def googlenet(x, width=1.0, first_pad=FIRST_PAD):
-    """x: (N, H, W, 3) preprocessed BGR -> {"pool3": inception_3b (480w ch), "pool4":
-    inception_4e (832w), "fc7": inception_5b (1024w)}."""
+    """GoogLeNet's named taps.
+
+    Args:
+        x: (N, H, W, 3) preprocessed BGR.
+        width: channel multiplier w.
+        first_pad: zero padding of conv1 (100 in the FCN, 3 in the ImageNet classifier).
+
+    Returns:
+        {"pool3": inception_3b (480w channels), "pool4": inception_4e (832w), "fc7":
+        inception_5b (1024w)} at strides 8, 16, 32.
+    """
 
     def ch(c):
         return max(1, int(c * width))

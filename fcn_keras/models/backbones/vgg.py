@@ -21,9 +21,17 @@ COORDS = {"pool3": (8, -95.5), "pool4": (16, -91.5), "fc7": (32, 12.5)}
 
 
 def vgg16(x, width=1.0, first_pad=FIRST_PAD):
-    """x: (N, H, W, 3) preprocessed BGR -> {"pool3": (N, ~H/8, ., 256w), "pool4": (., 512w),
-    "fc7": (N, ~H/32 - 6, ., 4096w)} where w = width (with first_pad=100 the maps include
-    the padding, hence the FCN's crops)."""
+    """VGG16's named taps.
+
+    Args:
+        x: (N, H, W, 3) preprocessed BGR.
+        width: channel multiplier w.
+        first_pad: zero padding of conv1_1 (100 in the FCN, 1 in the ImageNet classifier).
+
+    Returns:
+        {"pool3": (N, ~H/8, ., 256w), "pool4": (., 512w), "fc7": (N, ~H/32 - 6, ., 4096w)};
+        with first_pad=100 the maps include the padding, hence the FCN's crops.
+    """
 
     def ch(c):
         return max(1, int(c * width))

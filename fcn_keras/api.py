@@ -1,0 +1,95 @@
+"""`build()` and `list_models()`: the public entry points, above `models` and `weights`."""
+
+from fcn_keras import weights as weight_sources
+from fcn_keras.models import FCN
+from fcn_keras.models import registry
+from fcn_keras.weights import zoo
+
+DEFAULT_NUM_CLASSES = 21
+
+
+def _from_zoo(weights, given):
+    """Fills backbone, head and num_classes from zoo entry `weights`; refuses a conflict.
+
+    Args:
+        weights: the `weights` argument of `build` (only a zoo name has an effect).
+        given: {"backbone": ..., "head": ..., "num_classes": ...}, None where not given.
+
+    Returns:
+        `given` with the entry's values filled in (a backbone entry fills only the backbone).
+    """
+    if not isinstance(weights, str) or weights not in zoo.ENTRIES:
+        return given
+    entry = zoo.ENTRIES[weights]
+    filled = dict(given)
+    for arg in ("backbone", "head", "num_classes"):
+        implied = entry[arg]
+        if implied is None:
+            continue
+        if given[arg] is not None and given[arg] != implied:
+            raise ValueError(
+                f"`{arg}` conflicts with the zoo entry {weights!r}. Expected {arg}={implied!r} (the "
+                f"entry's; or leave `{arg}` out). Received: {arg}={given[arg]!r}")
+        filled[arg] = implied
+    return filled
+
+
+def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=(None, None, 3),
+          include_preprocessing=True, *, width=1.0, name=None):
+    """Builds an FCN and loads `weights`.
+
+        fcn_keras.build("vgg16", "8s", num_classes=21)   # random backbone, zero score layers
+        fcn_keras.build(weights="voc-fcn8s")             # the zoo entry implies vgg16, 8s, 21
+
+    Args:
+        backbone: a backbone name ("alexnet", "vgg16", "googlenet"; see
+            `fcn_keras.models.BACKBONES`). Optional when `weights` is a zoo name.
+        head: "32s", "16s", "8s" or "8s-atonce" (VGG16 only). Optional when `weights` names
+            an FCN of the zoo.
+        num_classes: output channels, 1..255 (255 is the ignore label). Default: the zoo
+            entry's, else 21.
+        weights: None (random backbone, zero score layers, bilinear deconvolutions),
+            "imagenet" (backbone only), a zoo name (`fcn_keras.list_models()`), or a path to
+            a `.keras`, `.weights.h5` or `.caffemodel` file.
+        input_shape: (H, W, 3); None for any size.
+        include_preprocessing: True: the model takes RGB 0..255 and does RGB->BGR and mean
+            subtraction itself; False: it takes preprocessed BGR.
+        width: channel multiplier of the backbone (like MobileNet's alpha); pretrained
+            weights need 1.0. Small widths give fast models for tests and demos.
+        name: the model's name (default "fcn<head>_<backbone>").
+
+    Returns:
+        `FCN`: (N, H, W, 3) -> float32 logits (N, H, W, num_classes).
+
+    Raises:
+        ValueError: an unknown or missing name, a bad argument, or an argument that conflicts
+            with the zoo entry named by `weights` (the message names the argument, the
+            entry's value and the one received).
+        fcn_keras.weights.WeightsMismatchError: a weights file that does not fit.
+        fcn_keras.weights.DownloadError: weights that must be downloaded and cannot be.
+    """
+    arch = _from_zoo(weights, {"backbone": backbone, "head": head, "num_classes": num_classes})
+    for arg in ("backbone", "head"):
+        if arch[arg] is None:
+            raise ValueError(
+                f"`{arg}` is required unless `weights` names a zoo FCN. Expected one of "
+                f"{sorted(registry.BACKBONES) if arg == 'backbone' else registry.heads(arch['backbone'])}. "
+                f"Received: {arg}=None, weights={weights!r}")
+    registry.check(arch["backbone"], arch["head"])
+    kwargs = {"name": name} if name else {}
+    n = DEFAULT_NUM_CLASSES if arch["num_classes"] is None else arch["num_classes"]
+    model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, **kwargs)
+    if weights is not None:
+        weight_sources.load(model, weights)
+    return model
+
+
+def list_models():
+    """The zoo: one dict per pretrained entry (a copy).
+
+    Returns:
+        A list of dicts with name, kind ("fcn" or "backbone"), backbone, head, num_classes,
+        classes, num_params, dataset, source (urls, filename, checksum, checksum_source,
+        reference), preprocessing, metrics and notes.
+    """
+    return zoo.list_models()
