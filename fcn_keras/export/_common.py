@@ -149,7 +149,8 @@ def check_target(path, overwrite, extra=()):
         return
     for p in [path, *extra]:
         if os.path.lexists(p):
-            raise ExportError(f"{p!r} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+            raise ExportError(f"{p!r} already exists; pass overwrite=True (CLI: --overwrite) to replace it. "
+                              f"Received: overwrite={overwrite!r}")
 
 
 # --------------------------------------------------------------------------- files

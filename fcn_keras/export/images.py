@@ -34,7 +34,7 @@ def sample_images(data, split="val", num=None, *, arg="data"):
         arg: the argument name that error messages give (e.g. "representative_data").
 
     Returns:
-        A list of (image uint8 (H, W, 3), mask uint8 (H, W) with 255 = not labelled, or None).
+        A list of (image uint8 (H, W, 3), mask (H, W) integer labels with 255 = not labelled, or None).
 
     Raises:
         ExportError: `data` cannot be read, holds no images, or an image is not (H, W, 3) in 0..255.
@@ -55,7 +55,7 @@ def fit_to_size(image, mask, size):
 
     Args:
         image: uint8 (H, W, 3).
-        mask: uint8 / int (H, W), or None.
+        mask: integer labels (H, W), or None.
         size: (h, w), or None to keep the image as it is.
 
     Returns:
@@ -134,7 +134,8 @@ def _from_source(data, split, num, arg):
         ds = fd.pipeline(source, batch_size=1, training=False, prefetch=False)
         if num is not None:
             ds = ds.take(num)
-        return [(np.round(images[0]).astype(np.uint8), masks[0].astype(np.uint8))
+        return [(np.round(images[0]).astype(np.uint8), masks[0])
                 for images, masks in ds.as_numpy_iterator()]
     except (TypeError, ValueError) as e:
-        raise ExportError(f"`{arg}`={_name(data)} could not be read: {e}") from e
+        raise ExportError(f"Expected `{arg}` to yield (image, mask) pairs. Received: {arg}={_name(data)} "
+                          f"({e})") from e
