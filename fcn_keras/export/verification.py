@@ -140,7 +140,10 @@ def raise_on_failure(report, written=True):
 
 def evaluate(path, model, verification=None, *, quantize=None):
     """`verify` without writing or raising: compare, summarise, check. Returns the `Report`."""
-    opts = verification or Verification()
+    opts = Verification() if verification is None else verification
+    if not isinstance(opts, Verification):
+        raise _common.ExportError(f"`verification` must be None or a fcn_keras.export.Verification. "
+                                  f"Received: verification={verification!r}")
     path = os.fspath(path).rstrip("/\\")
     model = _common.load_model(model)
     fmt = detect_format(path)

@@ -57,3 +57,10 @@ def test_sample_images_reads_specs_and_checks_lists():
         sample_images([np.full((4, 4, 3), 300.0)])
     with pytest.raises(ExportError, match="voc:PATH"):
         sample_images("/no/such/folder")
+
+
+def test_verify_takes_a_verification_object(tmp_path):
+    from fcn_keras.export import verify
+
+    with pytest.raises(ExportError, match="Received: verification='shapes'"):
+        verify(tmp_path / "m.tflite", None, "shapes")
