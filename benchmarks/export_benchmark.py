@@ -5,17 +5,18 @@
 
 Each target (server SavedModel, TFLite float32 / float16 / full int8, ONNX) is exported in its
 own child process (a fresh Python, `subprocess`), which builds the full-width model (21 classes,
-random weights: He-normal convolutions and random score layers, seed 0 - the zero-initialised
-score layers of a fresh FCN would output all zeros), calls `fcn_keras.export.export(...)` with
-verification on, and reports its peak RSS (`resource.getrusage(RUSAGE_SELF).ru_maxrss`, which
+random weights: He-normal convolutions and random score layers, seed 0, drawn by `randomize` of
+tests/export/export_helpers.py - the zero-initialised score layers of a fresh FCN would output
+all zeros), calls `fcn_keras.export.export(...)` with verification on, and reports its peak RSS (`resource.getrusage(RUSAGE_SELF).ru_maxrss`, which
 covers the build, the conversion and the verification) and the model-build baseline.
 Verification: `fcn_keras.data.shapes("val", image_size=SIZE)` images at SIZE x SIZE and their
-83 x 117 centre crops; latency at SIZE x SIZE, one image, interleaved with the Keras model
+83 x 117 centre crops (scored on labelled pixels); latency at SIZE x SIZE, one image, interleaved with the Keras model
 called as `tf.function(lambda x: model(x, training=False))`, min over rounds.
 Results: benchmarks/results/export_<backbone>_<head>_<size>.json and a markdown table on stdout.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -26,6 +27,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+DEFAULT_CALIBRATION = 16
 TARGETS = {
     "server": dict(format="saved_model", suffix=""),
     "mobile-fp32": dict(format="tflite", suffix=".tflite"),
@@ -40,44 +42,38 @@ def rss_mb():
 
 
 def build(backbone, head, seed=0):
+    """The full-width FCN (21 classes) with seeded random weights (export_helpers.randomize)."""
     import keras
-    import numpy as np
 
     import fcn_keras
 
+    spec = importlib.util.spec_from_file_location(
+        "export_helpers", os.path.join(ROOT, "tests", "export", "export_helpers.py"))
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
     keras.utils.set_random_seed(seed)
-    model = fcn_keras.build(backbone, head, num_classes=21)
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if not layer.weights or not layer.trainable:
-            continue  # fixed bilinear deconvs stay
-        for w in layer.weights:
-            if "kernel" in w.path:
-                fan_in = int(np.prod(w.shape[:-1]))
-                w.assign(rng.normal(0, np.sqrt(2.0 / fan_in), w.shape).astype("float32"))
-            elif "bias" in w.path:
-                w.assign(rng.normal(0, 0.01, w.shape).astype("float32"))
-    return model
+    return helpers.randomize(fcn_keras.build(backbone, head, num_classes=21), seed, bias_std=0.01)
 
 
 def child(args):
     t0 = time.time()
     import fcn_keras.data as fd
-    from fcn_keras.export import ParityError, export
+    from fcn_keras.export import ParityError, Verification, export, sample_images
 
     model = build(args.backbone, args.head)
     base = rss_mb()
     spec = dict(TARGETS[args.target])
     out = os.path.join(args.workdir, args.target + spec.pop("suffix"))
-    verify_src = fd.shapes("val", num_examples=args.images, image_size=args.size)
-    kw = dict(spec, num_calibration=args.calibration, verify_data=verify_src,
-              verify_sizes=(None, (83, 117)), verify_images=args.images, latency_size=None, latency_rounds=args.rounds)
+    if "representative_data" in spec:
+        spec["representative_data"] = sample_images(spec["representative_data"], "train", args.calibration)
+    verification = Verification(data=fd.shapes("val", num_examples=args.images, image_size=args.size),
+                                sizes=(None, (83, 117)), num_images=args.images, latency_rounds=args.rounds)
     t = time.time()
     try:
-        res = export(model, out, **kw)
-        report, ok, err = res.report, True, None
+        res = export(model, out, verify=verification, **spec)
+        report, ok, err = res.report.to_dict(), True, None
     except ParityError as e:
-        report, ok, err = e.report, False, str(e).splitlines()[0]
+        report, ok, err = e.report.to_dict(), False, str(e).splitlines()[0]
     secs = time.time() - t
     result = {"target": args.target, "export_with_verify_s": secs, "peak_rss_mb": rss_mb(),
               "model_rss_mb": base, "passed": ok, "error": err, "report": report,
@@ -92,7 +88,7 @@ def main():
     ap.add_argument("--head", default="8s")
     ap.add_argument("--size", type=int, default=500)
     ap.add_argument("--images", type=int, default=2)
-    ap.add_argument("--calibration", type=int, default=16)
+    ap.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION)
     ap.add_argument("--rounds", type=int, default=3, help="latency rounds (min is reported)")
     ap.add_argument("--targets", nargs="+", default=list(TARGETS))
     ap.add_argument("--child", action="store_true")

@@ -1,4 +1,4 @@
-"""Shared pieces of the exporters: argument checks, atomic writes, metadata, serving function.
+"""Shared pieces of the exporters: argument checks, metadata, JSON files, the serving function.
 
 Everything that is exported computes the same serving function:
 
@@ -10,26 +10,25 @@ The preprocessing (RGB->BGR, mean subtraction) is the model's own (`include_prep
 or is added here for a model built with `include_preprocessing=False`.
 """
 
-import contextlib
 import json
 import os
-import shutil
-import uuid
 
 import numpy as np
 
+from fcn_keras import _io
 from fcn_keras.conventions import VOC_CLASSES, voc_palette
 
 FORMATS = ("saved_model", "tflite", "onnx")
-# quantize values per format; None = float32
-QUANTIZATIONS = {
+QUANTIZATIONS = {  # quantize values per format; None = float32
     "saved_model": (None,),
     "tflite": (None, "float16", "dynamic-int8", "int8"),
     "onnx": (None,),
 }
 IO_TYPES = ("uint8", "int8")
+SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}
 SIDECAR_SUFFIX = ".json"          # metadata next to the artefact: <path>.json
 REPORT_SUFFIX = ".verify.json"    # verification report next to the artefact
+METADATA_NAME = "fcn_keras"       # key of the metadata embedded in a .tflite / .onnx file
 
 
 class ExportError(ValueError):
@@ -39,7 +38,8 @@ class ExportError(ValueError):
 class ParityError(RuntimeError):
     """An exported artefact computes numbers that miss the parity targets.
 
-    `report` holds the full verification report (dict).
+    Attributes:
+        report: the `fcn_keras.export.Report` of the verification that failed.
     """
 
     def __init__(self, message, report=None):
@@ -50,25 +50,21 @@ class ParityError(RuntimeError):
 # --------------------------------------------------------------------------- arguments
 
 def normalize_format(format, path=None):
-    """Returns one of FORMATS; format=None is inferred from the path's suffix."""
+    """One of FORMATS; format=None is read from the path's suffix (a folder: "saved_model")."""
     if format is None and path is not None:
         p = os.fspath(path)
-        if p.endswith(".tflite"):
-            return "tflite"
-        if p.endswith(".onnx"):
-            return "onnx"
-        return "saved_model"
+        return next((f for f, s in SUFFIXES.items() if p.endswith(s)), "saved_model")
     if not isinstance(format, str):
         raise ExportError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
     f = format.lower().replace("-", "_")
-    aliases = {"savedmodel": "saved_model", "tf_saved_model": "saved_model", "litert": "tflite"}
-    f = aliases.get(f, f)
+    f = {"savedmodel": "saved_model", "tf_saved_model": "saved_model", "litert": "tflite"}.get(f, f)
     if f not in FORMATS:
         raise ExportError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
     return f
 
 
 def normalize_quantize(format, quantize):
+    """The canonical quantize value for `format` (None = float32), or ExportError."""
     if quantize in (None, "none", "float32", "fp32"):
         quantize = None
     elif isinstance(quantize, str):
@@ -77,44 +73,62 @@ def normalize_quantize(format, quantize):
     allowed = QUANTIZATIONS[format]
     if quantize not in allowed:
         raise ExportError(
-            f"`quantize` for format={format!r} must be one of {allowed}. Received: quantize={quantize!r}"
-        )
+            f"`quantize` for format={format!r} must be one of {allowed}. Received: quantize={quantize!r}")
     return quantize
 
 
-def normalize_input_size(input_size):
-    if input_size is None:
+def normalize_size(size, name="input_size"):
+    """None or a (height, width) tuple of positive ints, or ExportError naming `name`."""
+    if size is None:
         return None
     try:
-        h, w = (int(v) for v in input_size)
+        h, w = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise ExportError(f"`input_size` must be None or (height, width). Received: input_size={input_size!r}")
-    if h < 1 or w < 1 or (h, w) != tuple(input_size):
-        raise ExportError(f"`input_size` must be two positive integers. Received: input_size={input_size!r}")
+        raise ExportError(f"`{name}` must be None or (height, width). Received: {name}={size!r}") from None
+    if h < 1 or w < 1 or (h, w) != tuple(size):
+        raise ExportError(f"`{name}` must be two positive integers. Received: {name}={size!r}")
     return (h, w)
 
 
+def load_model(model):
+    """`model` itself if it is a keras.Model with one (N, H, W, C) output, else the loaded .keras file."""
+    import keras
+
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ExportError(f"`model` must be a keras.Model or an existing .keras file. "
+                              f"Received: model={path!r} (no such file)")
+        import fcn_keras  # noqa: F401  (registers the custom layers)
+
+        model = keras.models.load_model(path, compile=False)
+    if not isinstance(model, keras.Model):
+        raise ExportError(f"`model` must be a keras.Model or a .keras path. "
+                          f"Received: model of type {type(model).__name__}")
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 4:
+        raise ExportError(f"`model` must have one (N, H, W, classes) output. "
+                          f"Received: outputs={[tuple(o.shape) for o in model.outputs]}")
+    return model
+
+
+def model_num_classes(model):
+    return int(model.outputs[0].shape[-1])
+
+
 def class_metadata(model, class_names=None, palette=None):
-    """(class_names list[str], palette uint8 (C, 3)) for the model."""
-    num_classes = int(model.outputs[0].shape[-1]) if getattr(model, "outputs", None) else None
-    num_classes = getattr(model, "num_classes", None) or num_classes
-    if num_classes is None:
-        raise ExportError("cannot tell the model's number of classes (no `num_classes`, unknown output shape)")
+    """(class_names list[str], palette uint8 (C, 3)) for the model, defaults filled in."""
+    num_classes = model_num_classes(model)
     if class_names is None:
         class_names = list(VOC_CLASSES) if num_classes == 21 else [f"class_{i}" for i in range(num_classes)]
     class_names = [str(c) for c in class_names]
     if len(class_names) != num_classes:
         raise ExportError(
             f"`class_names` must have num_classes={num_classes} entries. Received {len(class_names)}: "
-            f"{class_names[:5]}{'...' if len(class_names) > 5 else ''}"
-        )
-    if palette is None:
-        palette = voc_palette(num_classes)
-    palette = np.asarray(palette)
+            f"class_names={class_names[:5]}{'...' if len(class_names) > 5 else ''}")
+    palette = voc_palette(num_classes) if palette is None else np.asarray(palette)
     if palette.shape != (num_classes, 3) or palette.min() < 0 or palette.max() > 255:
-        raise ExportError(
-            f"`palette` must be ({num_classes}, 3) values in 0..255. Received shape {palette.shape}"
-        )
+        raise ExportError(f"`palette` must be ({num_classes}, 3) values in 0..255. "
+                          f"Received: palette of shape {palette.shape}")
     return class_names, palette.astype(np.uint8)
 
 
@@ -122,95 +136,48 @@ def label_dtype(num_classes):
     return "uint8" if num_classes <= 256 else "int32"
 
 
-# --------------------------------------------------------------------------- atomic writes
-
-def sidecars(path):
-    p = os.fspath(path).rstrip("/\\")
-    return [p + SIDECAR_SUFFIX, p + REPORT_SUFFIX]
-
-
 def check_target(path, overwrite, extra=()):
-    """Raises ExportError if path (or its sidecar files) exists and overwrite is False."""
+    """Raises ExportError if `path` (or a file in `extra`) exists and overwrite is False."""
     path = os.fspath(path)
     if not path:
-        raise ExportError("the output path is empty")
+        raise ExportError("`path` must not be empty. Received: path=''")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        raise ExportError(f"the output directory {parent!r} does not exist (for path={path!r})")
+        raise ExportError(f"Expected an existing output folder. Received: path={path!r} "
+                          f"({parent!r} does not exist)")
     if overwrite:
         return
     for p in [path, *extra]:
         if os.path.lexists(p):
-            raise ExportError(
-                f"{p!r} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
-            )
+            raise ExportError(f"{p!r} already exists; pass overwrite=True (CLI: --overwrite) to replace it. "
+                              f"Received: overwrite={overwrite!r}")
 
 
-def _remove(p):
-    if os.path.isdir(p) and not os.path.islink(p):
-        shutil.rmtree(p, ignore_errors=True)
-    elif os.path.lexists(p):
-        os.remove(p)
+# --------------------------------------------------------------------------- files
+
+def to_json(obj):
+    """`obj` as indented JSON text (NumPy scalars and arrays as plain numbers and lists)."""
+    def default(o):
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+    return json.dumps(obj, indent=2, default=default) + "\n"
 
 
-def tmp_name(path):
-    path = os.fspath(path).rstrip("/\\")
-    d, base = os.path.split(os.path.abspath(path))
-    return os.path.join(d, f".{base}.tmp-{uuid.uuid4().hex[:8]}")
-
-
-@contextlib.contextmanager
-def atomic_path(path, overwrite=False):
-    """Yields a temporary path next to `path`; renamed to `path` when the block completes.
-
-    Works for files and directories. On any exception the temporary is removed and
-    `path` is untouched. An existing `path` is replaced only with overwrite=True.
-    """
-    path = os.fspath(path).rstrip("/\\")
-    tmp = tmp_name(path)
-    try:
-        yield tmp
-        if not os.path.lexists(tmp):
-            raise RuntimeError(f"internal error: nothing was written to {tmp!r}")
-        commit(tmp, path, overwrite)
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def commit(tmp, path, overwrite):
-    """Renames tmp -> path (replacing path only if overwrite)."""
-    if os.path.lexists(path):
-        if not overwrite:
-            raise ExportError(f"{path!r} appeared while exporting; pass overwrite=True to replace it")
-        if os.path.isdir(path) and not os.path.islink(path):
-            trash = tmp_name(path) + ".old"
-            os.rename(path, trash)
-            os.rename(tmp, path)
-            _remove(trash)
-            return
-        if os.path.isdir(tmp):
-            os.remove(path)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path, obj, overwrite=True):
-    with atomic_path(path, overwrite=overwrite) as tmp:
+def save_json(path, obj):
+    """Writes `obj` as JSON to `path` atomically (`fcn_keras._io.atomic_write`)."""
+    def write(tmp):
         with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, default=_json_default)
-            f.write("\n")
+            f.write(to_json(obj))
 
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    return _io.atomic_write(path, write)
 
 
 def path_size(path):
-    """Bytes of a file, or of all files under a directory."""
+    """Bytes of a file, or of all files under a folder."""
     if os.path.isdir(path):
         return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
     return os.path.getsize(path)
@@ -221,10 +188,15 @@ def path_size(path):
 def serving_fn(model, input_dtype="uint8", call=None):
     """A plain Python function image -> {"labels", "scores"} built on the model (TF backend).
 
-    input_dtype "uint8": the image is cast inside; "float32": RGB 0..255 floats (the full-int8
-    TFLite route, whose converter turns the float input into a quantised uint8/int8 one).
-    call: optional `call(x) -> logits` replacing `model(x, training=False)` (the ONNX route
-    passes a stateless call whose weights are function arguments).
+    Args:
+        model: the keras model.
+        input_dtype: "uint8" (cast inside) or "float32" (RGB 0..255 floats: the full-int8 TFLite
+            route, whose converter turns the float input into a quantised uint8 / int8 one).
+        call: optional `call(x) -> logits` replacing `model(x, training=False)` (the ONNX route
+            passes a stateless call whose weights are function arguments).
+
+    Returns:
+        `serve(image) -> {"labels": (N, H, W), "scores": float32 (N, H, W, C)}`.
     """
     import tensorflow as tf
 
@@ -233,17 +205,15 @@ def serving_fn(model, input_dtype="uint8", call=None):
         from fcn_keras.models.layers import Preprocess
 
         preprocess = Preprocess(name="export_preprocess")
-    num_classes = int(model.outputs[0].shape[-1])
-    out_dtype = tf.uint8 if num_classes <= 256 else tf.int32
+    out_dtype = getattr(tf, label_dtype(model_num_classes(model)))
 
     def serve(image):
         x = tf.cast(image, tf.float32)
         if preprocess is not None:
             x = preprocess(x)
-        logits = call(x) if call is not None else model(x, training=False)
-        scores = tf.cast(logits, tf.float32)
-        # tf.argmax, never keras.ops.argmax: Keras' -0.0 fix adds Bitcast/BitwiseAnd (Flex in TFLite,
-        # invalid in ONNX), export-notes row 20.
+        scores = tf.cast(call(x) if call is not None else model(x, training=False), tf.float32)
+        # tf.argmax, not keras.ops.argmax: Keras' TF argmax adds a -0.0 fix (Bitcast, BitwiseAnd)
+        # that is a Flex op in TFLite and an invalid op in ONNX.
         labels = tf.argmax(scores, axis=-1, output_type=tf.int32)
         if out_dtype != tf.int32:
             labels = tf.cast(labels, out_dtype)
@@ -252,25 +222,20 @@ def serving_fn(model, input_dtype="uint8", call=None):
     return serve
 
 
-def input_spec(input_size=None, dtype="uint8", batch=None):
+def input_spec(input_size=None, dtype="uint8"):
+    """The `image` TensorSpec: (None, None, None, 3), or (1, h, w, 3) for a fixed input_size."""
     import tensorflow as tf
 
-    if input_size is None:
-        shape = [batch, None, None, 3]
-    else:
-        shape = [1 if batch is None else batch, input_size[0], input_size[1], 3]
+    shape = [None, None, None, 3] if input_size is None else [1, input_size[0], input_size[1], 3]
     return tf.TensorSpec(shape, getattr(tf, dtype), name="image")
 
 
-def model_num_classes(model):
-    return int(model.outputs[0].shape[-1])
-
-
-def base_metadata(model, fmt, quantize, class_names, palette, input_size, io_type=None, extra=None):
+def base_metadata(model, fmt, quantize, class_names, palette, input_size, io_type="uint8"):
+    """The metadata stored with an artefact (sidecar JSON and, where the format allows, inside it)."""
     import keras
 
     num_classes = model_num_classes(model)
-    meta = {
+    return {
         "format": fmt,
         "quantize": quantize or "float32",
         "model": {
@@ -283,7 +248,7 @@ def base_metadata(model, fmt, quantize, class_names, palette, input_size, io_typ
         },
         "input": {
             "name": "image",
-            "dtype": io_type or "uint8",
+            "dtype": io_type,
             "shape": [None, None, None, 3] if input_size is None else [1, input_size[0], input_size[1], 3],
             "layout": "NHWC, RGB, pixel values 0..255 (preprocessing is inside)",
         },
@@ -295,6 +260,3 @@ def base_metadata(model, fmt, quantize, class_names, palette, input_size, io_typ
         "palette": np.asarray(palette).tolist(),
         "keras_version": keras.__version__,
     }
-    if extra:
-        meta.update(extra)
-    return meta

@@ -7,25 +7,29 @@
 
 import sys
 
+from ._common import FORMATS, QUANTIZATIONS
+
 
 def register(subparsers):
+    """Adds the `export` subcommand to an argparse subparsers object; returns its parser."""
     p = subparsers.add_parser(
         "export", help="export a .keras model to SavedModel / TFLite / ONNX and verify it",
         description="Export a .keras FCN to a SavedModel (servers), TFLite (phones) or ONNX, verify the "
                     "result against the Keras model in its own runtime and print the parity table. "
                     "The report is written next to the file as <PATH>.verify.json.")
     p.add_argument("model", help="the .keras model file")
-    p.add_argument("--format", "-f", choices=["saved_model", "tflite", "onnx"],
+    p.add_argument("--format", "-f", choices=FORMATS,
                    help="output format (default: from the -o suffix: .tflite, .onnx, else saved_model)")
-    p.add_argument("--quantize", "-q", choices=["float16", "dynamic-int8", "int8"],
+    p.add_argument("--quantize", "-q", choices=[q for q in QUANTIZATIONS["tflite"] if q],
                    help="TFLite quantisation: float16 weights, dynamic-range int8 weights (slow on x86), "
                         "or full-integer int8 calibrated on --representative-data")
     p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
                    help="fix the input to (1, H, W, 3) (default: any batch, height and width)")
     p.add_argument("--io-type", choices=["uint8", "int8"], default="uint8",
                    help="full int8 only: input/scores type (default uint8 = raw pixels)")
-    p.add_argument("--representative-data", metavar="shapes|DIR",
-                   help="int8 calibration data: 'shapes' (bundled synthetic set) or a VOC/SBD directory")
+    p.add_argument("--representative-data", metavar="shapes|DIR|SPEC",
+                   help="int8 calibration data (train split): 'shapes' (bundled synthetic set), a VOC / "
+                        "SBD folder or a data spec such as voc:PATH")
     p.add_argument("--num-calibration", type=int, default=32, help="calibration images (default 32)")
     p.add_argument("--class-names", nargs="+", metavar="NAME",
                    help="class names stored with the export (default: VOC for 21 classes, else class_i)")
@@ -33,8 +37,8 @@ def register(subparsers):
     p.add_argument("-o", "--output", metavar="PATH", help="output path (required unless --verify)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-verify", action="store_true", help="skip the verification (not recommended)")
-    p.add_argument("--verify-data", default="shapes", metavar="shapes|DIR",
-                   help="verification images with masks (default: shapes, val split)")
+    p.add_argument("--verify-data", default="shapes", metavar="shapes|DIR|SPEC",
+                   help="verification images with masks, val split (default: shapes)")
     p.add_argument("--verify", metavar="PATH", dest="verify_path",
                    help="verify an existing export against MODEL instead of exporting")
     p.set_defaults(func=run)
@@ -42,30 +46,33 @@ def register(subparsers):
 
 
 def run(args):
-    import os
-
-    from fcn_keras.export import DEFAULT_OPSET, ExportError, ParityError, export, format_table, verify
+    """Runs `fcn-keras export` for parsed `args`; returns the exit code (0, 1 bad input, 2 parity)."""
+    from fcn_keras.export import (DEFAULT_OPSET, ExportError, ParityError, Verification, export,
+                                  format_table, sample_images, verify)
 
     try:
+        verification = Verification(data=args.verify_data)
         if args.verify_path:
             if args.output:
-                raise ExportError("--verify checks an existing export; do not pass -o with it")
-            if not os.path.exists(args.model):
-                raise ExportError(f"model file {args.model!r} does not exist")
-            report = verify(args.verify_path, args.model, args.verify_data)
+                raise ExportError(f"--verify checks an existing export; -o must not be given with it. "
+                                  f"Received: -o {args.output}")
+            report = verify(args.verify_path, args.model, verification)
             print(format_table(report))
             print(f"report: {args.verify_path.rstrip('/')}.verify.json")
             return 0
         if not args.output:
-            raise ExportError("-o/--output PATH is required")
-        if args.opset is not None and args.format not in (None, "onnx") :
-            raise ExportError(f"--opset applies to --format onnx only (got --format {args.format})")
+            raise ExportError("-o/--output PATH is required. Received: no -o")
+        if args.opset is not None and args.format not in (None, "onnx"):
+            raise ExportError(f"--opset applies to --format onnx only. Received: --format {args.format}")
+        representative = None
+        if args.representative_data is not None:  # the same reader `export` uses for its own specs
+            representative = sample_images(args.representative_data, "train", args.num_calibration,
+                                           arg="--representative-data")
         result = export(
-            args.model, args.output, args.format, quantize=args.quantize, input_size=args.input_size,
-            io_type=args.io_type, representative_data=args.representative_data,
-            num_calibration=args.num_calibration, class_names=args.class_names,
-            opset=args.opset or DEFAULT_OPSET, overwrite=args.overwrite, verify=not args.no_verify,
-            verify_data=args.verify_data)
+            args.model, args.output, args.format, args.quantize, representative_data=representative,
+            verify=False if args.no_verify else verification, overwrite=args.overwrite,
+            input_size=args.input_size, io_type=args.io_type, class_names=args.class_names,
+            opset=args.opset or DEFAULT_OPSET)
     except ParityError as e:
         print(f"fcn-keras export: FAILED parity check\n{e}", file=sys.stderr)
         return 2
@@ -78,7 +85,8 @@ def run(args):
     return 0
 
 
-def main(argv=None):  # `python -m fcn_keras.export.cli ...` without the top-level CLI
+def main(argv=None):
+    """`python -m fcn_keras.export.cli ...` without the top-level CLI; returns the exit code."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="fcn-keras")

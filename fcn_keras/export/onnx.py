@@ -15,8 +15,10 @@ Here the graph is converted *without* its weights and the weights are attached a
    are never held as a whole protobuf in memory. Models over ~1.8 GB (or
    `external_data=True`) get their weights in `<path>.data` (ONNX external data) instead.
 
-Graph: input `image` uint8 (N, H, W, 3) with N, H, W dynamic; outputs `labels` uint8 (N, H, W)
-and `scores` float32 (N, H, W, C); class names and palette in the model's metadata_props.
+Graph: input `image` uint8 (batch, height, width, 3) with named dynamic dims; outputs `labels`
+uint8 (batch, height, width) and `scores` float32 (batch, height, width, C): the shared dim
+names say that the outputs follow the input's size. The model's metadata_props hold
+"class_names" and "palette" (JSON) and "fcn_keras", the whole export metadata (JSON).
 """
 
 import json
@@ -26,8 +28,11 @@ import shutil
 import numpy as np
 
 from . import _common
+from .runtime import Runner
 
-DEFAULT_OPSET = 17  # tf2onnx 1.17 supports up to 18; 19+ fails (export-notes row 24)
+DIM_NAMES = ("batch", "height", "width")
+
+DEFAULT_OPSET = 17  # tf2onnx 1.17 converts opsets 11..18; 19 and above fail ("Opset 19 is not supported yet")
 _SINGLE_FILE_LIMIT = 1_800_000_000
 _FOLDABLE = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Cast", "Identity", "Concat", "Gather"}
 
@@ -73,7 +78,29 @@ def convert_graph(model, opset=DEFAULT_OPSET, input_size=None):
     specs = [_common.input_spec(input_size, "uint8")]
     specs += [tf.TensorSpec(v.shape, v.dtype, name=f"w_{i:04d}") for i, v in enumerate(variables)]
     proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=specs, opset=opset)
+    _name_dims(proto.graph)
     return proto, variables
+
+
+def _name_dims(graph):
+    """Names the dynamic N, H, W dims of the image input and both outputs batch / height / width.
+
+    tf2onnx gives each dynamic dim a generated name (`unk__1051`), unrelated between the input
+    and the outputs; a shared name tells runtimes and readers that the outputs' N, H, W are
+    the input's.
+    """
+    renamed = {}
+    for value in [*graph.input, *graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        for dim, name in zip(dims, DIM_NAMES):
+            if not dim.HasField("dim_value"):
+                if dim.dim_param:
+                    renamed[dim.dim_param] = name
+                dim.dim_param = name
+    for value in graph.value_info:  # intermediate shapes that share the generated names
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in renamed:
+                dim.dim_param = renamed[dim.dim_param]
 
 
 def _eval(name, producers, variables, inits):
@@ -233,17 +260,28 @@ def _depends_on_weight(name, producers):
         _depends_on_weight(i, producers) for i in kind[1].input if i))
 
 
-def write_onnx(model, tmp_path, *, opset=DEFAULT_OPSET, input_size=None, class_names=None,
-               palette=None, external_data=None, meta=None):
-    """Converts and writes tmp_path (+ tmp_path.data with external data). No checks, no atomicity."""
+def write_onnx(model, path, *, opset=DEFAULT_OPSET, input_size=None, external_data=None, meta):
+    """Converts and writes `path` (+ `path.data` with external data). No checks, no atomicity.
+
+    Args:
+        model: the keras model.
+        path: the .onnx file to write.
+        opset: ONNX opset, 11..18.
+        input_size: None (dynamic batch, height, width) or (h, w): input (1, h, w, 3).
+        external_data: weights in `path.data` (None: only above 1.8 GB).
+        meta: the export metadata; its "class_names" and "palette" are stored as metadata_props
+            of their own too.
+
+    Returns:
+        The files written.
+    """
     proto, variables = convert_graph(model, opset=opset, input_size=input_size)
     proto.producer_name = "fcn_keras"
-    for k, v in (("class_names", json.dumps(list(class_names))),
-                 ("palette", json.dumps(np.asarray(palette).tolist())),
-                 ("fcn_keras", json.dumps(meta or {}))):
+    for k, v in (("class_names", meta["class_names"]), ("palette", meta["palette"]),
+                 (_common.METADATA_NAME, meta)):
         p = proto.metadata_props.add()
-        p.key, p.value = k, v
-    return attach_weights(proto, variables, tmp_path, external_data=external_data)
+        p.key, p.value = k, json.dumps(v)
+    return attach_weights(proto, variables, path, external_data=external_data)
 
 
 def session(path, num_threads=None):
@@ -255,8 +293,8 @@ def session(path, num_threads=None):
     return ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
 
 
-class Runner:
-    """Runs an exported .onnx file in onnxruntime: uint8 images in, (labels, scores) out."""
+class ONNXRunner(Runner):
+    """Runs an exported .onnx file in onnxruntime (see `fcn_keras.export.runner`)."""
 
     def __init__(self, path, num_threads=None):
         self.sess = session(path, num_threads)
@@ -266,14 +304,16 @@ class Runner:
     def prepare(self, images):
         return np.ascontiguousarray(images, dtype=np.uint8)
 
-    def __call__(self, images, prepared=None):
-        x = self.prepare(images) if prepared is None else prepared
-        labels, scores = self.sess.run(["labels", "scores"], {"image": x})
+    def run(self, prepared):
+        labels, scores = self.sess.run(["labels", "scores"], {"image": prepared})
         return labels, scores
 
 
-def metadata(path):
+def embedded_metadata(path):
+    """The metadata dict stored in a .onnx file's metadata_props by `export` ({} if none)."""
     import onnx
 
-    m = onnx.load(os.fspath(path), load_external_data=False)
-    return {p.key: json.loads(p.value) for p in m.metadata_props}
+    props = {p.key: p.value for p in onnx.load(os.fspath(path), load_external_data=False).metadata_props}
+    if _common.METADATA_NAME in props:
+        return json.loads(props[_common.METADATA_NAME])
+    return {k: json.loads(props[k]) for k in ("class_names", "palette") if k in props}

@@ -4,11 +4,10 @@ Signature `serving_default`: image uint8 (N, H, W, 3) any N, H, W -> {"labels", 
 Each weight is stored once: a `tf.Module` tracks the model's variables and a `tf.function`
 endpoint, saved with `tf.saved_model.save` (Keras' own `model.export` stores every weight
 twice today, keras-team/keras#23553). Class names and palette are stored three ways:
-variables `class_names` / `palette` of the loaded object, the asset `assets/fcn_keras.json`,
-and the JSON next to the directory (`<path>.json`).
+variables `class_names` / `palette` of the loaded object, the asset `assets/fcn_keras.json`
+(the whole metadata), and the JSON next to the folder (`<path>.json`).
 """
 
-import json
 import os
 import shutil
 
@@ -17,7 +16,7 @@ import numpy as np
 from . import _common
 
 
-def _build_module(model, class_names, palette, input_size=None, input_dtype="uint8", meta=None):
+def _build_module(model, class_names, palette, input_size=None, input_dtype="uint8"):
     import tensorflow as tf
 
     serve = _common.serving_fn(model, input_dtype=input_dtype)
@@ -30,31 +29,35 @@ def _build_module(model, class_names, palette, input_size=None, input_dtype="uin
     return module
 
 
-def write_saved_model(model, tmp_dir, class_names, palette, input_size=None, input_dtype="uint8",
+def write_saved_model(model, folder, class_names, palette, input_size=None, input_dtype="uint8",
                       meta=None):
-    """Writes the SavedModel directory tmp_dir (no checks, no atomicity: callers do that)."""
+    """Writes the SavedModel `folder` (no checks, no atomicity: `export` does those).
+
+    Args:
+        model: the keras model.
+        folder: the folder to create.
+        class_names: C names; palette: uint8 (C, 3).
+        input_size: None (any N, H, W) or (h, w): input (1, h, w, 3).
+        input_dtype: "uint8", or "float32" for the full-int8 TFLite route.
+        meta: metadata dict stored as the asset `assets/fcn_keras.json` (None: no asset).
+
+    Returns:
+        `folder`.
+    """
     import tensorflow as tf
 
     module = _build_module(model, class_names, palette, input_size, input_dtype)
-    asset_dir = None
-    if meta is not None:  # the asset keeps its base name: write it as fcn_keras.json in a scratch dir
-        asset_dir = tmp_dir + ".assets"
-        os.makedirs(asset_dir)
-        asset_src = os.path.join(asset_dir, "fcn_keras.json")
-        with open(asset_src, "w") as f:
-            json.dump(meta, f, indent=2)
-        module.metadata_file = tf.saved_model.Asset(asset_src)
+    scratch = None
+    if meta is not None:  # an asset keeps its base name: write it as fcn_keras.json in a scratch folder
+        scratch = folder + ".assets"
+        os.makedirs(scratch)
+        asset = os.path.join(scratch, _common.METADATA_NAME + ".json")
+        with open(asset, "w") as f:
+            f.write(_common.to_json(meta))
+        module.metadata_file = tf.saved_model.Asset(asset)
     try:
-        signatures = {"serving_default": module.serve.get_concrete_function()}
-        tf.saved_model.save(module, tmp_dir, signatures=signatures)
+        tf.saved_model.save(module, folder, signatures={"serving_default": module.serve.get_concrete_function()})
     finally:
-        if asset_dir is not None:
-            shutil.rmtree(asset_dir, ignore_errors=True)
-    return tmp_dir
-
-
-def load_metadata(path):
-    """class names, palette and the rest of the export metadata of an exported SavedModel."""
-    p = os.path.join(os.fspath(path), "assets", "fcn_keras.json")
-    with open(p) as f:
-        return json.load(f)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return folder

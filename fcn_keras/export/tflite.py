@@ -1,6 +1,6 @@
 """TFLite / LiteRT flatbuffers for phones: float32, float16 weights, dynamic-range int8, full int8.
 
-Route (export-notes §6.3): the serving function is saved as a temporary SavedModel (one copy of
+Route: the serving function is saved as a temporary SavedModel (one copy of
 each weight) and converted with `TFLiteConverter.from_saved_model(signature_keys=["serving_default"])`
 with builtin ops only (`TFLITE_BUILTINS`, and `TFLITE_BUILTINS_INT8` for full int8): an op
 without a builtin kernel fails the conversion instead of becoming a Flex op, and the written
@@ -13,12 +13,21 @@ Signature `serving_default`:
   scale 1 and zero point 0 (-128); labels uint8; scores quantised uint8/int8 (dequantise with
   the output's scale / zero point) so the whole graph is integer.
 input_size=None keeps H, W (and N) resizable; (h, w) fixes the input to (1, h, w, 3).
+
+The classic interpreter API sees the same names (`get_input_details()` / `get_output_details()`:
+`image`, `labels`, `scores`), and the export metadata (class names, palette, input / output
+spec) is stored in the file as model metadata "fcn_keras" (JSON), so a lone .tflite file
+describes itself (`fcn_keras.export.read_metadata`).
 """
 
+import json
 import os
 import shutil
 
 import numpy as np
+
+from ._common import METADATA_NAME
+from .runtime import Runner
 
 
 def _make_converter(sm_dir, quantize, representative, io_type):
@@ -40,13 +49,30 @@ def _make_converter(sm_dir, quantize, representative, io_type):
     return conv
 
 
-def write_tflite(model, tmp_path, *, quantize=None, input_size=None, io_type="uint8",
-                 calibration_images=None, class_names=None, palette=None):
-    """Converts and writes tmp_path (no checks, no atomicity: `export` does those)."""
+def write_tflite(model, path, *, quantize=None, input_size=None, io_type="uint8",
+                 calibration_images=None, class_names=None, palette=None, meta=None):
+    """Converts and writes `path` (no checks, no atomicity: `export` does those).
+
+    Args:
+        model: the keras model.
+        path: the .tflite file to write.
+        quantize: None (float32), "float16", "dynamic-int8" or "int8".
+        input_size: None (resizable) or (h, w).
+        io_type: full int8 only: "uint8" or "int8" input and scores.
+        calibration_images: full int8 only: uint8 images (H, W, 3).
+        class_names, palette: stored in the temporary SavedModel (not used by the converter).
+        meta: metadata dict embedded as model metadata "fcn_keras" (None: none).
+
+    Returns:
+        `path`.
+
+    Raises:
+        RuntimeError: the converted graph holds non-builtin (Flex / custom) ops.
+    """
     from .saved_model import write_saved_model
 
     int8 = quantize == "int8"
-    sm_dir = tmp_path + ".savedmodel"
+    sm_dir = path + ".savedmodel"
     try:
         write_saved_model(model, sm_dir, class_names, palette, input_size=input_size,
                           input_dtype="float32" if int8 else "uint8")
@@ -64,19 +90,59 @@ def write_tflite(model, tmp_path, *, quantize=None, input_size=None, io_type="ui
                     yield {"image": x}
 
         conv = _make_converter(sm_dir, quantize, representative, io_type)
-        data = conv.convert()
+        data = _name_tensors_and_embed(conv.convert(), meta)
     finally:
         shutil.rmtree(sm_dir, ignore_errors=True)
-    with open(tmp_path, "wb") as f:
+    with open(path, "wb") as f:
         f.write(data)
-    ops = op_names(tmp_path)
+    ops = op_names(path)
     bad = [o for o in ops if not o["builtin"]]
     if bad:
         raise RuntimeError(
             f"the TFLite conversion produced non-builtin ops {sorted({o['name'] for o in bad})}; "
             "the file would not run without the TF (Flex) runtime"
         )
-    return tmp_path
+    return path
+
+
+def _name_tensors_and_embed(data, meta):
+    """The flatbuffer `data` with signature tensors named after their signature keys, `meta` embedded.
+
+    The converter names the outputs "StatefulPartitionedCall:0" / ":1" and the input
+    "serving_default_image:0"; the classic interpreter API shows those names. The file is
+    rewritten through TF's flatbuffer object API, as the converter itself does when it adds
+    its conversion metadata.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(data)
+    for sig in model.signatureDefs or []:
+        tensors = model.subgraphs[sig.subgraphIndex].tensors
+        for tmap in (sig.inputs or []) + (sig.outputs or []):
+            tensors[tmap.tensorIndex].name = tmap.name
+    if meta is not None:
+        schema = _schema()
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name = METADATA_NAME.encode()
+        entry.buffer = len(model.buffers) - 1
+        model.metadata = (model.metadata or []) + [entry]
+    return flatbuffer_utils.convert_object_to_bytearray(model)
+
+
+def embedded_metadata(path):
+    """The metadata dict embedded in a .tflite file by `export` ({} if it has none)."""
+    schema = _schema()
+    with open(path, "rb") as f:
+        buf = f.read()
+    model = schema.Model.GetRootAsModel(buf, 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() == METADATA_NAME.encode():
+            return json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
+    return {}
 
 
 # --------------------------------------------------------------------------- inspection
@@ -130,11 +196,11 @@ def interpreter(path, num_threads=None):
     return Interpreter(model_path=os.fspath(path), num_threads=num_threads)
 
 
-class Runner:
-    """Runs the serving signature of a .tflite file: uint8 images in, (labels, float scores) out.
+class TFLiteRunner(Runner):
+    """Runs the serving signature of a .tflite file (see `fcn_keras.export.runner`).
 
-    Handles quantised inputs/outputs (int8 / uint8 with scale and zero point) and resizable
-    inputs (the signature runner resizes before allocating).
+    Handles quantised inputs and outputs (int8 / uint8 with scale and zero point) and
+    resizable inputs (the signature runner resizes before allocating).
     """
 
     def __init__(self, path, num_threads=None):
@@ -142,31 +208,24 @@ class Runner:
         self.runner = self.interp.get_signature_runner("serving_default")
         self.in_details = self.runner.get_input_details()["image"]
         self.out_details = self.runner.get_output_details()
-
-    @property
-    def fixed_size(self):
         sig = self.in_details.get("shape_signature", self.in_details["shape"])
         if len(sig) == 4 and sig[1] > 0 and sig[2] > 0:
-            return (int(sig[1]), int(sig[2]))
-        return None
+            self.fixed_size = (int(sig[1]), int(sig[2]))
 
     def prepare(self, images):
-        images = np.asarray(images)
         d = self.in_details
         dtype = d["dtype"]
         scale, zero = d["quantization"]
-        x = images.astype(np.float32)
-        if dtype in (np.int8, np.uint8) and scale not in (0, 0.0) and not (dtype == np.uint8 and scale == 1 and zero == 0):
+        x = np.asarray(images, np.float32)
+        if dtype in (np.int8, np.uint8) and scale and not (dtype == np.uint8 and scale == 1 and zero == 0):
             info = np.iinfo(dtype)
             x = np.clip(np.round(x / scale + zero), info.min, info.max)
         return x.astype(dtype)
 
-    def __call__(self, images, prepared=None):
-        x = self.prepare(images) if prepared is None else prepared
-        out = self.runner(image=x)
+    def run(self, prepared):
+        out = self.runner(image=prepared)
         scores = out["scores"]
-        d = self.out_details["scores"]
         if scores.dtype != np.float32:
-            scale, zero = d["quantization"]
+            scale, zero = self.out_details["scores"]["quantization"]
             scores = (scores.astype(np.float32) - zero) * scale
         return out["labels"], scores

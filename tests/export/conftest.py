@@ -1,4 +1,4 @@
-"""Fixtures for the export tests (models from export_helpers)."""
+"""Fixtures for the export tests (models from export_helpers, a trained small FCN)."""
 
 import numpy as np
 import pytest
@@ -26,3 +26,21 @@ def val_batch():
     ds = fd.pipeline(fd.shapes("val", num_examples=2), batch_size=2, crop_size=(83, 117))
     images, _ = next(iter(ds))
     return np.round(images.numpy()).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def trained_alexnet():
+    """FCN-8s AlexNet (width 0.125, 4 classes) trained 6 epochs on 256 synthetic 64 px images
+    (about a minute on 2 CPU cores): a model whose labels mean something, for int8 tests."""
+    import keras
+
+    import fcn_keras
+    from fcn_keras import data, training
+
+    keras.utils.set_random_seed(0)
+    model = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.125)
+    model.compile(optimizer=keras.optimizers.Adam(3e-4))
+    train = data.pipeline(data.shapes("train", num_examples=256, image_size=64), batch_size=8,
+                          training=True, seed=0, cache=True)
+    training.train(model, train, None, epochs=6, verbose=0)
+    return model

@@ -8,7 +8,7 @@ model agreed with Keras on only ~86% of the wide-margin pixels (rel error 0.30).
 
 import numpy as np
 
-from fcn_keras.export import export
+from fcn_keras.export import Verification, export
 from fcn_keras.export import tflite as tfl
 
 from export_helpers import randomize
@@ -23,13 +23,13 @@ def test_alexnet_full_int8_agrees_on_wide_margin_pixels(tmp_path):
     model = randomize(fcn_keras.build("alexnet", "32s", num_classes=4, width=0.5), seed=0)
     path = str(tmp_path / "alexnet_int8.tflite")
     targets = {"min_label_agreement": 0.93, "min_label_agreement_margin": 0.995}
-    res = export(model, path, "tflite", quantize="int8", representative_data="shapes",
-                 input_size=(96, 96), num_calibration=16, verify_images=8, latency=False,
-                 verify_targets=targets)  # ParityError on a miss
-    overall = res.report["overall"]
-    assert overall["label_agreement_margin"] >= 0.995, overall
-    assert overall["label_agreement"] >= 0.93, overall
+    calibration = fcn_keras.data.shapes("train", num_examples=16)
+    res = export(model, path, "tflite", "int8", representative_data=calibration, input_size=(96, 96),
+                 verify=Verification(num_images=8, latency=False, targets=targets))  # ParityError on a miss
+    overall = res.report.overall
+    assert overall.label_agreement_margin >= 0.995, overall
+    assert overall.label_agreement >= 0.93, overall
     ops = {o["name"] for o in tfl.op_names(path)}
     # the whole graph is integer: LRN runs as int8 MUL/ADD/LOG/EXP, no float island
     assert {"LOG", "EXP"} <= ops and not ops & {"POW", "DEQUANTIZE", "SQUARE"}, ops
-    assert tfl.Runner(path).in_details["dtype"] == np.uint8
+    assert tfl.TFLiteRunner(path).in_details["dtype"] == np.uint8

@@ -28,6 +28,9 @@ def test_cli_bad_arguments(vgg8s_keras_file, tmp_path, capsys):
     out = str(tmp_path / "m.tflite")
     assert main(["export", vgg8s_keras_file, "-o", out, "--quantize", "int8"]) == 1
     assert "representative" in capsys.readouterr().err
+    assert main(["export", vgg8s_keras_file, "-o", out, "--quantize", "int8",
+                 "--representative-data", str(tmp_path / "no_such_folder")]) == 1
+    assert "--representative-data" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "missing.keras"), "-o", out]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    assert "no such file" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []

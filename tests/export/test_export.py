@@ -1,22 +1,23 @@
 """Exports of small FCNs run in their real runtimes (TF, LiteRT, onnxruntime) and agree with Keras."""
 
+import dataclasses
 import json
 import os
 
 import numpy as np
 import pytest
 
-from fcn_keras.export import ExportError, ParityError, export, verify
+from fcn_keras.export import ExportError, ParityError, Targets, Verification, export, verify
 from fcn_keras.export import tflite as tfl
 
-from export_helpers import FAST_VERIFY, small_model
+from export_helpers import FAST_VERIFY, assert_labels_agree, assert_scores_close, small_model
 
-INT8_RANDOM_TARGETS = {
+INT8_RANDOM_TARGETS = Targets(
     # random weights: many near-tie pixels, so the overall bar is lower than the trained-model
     # target (97%); on pixels with a wide Keras margin the labels must agree
-    "min_label_agreement": 0.90,
-    "min_label_agreement_margin": 0.999,
-}
+    min_label_agreement=0.90,
+    min_label_agreement_margin=0.999,
+)
 
 
 def keras_logits(model, images):
@@ -24,11 +25,11 @@ def keras_logits(model, images):
 
 
 def check_report(report, quantize):
-    assert report["passed"] and not report["failures"]
-    assert set(report["per_size"]) >= {"native", "83x117"}
+    assert report.passed and not report.failures
+    assert set(report.per_size) >= {"native", "83x117"}
     if quantize == "float32":
-        for s in report["per_size"].values():
-            assert s["label_agreement"] >= 0.999 and s["rel"] <= 1e-4, s
+        for s in report.per_size.values():
+            assert s.label_agreement >= 0.999 and s.rel <= 1e-4, s
     return report
 
 
@@ -39,10 +40,9 @@ def test_saved_model_server_signature(vgg8s, val_batch, tmp_path):
 
     path = str(tmp_path / "server")
     res = export(vgg8s, path, "saved_model", class_names=["bg", "circle", "square", "triangle"],
-                 **FAST_VERIFY)
+                 verify=FAST_VERIFY)
     assert sorted(os.listdir(tmp_path)) == ["server", "server.json", "server.verify.json"]
     check_report(res.report, "float32")
-    assert res.report["overall"]["max_abs"] == 0.0  # same TF kernels: bit-exact
 
     loaded = tf.saved_model.load(path)
     fn = loaded.signatures["serving_default"]
@@ -50,9 +50,9 @@ def test_saved_model_server_signature(vgg8s, val_batch, tmp_path):
     assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, None, None, 3]
     out = fn(image=tf.constant(val_batch))  # batch 2 at 83 x 117
     ref = keras_logits(vgg8s, val_batch)
-    np.testing.assert_array_equal(out["scores"].numpy(), ref)
+    assert_scores_close(out["scores"].numpy(), ref)
     assert out["labels"].dtype == tf.uint8 and out["labels"].shape == (2, 83, 117)
-    np.testing.assert_array_equal(out["labels"].numpy(), ref.argmax(-1))
+    assert_labels_agree(out["labels"].numpy(), ref)
     # class names and palette: variables, asset and sidecar JSON
     assert [c.decode() for c in loaded.class_names.numpy()] == ["bg", "circle", "square", "triangle"]
     assert loaded.palette.numpy().shape == (4, 3) and loaded.palette.numpy().dtype == np.uint8
@@ -71,62 +71,70 @@ def test_saved_model_server_signature(vgg8s, val_batch, tmp_path):
 
 def test_tflite_float32_dynamic_builtin_only(vgg8s, val_batch, tmp_path):
     path = str(tmp_path / "m.tflite")
-    res = export(vgg8s, path, "tflite", **FAST_VERIFY)
+    res = export(vgg8s, path, "tflite", verify=FAST_VERIFY)
     check_report(res.report, "float32")
     ops = {o["name"] for o in tfl.op_names(path)}
     assert tfl.builtin_only(path) and not any(o.startswith("Flex") for o in ops), ops
     assert {"CONV_2D", "TRANSPOSE_CONV", "ARG_MAX"} <= ops
-    runner = tfl.Runner(path)
+    runner = tfl.TFLiteRunner(path)
     assert runner.fixed_size is None
     labels, scores = runner(val_batch)  # batch 2, odd size, resized by the signature runner
     ref = keras_logits(vgg8s, val_batch)
-    assert np.abs(scores - ref).max() <= 1e-4 * np.abs(ref).max()
-    assert labels.dtype == np.uint8 and (labels == ref.argmax(-1)).mean() >= 0.999
-    lat = res.report["latency"]
-    assert lat["keras_s"] > 0 and lat["export_s"] > 0 and "tf.function" in lat["keras_call"]
+    assert_scores_close(scores, ref)
+    assert labels.dtype == np.uint8
+    assert_labels_agree(labels, ref)
+    lat = res.report.latency
+    assert lat.keras_s > 0 and lat.export_s > 0 and "tf.function" in res.report.to_dict()["latency"]["keras_call"]
 
 
 def test_tflite_float16_fixed_input_size(vgg8s, tmp_path):
     path = str(tmp_path / "m16.tflite")
-    res = export(vgg8s, path, "tflite", quantize="float16", input_size=(83, 117), verify_images=2)
+    res = export(vgg8s, path, "tflite", "float16", input_size=(83, 117), verify=Verification(num_images=2))
     rep = res.report
-    assert rep["passed"] and rep["fixed_input_size"] == [83, 117]
-    assert rep["overall"]["label_agreement"] >= 0.995
+    assert rep.passed and rep.fixed_input_size == (83, 117)
+    assert rep.overall.label_agreement >= 0.995
     assert tfl.builtin_only(path)
-    runner = tfl.Runner(path)
+    runner = tfl.TFLiteRunner(path)
     assert runner.fixed_size == (83, 117)
-    assert 0.4 < rep["size"]["ratio"] < 0.6  # float16 weights: half of float32
+    assert 0.4 < rep.size_ratio < 0.6  # float16 weights: half of float32
 
 
 def test_tflite_full_int8_uint8_input(vgg8s, tmp_path):
+    import fcn_keras.data as fd
+    from fcn_keras.export import sample_images
+
     path = str(tmp_path / "m8.tflite")
-    res = export(vgg8s, path, "tflite", quantize="int8", representative_data="shapes",
-                 num_calibration=8, verify_targets=INT8_RANDOM_TARGETS, **FAST_VERIFY)
+    calibration = sample_images(fd.shapes("train", num_examples=8), "train")
+    res = export(vgg8s, path, "tflite", "int8", representative_data=calibration,
+                 verify=dataclasses.replace(FAST_VERIFY, targets=INT8_RANDOM_TARGETS))
     rep = res.report
-    assert rep["passed"] and rep["quantize"] == "int8"
-    assert rep["size"]["ratio"] < 0.3  # about a quarter of float32
+    assert rep.passed and rep.quantize == "int8" and res.metadata["calibration"]["images"] == 8
+    assert rep.size_ratio < 0.3  # about a quarter of float32
     assert tfl.builtin_only(path)
-    runner = tfl.Runner(path)
+    runner = tfl.TFLiteRunner(path)
     d = runner.in_details
     assert d["dtype"] == np.uint8 and tuple(d["quantization"]) == (1.0, 0)  # raw pixels in
     assert runner.out_details["scores"]["dtype"] == np.uint8
     assert runner.out_details["labels"]["dtype"] == np.uint8
-    assert rep["mean_iou"] is not None and abs(rep["mean_iou"]["loss_points"]) < 5
+    assert rep.mean_iou is not None and abs(rep.mean_iou["loss_points"]) < 5
 
 
 def test_tflite_full_int8_int8_io_fixed_size(vgg8s, tmp_path):
+    import fcn_keras.data as fd
+
     path = str(tmp_path / "m8i.tflite")
-    res = export(vgg8s, path, "tflite", quantize="int8", io_type="int8", input_size=(64, 64),
-                 representative_data="shapes", num_calibration=4, verify_images=2,
-                 verify_targets=INT8_RANDOM_TARGETS, latency=False)
-    runner = tfl.Runner(path)
+    res = export(vgg8s, path, "tflite", "int8", io_type="int8", input_size=(64, 64),
+                 representative_data=fd.shapes("train", num_examples=4),
+                 verify=Verification(num_images=2, targets=INT8_RANDOM_TARGETS, latency=False))
+    runner = tfl.TFLiteRunner(path)
     d = runner.in_details
     assert d["dtype"] == np.int8 and tuple(d["quantization"]) == (1.0, -128)  # pixel - 128
     assert runner.out_details["scores"]["dtype"] == np.int8
-    assert runner.fixed_size == (64, 64) and res.report["passed"]
+    assert runner.fixed_size == (64, 64) and res.report.passed
     with open(path + ".json") as f:
         meta = json.load(f)
     assert meta["input"]["dtype"] == "int8" and meta["quantize"] == "int8"
+    assert meta["calibration"] == {"images": 4, "data": "Source"}
 
 
 def test_builtin_only_detects_flex_ops(tmp_path):
@@ -150,7 +158,7 @@ def test_onnx_dynamic_shapes(vgg8s, val_batch, tmp_path):
     import onnx
 
     path = str(tmp_path / "m.onnx")
-    res = export(vgg8s, path, "onnx", **FAST_VERIFY)
+    res = export(vgg8s, path, "onnx", verify=FAST_VERIFY)
     check_report(res.report, "float32")
     m = onnx.load(path)
     onnx.checker.check_model(m)
@@ -160,19 +168,19 @@ def test_onnx_dynamic_shapes(vgg8s, val_batch, tmp_path):
     assert [d.HasField("dim_value") for d in dims] == [False, False, False, True]
     assert json.loads({p.key: p.value for p in m.metadata_props}["class_names"]) == [
         f"class_{i}" for i in range(4)]
-    from fcn_keras.export.onnx import Runner
+    from fcn_keras.export.onnx import ONNXRunner
 
-    labels, scores = Runner(path)(val_batch)
+    labels, scores = ONNXRunner(path)(val_batch)
     ref = keras_logits(vgg8s, val_batch)
-    assert np.abs(scores - ref).max() <= 1e-4 * np.abs(ref).max()
-    assert (labels == ref.argmax(-1)).mean() >= 0.999
+    assert_scores_close(scores, ref)
+    assert_labels_agree(labels, ref)
 
 
 def test_onnx_external_data(vgg8s, tmp_path):
     path = str(tmp_path / "ext.onnx")
-    res = export(vgg8s, path, "onnx", external_data=True, verify_images=1, latency=False)
+    res = export(vgg8s, path, "onnx", external_data=True, verify=Verification(num_images=1, latency=False))
     assert os.path.getsize(path) < 200_000 and os.path.getsize(path + ".data") > 2_000_000
-    assert res.report["passed"] and path + ".data" in res.files
+    assert res.report.passed and path + ".data" in res.files
 
 
 @pytest.mark.parametrize("backbone,head", [("alexnet", "32s"), ("googlenet", "8s")])
@@ -180,7 +188,7 @@ def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
     """AlexNet (GroupConv2D, LRN, 3x3/2 ceil pooling) and GoogLeNet export exactly."""
     model = small_model(backbone, head)
     for fmt, name in (("tflite", "m.tflite"), ("onnx", "m.onnx")):
-        res = export(model, str(tmp_path / name), fmt, latency=False, **FAST_VERIFY)
+        res = export(model, str(tmp_path / name), fmt, verify=dataclasses.replace(FAST_VERIFY, latency=False))
         check_report(res.report, "float32")
     assert tfl.builtin_only(str(tmp_path / "m.tflite"))
 
@@ -193,15 +201,29 @@ def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
     (dict(format="onnx", quantize="float16"), "quantize"),
     (dict(format="tflite", quantize="int8"), "representative_data"),
     (dict(format="tflite", quantize="int8", representative_data="/no/such/dir"), "representative_data"),
+    (dict(format="tflite", quantize="int8", representative_data=[]), "representative_data"),
+    (dict(format="tflite", representative_data="shapes"), "representative_data"),
     (dict(format="tflite", input_size=(0, 10)), "input_size"),
     (dict(format="tflite", io_type="int8"), "io_type"),
     (dict(format="onnx", opset=19), "opset"),
+    (dict(format="onnx", verify="yes"), "verify"),
+    (dict(format="onnx", verify=Verification(data="/no/such/dir")), "verify.data"),
 ])
 def test_bad_arguments_fail_before_work(vgg8s, tmp_path, kwargs, match):
     suffix = {"tflite": ".tflite", "onnx": ".onnx"}.get(kwargs.get("format"), "")
     with pytest.raises(ExportError, match=match):
         export(vgg8s, str(tmp_path / ("m" + suffix)), **kwargs)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(num_images=0), "num_images"),
+    (dict(sizes=((83, -1),)), "sizes"),
+    (dict(targets={"min_agreement": 0.9}), "targets"),
+])
+def test_bad_verification_options(kwargs, match):
+    with pytest.raises(ExportError, match=match):
+        Verification(**kwargs)
 
 
 def test_wrong_suffix_and_missing_dir(vgg8s, tmp_path):
@@ -218,10 +240,20 @@ def test_existing_path_is_not_overwritten(vgg8s, tmp_path):
     with pytest.raises(ExportError, match="already exists.*overwrite=True"):
         export(vgg8s, str(path), verify=False)
     assert path.read_bytes() == b"precious" and sorted(os.listdir(tmp_path)) == ["m.tflite"]
-    res = export(vgg8s, str(path), overwrite=True, verify_images=1, latency=False,
-                 verify_sizes=(None,))
-    assert path.read_bytes()[4:8] == b"TFL3" and res.report["passed"]
+    res = export(vgg8s, str(path), overwrite=True,
+                 verify=Verification(num_images=1, sizes=(None,), latency=False))
+    assert path.read_bytes()[4:8] == b"TFL3" and res.report.passed
     assert sorted(os.listdir(tmp_path)) == ["m.tflite", "m.tflite.json", "m.tflite.verify.json"]
+
+
+def test_saved_model_folder_is_replaced_whole(vgg8s, tmp_path):
+    """overwrite=True on a SavedModel folder: the new folder replaces the old one, no file of it stays."""
+    path = tmp_path / "server"
+    path.mkdir()
+    (path / "old.txt").write_text("from an earlier export")
+    export(vgg8s, str(path), overwrite=True, verify=False)
+    assert "old.txt" not in os.listdir(path) and (path / "saved_model.pb").is_file()
+    assert sorted(os.listdir(tmp_path)) == ["server", "server.json"]
 
 
 def test_failed_conversion_leaves_no_partial_file(tmp_path):
@@ -244,23 +276,24 @@ def test_verifier_fails_loudly_on_a_different_model(vgg8s, tmp_path):
     path = str(tmp_path / "m.tflite")
     export(vgg8s, path, verify=False)
     other = small_model("vgg16", "8s", seed=7)  # same architecture, other weights
+    one = Verification(num_images=1, sizes=(None,), latency=False)
     with pytest.raises(ParityError, match="label agreement|relative score error") as err:
-        verify(path, other, "shapes", num_images=1, sizes=(None,),
-               latency=False)
-    assert err.value.report["passed"] is False
+        verify(path, other, one)
+    assert err.value.report.passed is False
     with open(path + ".verify.json") as f:
         saved = json.load(f)
     assert saved["passed"] is False and saved["failures"]
     # the same file verifies against its own model
-    assert verify(path, vgg8s, num_images=1, sizes=(None,), latency=False)["passed"]
+    assert verify(path, vgg8s, one).passed
 
 
 def test_tflite_dynamic_range_int8(vgg8s, tmp_path):
     path = str(tmp_path / "dyn.tflite")
-    res = export(vgg8s, path, "tflite", quantize="dynamic-int8", verify_images=1,
-                 verify_sizes=(None, (83, 117)), verify_targets=INT8_RANDOM_TARGETS, latency=False)
-    assert res.report["passed"] and res.report["size"]["ratio"] < 0.3 and tfl.builtin_only(path)
-    assert tfl.Runner(path).in_details["dtype"] == np.uint8  # float graph, uint8 image in
+    res = export(vgg8s, path, "tflite", "dynamic-int8",
+                 verify=Verification(num_images=1, sizes=(None, (83, 117)), targets=INT8_RANDOM_TARGETS,
+                                     latency=False))
+    assert res.report.passed and res.report.size_ratio < 0.3 and tfl.builtin_only(path)
+    assert tfl.TFLiteRunner(path).in_details["dtype"] == np.uint8  # float graph, uint8 image in
 
 
 def test_model_without_preprocessing_gets_it_in_the_export(tmp_path):
@@ -269,16 +302,14 @@ def test_model_without_preprocessing_gets_it_in_the_export(tmp_path):
 
     import fcn_keras
     from export_helpers import randomize
+    from fcn_keras.export.onnx import ONNXRunner
     from fcn_keras.models.layers import Preprocess
 
     keras.utils.set_random_seed(3)
     model = randomize(fcn_keras.build("vgg16", "32s", num_classes=4, width=0.125,
                                       include_preprocessing=False), 3)
     path = str(tmp_path / "nopre.onnx")
-    export(model, path, latency=False, verify_images=1, verify_sizes=(None,))
-    from fcn_keras.export.onnx import Runner
-
+    export(model, path, verify=Verification(num_images=1, sizes=(None,), latency=False))
     img = np.random.default_rng(0).integers(0, 256, (1, 45, 61, 3), dtype=np.uint8)
-    _, scores = Runner(path)(img)
-    ref = model(Preprocess()(img.astype(np.float32))).numpy()
-    assert np.abs(scores - ref).max() <= 1e-4 * np.abs(ref).max()
+    _, scores = ONNXRunner(path)(img)
+    assert_scores_close(scores, model(Preprocess()(img.astype(np.float32))).numpy())

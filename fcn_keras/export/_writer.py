@@ -1,0 +1,185 @@
+"""`export`: check every argument, write into a staging folder, verify, then move into place."""
+
+import dataclasses
+import os
+import shutil
+import tempfile
+
+from fcn_keras import _io
+
+from . import _common
+from ._common import IO_TYPES, REPORT_SUFFIX, SIDECAR_SUFFIX, SUFFIXES, ExportError
+from .images import DEFAULT_CALIBRATION, fit_to_size, sample_images
+from .onnx import DEFAULT_OPSET
+from .verification import as_verification, describe, evaluate, raise_on_failure
+
+
+@dataclasses.dataclass
+class Exported:
+    """What `export` wrote.
+
+    Attributes:
+        path: the artefact (a SavedModel folder, a .tflite or a .onnx file).
+        files: every file written, sidecars included.
+        format: "saved_model", "tflite" or "onnx"; quantize: "float32", "float16",
+            "dynamic-int8" or "int8".
+        metadata: what `<path>.json` (and the artefact itself) holds.
+        report: the verification `Report`, or None with verify=False.
+    """
+
+    path: str
+    files: list
+    format: str
+    quantize: str
+    metadata: dict
+    report: object = None
+
+
+def export(model, path, format=None, quantize=None, *, representative_data=None, verify=True,
+           overwrite=False, input_size=None, io_type="uint8", class_names=None, palette=None,
+           opset=DEFAULT_OPSET, external_data=None):
+    """Exports `model` to `path`, verifies it in its own runtime, and only then moves it into place.
+
+    Args:
+        model: a keras model (an `fcn_keras.FCN`) or the path of a `.keras` file.
+        path: a folder for "saved_model", `*.tflite`, `*.onnx`.
+        format: "saved_model" | "tflite" | "onnx" (None: from the path's suffix).
+        quantize: TFLite only: None (float32) | "float16" (weights) | "dynamic-int8" (weights,
+            slow on x86) | "int8" (full integer, calibrated on `representative_data`).
+        representative_data: calibration images for quantize="int8": a list of uint8 images
+            (H, W, 3) (all used), or "shapes", a VOC / SBD folder, a data spec, a
+            `fcn_keras.data.Source` or a tf.data.Dataset (32 images of the train split); see
+            `sample_images`.
+        verify: True (the default `Verification`), a `Verification`, or False (not recommended).
+            A missed target raises ParityError and nothing is written.
+        overwrite: replace an existing `path` and its sidecar files.
+        input_size: None (any N, H, W) or (h, w): input fixed to (1, h, w, 3); calibration
+            images are padded (mean colour) and centre-cropped to it.
+        io_type: quantize="int8" only: "uint8" (raw pixels, scale 1) or "int8" (pixel - 128)
+            input, and the same type for the quantised scores output.
+        class_names, palette: stored with the artefact (default: the VOC names for 21 classes,
+            else "class_i"; the VOC colour map), C names and (C, 3) RGB values.
+        opset: ONNX opset, 11..18 (tf2onnx 1.17 converts no later one).
+        external_data: ONNX weights in `<path>.data` (None: only above 1.8 GB).
+
+    Returns:
+        An `Exported`. Beside the artefact: `<path>.json` (class names, palette, input / output
+        spec) and `<path>.verify.json` (the verification report).
+
+    Raises:
+        ExportError: a bad argument or an existing target, before any conversion work.
+        ParityError: the verification failed (nothing is written).
+    """
+    model = _common.load_model(model)
+    path = os.fspath(path).rstrip("/\\")
+    fmt = _common.normalize_format(format, path)
+    quantize = _common.normalize_quantize(fmt, quantize)
+    input_size = _common.normalize_size(input_size)
+    _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset)
+    verification = as_verification(verify)
+    names, pal = _common.class_metadata(model, class_names, palette)
+    extra = [path + SIDECAR_SUFFIX, path + REPORT_SUFFIX] + ([path + ".data"] if fmt == "onnx" else [])
+    _common.check_target(path, overwrite, extra=extra)
+    if verification is not None:  # read the images now: a bad `data` fails before the conversion
+        images = sample_images(verification.data, "val", verification.num_images, arg="verify.data")
+        data_name = describe(verification.data)
+        verification = dataclasses.replace(verification, data=images)
+    calibration = _calibration(representative_data, input_size) if quantize == "int8" else None
+    meta = _metadata(model, fmt, quantize, names, pal, input_size, io_type, opset, representative_data,
+                     calibration)
+
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        staged = os.path.join(staging, os.path.basename(path))
+        files = _write(fmt, model, staged, quantize, input_size, io_type, calibration, names, pal, opset,
+                       external_data, meta)
+        with open(staged + SIDECAR_SUFFIX, "w") as f:
+            f.write(_common.to_json(meta))
+        files.append(staged + SIDECAR_SUFFIX)
+        report = None
+        if verification is not None:
+            report = evaluate(staged, model, verification, quantize=meta["quantize"])
+            report.path = path
+            report.data = data_name
+            raise_on_failure(report, written=False)
+            with open(staged + REPORT_SUFFIX, "w") as f:
+                f.write(_common.to_json(report.to_dict()))
+            files.append(staged + REPORT_SUFFIX)
+        final = _move_into_place(files, path, overwrite)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Exported(path=path, files=final, format=fmt, quantize=meta["quantize"], metadata=meta, report=report)
+
+
+def _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset):
+    suffix = SUFFIXES.get(fmt)
+    if suffix and not path.endswith(suffix):
+        raise ExportError(f"a {fmt} export must be written to a '*{suffix}' path. Received: path={path!r}")
+    if fmt == "saved_model" and path.endswith((".tflite", ".onnx", ".keras")):
+        raise ExportError(f"a SavedModel is a folder; `path` must not end in a file suffix. Received: path={path!r}")
+    if io_type not in IO_TYPES:
+        raise ExportError(f"`io_type` must be one of {IO_TYPES}. Received: io_type={io_type!r}")
+    if io_type != "uint8" and quantize != "int8":
+        raise ExportError(f"`io_type` applies to quantize='int8' only. Received: io_type={io_type!r}, "
+                          f"quantize={quantize!r}")
+    if quantize == "int8" and representative_data is None:
+        raise ExportError("quantize='int8' needs `representative_data` (CLI: --representative-data): "
+                          "'shapes', a data folder, a fcn_keras.data Source, a tf.data.Dataset or a "
+                          "list of uint8 images. Received: representative_data=None")
+    if quantize != "int8" and representative_data is not None:
+        raise ExportError(f"`representative_data` applies to quantize='int8' only. "
+                          f"Received: quantize={quantize!r}")
+    if fmt == "onnx" and not (isinstance(opset, int) and 11 <= opset <= 18):
+        raise ExportError(f"`opset` must be an int in 11..18 (tf2onnx 1.17). Received: opset={opset!r}")
+
+
+def _calibration(data, input_size):
+    """uint8 images (H, W, 3) for full-int8 calibration, at `input_size` when it is fixed."""
+    num = None if isinstance(data, (list, tuple)) else DEFAULT_CALIBRATION
+    pairs = sample_images(data, "train", num, arg="representative_data")
+    return [fit_to_size(image, None, input_size)[0] for image, _ in pairs]
+
+
+def _metadata(model, fmt, quantize, names, palette, input_size, io_type, opset, representative_data, calibration):
+    meta = _common.base_metadata(model, fmt, quantize, names, palette, input_size, io_type=io_type)
+    if fmt == "onnx":
+        meta["opset"] = opset
+    if quantize == "int8":
+        meta["calibration"] = {"images": len(calibration), "data": describe(representative_data)}
+        meta["input"]["quantization"] = ("uint8 raw pixels (scale 1, zero point 0)" if io_type == "uint8"
+                                         else "int8 = pixel - 128 (scale 1, zero point -128)")
+        meta["outputs"]["scores"]["dtype"] = f"{io_type} (quantised: float = (q - zero_point) * scale)"
+    return meta
+
+
+def _write(fmt, model, staged, quantize, input_size, io_type, calibration, names, palette, opset,
+           external_data, meta):
+    """Writes the artefact at `staged`; returns the files written."""
+    if fmt == "saved_model":
+        from .saved_model import write_saved_model
+
+        return [write_saved_model(model, staged, names, palette, input_size=input_size, meta=meta)]
+    if fmt == "tflite":
+        from .tflite import write_tflite
+
+        return [write_tflite(model, staged, quantize=quantize, input_size=input_size, io_type=io_type,
+                             calibration_images=calibration, class_names=names, palette=palette, meta=meta)]
+    from .onnx import write_onnx
+
+    return write_onnx(model, staged, opset=opset, input_size=input_size, external_data=external_data, meta=meta)
+
+
+def _move_into_place(files, path, overwrite):
+    """Moves the staged files beside `path`: ONNX external data first, the artefact, then sidecars.
+
+    With overwrite, an earlier export's external data or report that does not describe the new
+    artefact is removed.
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    final = []
+    for f in sorted(files, key=lambda f: (not f.endswith(".data"), f.endswith(".json"))):
+        final.append(_io.move_into_place(f, os.path.join(parent, os.path.basename(f)), overwrite))
+    for stale in (os.path.abspath(path) + ".data", os.path.abspath(path) + REPORT_SUFFIX):
+        if overwrite and stale not in final and os.path.exists(stale):
+            os.remove(stale)
+    return final
