@@ -82,19 +82,27 @@ def _runtime_errors():
     return tuple(errors)
 
 
-def _message(err):
-    """The text of an exception on one line.
+def _describe(err):
+    """(exit code, one-line message) for an expected failure, or None for anything else.
 
-    TensorFlow reports a Python error raised inside tf.data (e.g. a `DataError` naming a
-    file) as an op error whose message holds that error's traceback: its last
-    `NameError: text` line is kept; graph-node annotations are dropped.
+    TensorFlow reports an error raised inside tf.data (e.g. a `DataError` naming a file) as
+    an op error whose message holds that error's text among graph annotations: its last
+    `SomeError: text` line is kept, and a data error counts as an input error.
     """
     text = str(getattr(err, "message", None) or err)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    code = EXIT_USAGE if isinstance(err, INPUT_ERRORS) else None
+    if code is None and isinstance(err, _runtime_errors()):
+        code = EXIT_RUNTIME
+    if code is None:
+        return None
     if type(err).__module__.startswith("tensorflow"):
-        raised = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
-        lines = raised[-1:] or [line for line in lines if not line.startswith("[[")][:1]
-    return " ".join(lines) or type(err).__name__
+        raised = [re.match(r"^([\w.]*(?:Error|Exception)): (.*)", line) for line in lines]
+        raised = [m for m in raised if m]
+        if raised and raised[-1].group(1).endswith("DataError"):
+            return EXIT_USAGE, raised[-1].group(2).rstrip("]")
+        lines = [raised[-1].group(0)] if raised else [l for l in lines if not l.startswith("[[")][:1]
+    return code, " ".join(lines) or type(err).__name__
 
 
 def main(argv=None):
@@ -120,14 +128,11 @@ def main(argv=None):
     except Exception as err:  # noqa: BLE001 - sorted below; anything else is a bug
         if args.debug:
             raise
-        if isinstance(err, INPUT_ERRORS):
-            code = EXIT_USAGE
-        elif isinstance(err, _runtime_errors()):
-            code = EXIT_RUNTIME
-        else:
+        described = _describe(err)
+        if described is None:
             raise
-        print(f"{prefix}: error: {_message(err)}", file=sys.stderr)
-        return code
+        print(f"{prefix}: error: {described[1]}", file=sys.stderr)
+        return described[0]
 
 
 if __name__ == "__main__":

@@ -205,8 +205,6 @@ def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True
                       monitor="val_mean_iou", verbose=True):
     """The callbacks `train` uses, rooted at `out_dir`.
 
-    - `Backup` (`<out_dir>/backup`): resume after an interruption; the state is saved every
-      `backup_every` steps, at every epoch end, and on Ctrl-C (by `train`).
     - `TerminateOnNaN`.
     - `ModelCheckpoint`: `<out_dir>/checkpoints/last.weights.h5` every epoch and
       `best.weights.h5` by `monitor` (max) when it is logged.
@@ -214,6 +212,8 @@ def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True
     - `HistoryFile`: `<out_dir>/history.json` and `<out_dir>/curves.png` every epoch,
       complete across resumes.
     - `TensorBoard` (`<out_dir>/tensorboard`) if asked.
+    - `Backup` (`<out_dir>/backup`): resume after an interruption; the state is saved every
+      `backup_every` steps, at every epoch end, and on Ctrl-C (by `train`).
 
     Under `MultiWorkerMirroredStrategy` only the chief writes to `out_dir`; other workers
     write to `<out_dir>/workers/worker_<i>`.
@@ -233,10 +233,6 @@ def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True
     root = out_dir if is_chief else os.path.join(out_dir, "workers", f"worker_{index}")
     os.makedirs(root, exist_ok=True)
     cbs = []
-    if backup:
-        # Keras 3's BackupAndRestore has no multi-worker protocol: each worker keeps its
-        # own (identical, training is synchronous) backup so HDF5 files never collide.
-        cbs.append(Backup(os.path.join(root, "backup"), backup_every, verbose=verbose))
     if terminate_on_nan:
         cbs.append(keras.callbacks.TerminateOnNaN())
     if checkpoint:
@@ -252,6 +248,11 @@ def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True
                                os.path.join(root, "curves.png") if is_chief else None))
     if tensorboard:
         cbs.append(keras.callbacks.TensorBoard(os.path.join(root, "tensorboard")))
+    if backup:
+        # Last, so that an epoch counts as done in the backup only once its logs are
+        # written. Keras 3's BackupAndRestore has no multi-worker protocol: each worker
+        # keeps its own (identical, training is synchronous) backup, so files never collide.
+        cbs.append(Backup(os.path.join(root, "backup"), backup_every, verbose=verbose))
     return cbs
 
 
