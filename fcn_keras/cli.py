@@ -97,11 +97,12 @@ def _describe(err):
     if code is None:
         return None
     if type(err).__module__.startswith("tensorflow"):
-        raised = [re.match(r"^([\w.]*(?:Error|Exception)): (.*)", line) for line in lines]
+        raised = [re.search(r"([\w.]*(?:Error|Exception)): (.*?)\]?$", line) for line in lines]
         raised = [m for m in raised if m]
         if raised and raised[-1].group(1).endswith("DataError"):
-            return EXIT_USAGE, raised[-1].group(2).rstrip("]")
-        lines = [raised[-1].group(0)] if raised else [l for l in lines if not l.startswith("[[")][:1]
+            return EXIT_USAGE, raised[-1].group(2)
+        lines = ([f"{raised[-1].group(1)}: {raised[-1].group(2)}"] if raised
+                 else [line for line in lines if not line.startswith("[[")][:1])
     return code, " ".join(lines) or type(err).__name__
 
 
