@@ -143,7 +143,7 @@ class HistoryFile(keras.callbacks.Callback):
         if self.curves_path:
             from .plots import plot_history
 
-            plot_history(self.history, self.curves_path)
+            plot_history(self.history, self.curves_path, title=self.model.name)
 
 
 class Progress(keras.callbacks.Callback):
