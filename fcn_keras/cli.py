@@ -67,18 +67,18 @@ def _quiet():
 
 
 def _runtime_errors():
-    """The failures a correct command can still meet (exit 1), as a tuple of classes."""
-    errors = [FloatingPointError, PermissionError]
-    for module, names in (("fcn_keras.weights.download", ("DownloadError",)),
-                          ("fcn_keras.export", ("ParityError",)),
-                          ("tensorflow", ("errors.OpError",))):
-        mod = sys.modules.get(module)  # not imported: nothing of it can have been raised
-        for name in names:
-            obj = mod
-            for part in name.split("."):
-                obj = getattr(obj, part, None)
-            if isinstance(obj, type):
-                errors.append(obj)
+    """The failures a correct command can still meet (exit 1), as a tuple of classes.
+
+    OSError covers `fcn_keras.weights.DownloadError`, a full disk and permissions (the
+    input errors among OSErrors, e.g. FileNotFoundError, are sorted out before). Classes
+    of modules not imported yet cannot have been raised and are left out.
+    """
+    errors = [OSError, FloatingPointError]
+    export, tf = sys.modules.get("fcn_keras.export"), sys.modules.get("tensorflow")
+    if export is not None and hasattr(export, "ParityError"):
+        errors.append(export.ParityError)
+    if tf is not None:
+        errors.append(tf.errors.OpError)
     return tuple(errors)
 
 

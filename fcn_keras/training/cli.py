@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 
 from fcn_keras._io import atomic_write
 from fcn_keras.models import registry
@@ -191,7 +192,7 @@ def cmd_train(args):
                          f"({','.join(heads)}). Received: --epochs={args.epochs!r}")
     optimizer, lr, note = _optimizer(args)
     if note:
-        print(note, flush=True)
+        print(note, file=sys.stderr if note.startswith("warning") else sys.stdout, flush=True)
     if args.seed is not None:
         import keras
 
