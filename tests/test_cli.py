@@ -58,6 +58,13 @@ def test_input_errors_exit_2_with_one_line_and_debug_shows_the_traceback(tmp_pat
     assert "nope.keras" in _one_error_line(capsys, "evaluate")
     assert main(["train", "--epochs", "2,x", "--out", str(tmp_path / "o")]) == 2
     assert "--epochs" in _one_error_line(capsys, "train")
+    weights = str(tmp_path / "a.weights.h5")
+    fcn_keras.build("alexnet", "32s", num_classes=4, width=0.0625).save_weights(weights)
+    assert main(["evaluate", "--model", weights, "--data", "shapes"]) == 2
+    assert "--backbone and --head" in _one_error_line(capsys, "evaluate")
+    assert main(["evaluate", "--model", weights, "--backbone", "vgg16", "--head", "8s",
+                 "--width", "0.0625", "--data", "shapes"]) == 2
+    assert "does not fit FCN-8s vgg16" in _one_error_line(capsys, "evaluate")
     with pytest.raises(FileNotFoundError, match="nope.keras"):
         main(["--debug", "evaluate", "--model", str(tmp_path / "nope.keras")])
     with pytest.raises(SystemExit) as usage:  # argparse: --out is required

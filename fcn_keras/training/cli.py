@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 
 from fcn_keras._io import atomic_write
 from fcn_keras.models import registry
@@ -66,30 +67,51 @@ def _load_model(args, num_classes):
     import fcn_keras
 
     path = args.model
-    if path:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"`--model` file not found. Received: --model={path!r}")
-        if path.endswith(".keras"):
-            return keras.saving.load_model(path, compile=False)
-        if path.endswith(".weights.h5"):
-            model = fcn_keras.build(args.backbone, args.head, num_classes=num_classes,
-                                    width=args.width)
+    if not path:
+        if not args.weights:
+            raise ValueError("Expected `--model PATH` (.keras) or `--weights` (a zoo name, "
+                             ".caffemodel, ...). Received: neither")
+        return fcn_keras.build(args.backbone, args.head, num_classes=num_classes,
+                               weights=args.weights, width=args.width)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"`--model` file not found. Received: --model={path!r}")
+    if path.endswith(".keras"):
+        return keras.saving.load_model(path, compile=False)
+    if path.endswith(".weights.h5"):
+        return _load_weights_file(args, path, num_classes)
+    raise ValueError(f"`--model` must be a .keras file, or a .weights.h5 file with "
+                     f"--backbone/--head/--width. Received: --model={path!r}")
+
+
+def _load_weights_file(args, path, num_classes):
+    """An FCN of the architecture flags with the weights of `path` (.weights.h5)."""
+    import fcn_keras
+
+    if not (args.backbone and args.head):
+        raise ValueError(f"Expected --backbone and --head (and --width, --num-classes if not "
+                         f"the defaults) with a .weights.h5 file. Received: --model={path!r}, "
+                         f"--backbone={args.backbone}, --head={args.head}")
+    model = fcn_keras.build(args.backbone, args.head, num_classes=num_classes, width=args.width)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
             model.load_weights(path)
-            return model
-        raise ValueError(f"`--model` must be a .keras file, or a .weights.h5 file with "
-                         f"--backbone/--head/--width. Received: --model={path!r}")
-    if not args.weights:
-        raise ValueError("Expected `--model PATH` (.keras) or `--weights` (a zoo name, "
-                         ".caffemodel, ...). Received: neither")
-    return fcn_keras.build(args.backbone, args.head, num_classes=num_classes,
-                           weights=args.weights, width=args.width)
+        except ValueError:
+            caught.append(None)
+    # Keras warns, layer by layer, about what it skipped, then (mostly) raises.
+    if any(w is None or issubclass(w.category, UserWarning) for w in caught):
+        raise ValueError(f"`--model` does not fit FCN-{args.head} {args.backbone} at width "
+                         f"{args.width:g} with {num_classes} classes: give the --backbone, "
+                         f"--head, --width and --num-classes it was trained with. Received: "
+                         f"--model={path!r}")
+    return model
 
 
-def _architecture_args(p):
-    heads = sorted({h for _, h in registry.architectures()})
-    p.add_argument("--backbone", default="vgg16", choices=list(registry.BACKBONES))
-    p.add_argument("--head", default="8s", choices=heads,
-                   help="the net (train: when --schedule is not given)")
+def _architecture_args(p, backbone="vgg16", head="8s"):
+    heads = list(dict.fromkeys(h for _, h in registry.architectures()))
+    p.add_argument("--backbone", default=backbone, choices=list(registry.BACKBONES),
+                   help=f"default: {backbone}")
+    p.add_argument("--head", default=head, choices=heads, help=f"default: {head}")
     p.add_argument("--width", type=float, default=1.0, help="backbone width multiplier")
 
 
@@ -254,6 +276,8 @@ def cmd_evaluate(args):
 # --------------------------------------------------------------------------- register
 def register(subparsers):
     """Adds the `train` and `evaluate` subcommands to an argparse `subparsers`."""
+    from fcn_keras.training.recipe import SCHEDULES
+
     p = subparsers.add_parser(
         "train", help="train an FCN (the paper's staged schedule, at once, or one net)",
         description="Train an FCN. Writes <out>/model.keras (the final net), history.json, "
@@ -263,7 +287,7 @@ def register(subparsers):
                     f"Adam {SCRATCH_LR:g} (the paper's SGD recipe is for fine-tuning "
                     "ImageNet weights); with --weights it is the paper's SGD.")
     _architecture_args(p)
-    p.add_argument("--schedule", choices=("staged", "at-once"),
+    p.add_argument("--schedule", choices=SCHEDULES,
                    help="staged: 32s -> 16s -> 8s, each from the previous (the paper); "
                         "at-once: FCN-8s at-once")
     _data_args(p)
@@ -301,7 +325,7 @@ def register(subparsers):
                     "frequency weighted IU, and a per-class IoU table.")
     p.add_argument("--model", help="a trained model (.keras), or .weights.h5 with --backbone/"
                                    "--head/--width")
-    _architecture_args(p)
+    _architecture_args(p, backbone=None, head=None)
     p.add_argument("--weights", help="weights for a built model: a zoo name or a path")
     _data_args(p, split_default="val")
     p.add_argument("--batch-size", type=int, default=1)
