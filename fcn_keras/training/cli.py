@@ -185,8 +185,6 @@ def _combine_histories(heads, stage_dirs):
 def cmd_train(args):
     """Runs `fcn-keras train`; returns the exit code."""
     from fcn_keras import data, training
-    from fcn_keras.training.loop import write_json
-    from fcn_keras.training.plots import plot_history
 
     train_src = _source(args, args.train_split)
     val_src = None if args.val_split in ("", "none") else _source(args, args.val_split)
@@ -203,15 +201,7 @@ def cmd_train(args):
         val_src, batch_size=args.val_batch_size, cache=args.cache)
     schedule = args.schedule or args.head
     heads = training.stages_for(args.backbone, schedule)
-    try:
-        epochs = [int(e) for e in str(args.epochs).split(",")]
-    except ValueError:
-        epochs = []
-    if len(epochs) == 1:
-        epochs = epochs * len(heads)
-    if len(epochs) != len(heads) or min(epochs) < 1:
-        raise ValueError(f"`--epochs` must be N or one positive count per stage "
-                         f"({','.join(heads)}). Received: --epochs={args.epochs!r}")
+    epochs = _epochs(args.epochs, heads)
     optimizer, lr, note = _optimizer(args)
     if note:
         print(note, file=sys.stderr if note.startswith("warning") else sys.stdout, flush=True)
@@ -228,8 +218,32 @@ def cmd_train(args):
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit],
         strategy=args.strategy, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
         tensorboard=args.tensorboard, verbose=2 if args.quiet else "auto")
-    if not training.worker_info()[3]:
-        return 0
+    if training.worker_info()[3]:  # the chief writes the run's summary
+        _finish(args, heads, result, val_src)
+    return 0
+
+
+def _epochs(text, heads):
+    """Epochs per stage from `--epochs` (N, or one count per stage)."""
+    try:
+        epochs = [int(e) for e in str(text).split(",")]
+    except ValueError:
+        epochs = []
+    if len(epochs) == 1:
+        epochs = epochs * len(heads)
+    if len(epochs) != len(heads) or min(epochs) < 1:
+        raise ValueError(f"`--epochs` must be N or one positive count per stage "
+                         f"({','.join(heads)}). Received: --epochs={text!r}")
+    return epochs
+
+
+def _finish(args, heads, result, val_src):
+    """Writes <out>/model.keras (the final stage's), history.json, curves.png and
+    scores.json, and prints the scores and where the files are."""
+    from fcn_keras import data, training
+    from fcn_keras.training.loop import write_json
+    from fcn_keras.training.plots import plot_history
+
     model_path = os.path.join(args.out, "model.keras")
     final = os.path.join(result.stage_dirs[heads[-1]], "model.keras")
     atomic_write(model_path, lambda tmp: shutil.copyfile(final, tmp))
@@ -241,14 +255,13 @@ def cmd_train(args):
                               stages=stages if len(heads) > 1 else None,
                               title=f"{result.model.name}: {args.data}")
     if val_src is not None:
-        scores = training.evaluate(result.model, data.pipeline(val_src), num_classes,
+        scores = training.evaluate(result.model, data.pipeline(val_src), val_src.num_classes,
                                    list(val_src.class_names), progress=not args.quiet)
         print(training.format_report(scores, f"{args.data}:{args.val_split}"))
         write_json(scores, os.path.join(args.out, "scores.json"))
     print(f"model: {model_path}")
     if curves:
         print(f"curves: {curves}")
-    return 0
 
 
 # --------------------------------------------------------------------------- evaluate
