@@ -48,7 +48,7 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     import fcn_keras
     from fcn_keras import data, training, viz
     from fcn_keras.export import export, format_table
-    from fcn_keras.training.loop import write_json
+    from fcn_keras.training.callbacks import write_json
 
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:

@@ -21,9 +21,9 @@ epoch, saves a backup every `backup_every` steps and on Ctrl-C (`TrainingInterru
 resumes from it when run again with the same `out_dir`.
 """
 
+from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
 from .distribute import STRATEGIES, get_strategy, tf_config, worker_info
-from .loop import (Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks,
-                   evaluate, format_report, predict_labels, train)
+from .loop import evaluate, format_report, predict_labels, train
 from .plots import plot_history
 from .recipe import (SCHEDULES, RecipeResult, make_optimizer, precision, run_recipe,
                      stages_for, transfer_weights)

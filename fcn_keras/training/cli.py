@@ -241,7 +241,7 @@ def _finish(args, heads, result, val_src):
     """Writes <out>/model.keras (the final stage's), history.json, curves.png and
     scores.json, and prints the scores and where the files are."""
     from fcn_keras import data, training
-    from fcn_keras.training.loop import write_json
+    from fcn_keras.training.callbacks import write_json
     from fcn_keras.training.plots import plot_history
 
     model_path = os.path.join(args.out, "model.keras")
@@ -268,7 +268,7 @@ def _finish(args, heads, result, val_src):
 def cmd_evaluate(args):
     """Runs `fcn-keras evaluate`; returns the exit code."""
     from fcn_keras import data, training
-    from fcn_keras.training.loop import write_json
+    from fcn_keras.training.callbacks import write_json
 
     src = _source(args, args.split)
     model = _load_model(args, args.num_classes or src.num_classes)
