@@ -57,6 +57,8 @@ def _quiet():
     """Keeps Python deprecation warnings and absl/TensorFlow log lines out of the output."""
     for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category)
+    # TensorFlow announces tf.lite.Interpreter's deprecation as a UserWarning.
+    warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated")
     logging.getLogger("absl").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
