@@ -20,6 +20,7 @@ setup(
         "pillow>=10.1,<14",
         "protobuf>=6.31.1,<8",
         "tqdm>=4.66,<5",
+        "matplotlib>=3.8,<4",
         "h5py>=3.7,<4",
         "scipy>=1.11,<2",
         "tensorflow-datasets>=4.9.7,<4.10",

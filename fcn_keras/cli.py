@@ -1,24 +1,46 @@
 """The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo.
 
-Each area registers its own subcommands (`register(subparsers)`); this file only collects
-them, so `fcn-keras --help` lists what the installed package offers.
+Each area registers its own subcommands (`register(subparsers)`); this file collects them,
+so `fcn-keras --help` lists what the installed package offers, and gives every subcommand
+the same behaviour on failure:
+
+    exit 0     success
+    exit 1     a runtime failure: a download that cannot be made, an export that fails its
+               parity check, a loss that became NaN, a TensorFlow error while running
+    exit 2     a usage or input error: a bad argument, a missing or malformed file, data
+               that does not fit the model (argparse uses 2 for its own errors too)
+    exit 130   interrupted (Ctrl-C); `train` says where its backup is
+
+Every expected failure is one line on stderr, `fcn-keras <command>: error: <message>`;
+`--debug` shows the full traceback instead.
 """
 
 import argparse
 import importlib
+import logging
+import re
 import sys
+import warnings
 
 from fcn_keras import __version__
 
 AREAS = ("fcn_keras.demo", "fcn_keras.training.cli", "fcn_keras.export.cli", "fcn_keras.weights.cli", "fcn_keras.predict")
+EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+                IsADirectoryError)
 
 
 def make_parser():
+    """The `fcn-keras` argument parser, with the subcommands of every installed area."""
     parser = argparse.ArgumentParser(
         prog="fcn-keras",
         description="Fully Convolutional Networks (Long, Shelhamer & Darrell) for Keras 3: "
-                    "build, train, evaluate, export and convert FCN-32s/16s/8s models.")
+                    "build, train, evaluate, export and convert FCN-32s/16s/8s models.",
+        epilog="Exit codes: 0 success, 1 runtime failure, 2 usage or input error, "
+               "130 interrupted. --debug shows tracebacks.")
     parser.add_argument("--version", action="version", version=f"fcn-keras {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks and TensorFlow's log lines")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for area in AREAS:
         try:
@@ -31,17 +53,89 @@ def make_parser():
     return parser
 
 
+def _quiet():
+    """Keeps Python deprecation warnings and absl/TensorFlow log lines out of the output."""
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
+    # TensorFlow announces tf.lite.Interpreter's deprecation as a UserWarning.
+    warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+    except ImportError:
+        return
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+def _runtime_errors():
+    """The failures a correct command can still meet (exit 1), as a tuple of classes.
+
+    OSError covers `fcn_keras.weights.DownloadError`, a full disk and permissions (the
+    input errors among OSErrors, e.g. FileNotFoundError, are sorted out before). Classes
+    of modules not imported yet cannot have been raised and are left out.
+    """
+    errors = [OSError, FloatingPointError]
+    export, tf = sys.modules.get("fcn_keras.export"), sys.modules.get("tensorflow")
+    if export is not None and hasattr(export, "ParityError"):
+        errors.append(export.ParityError)
+    if tf is not None:
+        errors.append(tf.errors.OpError)
+    return tuple(errors)
+
+
+def _describe(err):
+    """(exit code, one-line message) for an expected failure, or None for anything else.
+
+    TensorFlow reports an error raised inside tf.data (e.g. a `DataError` naming a file) as
+    an op error whose message holds that error's text among graph annotations: its last
+    `SomeError: text` line is kept, and a data error counts as an input error.
+    """
+    text = str(getattr(err, "message", None) or err)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    code = EXIT_USAGE if isinstance(err, INPUT_ERRORS) else None
+    if code is None and isinstance(err, _runtime_errors()):
+        code = EXIT_RUNTIME
+    if code is None:
+        return None
+    if type(err).__module__.startswith("tensorflow"):
+        raised = [re.search(r"([\w.]*(?:Error|Exception)): (.*?)\]?$", line) for line in lines]
+        raised = [m for m in raised if m]
+        if raised and raised[-1].group(1).endswith("DataError"):
+            return EXIT_USAGE, raised[-1].group(2)
+        lines = ([f"{raised[-1].group(1)}: {raised[-1].group(2)}"] if raised
+                 else [line for line in lines if not line.startswith("[[")][:1])
+    return code, " ".join(lines) or type(err).__name__
+
+
 def main(argv=None):
+    """Runs `fcn-keras`; returns the exit code (0, 1, 2 or 130, see the module docstring)."""
     parser = make_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 0 if args.command is None else 2
+        return 0 if args.command is None else EXIT_USAGE
+    if not args.debug:
+        _quiet()
+    prefix = f"fcn-keras {args.command}"
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"fcn-keras {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt as err:
+        if args.debug:
+            raise
+        backup = getattr(err, "backup_dir", None)
+        where = (f"; the backup is in {backup}: run the same command again to resume"
+                 if backup else "")
+        print(f"{prefix}: interrupted{where}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - sorted below; anything else is a bug
+        if args.debug:
+            raise
+        described = _describe(err)
+        if described is None:
+            raise
+        print(f"{prefix}: error: {described[1]}", file=sys.stderr)
+        return described[0]
 
 
 if __name__ == "__main__":

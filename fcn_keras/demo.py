@@ -6,14 +6,13 @@ paper's four metrics on the validation split, exports the model (SavedModel, TFL
 and full-int8, ONNX; each verified against the Keras model) and writes coloured predictions.
 Everything lands in one folder:
 
-    <out>/train/            checkpoints, log.csv, model.keras, history.json
+    <out>/train/            model.keras, curves.png, history.json, log.csv, checkpoints/
     <out>/metrics.json      the four metrics and per-class IoU on the validation split
     <out>/export/           fcn8s_savedmodel/, fcn8s.tflite, fcn8s_int8.tflite, fcn8s.onnx
                             (+ .json metadata and .verify.json reports)
     <out>/predictions/      <i>_labels.png, <i>_overlay.png, <i>_panel.png for test images
 """
 
-import json
 import os
 import time
 
@@ -24,17 +23,37 @@ QUICK_EPOCHS = 1
 
 def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=False,
         formats=("saved_model", "tflite", "tflite-int8", "onnx"), num_predictions=6, verbose=True):
-    """Runs the demo; returns {"metrics": ..., "exports": {...}, "predictions": [...]}."""
+    """Runs the demo: train, evaluate, export, predict, all under `out_dir`.
+
+    Args:
+        out_dir: the output folder (see the module docstring for its contents).
+        epochs: training epochs over the 512 synthetic training images.
+        steps_per_epoch: steps per epoch (None: one pass over the training images).
+        overwrite: reuse a non-empty `out_dir`, replacing its files.
+        formats: exports to write, a subset of ("saved_model", "tflite", "tflite-int8",
+            "onnx").
+        num_predictions: test images to predict and draw.
+        verbose: print progress, the scores and where everything is.
+
+    Returns:
+        {"metrics": the validation scores of `fcn_keras.training.evaluate`, "exports":
+        {format: path}, "predictions": [PNG paths], "model": path, "curves": path}.
+
+    Raises:
+        FileExistsError: `out_dir` is not empty and `overwrite` is False.
+    """
     import keras
     import numpy as np
 
     import fcn_keras
     from fcn_keras import data, training, viz
     from fcn_keras.export import export, format_table
+    from fcn_keras.training.callbacks import write_json
 
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise FileExistsError(f"{out_dir} exists and is not empty (pass --overwrite to replace its files)")
+        raise FileExistsError(f"The output folder must be new or empty (or pass --overwrite to "
+                              f"replace its files). Received: --out={out_dir!r} (not empty)")
     os.makedirs(out_dir, exist_ok=True)
 
     def say(msg):
@@ -53,14 +72,14 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     model.compile(optimizer=keras.optimizers.Adam(3e-4))
     say(f"[1/4] training {model.name} (width {DEMO['width']}, {model.count_params():,} parameters) "
         f"on the synthetic shapes set for {epochs} epochs")
-    training.train(model, train_ds, val_ds, epochs=epochs, out_dir=os.path.join(out_dir, "train"),
-                   steps_per_epoch=steps_per_epoch, verbose=2 if verbose else 0)
+    train_dir = os.path.join(out_dir, "train")
+    training.train(model, train_ds, val_ds, epochs=epochs, out_dir=train_dir,
+                   steps_per_epoch=steps_per_epoch, verbose=1 if verbose else 0)
 
     say("[2/4] evaluating on the validation split")
     scores = training.evaluate(model, val_ds, len(classes), classes, progress=verbose)
     say(training.format_report(scores, title="validation (shapes)"))
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump(scores, f, indent=1, default=float)
+    write_json(scores, os.path.join(out_dir, "metrics.json"))
 
     say("[3/4] exporting, each artefact verified against the Keras model")
     export_dir = os.path.join(out_dir, "export")
@@ -96,8 +115,18 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
             else:
                 viz.save_image(picture, path)
             written.append(path)
-    say(f"done in {time.time() - t0:.0f} s: mean IU {scores['mean_iou']:.3f}; outputs in {out_dir}")
-    return {"metrics": scores, "exports": exports, "predictions": written}
+    model_path = os.path.join(train_dir, "model.keras")
+    curves = os.path.join(train_dir, "curves.png")
+    say(f"done in {time.time() - t0:.0f} s: mean IU {scores['mean_iou']:.3f} on the validation split")
+    say(f"  model        {model_path}")
+    say(f"  curves       {curves}")
+    say(f"  scores       {os.path.join(out_dir, 'metrics.json')}")
+    if exports:
+        say(f"  exports      {export_dir}{os.sep} ({', '.join(os.path.basename(p) for p in exports.values())})")
+    say(f"  pictures     {pred_dir}{os.sep} (<i>_panel.png: image, truth, prediction)")
+    say(f"next: fcn-keras predict --model {model_path} your_photo.jpg --out masks/")
+    return {"metrics": scores, "exports": exports, "predictions": written, "model": model_path,
+            "curves": curves}
 
 
 def _main(args):

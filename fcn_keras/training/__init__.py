@@ -1,4 +1,4 @@
-"""Training FCNs: Keras-native loops, the paper's schedules, ``tf.distribute`` scaling.
+"""Training FCNs: Keras-native loops, the paper's schedules, `tf.distribute` scaling.
 
     import fcn_keras
     from fcn_keras import data, training
@@ -15,15 +15,22 @@
     result = training.run_recipe("vgg16", train_ds, val_ds, schedule="staged",
                                  num_classes=21, epochs=[..], out_dir="runs/voc",
                                  weights="imagenet", strategy="mirrored")
+
+`train` writes `<out_dir>/history.json` and `<out_dir>/curves.png` (`plot_history`) every
+epoch, saves a backup every `backup_every` steps and on Ctrl-C (`TrainingInterrupted`), and
+resumes from it when run again with the same `out_dir`.
 """
 
+from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
 from .distribute import STRATEGIES, get_strategy, tf_config, worker_info
-from .loop import default_callbacks, evaluate, format_report, predict_labels, train
+from .loop import evaluate, format_report, predict_labels, train
+from .plots import plot_history
 from .recipe import (SCHEDULES, RecipeResult, make_optimizer, precision, run_recipe,
                      stages_for, transfer_weights)
 
 __all__ = [
     "train", "evaluate", "format_report", "predict_labels", "default_callbacks",
+    "Backup", "HistoryFile", "Progress", "TrainingInterrupted", "plot_history",
     "run_recipe", "RecipeResult", "stages_for", "transfer_weights", "make_optimizer",
     "precision", "get_strategy", "tf_config", "worker_info", "STRATEGIES", "SCHEDULES",
 ]

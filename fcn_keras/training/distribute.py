@@ -1,18 +1,18 @@
-"""Scaling out with TensorFlow's own engines (``tf.distribute``); nothing home-made.
+"""Scaling out with TensorFlow's own engines (`tf.distribute`); nothing home-made.
 
-* one machine, many GPUs: ``MirroredStrategy`` (``strategy="mirrored"``)
-* many machines: ``MultiWorkerMirroredStrategy`` (``strategy="multiworker"``), configured
-  by the ``TF_CONFIG`` environment variable on every worker, e.g.::
+* one machine, many GPUs: `MirroredStrategy` (`strategy="mirrored"`)
+* many machines: `MultiWorkerMirroredStrategy` (`strategy="multiworker"`), configured
+  by the `TF_CONFIG` environment variable on every worker, e.g.:
 
       TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
                   "task": {"type": "worker", "index": 0}}'
 
   Worker 0 is the chief: it writes checkpoints, logs and the final model; the others
-  write to ``<out_dir>/workers/worker_<i>`` (Keras' multi-worker checkpoint protocol).
-* TPUs: ``strategy="tpu"`` (``TPUClusterResolver``).
+  write to `<out_dir>/workers/worker_<i>` (Keras' multi-worker checkpoint protocol).
+* TPUs: `strategy="tpu"` (`TPUClusterResolver`).
 
 Metrics sum their confusion matrices across replicas, and the global batch is split
-between replicas (Keras scales each replica's loss by ``1 / num_replicas``).
+between replicas (Keras scales each replica's loss by `1 / num_replicas`).
 """
 
 from __future__ import annotations
@@ -26,21 +26,35 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker", "tpu")
 
 
 def tf_config():
-    """The parsed ``TF_CONFIG`` (``{}`` if unset); ValueError names a malformed one."""
+    """The parsed `TF_CONFIG` environment variable.
+
+    Returns:
+        its dict, or {} when it is unset or blank.
+
+    Raises:
+        ValueError: it is not JSON, or has no "cluster" entry (the message quotes it).
+    """
     raw = os.environ.get("TF_CONFIG", "")
     if not raw.strip():
         return {}
     try:
         cfg = json.loads(raw)
     except json.JSONDecodeError as e:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({e}): {raw[:200]!r}") from None
+        raise ValueError(f"Expected TF_CONFIG to be JSON ({e}). Received: "
+                         f"TF_CONFIG={raw[:200]!r}") from None
     if not isinstance(cfg, dict) or "cluster" not in cfg:
-        raise ValueError(f"TF_CONFIG must hold a 'cluster' entry, got {raw[:200]!r}")
+        raise ValueError(f"Expected TF_CONFIG to hold a 'cluster' entry. Received: "
+                         f"TF_CONFIG={raw[:200]!r}")
     return cfg
 
 
 def worker_info():
-    """``(task_type, task_index, num_workers, is_chief)`` from ``TF_CONFIG``."""
+    """This process's place in the cluster `TF_CONFIG` describes.
+
+    Returns:
+        (task_type, task_index, num_workers, is_chief); ("worker", 0, 1, True) without
+        `TF_CONFIG`.
+    """
     cfg = tf_config()
     if not cfg:
         return "worker", 0, 1, True
@@ -53,21 +67,27 @@ def worker_info():
 
 
 def get_strategy(name="auto", devices=None):
-    """A ``tf.distribute.Strategy`` by name.
+    """A `tf.distribute.Strategy` by name.
 
     Args:
-        name: ``"auto"`` (multi-worker if ``TF_CONFIG`` lists several workers, mirrored
-            if this machine has several GPUs, else the default strategy), ``"default"``,
-            ``"one_device"``, ``"mirrored"``, ``"multiworker"`` or ``"tpu"``; or a
+        name: `"auto"` (multi-worker if `TF_CONFIG` lists several workers, mirrored
+            if this machine has several GPUs, else the default strategy), `"default"`,
+            `"one_device"`, `"mirrored"`, `"multiworker"` or `"tpu"`; or a
             strategy instance (returned as is).
-        devices: device list for ``mirrored`` / ``one_device`` (e.g.
-            ``["/cpu:0", "/cpu:1"]`` after ``tf.config.set_logical_device_configuration``).
+        devices: device list for `mirrored` / `one_device` (e.g.
+            `["/cpu:0", "/cpu:1"]` after `tf.config.set_logical_device_configuration`).
+
+    Returns:
+        a `tf.distribute.Strategy`.
+
+    Raises:
+        ValueError: an unknown name, or "multiworker" without `TF_CONFIG`.
     """
     if isinstance(name, tf.distribute.Strategy):
         return name
     if name not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES} or a tf.distribute.Strategy, "
-                         f"got strategy={name!r}")
+        raise ValueError(f"Expected `strategy` to be one of {STRATEGIES} or a "
+                         f"tf.distribute.Strategy. Received: strategy={name!r}")
     if name == "auto":
         _, _, n_workers, _ = worker_info()
         if n_workers > 1:
@@ -84,8 +104,8 @@ def get_strategy(name="auto", devices=None):
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multiworker":
         if not tf_config():
-            raise ValueError("strategy='multiworker' needs TF_CONFIG describing the cluster "
-                             "(see fcn_keras.training.distribute)")
+            raise ValueError("Expected TF_CONFIG describing the cluster for "
+                             "strategy='multiworker'. Received: TF_CONFIG unset")
         return tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
     tf.config.experimental_connect_to_cluster(resolver)

@@ -1,8 +1,7 @@
-"""``train``, ``evaluate`` and ``predict``: thin, Keras-native loops around an FCN."""
+"""`train`, `evaluate` and `predict_labels`: thin, Keras-native loops around an FCN."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import keras
@@ -11,7 +10,9 @@ import tensorflow as tf
 
 from fcn_keras import metrics as fcn_metrics
 from fcn_keras._io import atomic_write
+from fcn_keras._progress import bar as progress_bar
 
+from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
 from .distribute import worker_info
 
 
@@ -19,99 +20,75 @@ def _atomic_save_model(model, path):
     atomic_write(path, model.save)
 
 
-def default_callbacks(out_dir, *, backup=True, checkpoint=True, csv=True, tensorboard=False,
-                      terminate_on_nan=True, monitor="val_mean_iou"):
-    """The callbacks ``train`` uses, rooted at ``out_dir``:
-
-    * ``BackupAndRestore`` (``<out_dir>/backup``): resume after an interruption, losing at
-      most the epoch in progress (state is saved at the end of every epoch);
-    * ``TerminateOnNaN``;
-    * ``ModelCheckpoint``: ``<out_dir>/checkpoints/last.weights.h5`` every epoch and
-      ``best.weights.h5`` by ``monitor`` (max) when it is logged;
-    * ``CSVLogger`` (``<out_dir>/log.csv``, appended to on resume), ``TensorBoard``
-      (``<out_dir>/tensorboard``) if asked.
-
-    Under ``MultiWorkerMirroredStrategy`` only the chief writes to ``out_dir``; other
-    workers write to ``<out_dir>/workers/worker_<i>``.
-    """
-    _, index, n_workers, is_chief = worker_info()
-    root = out_dir if is_chief else os.path.join(out_dir, "workers", f"worker_{index}")
-    os.makedirs(root, exist_ok=True)
-    cbs = []
-    if backup:
-        # Keras 3's BackupAndRestore has no multi-worker protocol: each worker keeps its
-        # own (identical, training is synchronous) backup so HDF5 files never collide.
-        cbs.append(keras.callbacks.BackupAndRestore(os.path.join(root, "backup"),
-                                                    save_freq="epoch", delete_checkpoint=True))
-    if terminate_on_nan:
-        cbs.append(keras.callbacks.TerminateOnNaN())
-    if checkpoint:
-        ck = os.path.join(root, "checkpoints")
-        os.makedirs(ck, exist_ok=True)
-        cbs.append(keras.callbacks.ModelCheckpoint(os.path.join(ck, "last.weights.h5"),
-                                                   save_weights_only=True))
-        cbs.append(_BestCheckpoint(os.path.join(ck, "best.weights.h5"), monitor))
-    if csv:
-        cbs.append(keras.callbacks.CSVLogger(os.path.join(root, "log.csv"), append=True))
-    if tensorboard:
-        cbs.append(keras.callbacks.TensorBoard(os.path.join(root, "tensorboard")))
-    return cbs
-
-
-class _BestCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint(save_best_only) that stays quiet when ``monitor`` is not logged
-    (e.g. training without validation data)."""
-
-    def __init__(self, path, monitor):
-        super().__init__(path, monitor=monitor, mode="max", save_best_only=True,
-                         save_weights_only=True)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs and self.monitor in logs:
-            super().on_epoch_end(epoch, logs)
-
-
 def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epoch=None,
-          validation_steps=None, callbacks=None, backup=True, checkpoint=True, csv=True,
-          tensorboard=False, terminate_on_nan=True, verbose="auto", save_model=True):
-    """Fit ``model`` with checkpoints, resumption and logs; returns the Keras ``History``.
+          validation_steps=None, callbacks=None, backup=True, backup_every=500,
+          checkpoint=True, csv=True, tensorboard=False, terminate_on_nan=True, verbose="auto",
+          save_model=True):
+    """Fits `model` with backups, checkpoints, logs and curves; returns the Keras `History`.
 
     Args:
-        model: an :class:`fcn_keras.FCN` (or any Keras model); compiled with the paper's
-            recipe (``model.compile()``) if not compiled yet.
-        train_ds, val_ds: datasets of ``(images, masks)`` batches, e.g. from
-            :func:`fcn_keras.data.pipeline`.
-        epochs: total epochs. Re-running the same call with the same ``out_dir`` after an
-            interruption continues where it stopped (``BackupAndRestore``).
-        out_dir: folder for ``backup/``, ``checkpoints/``, ``log.csv``, ``tensorboard/``
-            and the final ``model.keras``; ``None``: no files, no resumption.
+        model: an `fcn_keras.FCN` (or any Keras model); compiled with the paper's recipe
+            (`model.compile()`) if not compiled yet.
+        train_ds: batches of `(images, masks)`, e.g. from `fcn_keras.data.pipeline`; with
+            `steps_per_epoch` it is repeated, so an epoch may be longer than the data.
+        val_ds: validation batches, or None.
+        epochs: total epochs. Re-running the same call with the same `out_dir` after an
+            interruption (a crash or Ctrl-C) continues from the backup.
+        out_dir: folder for `backup/`, `checkpoints/`, `log.csv`, `history.json`,
+            `curves.png`, `tensorboard/` and the final `model.keras`; None: no files, no
+            resumption.
+        steps_per_epoch: steps per epoch (None: one pass over `train_ds`).
+        validation_steps: batches of `val_ds` per validation (None: all).
         callbacks: extra callbacks, run after the default ones.
-        save_model: write ``<out_dir>/model.keras`` at the end (chief only).
+        backup_every: steps between backups within an epoch (None or 0: epoch ends only).
+        verbose: 0 prints nothing; 1 or "auto" one line per epoch and, on a terminal, a
+            progress bar within each epoch; 2 one line per epoch only.
+        save_model: write `<out_dir>/model.keras` at the end (chief only).
+        backup, checkpoint, csv, tensorboard, terminate_on_nan: see `default_callbacks`.
+
+    Returns:
+        the `History` of `model.fit`; with `out_dir`, its `history` holds every epoch of
+        the run, those of an interrupted earlier process included.
+
+    Raises:
+        TrainingInterrupted: on Ctrl-C, after saving the backup (a `KeyboardInterrupt`).
+        FloatingPointError: the loss became NaN (nothing is saved).
+        ValueError: `epochs` is not a positive int.
     """
     if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got epochs={epochs!r}")
+        raise ValueError(f"`epochs` must be a positive int. Received: epochs={epochs!r}")
     if not model.compiled:
         model.compile()
+    if steps_per_epoch is not None and hasattr(train_ds, "repeat"):
+        train_ds = train_ds.repeat()
     cbs = []
     if out_dir is not None:
         out_dir = os.fspath(out_dir)
         os.makedirs(out_dir, exist_ok=True)
-        cbs = default_callbacks(out_dir, backup=backup, checkpoint=checkpoint, csv=csv,
-                                tensorboard=tensorboard, terminate_on_nan=terminate_on_nan)
+        cbs = default_callbacks(out_dir, backup=backup, backup_every=backup_every,
+                                checkpoint=checkpoint, csv=csv, tensorboard=tensorboard,
+                                terminate_on_nan=terminate_on_nan, verbose=bool(verbose))
     elif terminate_on_nan:
         cbs = [keras.callbacks.TerminateOnNaN()]
+    if verbose:
+        cbs.append(Progress(bar=False if verbose == 2 else None))
     cbs += list(callbacks or [])
     _multiworker_prebuild(model, train_ds)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
-                        steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-                        callbacks=cbs, verbose=verbose, shuffle=False)  # pipelines shuffle
+    try:
+        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+                            callbacks=cbs, verbose=0, shuffle=False)  # pipelines shuffle
+    except KeyboardInterrupt:
+        saved = [cb.save_now() for cb in cbs if isinstance(cb, Backup) and cb.model is not None]
+        raise TrainingInterrupted(saved[0] if saved else None) from None
+    files = [cb for cb in cbs if isinstance(cb, HistoryFile)]
+    if files:
+        history.history = files[0].history
     if out_dir is not None and save_model and worker_info()[3]:
         if getattr(model, "stop_training", False) and _has_nan(history):
             raise FloatingPointError(
                 f"training stopped on a NaN loss (TerminateOnNaN); model not saved to {out_dir}")
         _atomic_save_model(model, os.path.join(out_dir, "model.keras"))
-        with open(os.path.join(out_dir, "history.json"), "w") as f:
-            json.dump(_jsonable(history.history), f, indent=1)
     return history
 
 
@@ -119,10 +96,10 @@ def _multiworker_prebuild(model, train_ds):
     """Work around Keras 3 + MultiWorkerMirroredStrategy incompatibilities (Keras 3.15,
     TF 2.21; tensorflow/tensorflow#72388), without changing what is computed:
 
-    1. ``fit`` first reduces a whole input batch with ``strategy.reduce`` to build the
+    1. `fit` first reduces a whole input batch with `strategy.reduce` to build the
        model symbolically, which fails for nested per-replica values under collective ops
        ("Attempt to convert a value (PerReplica...)"): build from a local batch instead.
-    2. Each step's logs are reduced with ``strategy.reduce("MEAN", v, axis=0)``, which
+    2. Each step's logs are reduced with `strategy.reduce("MEAN", v, axis=0)`, which
        fails on scalars ("Invalid reduction dimension 0 for input with 0 dimensions"):
        the steps return their scalar logs as 1-element vectors, which that reduction
        averages over the workers back to scalars. Epoch logs are recomputed by Keras from
@@ -158,47 +135,28 @@ def _has_nan(history):
     return any(not np.isfinite(v) for v in history.history.get("loss", []))
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if np.isfinite(v) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-def _progress(total, desc, enabled):
-    if not enabled:
-        return None
-    return keras.utils.Progbar(total, unit_name="batch" if desc is None else desc)
-
-
 def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progress=True):
-    """Score ``model`` on ``ds`` with the paper's definitions from one confusion matrix.
+    """Scores `model` on `ds` with the paper's definitions, from one confusion matrix.
 
     Args:
-        model: a Keras model producing ``(N, H, W, C)`` scores.
-        ds: batches of ``(images, masks)`` (masks: 255 = ignore), e.g. from
-            :func:`fcn_keras.data.pipeline`.
-        num_classes: default: the model's ``num_classes`` (or its output channels).
-        class_names: names for the per-class table (default ``class_0 ...``).
+        model: a Keras model producing (N, H, W, C) scores.
+        ds: batches of (images, masks) (masks: 255 = ignore), e.g. from
+            `fcn_keras.data.pipeline`.
+        num_classes: default: the model's `num_classes` (or its output channels).
+        class_names: names for the per-class table (default `class_0 ...`).
         steps: evaluate only this many batches.
-        progress: show a Keras progress bar.
+        progress: draw a progress bar on stderr when it is a terminal
+            (`fcn_keras._progress.bar`); False never.
 
     Returns:
-        ``{"pixel_accuracy", "mean_accuracy", "mean_iou", "frequency_weighted_iou"}``
-        (floats), ``"per_class_iou"`` and ``"per_class_accuracy"`` (``{name: float or
-        None}``, None where undefined), ``"confusion_matrix"`` (list of lists, rows =
-        ground truth), ``"pixels"`` and ``"images"``.
+        {"pixel_accuracy", "mean_accuracy", "mean_iou", "frequency_weighted_iou"} (fractions
+        in [0, 1]), "per_class_iou" and "per_class_accuracy" ({name: float or None}, None
+        where undefined), "confusion_matrix" (list of lists, rows = ground truth), "pixels"
+        and "images".
 
     Raises:
-        tf.errors.InvalidArgumentError: a label ``>= num_classes`` other than 255.
+        ValueError: `class_names` does not have `num_classes` entries, or `ds` is empty.
+        tf.errors.InvalidArgumentError: a label >= `num_classes` other than 255.
     """
     if num_classes is None:
         num_classes = getattr(model, "num_classes", None) or int(model.output_shape[-1])
@@ -206,7 +164,8 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
     if class_names is None:
         class_names = [f"class_{i}" for i in range(num_classes)]
     if len(class_names) != num_classes:
-        raise ValueError(f"{len(class_names)} class names for num_classes={num_classes}")
+        raise ValueError(f"Expected one class name per class ({num_classes}). Received: "
+                         f"{len(class_names)} class_names={list(class_names)!r}")
     cm = fcn_metrics.ConfusionMatrix(num_classes)
 
     @tf.function(reduce_retracing=True)
@@ -219,16 +178,16 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
     if total is None:
         card = int(ds.cardinality())
         total = card if card > 0 else None
-    bar = _progress(total, "batch", progress)
     images = 0
-    for i, (x, y) in enumerate(ds):
-        if steps is not None and i >= steps:
-            break
-        images += int(step(x, y))
-        if bar is not None:
-            bar.update(i + 1)
+    with progress_bar(total, "evaluating", unit="batch", enabled=None if progress else False) as bar:
+        for i, (x, y) in enumerate(ds):
+            if steps is not None and i >= steps:
+                break
+            images += int(step(x, y))
+            bar.update(1)
     if images == 0:
-        raise ValueError("evaluate(): the dataset yielded no batches")
+        raise ValueError(f"Expected a dataset with at least one batch. Received: ds={ds!r} "
+                         f"(no batches)")
     hist = cm.confusion_matrix()
     s = fcn_metrics.scores_from_confusion(hist)
 
@@ -249,7 +208,15 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
 
 
 def format_report(scores, title=None):
-    """A plain-text table of the four metrics and the per-class IoU."""
+    """A plain-text table of the four metrics and the per-class IoU.
+
+    Args:
+        scores: what `evaluate` returns.
+        title: a first line (e.g. the data set and split), or None.
+
+    Returns:
+        the table as one string (percentages, two decimals).
+    """
     lines = []
     if title:
         lines.append(title)
@@ -273,7 +240,16 @@ def format_report(scores, title=None):
 
 
 def predict_labels(model, images, batch_size=1):
-    """Class ids ``(N, H, W)`` uint8 (or ``(H, W)`` for one image) for RGB uint8 images."""
+    """Class ids per pixel for RGB images.
+
+    Args:
+        model: a Keras model producing (N, H, W, C) scores from RGB pixel values 0..255.
+        images: one (H, W, 3) image or a batch (N, H, W, 3), uint8 or float.
+        batch_size: images per model call.
+
+    Returns:
+        uint8 labels, (N, H, W), or (H, W) for one image.
+    """
     arr = np.asarray(images)
     single = arr.ndim == 3
     if single:

@@ -1,5 +1,5 @@
-"""fcn-keras train (staged schedule) -> evaluate -> predict, end to end on tiny shapes;
-plus the recipe's weight surgery and viz helpers."""
+"""fcn-keras train (staged schedule) -> evaluate, end to end on tiny shapes; the recipe's
+weight surgery, evaluate's report, and viz helpers."""
 
 import json
 import os
@@ -54,15 +54,24 @@ def test_cli_train_staged_then_evaluate_and_predict(tmp_path, capsys):
     assert "mean IU" in text and "circle" in text
     for head in ("32s", "16s", "8s"):
         stage = os.path.join(out, f"fcn{head}")
-        for name in ("model.keras", "model.weights.h5", "log.csv", "history.json"):
+        for name in ("model.keras", "model.weights.h5", "log.csv", "history.json",
+                     "curves.png"):
             assert os.path.exists(os.path.join(stage, name)), (head, name)
+    # the final net, the curves of all stages and their combined history at the top
+    for name in ("model.keras", "curves.png", "history.json"):
+        assert os.path.exists(os.path.join(out, name)), name
+    with open(os.path.join(out, "history.json")) as f:
+        assert len(json.load(f)["loss"]) == 3
+    assert [line for line in text.splitlines() if line.startswith("stage ")] == [
+        "stage 1/3: FCN-32s from scratch", "stage 2/3: FCN-16s from FCN-32s",
+        "stage 3/3: FCN-8s from FCN-16s"]
     with open(os.path.join(out, "scores.json")) as f:
         scores = json.load(f)
     assert set(scores["per_class_iou"]) == set(data.SHAPES_CLASSES)
     assert 0.0 <= scores["mean_iou"] <= 1.0
 
     # evaluate the final (8s) model from its .keras file and write JSON
-    model_path = os.path.join(out, "fcn8s", "model.keras")
+    model_path = os.path.join(out, "model.keras")
     js = str(tmp_path / "eval.json")
     assert _main(["evaluate", "--model", model_path, "--data", "shapes", "--split", "val",
                   "--image-size", "32", "--num-examples", "4", "--json", js, "--quiet"]) == 0
@@ -74,28 +83,11 @@ def test_cli_train_staged_then_evaluate_and_predict(tmp_path, capsys):
         ev = json.load(f)
     assert ev["images"] == 4 and len(ev["confusion_matrix"]) == 4
 
-    # predict a folder of images
-    inp = tmp_path / "images"
-    inp.mkdir()
-    for k, (image, _) in enumerate(data.shapes("test", num_examples=2, image_size=40)):
-        Image.fromarray(image).save(inp / f"img{k}.png")
-    pred = str(tmp_path / "pred")
-    assert _main(["predict", str(inp), "--model", model_path, "--out", pred, "--legend",
-                  "--quiet"]) == 0
-    for k in range(2):
-        lab = Image.open(os.path.join(pred, f"img{k}_labels.png"))
-        assert lab.mode == "P" and lab.size == (40, 40)
-        assert np.asarray(lab).max() < 4
-        ov = Image.open(os.path.join(pred, f"img{k}_overlay.png"))
-        assert ov.size[1] >= 40 and ov.size[0] > 40  # the legend sits to the right
-    with pytest.raises(FileExistsError, match="--overwrite"):
-        _main(["predict", str(inp), "--model", model_path, "--out", pred, "--quiet"])
-
 
 def test_cli_errors():
     with pytest.raises(ValueError, match="data spec"):
         _main(["train", "--data", "imagenet", "--out", "/nonexistent/x"])
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="--model"):
         _main(["evaluate", "--model", "/nonexistent/model.keras"])
 
 

@@ -1,5 +1,5 @@
-"""A run killed mid-epoch resumes from its BackupAndRestore state, losing at most the epoch
-it was in; the finished run leaves a model, logs and checkpoints."""
+"""A run killed mid-epoch (no clean-up at all) resumes from its last backup; the finished run
+leaves a model, logs, checkpoints and a history of every epoch."""
 
 import csv
 import json
@@ -43,9 +43,13 @@ def test_killed_run_resumes_losing_at_most_one_epoch(tmp_path):
     assert started == [0, 1, 2, 2, 3]
     with open(tmp_path / "b.json") as f:
         res = json.load(f)
-    assert res["epochs_run"] == 2
+    assert res["epochs_run"] == 4  # the returned history holds the first process's epochs too
     with open(os.path.join(out_dir, "log.csv")) as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2, 3]
+    with open(os.path.join(out_dir, "history.json")) as f:
+        history = json.load(f)
+    assert len(history["loss"]) == 4 and None not in history["loss"]
+    assert history["loss"][2:] == res["loss"][2:]
     assert os.path.exists(os.path.join(out_dir, "model.keras"))
     assert os.path.exists(os.path.join(out_dir, "checkpoints", "last.weights.h5"))
     assert not os.path.exists(os.path.join(out_dir, "backup"))  # cleaned up when finished

@@ -1,0 +1,65 @@
+"""Ctrl-C (a real SIGINT to a real `fcn-keras train` process) in the middle of an epoch:
+exit 130 with one line saying where the backup is; the rerun says where it resumes and the
+run ends with history.json, log.csv and curves.png covering every epoch."""
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _train(out, stdout):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fcn_keras.cli", "train", "--backbone", "alexnet", "--width",
+         "0.0625", "--head", "32s", "--image-size", "32", "--num-examples", "4",
+         "--batch-size", "2", "--crop-size", "32", "--epochs", "2", "--steps-per-epoch", "300",
+         "--val-split", "none", "--seed", "0", "--out", out],
+        stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, start_new_session=False)
+
+
+def test_sigint_mid_epoch_saves_a_backup_and_the_rerun_resumes(tmp_path):
+    out = str(tmp_path / "run")
+    log = tmp_path / "first.out"
+    with open(log, "w") as f:
+        proc = _train(out, f)
+        deadline = time.time() + 300
+        while "epoch 1/2" not in log.read_text():  # the first epoch is done ...
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            assert time.time() < deadline, "no epoch finished in 300 s"
+            time.sleep(0.2)
+        time.sleep(3)                               # ... and the second is under way
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    backup = os.path.join(out, "fcn32s", "backup")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == [f"fcn-keras train: interrupted; the backup is in {backup}: "
+                     f"run the same command again to resume"], err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    with open(os.path.join(backup, "training_metadata.json")) as f:
+        state = json.load(f)
+    assert state["epoch"] == 1 and 0 < state["step"] < 300, state  # mid second epoch
+    assert os.path.exists(os.path.join(backup, "latest.weights.h5"))
+    assert not os.path.exists(os.path.join(out, "model.keras"))
+
+    result = _train(out, subprocess.PIPE)
+    stdout, err = result.communicate(timeout=600)
+    assert result.returncode == 0, err[-3000:]
+    assert f"resuming from epoch 2, step {state['step']} of {backup}" in stdout, stdout
+    assert re.search(r"^epoch 2/2  loss \d", stdout, re.M), stdout
+    with open(os.path.join(out, "fcn32s", "history.json")) as f:
+        history = json.load(f)
+    assert len(history["loss"]) == 2 and all(v is not None for v in history["loss"])
+    with open(os.path.join(out, "fcn32s", "log.csv")) as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1]
+    for name in ("model.keras", "curves.png", "history.json", "fcn32s/curves.png"):
+        assert os.path.exists(os.path.join(out, name)), name
+    assert not os.path.exists(backup)  # removed once the run finished
