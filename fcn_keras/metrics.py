@@ -115,9 +115,10 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         self.invalid.assign_add(n_bad)
 
     def reset_state(self):
-        zeros = ops.zeros((self.num_classes, self.num_classes), self._wide)
-        self.confusion.assign(zeros)
-        self.confusion_low.assign(zeros)
+        shape = (self.num_classes, self.num_classes)
+        # one array each: JAX donates variable buffers to a jitted step, and refuses one twice
+        self.confusion.assign(ops.zeros(shape, self._wide))
+        self.confusion_low.assign(ops.zeros(shape, self._wide))
         self.invalid.assign(ops.zeros((), "float32"))
 
     def _hist(self):

@@ -2,8 +2,8 @@
 
 Every class is registered under the stable package name "fcn_keras" (it is stored in
 `.keras` files), so `keras.models.load_model` needs no `custom_objects` once
-`fcn_keras` is imported. Each layer is written to survive export (see
-shared/reference/export-notes.md): static pads only, Python slicing for crops,
+`fcn_keras` is imported. Each layer is written to survive export to SavedModel, TFLite
+(float and int8) and ONNX: static pads only, Python slicing for crops,
 `ops.take` for the channel swap (never `ops.flip`), zero padding for pooling
 (never -inf), grouped convolutions as one convolution per group.
 """
@@ -77,9 +77,12 @@ class Conv2DTranspose(layers.Conv2DTranspose):
     s * s filters per channel and interleaved by a reshape (a "depth to space"). Same sums
     as the dense op, about C * k * k / (J * J * s * s) ~ C times less work.
 
-    Only the diagonal kernel[:, :, c, c] is read (gradients reach only it). When weights are
-    set by `set_weights` or Keras' loaders and the kernel is not diagonal, the layer falls
-    back to the dense transposed convolution (checked on loading, not per call).
+    The path is chosen from the kernel's current values each time the call is traced (once
+    per `tf.function` / `jit` trace, or on every eager call): a diagonal kernel (the
+    reference nets' bilinear one, always) is computed per channel, any other kernel (e.g.
+    random Caffe weights) as the dense transposed convolution. A graph traced before the
+    kernel is changed to a non-diagonal one keeps its path: trace again after loading such
+    weights. `force_dense = True` always takes the dense path (for comparisons).
 
     Input (N, H, W, C) -> output (N, (H - 1) s + k, (W - 1) s + k, C).
     """
@@ -93,7 +96,7 @@ class Conv2DTranspose(layers.Conv2DTranspose):
                 f"{type(self).__name__} '{self.name}' supports square kernels k >= stride, equal "
                 "strides, padding='valid', channels_last, no dilation. Received: "
                 f"kernel_size={self.kernel_size}, strides={self.strides}, padding={self.padding!r}")
-        self.dense = False
+        self.force_dense = False
 
     def build(self, input_shape):
         if input_shape[-1] != self.filters:
@@ -102,19 +105,18 @@ class Conv2DTranspose(layers.Conv2DTranspose):
                 f"{self.filters} input channels. Received: input_shape={tuple(input_shape)}")
         super().build(input_shape)
 
-    def _check_kernel(self):
-        self.dense = not is_channelwise(ops.convert_to_numpy(self.kernel))
+    def kernel_is_channelwise(self):
+        """True if the kernel's current values are diagonal (read outside any trace)."""
+        value = self.kernel._value  # the stored values, also while a jit / tf.function traces
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
 
-    def set_weights(self, weights):
-        super().set_weights(weights)
-        self._check_kernel()
-
-    def load_own_variables(self, store):
-        super().load_own_variables(store)
-        self._check_kernel()
+            with tf.init_scope():
+                value = value.numpy()
+        return is_channelwise(ops.convert_to_numpy(value))
 
     def call(self, x):
-        if self.dense:
+        if self.force_dense or not self.kernel_is_channelwise():
             return super().call(x)
         k, s, c = self.kernel_size[0], self.strides[0], self.filters
         j = -(-k // s)
