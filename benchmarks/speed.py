@@ -21,8 +21,8 @@ min..max spread:
   done) against this machine's float32 peak, measured in the same run as the best of a
   4096^2 matmul and a 3x3 256->256 convolution on 176x176, in TensorFlow and PyTorch;
 * peak memory: each (framework, configuration, inference/training) runs once more in a
-  fresh subprocess (`--memory`), which reports its peak RSS (`ru_maxrss`) and the rise over
-  its RSS after building the model (before the first call).
+  fresh subprocess (unless `--no-memory`), which reports its peak RSS (VmHWM, Linux) and the
+  rise over its RSS after building the model (before the first call).
 
 The models have random weights (speed does not depend on them); before timing, the Keras
 and PyTorch outputs are checked to agree (relative error <= 1e-4 of the largest logit,
@@ -35,13 +35,10 @@ import json
 import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
 import time
-
-from fcn_keras._io import atomic_write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -66,6 +63,13 @@ def cpu_name():
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def hwm_mb():
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over from the
+    parent through fork and exec, so a child would report at least its parent's size."""
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\s*(\d+) kB", f.read()).group(1)) / 1024
 
 
 def setup_threads(threads):
@@ -308,7 +312,7 @@ def child_memory(framework, backbone, head, size, batch, mode, threads, width):
         else:
             model.compile(metrics=[], jit_compile=False)
             model.train_on_batch(x, np.zeros((batch, size, size), "int32"))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = hwm_mb()
     print(json.dumps({"peak_rss_mb": peak, "rise_mb": peak - before, "after_build_mb": before}))
 
 
@@ -468,7 +472,7 @@ def main(argv=None):
         "cpu": model_name, "cpu_flags": flags, "threads": args.threads, "width": args.width,
         "versions": versions(),
         "peak": peak, "results": results,
-        "memory_method": "peak RSS (ru_maxrss) of a fresh subprocess that builds the model and runs "
+        "memory_method": "peak RSS (VmHWM) of a fresh subprocess that builds the model and runs "
                          "one call (inference: a tf.function / torch.inference_mode; training: one "
                          "train step); rise = peak minus RSS after building, before the call",
     }
@@ -481,6 +485,8 @@ def main(argv=None):
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(report, f, indent=1)
+
+    from fcn_keras._io import atomic_write
 
     atomic_write(out, write)
     print(table(results, peak["peak_gflops"]))
