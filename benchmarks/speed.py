@@ -111,7 +111,7 @@ def macs(backbone, head, size, width=1.0):
     return dense, computed
 
 
-def interleave(fns, repeats, warmup=2):
+def interleave(fns, repeats, warmup=1):
     """{name: [seconds]}: `warmup` untimed calls each, then `repeats` rounds of one call each."""
     for _ in range(warmup):
         for fn in fns.values():
@@ -339,7 +339,7 @@ def run_config(cfg, mode, args, peak):
     result["gmac_per_image"] = dense / 1e9
     result["gmac_per_image_computed"] = computed / 1e9
     fns = (inference_fns if mode == "inference" else training_fns)(model, net, cfg["size"], cfg["batch"])
-    times = interleave(fns, args.repeats)
+    times = interleave(fns, args.repeats, args.warmup)
     flop = 2 * computed * cfg["batch"] * (1 if mode == "inference" else 3)  # backward ~ 2x forward
     result["variants"] = {}
     for name, ts in times.items():
@@ -434,6 +434,7 @@ def main(argv=None):
     p.add_argument("--train-sizes", nargs="+", type=int, default=DEFAULT["train_sizes"])
     p.add_argument("--batches", nargs="+", type=int, default=DEFAULT["batches"])
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per configuration")
+    p.add_argument("--warmup", type=int, default=1, help="untimed calls per variant first")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--width", type=float, default=1.0, help="channel width (tests use a small one)")
     p.add_argument("--no-torch", action="store_true")
@@ -459,36 +460,40 @@ def main(argv=None):
         except ImportError:
             print("torch not installed (pip install -e .[bench]): PyTorch columns skipped", file=sys.stderr)
             args.no_torch = True
+    from fcn_keras._io import atomic_write
+
     model_name, flags = cpu_name()
+    slug = re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-")
+    out = args.out or os.path.join(HERE, "results", f"speed_{slug}_{args.threads}t.json")
     load_start = os.getloadavg()
-    peak = measure_peak(max(3, args.repeats))
     results = []
-    for mode, on in (("inference", True), ("training", args.training)):
-        for cfg in configs(args, mode == "training") if on else []:
-            print(f"... {mode} {cfg}", file=sys.stderr, flush=True)
-            results.append(run_config(cfg, mode, args, peak["peak_gflops"]))
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpu": model_name, "cpu_flags": flags, "threads": args.threads, "width": args.width,
-        "versions": versions(),
-        "peak": peak, "results": results,
+        "versions": versions(), "results": results,
         "memory_method": "peak RSS (VmHWM) of a fresh subprocess that builds the model and runs "
                          "one call (inference: a tf.function / torch.inference_mode; training: one "
                          "train step); rise = peak minus RSS after building, before the call",
     }
+
+    def save():  # after every configuration, so an interrupted run keeps what it measured
+        report["loadavg_1_5_15min_at_start_and_now"] = [load_start, os.getloadavg()]
+
+        def write(tmp):
+            with open(tmp, "w") as f:
+                json.dump(report, f, indent=1)
+
+        atomic_write(out, write)
+
+    report["peak"] = peak = measure_peak(max(3, args.repeats))
     if args.band:
         report["band"] = band_experiment(args)
-    report["loadavg_1_5_15min_at_start_and_end"] = [load_start, os.getloadavg()]
-    slug = re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-")
-    out = args.out or os.path.join(HERE, "results", f"speed_{slug}_{args.threads}t.json")
-
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(report, f, indent=1)
-
-    from fcn_keras._io import atomic_write
-
-    atomic_write(out, write)
+        save()
+    for mode, on in (("inference", True), ("training", args.training)):
+        for cfg in configs(args, mode == "training") if on else []:
+            print(f"... {mode} {cfg}", file=sys.stderr, flush=True)
+            results.append(run_config(cfg, mode, args, peak["peak_gflops"]))
+            save()
     print(table(results, peak["peak_gflops"]))
     if "band" in report:
         b = report["band"]

@@ -82,7 +82,9 @@ class Conv2DTranspose(layers.Conv2DTranspose):
     reference nets' bilinear one, always) is computed per channel, any other kernel (e.g.
     random Caffe weights) as the dense transposed convolution. A graph traced before the
     kernel is changed to a non-diagonal one keeps its path: trace again after loading such
-    weights. `force_dense = True` always takes the dense path (for comparisons).
+    weights. While JAX's `fit` holds the variables' values outside them, the path last seen
+    (at build, `set_weights`, loading, or an earlier call) is used. `force_dense = True`
+    always takes the dense path (for comparisons).
 
     Input (N, H, W, C) -> output (N, (H - 1) s + k, (W - 1) s + k, C).
     """
@@ -104,16 +106,28 @@ class Conv2DTranspose(layers.Conv2DTranspose):
                 f"{type(self).__name__} '{self.name}' maps each channel to itself: expected "
                 f"{self.filters} input channels. Received: input_shape={tuple(input_shape)}")
         super().build(input_shape)
+        self.kernel_is_channelwise()
 
     def kernel_is_channelwise(self):
         """True if the kernel's current values are diagonal (read outside any trace)."""
         value = self.kernel._value  # the stored values, also while a jit / tf.function traces
+        if value is None:  # JAX's fit keeps the values outside the variables during an epoch
+            return self._channelwise
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             with tf.init_scope():
                 value = value.numpy()
-        return is_channelwise(ops.convert_to_numpy(value))
+        self._channelwise = is_channelwise(ops.convert_to_numpy(value))
+        return self._channelwise
+
+    def set_weights(self, weights):
+        super().set_weights(weights)
+        self.kernel_is_channelwise()
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        self.kernel_is_channelwise()
 
     def call(self, x):
         if self.force_dense or not self.kernel_is_channelwise():
