@@ -31,6 +31,9 @@ setup(
     extras_require={
         "export": ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<2", "onnxruntime>=1.20,<2",
                    "ai-edge-litert>=2.3,<3"],
+        # the PyTorch port the benchmarks time side by side (benchmarks/speed.py, gpu_jax.py);
+        # for the CPU-only build: pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+        "bench": ["torch>=2.9,<2.14"],
         "test": ["pytest>=8,<10", "opencv-python-headless>=4.8,<5", "jax[cpu]>=0.10,<0.11"],
     },
     entry_points={"console_scripts": ["fcn-keras=fcn_keras.cli:main"]},

@@ -7,6 +7,8 @@ truth (rows) against prediction (columns) over the scored pixels:
 * mean accuracy             ``nanmean(diag / hist.sum(1))``
 * mean IU                   ``nanmean(diag / (hist.sum(1) + hist.sum(0) - diag))``
 * frequency weighted IU     ``sum_{freq > 0} freq * IU`` with ``freq = hist.sum(1) / sum(hist)``
+  (0 for an empty matrix, as in ``score.py``: there ``freq`` is all NaN, no class has
+  ``freq > 0``, and the empty sum is 0; the other three scores are NaN)
 
 ``nanmean`` skips classes whose ratio is 0/0: a class absent from the ground truth does not
 count towards mean accuracy; for mean IU it is skipped only if it is also never predicted
@@ -19,8 +21,14 @@ backends such pixels are counted in the ``invalid`` variable and ``result()`` is
 (The data pipeline checks labels too, naming the file.)
 
 ``y_pred`` may be logits / probabilities ``(N, H, W, C)`` (argmax is taken) or class ids
-``(N, H, W)``. The confusion matrix is a float64 variable summed across replicas under
-``tf.distribute`` (``aggregation="sum"``), so counts stay exact up to 2**53 pixels per cell.
+``(N, H, W)``. The confusion matrix is kept as two variables, a high and a low part whose
+sum is the count (a compensated "double-word" sum, renormalised after every update), in
+float64 where the backend has it and in float32 under JAX without ``jax_enable_x64`` (where a
+single float32 would count exactly only to 2**24 ~ 16.7M pixels per cell, less than one VOC
+val pass). Unweighted counts stay exact up to about 2**47 pixels per cell in float32 (2**100
+in float64); a batch's own counts are exact integers up to 2**31 per cell. With
+``sample_weight`` a batch's weighted counts are summed in the accumulator dtype first. Both
+parts are summed across replicas under ``tf.distribute`` (``aggregation="sum"``).
 """
 
 from __future__ import annotations
@@ -47,10 +55,13 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
             raise ValueError(f"num_classes must be a positive int, got num_classes={num_classes!r}")
         self.num_classes = int(num_classes)
         self.ignore_label = int(ignore_label)
-        self.confusion = self.add_variable(
-            shape=(self.num_classes, self.num_classes), initializer="zeros",
-            dtype="float64", aggregation="sum", name="confusion_matrix")
-        self.invalid = self.add_variable(shape=(), initializer="zeros", dtype="float64",
+        self._wide = _accumulator_dtype()
+        shape = (self.num_classes, self.num_classes)
+        self.confusion = self.add_variable(shape=shape, initializer="zeros", dtype=self._wide,
+                                           aggregation="sum", name="confusion_matrix")
+        self.confusion_low = self.add_variable(shape=shape, initializer="zeros", dtype=self._wide,
+                                               aggregation="sum", name="confusion_matrix_low")
+        self.invalid = self.add_variable(shape=(), initializer="zeros", dtype="float32",
                                          aggregation="sum", name="invalid_labels")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
@@ -70,7 +81,7 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
         y_pred = ops.reshape(ops.cast(y_pred, "int32"), (-1,))
         scored = ops.not_equal(y_true, self.ignore_label)
         bad = ops.logical_and(scored, ops.logical_or(y_true >= c, y_true < 0))
-        n_bad = ops.sum(ops.cast(bad, "float64"))
+        n_bad = ops.sum(ops.cast(bad, "float32"))
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
@@ -84,27 +95,40 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
             with tf.control_dependencies([assert_op]):
                 y_true = tf.identity(y_true)
         valid = ops.logical_and(scored, ops.logical_not(bad))
-        if sample_weight is not None:
-            w = ops.reshape(ops.cast(ops.convert_to_tensor(sample_weight), "float64"), (-1,))
-            w = ops.broadcast_to(w, ops.shape(y_true)) if w.shape != y_true.shape else w
-            w = ops.where(valid, w, ops.zeros_like(w))
-        else:
-            w = ops.cast(valid, "float64")
         y_pred = ops.clip(y_pred, 0, c - 1)
         idx = ops.where(valid, y_true * c + y_pred, ops.zeros_like(y_true))
-        counts = ops.segment_sum(w, idx, num_segments=c * c, sorted=False)
-        self.confusion.assign_add(ops.reshape(counts, (c, c)))
+        if sample_weight is not None:
+            w = ops.reshape(ops.cast(ops.convert_to_tensor(sample_weight), self._wide), (-1,))
+            w = ops.broadcast_to(w, ops.shape(y_true)) if w.shape != y_true.shape else w
+            w = ops.where(valid, w, ops.zeros_like(w))
+            parts = [ops.segment_sum(w, idx, num_segments=c * c, sorted=False)]
+        else:
+            counts = ops.segment_sum(ops.cast(valid, "int32"), idx, num_segments=c * c, sorted=False)
+            # split so that each part is exact in float32 (< 2**24 significant bits)
+            high = (counts // _SPLIT) * _SPLIT
+            parts = [ops.cast(high, self._wide), ops.cast(counts - high, self._wide)]
+        hi, lo = self.confusion, self.confusion_low
+        for part in parts:
+            hi, lo = _accumulate(hi, lo, ops.reshape(part, (c, c)))
+        self.confusion.assign(hi)
+        self.confusion_low.assign(lo)
         self.invalid.assign_add(n_bad)
 
     def reset_state(self):
-        self.confusion.assign(ops.zeros((self.num_classes, self.num_classes), "float64"))
-        self.invalid.assign(ops.zeros((), "float64"))
+        shape = (self.num_classes, self.num_classes)
+        # one array each: JAX donates variable buffers to a jitted step, and refuses one twice
+        self.confusion.assign(ops.zeros(shape, self._wide))
+        self.confusion_low.assign(ops.zeros(shape, self._wide))
+        self.invalid.assign(ops.zeros((), "float32"))
+
+    def _hist(self):
+        return self.confusion + self.confusion_low
 
     def _score(self, hist):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def result(self):
-        value = self._score(self.confusion)
+        value = self._score(self._hist())
         value = ops.where(self.invalid > 0, np.nan, value)
         return ops.cast(value, "float32")
 
@@ -115,17 +139,47 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
     # reports -----------------------------------------------------------------------------
     def confusion_matrix(self):
         """The accumulated confusion matrix as a numpy int64 array (rows: ground truth)."""
-        return np.asarray(ops.convert_to_numpy(self.confusion)).round().astype(np.int64)
+        hi = np.asarray(ops.convert_to_numpy(self.confusion), dtype=np.float64)
+        lo = np.asarray(ops.convert_to_numpy(self.confusion_low), dtype=np.float64)
+        return (np.round(hi).astype(np.int64) + np.round(lo).astype(np.int64))
 
     def per_class_iou(self):
         """numpy array of per-class IU (NaN for classes neither present nor predicted)."""
         return scores_from_confusion(self.confusion_matrix())["per_class_iou"]
 
 
+_SPLIT = 4096  # a batch's int32 counts are added as a multiple of 2**12 plus a rest < 2**12
+
+
+def _accumulator_dtype():
+    """float64, or float32 under JAX without x64 (where float64 variables are truncated)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.read("jax_enable_x64"):
+            return "float32"
+    return "float64"
+
+
+def _accumulate(hi, lo, x):
+    """(hi, lo) + x as a renormalised pair, hi + lo holding the sum without rounding.
+
+    TwoSum(hi, x) gives s and its exact rounding error e, then Fast2Sum(s, lo + e). For
+    integer counts every step is exact while the total is below 2**(2p - 1), p the
+    significand bits (2**47 in float32).
+    """
+    s = hi + x
+    b = s - hi
+    e = (hi - (s - b)) + (x - b)
+    lo = lo + e
+    hi = s + lo
+    return hi, lo - (hi - s)
+
+
 def _nanmean(num, den):
     ok = den > 0
     ratio = ops.where(ok, num / ops.where(ok, den, ops.ones_like(den)), ops.zeros_like(num))
-    n = ops.sum(ops.cast(ok, "float64"))
+    n = ops.sum(ops.cast(ok, num.dtype))
     return ops.where(n > 0, ops.sum(ratio) / ops.maximum(n, 1.0), np.nan)
 
 
@@ -141,7 +195,7 @@ class ConfusionMatrix(_ConfusionMatrixMetric):
         super().__init__(num_classes, name=name, **kwargs)
 
     def result(self):
-        return self.confusion
+        return self._hist()
 
 
 @keras.saving.register_keras_serializable(package="fcn_keras")
@@ -193,8 +247,8 @@ class FrequencyWeightedIoU(_ConfusionMatrixMetric):
         den = gt + ops.sum(hist, axis=0) - d
         iu = ops.where(den > 0, d / ops.where(den > 0, den, ops.ones_like(den)), ops.zeros_like(d))
         freq = gt / ops.maximum(total, 1.0)
-        return ops.where(total > 0, ops.sum(ops.where(freq > 0, freq * iu, ops.zeros_like(iu))),
-                         np.nan)
+        # an empty matrix scores 0, as score.py's (freq[freq > 0] * iu[freq > 0]).sum()
+        return ops.sum(ops.where(freq > 0, freq * iu, ops.zeros_like(iu)))
 
 
 def paper_metrics(num_classes):
@@ -230,8 +284,7 @@ def scores_from_confusion(hist):
         "pixel_accuracy": float(diag.sum() / total) if total > 0 else float("nan"),
         "mean_accuracy": nanmean(acc),
         "mean_iou": nanmean(iu),
-        "frequency_weighted_iou": float((freq[freq > 0] * iu[freq > 0]).sum())
-        if total > 0 else float("nan"),
+        "frequency_weighted_iou": float((freq[freq > 0] * iu[freq > 0]).sum()),
         "per_class_iou": iu,
         "per_class_accuracy": acc,
         "pixels": int(total),

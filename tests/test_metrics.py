@@ -123,3 +123,65 @@ def test_config_round_trip():
     assert (m2.num_classes, m2.name) == (7, "fwiu")
     with pytest.raises(ValueError, match="num_classes"):
         M.MeanIoU(0)
+
+
+def test_empty_matrix_scores_as_score_py():
+    # score.py: freq = hist.sum(1) / hist.sum() is all NaN, no class has freq > 0, the
+    # empty sum is 0; the accuracies and mean IU are NaN
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hist = np.zeros((3, 3))
+        freq = hist.sum(1) / hist.sum()
+        iu = np.diag(hist) / (hist.sum(1) + hist.sum(0) - np.diag(hist))
+        assert (freq[freq > 0] * iu[freq > 0]).sum() == 0.0
+    s = M.scores_from_confusion(hist)
+    assert s["frequency_weighted_iou"] == 0.0
+    assert all(np.isnan(s[k]) for k in ("pixel_accuracy", "mean_accuracy", "mean_iou"))
+    for m in M.paper_metrics(3):
+        m.update_state(np.full((1, 2, 2), 255), np.zeros((1, 2, 2), "int32"))  # all ignored
+        want = 0.0 if m.name == "frequency_weighted_iou" else None
+        got = float(m.result())
+        assert got == want if want is not None else np.isnan(got), m.name
+
+
+_JAX_COUNTS = r"""
+import jax, keras, numpy as np
+from fcn_keras import metrics as M
+assert keras.backend.backend() == "jax" and not jax.config.read("jax_enable_x64")
+m = M.ConfusionMatrix(3)
+yt, yp = np.array([[0, 1]]), np.array([[0, 2]])
+m.update_state(yt, yp, sample_weight=np.array([[2.0**24, 3.0]], "float32"))
+for _ in range(5):
+    m.update_state(yt, yp)  # 2**24 + 1 ... : not representable in one float32
+assert m.confusion_matrix()[0, 0] == 2**24 + 5 and m.confusion_matrix()[1, 2] == 8
+# the same inside jax.jit (as in fit / evaluate), with 2**22 + 1 pixels per batch
+n = 2**22 + 1
+update = jax.jit(m.stateless_update_state)
+values = [v.value for v in m.variables]
+zeros = np.zeros((1, n), "int32")
+for _ in range(5):
+    values = update(values, zeros, zeros)
+for v, x in zip(m.variables, values):
+    v.assign(x)
+assert m.confusion_matrix()[0, 0] == 2**24 + 5 + 5 * n, m.confusion_matrix()
+print("exact")
+"""
+
+
+def test_counts_exact_beyond_float32_under_jax():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    env.pop("JAX_ENABLE_X64", None)
+    out = subprocess.run([sys.executable, "-c", _JAX_COUNTS], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and "exact" in out.stdout, out.stderr[-3000:]
+
+
+def test_counts_exact_beyond_float32_under_tensorflow():
+    m = M.ConfusionMatrix(2)
+    m.update_state(np.array([[0]]), np.array([[1]]), sample_weight=np.array([[2.0**53 - 8]]))
+    m.update_state(np.zeros((1, 2**12 + 3), "int32"), np.ones((1, 2**12 + 3), "int32"))
+    assert m.confusion_matrix()[0, 1] == 2**53 - 8 + 2**12 + 3

@@ -8,14 +8,14 @@ the one that starts earlier by (b_late - b_early)/a cells.
 
 Deconvolution kernels are 2s (the reference VGG16 nets) unless that leaves a half-pixel
 misalignment, then 2s - 1 (the reference FCN-AlexNet's k63 s32): e.g. VGG16 gives the
-reference offsets 19 (32s), 5 and 27 (16s), 5, 9 and 31 (8s); AlexNet 18 (32s).
+reference offsets 19 (32s), 5 and 27 (16s), 5, 9 and 31 (8s); AlexNet 18 (32s). The
+upsampling layers are Conv2DTranspose layers (same names and (k, k, C, C) kernels in files)
+computed channel by channel (`layers.Conv2DTranspose` of this package).
 """
 
 from keras import layers
 
-from fcn_keras.models.layers import BilinearInitializer, CropToLike
-
-HEADS = ("32s", "16s", "8s", "8s-atonce")
+from fcn_keras.models.layers import BilinearInitializer, Conv2DTranspose, CropToLike
 
 
 def plan(coords, head):
@@ -67,7 +67,7 @@ def fcn_head(taps, coords, head, num_classes, reference):
         if step[0] == "up":
             _, name, kernel, stride = step
             up_name = name
-            x = layers.Conv2DTranspose(
+            x = Conv2DTranspose(
                 num_classes, kernel, strides=stride, padding="valid", use_bias=False,
                 kernel_initializer=BilinearInitializer(), trainable=False, name=name)(x)
         elif step[0] == "fuse":

@@ -2,8 +2,8 @@
 
 Every class is registered under the stable package name "fcn_keras" (it is stored in
 `.keras` files), so `keras.models.load_model` needs no `custom_objects` once
-`fcn_keras` is imported. Each layer is written to survive export (see
-shared/reference/export-notes.md): static pads only, Python slicing for crops,
+`fcn_keras` is imported. Each layer is written to survive export to SavedModel, TFLite
+(float and int8) and ONNX: static pads only, Python slicing for crops,
 `ops.take` for the channel swap (never `ops.flip`), zero padding for pooling
 (never -inf), grouped convolutions as one convolution per group.
 """
@@ -50,6 +50,111 @@ class BilinearInitializer(keras.initializers.Initializer):
 
     def get_config(self):
         return {}
+
+
+def is_channelwise(kernel):
+    """True if a (k, k, C, C) transposed-convolution kernel maps channel c only to c."""
+    import numpy as np
+
+    kernel = np.asarray(kernel)
+    off = kernel * (1 - np.eye(kernel.shape[2], kernel.shape[3], dtype=kernel.dtype))
+    return kernel.shape[2] == kernel.shape[3] and not off.any()
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Conv2DTranspose(layers.Conv2DTranspose):
+    """A Conv2DTranspose (stride s, 'valid', kernel (k, k, C, C)) computed channel by channel.
+
+    It keeps Keras' class name on purpose: Keras names a layer's entry in `.weights.h5` /
+    `.keras` files after its class, so files are the same as with `keras.layers.Conv2DTranspose`
+    (which files written before this layer existed load into, unchanged).
+
+    The FCN's upsampling layers are transposed convolutions whose kernel is diagonal (the
+    fixed bilinear filter, channel c -> c). The kernel is stored in Conv2DTranspose's dense
+    (k, k, C, C) layout, so files and weight names are those of a plain Conv2DTranspose, but
+    the work is per channel: output phase (r, t) of every s x s output cell is a J x J
+    correlation of the input (J = ceil(k / s)), computed as one depthwise convolution with
+    s * s filters per channel and interleaved by a reshape (a "depth to space"). Same sums
+    as the dense op, about C * k * k / (J * J * s * s) ~ C times less work.
+
+    The path is chosen from the kernel's current values each time the call is traced (once
+    per `tf.function` / `jit` trace, or on every eager call): a diagonal kernel (the
+    reference nets' bilinear one, always) is computed per channel, any other kernel (e.g.
+    random Caffe weights) as the dense transposed convolution. A graph traced before the
+    kernel is changed to a non-diagonal one keeps its path: trace again after loading such
+    weights. While JAX's `fit` holds the variables' values outside them, the path last seen
+    (at build, `set_weights`, loading, or an earlier call) is used. `force_dense = True`
+    always takes the dense path (for comparisons).
+
+    Input (N, H, W, C) -> output (N, (H - 1) s + k, (W - 1) s + k, C).
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, **kwargs)
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        if (kh != kw or sh != sw or self.padding != "valid" or self.data_format != "channels_last"
+                or tuple(self.dilation_rate) != (1, 1) or kh < sh):
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' supports square kernels k >= stride, equal "
+                "strides, padding='valid', channels_last, no dilation. Received: "
+                f"kernel_size={self.kernel_size}, strides={self.strides}, padding={self.padding!r}")
+        self.force_dense = False
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.filters:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' maps each channel to itself: expected "
+                f"{self.filters} input channels. Received: input_shape={tuple(input_shape)}")
+        super().build(input_shape)
+        self.kernel_is_channelwise()
+
+    def kernel_is_channelwise(self):
+        """True if the kernel's current values are diagonal (read outside any trace)."""
+        value = self.kernel._value  # the stored values, also while a jit / tf.function traces
+        if value is None:  # JAX's fit keeps the values outside the variables during an epoch
+            return self._channelwise
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            with tf.init_scope():
+                value = value.numpy()
+        self._channelwise = is_channelwise(ops.convert_to_numpy(value))
+        return self._channelwise
+
+    def set_weights(self, weights):
+        super().set_weights(weights)
+        self.kernel_is_channelwise()
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        self.kernel_is_channelwise()
+
+    def call(self, x):
+        if self.force_dense or not self.kernel_is_channelwise():
+            return super().call(x)
+        k, s, c = self.kernel_size[0], self.strides[0], self.filters
+        j = -(-k // s)
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        diag = ops.sum(kernel * ops.eye(c, dtype=self.compute_dtype), axis=-1)  # (k, k, C)
+        diag = ops.pad(diag, [[0, j * s - k], [0, j * s - k], [0, 0]])
+        # taps[q1, q2, c, r1 * s + r2] = w[r1 + s (J-1-q1), r2 + s (J-1-q2), c]
+        taps = ops.reshape(diag, (j, s, j, s, c))
+        back = list(range(j - 1, -1, -1))
+        taps = ops.take(ops.take(taps, back, axis=0), back, axis=2)
+        taps = ops.reshape(ops.transpose(taps, (0, 2, 4, 1, 3)), (j, j, c, s * s))
+        y = ops.pad(x, [[0, 0], [j - 1, j - 1], [j - 1, j - 1], [0, 0]])
+        y = ops.depthwise_conv(y, taps, strides=1, padding="valid")  # (N, H', W', C s s)
+        shape = ops.shape(y)
+        h, w = shape[1], shape[2]
+        # (N H', W', C, s, s) -> (N H', s, W', s, C): 5-D at most, for the exporters
+        y = ops.reshape(y, (-1, w, c, s, s))
+        y = ops.transpose(y, (0, 3, 1, 4, 2))
+        y = ops.reshape(y, (-1, h * s, w * s, c))
+        if j * s > k:  # k = 2s - 1: the last row and column of phases fall outside
+            y = y[:, : k - j * s, : k - j * s, :]
+        if self.use_bias:
+            y = y + ops.cast(self.bias, self.compute_dtype)
+        return self.activation(y) if self.activation is not None else y
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
