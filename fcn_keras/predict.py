@@ -31,8 +31,8 @@ NAMED_CLASSES = ("voc", "shapes", "cityscapes")
 
 
 def _export_api():
-    """(runner, read_metadata, detect_format) of the export package."""
-    from fcn_keras.export.verification import _read_metadata as read_metadata, detect_format, runner
+    """(runner, read_metadata, detect_format) of the export package (imported on first use)."""
+    from fcn_keras.export import detect_format, read_metadata, runner
 
     return runner, read_metadata, detect_format
 
