@@ -99,7 +99,7 @@ def load_model(model):
         if not os.path.isfile(path):
             raise ExportError(f"`model` must be a keras.Model or an existing .keras file. "
                               f"Received: model={path!r} (no such file)")
-        import fcn_keras  # noqa: F401  (registers the custom layers)
+        import fcn_keras.models  # noqa: F401  (registers the custom layers)
 
         model = keras.models.load_model(path, compile=False)
     if not isinstance(model, keras.Model):
