@@ -17,13 +17,16 @@ setup(
         "tensorflow-cpu>=2.21,<2.22",
         "keras>=3.15.1,<3.16",
         "numpy>=1.26,<3",
-        "pillow>=10,<14",
+        "pillow>=10.1,<14",
         "protobuf>=6.31.1,<8",
         "tqdm>=4.66,<5",
         "matplotlib>=3.8,<4",
         "h5py>=3.7,<4",
         "scipy>=1.11,<2",
         "tensorflow-datasets>=4.9.7,<4.10",
+        # TFDS 4.9's DatasetBuilder.code_path imports the importlib_resources backport but
+        # declares it only for Python < 3.9: without it every TFDS builder fails to prepare
+        "importlib_resources>=6.4,<8",
     ],
     extras_require={
         "export": ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<2", "onnxruntime>=1.20,<2",

@@ -67,3 +67,114 @@ def keras_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("KERAS_HOME", str(home))
     return home
+
+
+def make_tiny_voc(root, splits=(("train", 4), ("val", 2)), size=(40, 56), seed=0):
+    """A PASCAL VOC folder (JPEGImages, SegmentationClass palette PNGs, ImageSets/Segmentation)
+    of `size` (H, W) images; every mask holds the labels 0..20 in bands and a 255 border.
+
+    Returns the ids per split, {split: [id, ...]}.
+    """
+    from PIL import Image
+
+    from fcn_keras.conventions import voc_palette
+
+    rng = np.random.default_rng(seed)
+    for d in ("JPEGImages", "SegmentationClass", os.path.join("ImageSets", "Segmentation")):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    h, w = size
+    ids, k = {}, 0
+    for split, n in splits:
+        ids[split] = []
+        for _ in range(n):
+            name = f"2012_{k:06d}"
+            k += 1
+            mask = ((np.arange(w)[None, :] * 21 // w + k) % 21 * np.ones((h, 1))).astype(np.uint8)
+            mask[:2] = mask[-2:] = 255
+            colours = voc_palette()[mask].astype(np.float32)
+            image = np.clip(colours + rng.normal(0, 20, colours.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(image).save(os.path.join(root, "JPEGImages", f"{name}.jpg"), quality=95)
+            png = Image.fromarray(mask, mode="P")
+            png.putpalette(voc_palette().reshape(-1).tolist())
+            png.save(os.path.join(root, "SegmentationClass", f"{name}.png"))
+            ids[split].append(name)
+        with open(os.path.join(root, "ImageSets", "Segmentation", f"{split}.txt"), "w") as f:
+            f.write("".join(f"{i}\n" for i in ids[split]))
+    return ids
+
+
+def _tar_gz(path, files):
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+
+def _encode(array, fmt):
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, fmt)
+    return out.getvalue()
+
+
+def prepare_tiny_pets(root):
+    """A 3-image Oxford-IIIT Pet prepared by TFDS's own `oxford_iiit_pet` builder: its
+    download manager fetches two archives laid out as the real ones (images/*.jpg;
+    annotations/trimaps/*.png, trainval.txt, test.txt) from an HTTP server on 127.0.0.1,
+    extracts them and writes the TFDS files. Only the builder's base URL is redirected.
+
+    Splits: train = Abyssinian_1, beagle_2; test = pug_3, whose trimap holds a 7 (not a
+    trimap value). Returns (data_dir, {file_name: trimap uint8 (12, 10)}).
+    """
+    import functools
+    import http.server
+    import threading
+
+    from tensorflow_datasets.datasets.oxford_iiit_pet import oxford_iiit_pet_dataset_builder as pet
+
+    from fcn_keras import data
+
+    rng = np.random.default_rng(0)
+    trimaps = {n: rng.integers(1, 4, (12, 10), dtype=np.uint8)
+               for n in ("Abyssinian_1", "beagle_2", "pug_3")}
+    trimaps["pug_3"][5, 5] = 7
+    serve = os.path.join(root, "srv")
+    os.makedirs(serve)
+    _tar_gz(os.path.join(serve, "images.tar.gz"), {
+        f"images/{n}.jpg": _encode(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8), "JPEG")
+        for n in trimaps})
+    files = {f"annotations/trimaps/{n}.png": _encode(t, "PNG") for n, t in trimaps.items()}
+    files["annotations/trainval.txt"] = b"Abyssinian_1 1 1 1\nbeagle_2 5 2 1\n"
+    files["annotations/test.txt"] = b"pug_3 26 2 1\n"
+    _tar_gz(os.path.join(serve, "annotations.tar.gz"), files)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(Quiet, directory=serve))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    data_dir = os.path.join(root, "tfds")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(pet, "_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+            mp.setenv("NO_PROXY", "127.0.0.1")
+            data.from_tfds("oxford_iiit_pet", "train", data_dir=data_dir)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return data_dir, {f"{n}.jpg": t for n, t in trimaps.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_pets(tmp_path_factory):
+    """`prepare_tiny_pets` once per test session: (data_dir, {file_name: trimap})."""
+    return prepare_tiny_pets(str(tmp_path_factory.mktemp("pets")))

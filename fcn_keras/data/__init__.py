@@ -4,43 +4,62 @@ and one pipeline that turns any of them into batches.
     train = fcn_keras.data.pipeline(fcn_keras.data.shapes("train"), batch_size=8,
                                     crop_size=64, training=True)
     val = fcn_keras.data.pipeline(fcn_keras.data.shapes("val"))   # batch 1, whole images
+    with fcn_keras.data.reraise_data_errors():   # a bad file: DataError naming it
+        model.fit(train, validation_data=val)
 
-Sources: :func:`from_directory` (PASCAL VOC, SBD), :func:`from_tfds` (TFDS segmentation
-sets), :func:`shapes` (bundled synthetic set, generated on the fly).
+Sources: `from_directory` (PASCAL VOC, SBD), `from_tfds` (TFDS segmentation sets), `shapes`
+(bundled synthetic set, generated on the fly), and `from_spec` (the command line's text).
 """
 
-from .directory import VOC_CLASSES, from_directory, read_image, read_mask, seg11valid_ids
-from .pipeline import MEAN_RGB, pipeline
+import os
+
 from fcn_keras.conventions import IGNORE_LABEL
 
-from .source import DataError, Source, check_example
+from .directory import VOC_CLASSES, detect_layout, from_directory, read_image, read_mask, seg11valid_ids
+from .errors import DataError, reraise_data_errors
+from .pipeline import MEAN_RGB, pipeline
+from .source import Source, check_example
 from .synthetic import SHAPES_CLASSES, shapes
 from .tfds import TFDS_CONVENTIONS, from_tfds
 
 __all__ = [
-    "from_directory", "from_tfds", "shapes", "pipeline", "Source", "DataError",
-    "check_example", "read_image", "read_mask", "seg11valid_ids",
-    "SHAPES_CLASSES", "VOC_CLASSES", "TFDS_CONVENTIONS", "MEAN_RGB", "IGNORE_LABEL",
+    "from_directory", "from_tfds", "shapes", "from_spec", "pipeline", "Source", "DataError",
+    "reraise_data_errors", "check_example", "detect_layout", "read_image", "read_mask",
+    "seg11valid_ids", "SHAPES_CLASSES", "VOC_CLASSES", "TFDS_CONVENTIONS", "MEAN_RGB",
+    "IGNORE_LABEL",
 ]
+
+_SPECS = "'shapes', 'voc:PATH', 'sbd:PATH', 'dir:PATH', 'tfds:NAME' or a VOC / SBD folder"
 
 
 def from_spec(spec, split="train", **kwargs):
-    """A source from a short text spec (what the command line takes):
+    """A source from a short text spec (what the command line's ``--data`` takes).
 
-    * ``"shapes"`` - the synthetic set (``kwargs`` go to :func:`shapes`);
-    * ``"voc:PATH"``, ``"sbd:PATH"``, ``"dir:PATH"`` (layout detected) - :func:`from_directory`;
-    * ``"tfds:NAME"`` - :func:`from_tfds`.
+    Args:
+        spec: ``"shapes"`` (the synthetic set); ``"voc:PATH"`` or ``"sbd:PATH"`` (that
+            layout); ``"dir:PATH"`` or a plain folder path (layout detected: PASCAL VOC or
+            SBD, see :func:`detect_layout`); ``"tfds:NAME"`` (:func:`from_tfds`).
+        split: the split to read.
+        **kwargs: passed to the source's function.
+
+    Returns:
+        a :class:`Source`.
+
+    Raises:
+        ValueError: ``spec`` is none of these, or a folder holds neither layout (the
+            message names the folder and what was expected).
+        FileNotFoundError: the folder of a ``voc:``, ``sbd:`` or ``dir:`` spec is missing.
     """
-    spec = str(spec)
+    spec = os.fspath(spec)
     kind, _, arg = spec.partition(":")
-    if kind == "shapes" and not arg:
+    if spec == "shapes":
         return shapes(split, **kwargs)
     if kind in ("voc", "sbd", "dir") and arg:
         return from_directory(arg, split, layout=None if kind == "dir" else kind, **kwargs)
     if kind == "tfds" and arg:
         return from_tfds(arg, split, **kwargs)
-    raise ValueError(f"data spec must be 'shapes', 'voc:PATH', 'sbd:PATH', 'dir:PATH' or "
-                     f"'tfds:NAME', got {spec!r}")
-
-
-__all__.append("from_spec")
+    if os.path.isdir(spec):
+        return from_directory(spec, split, **kwargs)
+    raise ValueError(f"The data spec must be {_SPECS}. Received: data={spec!r}"
+                     + ("" if kind in ("shapes", "voc", "sbd", "dir", "tfds")
+                        else " (no such folder)"))

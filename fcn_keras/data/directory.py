@@ -31,9 +31,12 @@ from fcn_keras.conventions import VOC_CLASSES
 from .source import DataError, Source, check_example, python_loader
 
 
-
 def seg11valid_ids():
-    """The 736 image ids of the paper's ``seg11valid`` split (VOC2011 val minus SBD train)."""
+    """The paper's ``seg11valid`` split: VOC2011 val minus SBD train.
+
+    Returns:
+        the 736 image ids (str, sorted), as listed in ``fcn_keras/data/seg11valid.txt``.
+    """
     text = resources.files("fcn_keras.data").joinpath("seg11valid.txt").read_text()
     return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -45,24 +48,38 @@ def _read_ids(path):
 
 
 def read_image(path):
-    """Decode an image file to ``uint8 (H, W, 3)`` RGB; :class:`DataError` names the file."""
-    from PIL import Image
+    """Decodes a data set image to uint8 (H, W, 3) RGB with `fcn_keras.images.read_image`.
+
+    Every Pillow mode is converted faithfully or refused. The EXIF orientation is NOT
+    applied: a data set's masks are drawn on the stored pixel grid, so the image keeps it.
+
+    Raises:
+        DataError: the file is missing or unreadable (the message names it).
+    """
+    from fcn_keras.images import ImageError
+    from fcn_keras.images import read_image as _read
 
     try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-            return np.asarray(im, dtype=np.uint8)
+        return _read(path, exif_orientation=False)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
-    except Exception as e:  # noqa: BLE001
-        raise DataError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from None
+    except ImageError as e:
+        raise DataError(str(e)) from None
 
 
 def read_mask(path):
-    """Read a label map: palette/grayscale PNG (indices kept, no colour conversion) or an
-    SBD ``.mat`` (``GTcls.Segmentation``). Returns ``uint8 (H, W)``."""
+    """Read a label map, keeping its class indices (no colour conversion).
+
+    Args:
+        path: a palette or grayscale PNG (VOC's ``SegmentationClass``) or an SBD ``.mat``
+            file (``GTcls.Segmentation``).
+
+    Returns:
+        the label map, ``(H, W)`` (uint8 for VOC and SBD; 16-bit PNGs keep their dtype).
+
+    Raises:
+        DataError: the file is missing, cannot be decoded, or is a colour image.
+    """
     if str(path).endswith(".mat"):
         return _read_sbd_mat(path)
     from PIL import Image
@@ -72,50 +89,85 @@ def read_mask(path):
             im.load()
             if im.mode not in ("P", "L", "I", "I;16", "I;16B", "I;16L"):
                 raise DataError(
-                    f"{path}: mask must be a palette or grayscale PNG holding class indices, "
-                    f"got PIL mode {im.mode!r} (a colour-coded mask needs converting first)"
-                )
+                    f"{path}: the mask must be a palette or grayscale PNG holding class "
+                    f"indices (convert a colour-coded mask first). Received: PIL mode={im.mode!r}")
             return np.asarray(im)
     except DataError:
         raise
     except FileNotFoundError:
         raise DataError(f"{path}: mask file not found") from None
     except Exception as e:  # noqa: BLE001
-        raise DataError(f"{path}: cannot decode mask ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path}: cannot decode the mask ({type(e).__name__}: {e})") from None
 
 
 def _read_sbd_mat(path):
-    try:
-        import scipy.io
-    except ImportError:  # pragma: no cover - scipy is a dependency
-        raise DataError(f"{path}: reading SBD .mat files needs scipy (pip install scipy)") from None
+    import scipy.io
+
     try:
         mat = scipy.io.loadmat(path, squeeze_me=False, struct_as_record=True)
     except FileNotFoundError:
         raise DataError(f"{path}: mask file not found") from None
     except Exception as e:  # noqa: BLE001
-        raise DataError(f"{path}: cannot read .mat file ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path}: cannot read the .mat file ({type(e).__name__}: {e})") from None
     try:
         seg = mat["GTcls"][0]["Segmentation"][0]
-    except (KeyError, IndexError, ValueError) as e:
-        raise DataError(
-            f"{path}: not an SBD class file (expected struct GTcls with field Segmentation): {e}"
-        ) from None
+    except (KeyError, IndexError, ValueError):
+        raise DataError(f"{path}: not an SBD class file. Expected a struct GTcls with a field "
+                        f"Segmentation. Received: variables {sorted(k for k in mat if not k.startswith('__'))}") from None
     return np.asarray(seg)
 
 
-def _detect_layout(root):
-    """(layout, folder) for ``root`` or one of the usual sub-folders, or None."""
-    for sub in ("", "VOCdevkit/VOC2012", "VOC2012", "VOCdevkit/VOC2011", "VOC2011",
-                "benchmark_RELEASE/dataset", "dataset"):
-        cand = os.path.join(root, sub) if sub else root
-        if os.path.isdir(os.path.join(cand, "JPEGImages")) and os.path.isdir(
-            os.path.join(cand, "SegmentationClass")
-        ):
-            return "voc", cand
-        if os.path.isdir(os.path.join(cand, "img")) and os.path.isdir(os.path.join(cand, "cls")):
-            return "sbd", cand
-    return None
+_LAYOUTS = {
+    "voc": ("JPEGImages/", "SegmentationClass/", "ImageSets/Segmentation/"),
+    "sbd": ("img/", "cls/", "train.txt or val.txt"),
+}
+_SUBFOLDERS = ("VOCdevkit/VOC2012", "VOC2012", "VOCdevkit/VOC2011", "VOC2011",
+               "benchmark_RELEASE/dataset", "dataset")
+
+
+def _missing(folder, layout):
+    """The entries of ``layout`` that ``folder`` lacks (an empty list: it has that layout)."""
+    if layout == "voc":
+        need = {"JPEGImages/": "JPEGImages", "SegmentationClass/": "SegmentationClass",
+                "ImageSets/Segmentation/": os.path.join("ImageSets", "Segmentation")}
+        return [k for k, v in need.items() if not os.path.isdir(os.path.join(folder, v))]
+    missing = [k for k in ("img/", "cls/") if not os.path.isdir(os.path.join(folder, k))]
+    has_split = any(f.endswith(".txt") and os.path.isfile(os.path.join(folder, f))
+                    for f in os.listdir(folder))
+    return missing + ([] if has_split else ["train.txt or val.txt"])
+
+
+def detect_layout(root):
+    """Find the PASCAL VOC or SBD data set in ``root`` or one of its usual sub-folders.
+
+    Args:
+        root: a folder: the data set itself (VOC: ``VOCdevkit/VOC2012``; SBD:
+            ``benchmark_RELEASE/dataset``) or a parent such as ``VOCdevkit``.
+
+    Returns:
+        ``(layout, folder)``: ``"voc"`` or ``"sbd"``, and the folder that holds it.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+        ValueError: neither layout is there; the message says what each needs and what
+            ``root`` lacks.
+    """
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"The data folder must exist. Received: root={root!r}, "
+                                f"which is not a directory")
+    for sub in ("",) + _SUBFOLDERS:
+        folder = os.path.join(root, sub) if sub else root
+        if os.path.isdir(folder):
+            for layout in _LAYOUTS:
+                if not _missing(folder, layout):
+                    return layout, folder
+    lacks = "; ".join(f"no {' nor '.join(_missing(root, k))} for {k.upper()}" for k in _LAYOUTS)
+    raise ValueError(
+        f"{root} is neither a PASCAL VOC nor an SBD data set folder. Expected "
+        f"{', '.join(_LAYOUTS['voc'])} (VOC, e.g. VOCdevkit/VOC2012) or "
+        f"{', '.join(_LAYOUTS['sbd'])} (SBD, benchmark_RELEASE/dataset), in the folder or in "
+        f"one of {', '.join(_SUBFOLDERS)}. Received: root={root!r} ({lacks})")
 
 
 def from_directory(root, split="train", *, layout=None, num_classes=21, class_names=None,
@@ -123,9 +175,10 @@ def from_directory(root, split="train", *, layout=None, num_classes=21, class_na
     """Pairs from a PASCAL VOC or SBD folder tree (layout detected from its folders).
 
     Args:
-        root: the VOC folder (holding ``JPEGImages``, ``SegmentationClass``, ``ImageSets``)
-            or the SBD ``dataset`` folder (holding ``img``, ``cls``, ``train.txt``); a
-            parent such as ``VOCdevkit`` or ``benchmark_RELEASE`` is accepted too.
+        root: the VOC folder (holding ``JPEGImages``, ``SegmentationClass``,
+            ``ImageSets/Segmentation``) or the SBD ``dataset`` folder (holding ``img``,
+            ``cls``, ``train.txt``); a parent such as ``VOCdevkit`` or ``benchmark_RELEASE``
+            is accepted too.
         split: a split name (VOC: a file ``ImageSets/Segmentation/<split>.txt``; SBD:
             ``<split>.txt``; ``"seg11valid"`` uses the shipped 736-id list) or the path of a
             text file with one id per line.
@@ -134,29 +187,28 @@ def from_directory(root, split="train", *, layout=None, num_classes=21, class_na
         class_names: names for the classes (default: the VOC names when ``num_classes=21``).
         exclude: ids to leave out: an iterable of ids, or ``"seg11valid"`` (the paper's
             training set is ``from_directory(sbd_root, "train", exclude="seg11valid")``).
-        skip_invalid: skip unreadable/inconsistent examples with a warning instead of raising.
+        skip_invalid: skip unreadable or inconsistent examples with a warning instead of
+            raising.
 
     Returns:
-        a :class:`fcn_keras.data.Source`.
+        a :class:`fcn_keras.data.Source` of ``(uint8 (H, W, 3), uint8 (H, W))`` pairs, with
+        ``ids`` (the example ids) and ``root`` (the data set folder) attributes.
 
     Raises:
         FileNotFoundError: ``root`` or the split file does not exist.
-        ValueError: unknown layout, or the split is empty.
-        DataError (while reading): a file cannot be decoded or is inconsistent.
+        ValueError: ``root`` holds neither layout, the layout is unknown, or the split is
+            empty.
+        DataError: (while reading) a file cannot be decoded or is inconsistent.
     """
-    root = os.fspath(root)
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"data root {root!r} is not a directory")
     if layout is None:
-        found = _detect_layout(root)
-        if found is None:
-            raise ValueError(
-                f"{root!r} is neither a VOC folder (JPEGImages/ + SegmentationClass/) nor an "
-                f"SBD folder (img/ + cls/); pass layout='voc' or layout='sbd' if it is"
-            )
-        layout, root = found
-    if layout not in ("voc", "sbd"):
-        raise ValueError(f"layout must be 'voc' or 'sbd', got layout={layout!r}")
+        layout, root = detect_layout(root)
+    root = os.fspath(root)
+    if layout not in _LAYOUTS:
+        raise ValueError(f"`layout` must be 'voc', 'sbd' or None (detect). "
+                         f"Received: layout={layout!r}")
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"The data folder must exist. Received: root={root!r}, "
+                                f"which is not a directory")
 
     if layout == "voc":
         split_dir = os.path.join(root, "ImageSets", "Segmentation")
@@ -180,17 +232,16 @@ def from_directory(root, split="train", *, layout=None, num_classes=21, class_na
             avail = sorted(f[:-4] for f in os.listdir(split_dir) if f.endswith(".txt")) \
                 if os.path.isdir(split_dir) else []
             raise FileNotFoundError(
-                f"split file {split_file!r} not found (split={split!r}); splits available in "
-                f"{split_dir!r}: {avail or 'none'}"
-            )
+                f"{split_file} not found. Expected one of the splits in {split_dir}: "
+                f"{avail or 'none'}. Received: split={split!r}")
 
     if exclude is not None:
         drop = set(seg11valid_ids()) if isinstance(exclude, str) and exclude == "seg11valid" \
             else ({exclude} if isinstance(exclude, str) else set(exclude))
         ids = [i for i in ids if i not in drop]
     if not ids:
-        raise ValueError(f"split {split!r} of {root!r} is empty"
-                         + (" after exclude" if exclude is not None else ""))
+        raise ValueError(f"The split of {root} must hold at least one image. Received: "
+                         f"split={split!r}, empty" + (" after exclude" if exclude is not None else ""))
 
     if class_names is None:
         class_names = VOC_CLASSES if num_classes == len(VOC_CLASSES) else tuple(
@@ -201,13 +252,13 @@ def from_directory(root, split="train", *, layout=None, num_classes=21, class_na
     def load(image_path, mask_path):
         image = read_image(image_path)
         mask = read_mask(mask_path)
-        return check_example(image, mask, num_classes, f"{image_path} / {mask_path}")
+        return check_example(image, mask, num_classes, mask_path)
 
     src = Source(name=layout, split=split_name, num_classes=num_classes,
                  class_names=class_names, keys=(np.array(images), np.array(masks)),
                  load_fn=None, length=len(ids), skip_invalid=skip_invalid,
                  description=f"{layout} at {root}")
-    src._load_fn = python_loader(weakref.ref(src), load, 2)
+    src._load_fn = python_loader(weakref.ref(src), load, lambda image_path, mask_path: mask_path)
     src.ids = ids
     src.root = root
     return src
@@ -215,8 +266,8 @@ def from_directory(root, split="train", *, layout=None, num_classes=21, class_na
 
 def _read_split_file(path):
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"split file {path!r} not found")
+        raise FileNotFoundError(f"The split file must exist. Received: split={path!r}")
     ids = _read_ids(path)
     if not ids:
-        raise ValueError(f"split file {path!r} lists no ids (empty split)")
+        raise ValueError(f"The split file must list at least one id. Received: {path}, empty")
     return ids

@@ -1,4 +1,11 @@
-"""One pipeline from (image, mask) pairs to training / evaluation batches."""
+"""One pipeline from (image, mask) pairs to training / evaluation batches.
+
+Data errors met while the pipeline runs (an undecodable file, a mask of the wrong size, a label
+that is not a class) stop it with a ``tf.errors.InvalidArgumentError`` naming the file (or
+``example N`` for a plain ``tf.data.Dataset``) and the value; run the code that iterates it
+(``model.fit`` included) inside :func:`fcn_keras.data.reraise_data_errors` to get them as
+:class:`fcn_keras.data.DataError`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import tensorflow as tf
 from fcn_keras.conventions import CAFFE_RGB_MEAN as MEAN_RGB  # images are padded with the
 from fcn_keras.conventions import IGNORE_LABEL  # mean: "zero" after the model's own subtraction
 
+from .errors import assert_valid
 from .source import Source
 
 
@@ -18,9 +26,10 @@ def _pair(size, name):
     try:
         h, w = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an int or (height, width), got {name}={size!r}") from None
+        raise ValueError(f"`{name}` must be an int or (height, width). "
+                         f"Received: {name}={size!r}") from None
     if h <= 0 or w <= 0:
-        raise ValueError(f"{name} must be positive, got {name}={size!r}")
+        raise ValueError(f"`{name}` must be positive. Received: {name}={size!r}")
     return h, w
 
 
@@ -30,16 +39,16 @@ def _as_pairs(ds):
         ikey = next((k for k in ("image", "image_left") if k in spec), None)
         mkey = next((k for k in ("mask", "segmentation_mask", "label") if k in spec), None)
         if ikey is None or mkey is None:
-            raise ValueError(f"dataset elements are dicts with keys {sorted(spec)}; expected "
-                             f"'image' and 'mask' (or (image, mask) tuples)")
+            raise ValueError(f"Dataset elements must be (image, mask) pairs or dicts with "
+                             f"'image' and 'mask' keys. Received: keys {sorted(spec)}")
         ds = ds.map(lambda d: (d[ikey], d[mkey]))
         spec = ds.element_spec
     if not (isinstance(spec, tuple) and len(spec) == 2):
-        raise ValueError(f"dataset must yield (image, mask) pairs, got element_spec={spec}")
+        raise ValueError(f"The dataset must yield (image, mask) pairs. Received: element_spec={spec}")
     ispec, mspec = spec
     if ispec.shape.rank not in (None, 3):
-        raise ValueError(f"images must be unbatched HxWx3 tensors, got shape {ispec.shape} "
-                         f"(pass an unbatched dataset)")
+        raise ValueError(f"Images must be unbatched H x W x 3 tensors (pass an unbatched "
+                         f"dataset). Received: image shape={ispec.shape}")
 
     def fix(image, mask):
         if mask.shape.rank == 3:
@@ -50,24 +59,42 @@ def _as_pairs(ds):
 
 
 def _check_labels(num_classes):
-    def check(image, mask):
+    """(image, mask, where) -> (image, mask), failing with a DataError naming ``where``."""
+
+    def check(image, mask, where):
+        size_ok = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(mask)))
         valid = tf.not_equal(mask, IGNORE_LABEL)
         top = tf.reduce_max(tf.where(valid, tf.cast(mask, tf.int32), -1))
-        assert_op = tf.debugging.Assert(
-            top < num_classes,
-            ["fcn_keras.data.pipeline: label value", top, "is >= num_classes", num_classes,
-             "and is not the ignore label 255"])
-        size_op = tf.debugging.Assert(
-            tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(mask))),
-            ["fcn_keras.data.pipeline: mask shape", tf.shape(mask), "differs from image shape",
-             tf.shape(image)])
-        with tf.control_dependencies([assert_op, size_op]):
-            return tf.identity(image), tf.identity(mask)
+        top_text = tf.strings.as_string(top)
+        shape = tf.strings.as_string(tf.shape(mask))
+        error = tf.where(
+            size_ok,
+            tf.strings.join([where, ": label ", top_text, " is not a class. Expected labels "
+                             f"0..{num_classes - 1} or {IGNORE_LABEL} (ignore) for num_classes="
+                             f"{num_classes}. Received: label=", top_text]),
+            tf.strings.join([where, ": the mask must be the size of its image. Expected ",
+                             tf.strings.reduce_join(tf.strings.as_string(tf.shape(image)[:2]),
+                                                    separator="x"),
+                             " (HxW). Received: mask shape=",
+                             tf.strings.reduce_join(shape, separator="x")]))
+        return assert_valid(tf.logical_and(size_ok, top < num_classes), error, image, mask)
+
     return check
 
 
 def pad_to(image, mask, height, width, mean=MEAN_RGB):
-    """Pad bottom/right to at least ``height x width``: image with ``mean``, mask with 255."""
+    """Pad at the bottom and right to at least ``height x width``.
+
+    Args:
+        image: ``(H, W, 3)`` tensor, RGB 0..255.
+        mask: ``(H, W)`` uint8 tensor.
+        height, width: the minimum size, pixels.
+        mean: RGB value the image is padded with (the mask is padded with 255, ignored).
+
+    Returns:
+        ``(image float32 (H', W', 3), mask uint8 (H', W'))``, ``H' = max(H, height)``,
+        ``W' = max(W, width)``.
+    """
     h, w = tf.shape(image)[0], tf.shape(image)[1]
     ph, pw = tf.maximum(height - h, 0), tf.maximum(width - w, 0)
     mean = tf.constant(mean, tf.float32)
@@ -139,8 +166,9 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
             to that file prefix (``tf.data.Dataset.cache``). Augmentation runs after it.
         repeat: repeat forever (then give ``steps_per_epoch`` to ``fit``).
         seed: makes shuffling and augmentation reproducible (still different per epoch).
-        num_classes: check labels against it (default: the source's); a label
-            ``>= num_classes`` other than 255 stops the pipeline with an error.
+        num_classes: check labels against it (default: the source's, which the source
+            checks itself); a label ``>= num_classes`` other than 255 stops the pipeline
+            with a data error naming the example and the label.
         drop_remainder: drop a last partial batch (default: ``training and crop_size``).
         deterministic: keep element order in parallel maps (default: True; False can be
             a little faster for training).
@@ -151,17 +179,23 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
     Returns:
         a ``tf.data.Dataset`` of ``(images, masks)``: ``float32 (N, H, W, 3)`` RGB 0..255
         and ``int32 (N, H, W)`` with 255 = ignore, ready for ``FCN.fit``.
+
+    Raises:
+        ValueError: an argument is invalid, or the source is empty.
+        TypeError: ``source`` is neither a Source nor a ``tf.data.Dataset``.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got batch_size={batch_size!r}")
+        raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
     crop = _pair(crop_size, "crop_size")
     if scale_range is not None:
         try:
             lo, hi = (float(v) for v in scale_range)
         except (TypeError, ValueError):
-            raise ValueError(f"scale_range must be (lo, hi), got scale_range={scale_range!r}") from None
+            raise ValueError(f"`scale_range` must be (lo, hi). "
+                             f"Received: scale_range={scale_range!r}") from None
         if not 0 < lo <= hi:
-            raise ValueError(f"scale_range must satisfy 0 < lo <= hi, got {scale_range!r}")
+            raise ValueError(f"`scale_range` must satisfy 0 < lo <= hi. "
+                             f"Received: scale_range={scale_range!r}")
         scale_range = (lo, hi)
     shuffle = training if shuffle is None else bool(shuffle)
     flip = training if flip is None else bool(flip)
@@ -170,33 +204,40 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
     det = True if deterministic is None else bool(deterministic)
     mean = tuple(float(m) for m in mean)
     if len(mean) != 3:
-        raise ValueError(f"mean must have 3 values (RGB), got mean={mean!r}")
+        raise ValueError(f"`mean` must have 3 values (RGB). Received: mean={mean!r}")
 
     if isinstance(source, Source):
+        check = num_classes is not None and int(num_classes) != source.num_classes
         if num_classes is None:
             num_classes = source.num_classes
         length = len(source) if source._length is not None else None
         if length == 0:
-            raise ValueError(f"{source!r} is empty")
+            raise ValueError(f"The source must hold at least one example. Received: {source!r}")
         # Shuffle keys before decoding unless decoded examples are cached.
-        ds = source.dataset(shuffle=shuffle and not cache, seed=seed,
-                            num_parallel_calls=num_parallel_calls, deterministic=det)
+        ds = source.examples(shuffle=shuffle and not cache, seed=seed,
+                             num_parallel_calls=num_parallel_calls, deterministic=det)
     elif isinstance(source, tf.data.Dataset):
         ds = _as_pairs(source)
         card = int(ds.cardinality())
         if card == 0:
-            raise ValueError("the dataset passed to pipeline() is empty")
+            raise ValueError("The dataset passed to pipeline() must hold at least one example. "
+                             "Received: an empty dataset")
         length = card if card > 0 else None
+        check = num_classes is not None
+        ds = ds.enumerate().map(lambda i, pair: (
+            pair[0], pair[1], tf.strings.join(["example ", tf.strings.as_string(i)])))
         if shuffle and not cache:
             ds = ds.shuffle(shuffle_buffer or (length or 1024), seed=seed,
                             reshuffle_each_iteration=True)
     else:
-        raise TypeError(f"source must be a fcn_keras.data.Source or a tf.data.Dataset of "
-                        f"(image, mask) pairs, got {type(source).__name__}")
+        raise TypeError(f"`source` must be a fcn_keras.data.Source or a tf.data.Dataset of "
+                        f"(image, mask) pairs. Received: {type(source).__name__}")
 
-    if num_classes is not None:
+    if check:
         ds = ds.map(_check_labels(int(num_classes)), num_parallel_calls=num_parallel_calls,
                     deterministic=det)
+    else:
+        ds = ds.map(lambda image, mask, where: (image, mask))
     if cache:
         ds = ds.cache(cache if isinstance(cache, str) else "")
         if shuffle:

@@ -1,16 +1,16 @@
 """The one thing every data source produces: ordered (image, mask) pairs.
 
-A :class:`Source` is a finite, ordered collection of examples. Each example is
+A :class:`Source` is a finite, ordered collection of examples. Each example is an
+``image``, uint8 ``(H, W, 3)`` RGB, and a ``mask``, uint8 ``(H, W)`` holding class indices
+``0 .. num_classes - 1`` and ``IGNORE_LABEL`` (255) for pixels that are not scored (VOC's
+"void").
 
-* ``image``: ``uint8`` tensor ``(H, W, 3)``, RGB;
-* ``mask``: ``uint8`` tensor ``(H, W)``, class indices ``0 .. num_classes-1`` and
-  :data:`IGNORE_LABEL` (255) for pixels that are not scored (VOC's "void").
-
-Sources check every example as it is loaded: a file that cannot be decoded, a mask whose
-size differs from its image, or a label value ``>= num_classes`` other than 255 raises
-:class:`DataError` naming the file (and the value). Inside a ``tf.data`` pipeline the error
-surfaces as a ``tf.errors.InvalidArgumentError`` whose message carries the same text.
-With ``skip_invalid=True`` such examples are skipped instead, each with a warning, and
+Sources check every example as it is loaded: a file that cannot be decoded, a mask whose size
+differs from its image, or a label ``>= num_classes`` other than 255 is a :class:`DataError`
+naming the file and the value. Iterating a source raises it directly; inside a ``tf.data``
+pipeline (``model.fit`` included) it surfaces as a ``tf.errors.InvalidArgumentError`` that
+:func:`fcn_keras.data.reraise_data_errors` turns back into the :class:`DataError`. With
+``skip_invalid=True`` such examples are skipped instead, each with a warning, and
 :attr:`Source.skipped` lists them.
 """
 
@@ -22,53 +22,58 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from fcn_keras import _progress
 from fcn_keras.conventions import IGNORE_LABEL
 
-
-
-class DataError(ValueError):
-    """A data file is unreadable or inconsistent (names the file and what is wrong)."""
+from .errors import DataError, assert_valid, reraise_data_errors
 
 
 def check_example(image, mask, num_classes, where):
-    """Validate one decoded example; raise :class:`DataError` naming ``where``.
+    """Validate one decoded example.
 
-    Returns ``(image, mask)`` as contiguous ``uint8`` arrays.
+    Args:
+        image: array ``(H, W, 3)``, uint8 RGB.
+        mask: array ``(H, W)`` or ``(H, W, 1)`` of class indices (255 = ignore).
+        num_classes: labels must be ``< num_classes`` or 255; None skips this check.
+        where: the name used in messages (a file name or ``"shapes:train[3]"``).
+
+    Returns:
+        ``(image, mask)`` as contiguous uint8 arrays, the mask ``(H, W)``.
+
+    Raises:
+        DataError: the example is malformed; the message names ``where`` and the value.
     """
     image = np.asarray(image)
     mask = np.asarray(mask)
     if image.ndim != 3 or image.shape[-1] != 3:
-        raise DataError(f"{where}: image must be HxWx3 (RGB), got shape {image.shape}")
+        raise DataError(f"{where}: the image must be H x W x 3 (RGB). "
+                        f"Received: image shape={image.shape}")
     if mask.ndim == 3 and mask.shape[-1] == 1:
         mask = mask[..., 0]
     if mask.ndim != 2:
-        raise DataError(
-            f"{where}: mask must be a single-channel HxW label image (palette or "
-            f"grayscale), got shape {mask.shape}"
-        )
+        raise DataError(f"{where}: the mask must be a single-channel H x W label image "
+                        f"(palette or grayscale). Received: mask shape={mask.shape}")
     if image.shape[:2] != mask.shape:
-        raise DataError(
-            f"{where}: mask size {mask.shape[1]}x{mask.shape[0]} (WxH) differs from "
-            f"image size {image.shape[1]}x{image.shape[0]}"
-        )
+        raise DataError(f"{where}: the mask must be the size of its image. Expected "
+                        f"{image.shape[1]}x{image.shape[0]} (WxH). "
+                        f"Received: mask size={mask.shape[1]}x{mask.shape[0]}")
     if image.shape[0] == 0 or image.shape[1] == 0:
-        raise DataError(f"{where}: empty image (shape {image.shape})")
+        raise DataError(f"{where}: the image is empty. Received: image shape={image.shape}")
     if mask.dtype != np.uint8:
         if mask.size and (mask.min() < 0 or mask.max() > 255):
-            raise DataError(
-                f"{where}: mask values must be in 0..255, found {int(mask.min())}..{int(mask.max())}"
-            )
+            raise DataError(f"{where}: mask values must be within 0..255. Received: mask "
+                            f"values={int(mask.min())}..{int(mask.max())}")
         mask = mask.astype(np.uint8)
     if image.dtype != np.uint8:
-        raise DataError(f"{where}: image must be uint8, got {image.dtype}")
+        raise DataError(f"{where}: the image must be uint8. Received: dtype={image.dtype}")
     if num_classes is not None:
         bad = (mask >= num_classes) & (mask != IGNORE_LABEL)
         if bad.any():
             values = sorted(int(v) for v in np.unique(mask[bad]))
             raise DataError(
-                f"{where}: label value {values[0]} is >= num_classes={num_classes} "
-                f"and is not the ignore label {IGNORE_LABEL} (bad values: {values[:10]})"
-            )
+                f"{where}: label {values[0]} is not a class. Expected labels "
+                f"0..{num_classes - 1} or {IGNORE_LABEL} (ignore) for num_classes="
+                f"{num_classes}. Received: label={values[0]} (all invalid labels: {values[:10]})")
     return np.ascontiguousarray(image), np.ascontiguousarray(mask)
 
 
@@ -78,12 +83,21 @@ class Source:
     Built by :func:`fcn_keras.data.from_directory`, :func:`fcn_keras.data.from_tfds` or
     :func:`fcn_keras.data.shapes`; consumed by :func:`fcn_keras.data.pipeline`.
 
-    Attributes:
-        name: the data set's name (e.g. ``"voc"``, ``"sbd"``, ``"shapes"``, ``"tfds:oxford_iiit_pet"``).
+    Args:
+        name: the data set's name (``"voc"``, ``"sbd"``, ``"shapes"``, ``"tfds:NAME"``).
         split: the split it holds.
-        num_classes: number of classes (labels ``0 .. num_classes-1``; 255 = ignore).
-        class_names: tuple of ``num_classes`` names.
-        skipped: ``[(file, reason), ...]`` of examples skipped so far (``skip_invalid=True``).
+        num_classes: number of classes (labels ``0 .. num_classes - 1``; 255 = ignore).
+        class_names: ``num_classes`` names.
+        keys: what is shuffled before decoding: a tuple of arrays, or a callable
+            ``(shuffle, seed) -> tf.data.Dataset``.
+        load_fn: a TensorFlow function ``keys -> (image, mask, ok, where, error)``: ``ok``
+            a bool, ``where`` the example's name, ``error`` the message when not ``ok``.
+        length: number of examples, None if unknown.
+        skip_invalid: skip examples that are not ``ok`` instead of raising.
+        description: one line for ``repr`` and logs.
+
+    Attributes:
+        skipped: ``[(where, reason), ...]`` of examples skipped so far.
     """
 
     def __init__(self, *, name, split, num_classes, class_names, keys, load_fn,
@@ -93,18 +107,16 @@ class Source:
         self.num_classes = int(num_classes)
         self.class_names = tuple(class_names)
         if len(self.class_names) != self.num_classes:
-            raise ValueError(
-                f"{name}: {len(self.class_names)} class names for num_classes={num_classes}"
-            )
+            raise ValueError(f"{name}: there must be one class name per class. Expected "
+                             f"{num_classes} names. Received: {len(self.class_names)} names")
         self.description = description
         self.skip_invalid = bool(skip_invalid)
         self.skipped = []
         self._lock = threading.Lock()
-        self._keys = keys          # a tf.data.Dataset-able structure (tuple of arrays) or a Dataset factory
-        self._load_fn = load_fn    # tf function: key(s) -> (image, mask, ok)
+        self._keys = keys
+        self._load_fn = load_fn
         self._length = length
 
-    # -- python side -------------------------------------------------------------------
     def __len__(self):
         if self._length is None:
             raise TypeError(f"{self!r} has no known length")
@@ -122,16 +134,15 @@ class Source:
         warnings.warn(f"fcn_keras.data: skipped {where}: {reason} ({n} skipped so far "
                       f"in {self.name}:{self.split})", stacklevel=2)
 
-    # -- tf.data side ------------------------------------------------------------------
-    def dataset(self, shuffle=False, seed=None, num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True):
-        """A ``tf.data.Dataset`` of decoded, checked ``(image, mask)`` pairs.
+    def examples(self, shuffle=False, seed=None, num_parallel_calls=tf.data.AUTOTUNE,
+                 deterministic=True):
+        """The checked examples with their names, for pipelines that report them.
 
         Args:
-            shuffle: shuffle the (cheap) keys before decoding, reshuffled every epoch.
-            seed: shuffle seed (``None``: random).
-            num_parallel_calls: decoding parallelism (``AUTOTUNE`` by default).
-            deterministic: keep the order of a parallel map.
+            shuffle, seed, num_parallel_calls, deterministic: as for :meth:`dataset`.
+
+        Returns:
+            a dataset of ``(image uint8 (H, W, 3), mask uint8 (H, W), where string)``.
         """
         if callable(self._keys):
             ds = self._keys(shuffle=shuffle, seed=seed)
@@ -142,71 +153,94 @@ class Source:
         ds = ds.map(self._load_fn, num_parallel_calls=num_parallel_calls,
                     deterministic=deterministic)
         if self.skip_invalid:
-            ds = ds.filter(lambda image, mask, ok: ok)
-        ds = ds.map(lambda image, mask, ok: (image, mask))
+            ds = ds.filter(lambda image, mask, ok, where, error: ok)
+        ds = ds.map(lambda image, mask, ok, where, error:
+                    assert_valid(ok, error, image, mask, where))
         if not self.skip_invalid and self._length is not None:
             ds = ds.apply(tf.data.experimental.assert_cardinality(self._length))
         return ds
 
-    def __iter__(self):
-        """Iterate numpy ``(image, mask)`` pairs in order."""
-        for image, mask in self.dataset().as_numpy_iterator():
-            yield image, mask
+    def dataset(self, shuffle=False, seed=None, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True):
+        """A ``tf.data.Dataset`` of decoded, checked ``(image, mask)`` pairs.
 
-    def check(self, progress=False):
-        """Decode and check every example now; raise :class:`DataError` on the first bad one
-        (or, with ``skip_invalid``, return the number skipped). Returns the number of good
-        examples."""
+        Iterate it inside :func:`fcn_keras.data.reraise_data_errors` to get a bad example
+        as a :class:`DataError`.
+
+        Args:
+            shuffle: shuffle the (cheap) keys before decoding, reshuffled every epoch.
+            seed: shuffle seed (None: random).
+            num_parallel_calls: decoding parallelism (``AUTOTUNE`` by default).
+            deterministic: keep the order of a parallel map.
+
+        Returns:
+            a dataset of ``(uint8 (H, W, 3), uint8 (H, W))`` pairs.
+        """
+        ds = self.examples(shuffle, seed, num_parallel_calls, deterministic)
+        return ds.map(lambda image, mask, where: (image, mask))
+
+    def __iter__(self):
+        """Iterate numpy ``(image, mask)`` pairs in order; a bad example is a DataError."""
+        with reraise_data_errors():
+            yield from self.dataset().as_numpy_iterator()
+
+    def check(self, progress=None):
+        """Decode and check every example now.
+
+        Args:
+            progress: draw a progress bar (None: only on a terminal).
+
+        Returns:
+            the number of good examples (with ``skip_invalid``, ``skipped`` lists the rest).
+
+        Raises:
+            DataError: the first bad example (without ``skip_invalid``).
+        """
         n = 0
-        it = self.dataset(num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator()
-        if progress:
-            from tqdm import tqdm
-            it = tqdm(it, total=self._length, desc=f"checking {self.name}:{self.split}")
-        try:
-            for _ in it:
+        with _progress.bar(self._length, f"checking {self.name}:{self.split}", "image",
+                           progress) as bar, reraise_data_errors():
+            for _ in self.dataset().as_numpy_iterator():
                 n += 1
-        except tf.errors.OpError as e:  # re-raise the python DataError text plainly
-            raise DataError(_op_error_text(e)) from None
+                bar.update(1)
         return n
 
 
-def _op_error_text(e):
-    msg = getattr(e, "message", str(e))
-    marker = "DataError: "
-    if marker in msg:
-        msg = msg.split(marker, 1)[1]
-        msg = msg.split("\n", 1)[0]
-    return msg
+def python_loader(source_ref, fn, name_fn):
+    """Wrap a Python loader as a :class:`Source` ``load_fn``.
 
+    Args:
+        source_ref: a weak reference to the source (for ``skip_invalid`` and ``skipped``).
+        fn: ``fn(*keys) -> (image, mask)`` numpy arrays; it raises (a :class:`DataError`
+            naming the file, or anything else while reading one) on a bad example.
+        name_fn: ``name_fn(*keys) -> str``, the example's name in messages.
 
-def python_loader(source_ref, fn, n_in, where_index=0):
-    """Wrap ``fn(*keys) -> (image, mask)`` (numpy) as a tf function ``keys -> (image, mask, ok)``.
-
-    ``fn`` raises :class:`DataError` (or anything else while reading a file); with
-    ``source.skip_invalid`` the example is skipped with a warning instead.
+    Returns:
+        a TensorFlow function ``keys -> (image, mask, ok, where, error)``.
     """
 
     def py(*keys):
         keys = [k.decode() if isinstance(k, bytes) else k for k in keys]
-        where = keys[where_index]
+        where = name_fn(*keys)
         try:
             image, mask = fn(*keys)
-            return image, mask, np.bool_(True)
+            return image, mask, np.bool_(True), where.encode(), b""
         except Exception as e:  # noqa: BLE001 - every failure is reported with the file
-            err = e if isinstance(e, DataError) else DataError(f"{where}: {type(e).__name__}: {e}")
+            message = str(e) if isinstance(e, DataError) else f"{where}: {type(e).__name__}: {e}"
+            message = " ".join(message.split("\n"))
             src = source_ref()
             if src is not None and src.skip_invalid:
-                src._record_skip(where, str(err))
-                return (np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.uint8),
-                        np.bool_(False))
-            raise err from None
+                src._record_skip(where, message)
+            return (np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.uint8), np.bool_(False),
+                    where.encode(), message.encode())
 
     def load(*keys):
-        image, mask, ok = tf.numpy_function(py, list(keys)[:n_in],
-                                            [tf.uint8, tf.uint8, tf.bool], stateful=False)
+        image, mask, ok, where, error = tf.numpy_function(
+            py, list(keys), [tf.uint8, tf.uint8, tf.bool, tf.string, tf.string], stateful=False)
         image.set_shape([None, None, 3])
         mask.set_shape([None, None])
         ok.set_shape([])
-        return image, mask, ok
+        where.set_shape([])
+        error.set_shape([])
+        return image, mask, ok, where, error
 
     return load

@@ -32,11 +32,11 @@ def _parse_size(image_size):
         try:
             lo, hi = (int(v) for v in image_size)
         except (TypeError, ValueError):
-            raise ValueError(
-                f"image_size must be an int or a (min, max) pair, got image_size={image_size!r}"
-            ) from None
+            raise ValueError(f"`image_size` must be an int or a (min, max) pair. "
+                             f"Received: image_size={image_size!r}") from None
     if not 16 <= lo <= hi <= 4096:
-        raise ValueError(f"image_size must be within 16..4096 with min <= max, got {image_size!r}")
+        raise ValueError(f"`image_size` must be within 16..4096, with min <= max. "
+                         f"Received: image_size={image_size!r}")
     return lo, hi
 
 
@@ -111,13 +111,17 @@ def shapes(split="train", num_examples=None, image_size=(64, 96), seed=0, noise=
     Returns:
         a :class:`fcn_keras.data.Source` with ``num_classes=4`` and
         ``class_names == SHAPES_CLASSES``.
+
+    Raises:
+        ValueError: an unknown split, a bad ``image_size`` or ``num_examples``.
     """
     if split not in _SPLITS:
-        raise ValueError(f"split must be one of {sorted(_SPLITS)}, got split={split!r}")
+        raise ValueError(f"`split` must be one of {sorted(_SPLITS)}. Received: split={split!r}")
     split_id, default_n = _SPLITS[split]
     n = default_n if num_examples is None else int(num_examples)
     if n <= 0:
-        raise ValueError(f"num_examples must be positive, got num_examples={num_examples!r}")
+        raise ValueError(f"`num_examples` must be positive. "
+                         f"Received: num_examples={num_examples!r}")
     lo, hi = _parse_size(image_size)
     noise = float(noise)
 
@@ -129,5 +133,5 @@ def shapes(split="train", num_examples=None, image_size=(64, 96), seed=0, noise=
                  class_names=SHAPES_CLASSES, keys=np.arange(n, dtype=np.int64),
                  load_fn=None, length=n,
                  description=f"synthetic shapes, {lo}..{hi} px, seed {seed}")
-    src._load_fn = python_loader(weakref.ref(src), make, 1)
+    src._load_fn = python_loader(weakref.ref(src), make, lambda index: f"shapes:{split}[{index}]")
     return src

@@ -14,8 +14,10 @@ scene_parse150     ``annotation`` is TFDS's ADE20K challenge PNG (3 channels); i
                    ``num_classes=150`` by default (pass ``num_classes`` to narrow it).
 =================  ===========================================================================
 
-Values outside a convention (e.g. a trimap value 7) raise ``InvalidArgumentError`` naming
-the example and the value, as does a mask whose size differs from its image.
+A mask value outside its set's convention (e.g. a trimap value 7) or a mask whose size differs
+from its image is a :class:`fcn_keras.data.DataError` naming the example (its TFDS id) and the
+value; inside ``tf.data`` it travels as an ``InvalidArgumentError`` that
+:func:`fcn_keras.data.reraise_data_errors` turns back into the ``DataError``.
 """
 
 from __future__ import annotations
@@ -82,34 +84,56 @@ def _base_name(name):
     return name.split("/")[0].split(":")[0]
 
 
+def _ranges(values):
+    """``[0, 1, 2, 5]`` -> ``"0..2, 5"``."""
+    runs = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in runs)
+
+
 def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=None,
               shuffle_files=False, read_config=None, builder_kwargs=None):
     """A TFDS segmentation set as a :class:`fcn_keras.data.Source`.
 
     Args:
-        name: ``"oxford_iiit_pet"``, ``"cityscapes"`` (=``cityscapes/semantic_segmentation``)
+        name: ``"oxford_iiit_pet"``, ``"cityscapes"`` (= ``cityscapes/semantic_segmentation``)
             or ``"scene_parse150"``, optionally with ``/config`` and ``:version``.
         split: a TFDS split string (``"train"``, ``"test"``, ``"train[:80%]"``, ...).
         data_dir: TFDS data folder (default: TFDS's).
         download: let TFDS download and prepare the data if needed (Cityscapes needs a
-            manual download, see TFDS's docs).
+            manual download, see TFDS's documentation).
         num_classes: override the class count (only for ``scene_parse150``).
         shuffle_files: passed to TFDS when the pipeline does not shuffle itself.
+        read_config: a ``tfds.ReadConfig`` (default: one with ``add_tfds_id=True``, so
+            errors name the example).
+        builder_kwargs: more keyword arguments for ``tfds.builder``.
+
+    Returns:
+        a :class:`fcn_keras.data.Source` of ``(uint8 (H, W, 3), uint8 (H, W))`` pairs,
+        labels mapped to ``0 .. num_classes - 1`` and 255 (ignore).
+
+    Raises:
+        ValueError: no label convention is known for ``name``, or ``num_classes`` is
+            invalid for it.
     """
     import tensorflow_datasets as tfds
 
     base = _base_name(name)
     if base not in TFDS_CONVENTIONS:
-        raise ValueError(f"from_tfds: no label convention known for {name!r}; supported: "
-                         f"{sorted(TFDS_CONVENTIONS)} (or pass your own tf.data.Dataset of "
-                         f"(image, mask) pairs to fcn_keras.data.pipeline)")
+        raise ValueError(f"from_tfds has no label convention for this data set. Expected one "
+                         f"of {sorted(TFDS_CONVENTIONS)} (or pass your own tf.data.Dataset of "
+                         f"(image, mask) pairs to fcn_keras.data.pipeline). Received: name={name!r}")
     conv = TFDS_CONVENTIONS[base]
     if num_classes is not None and base != "scene_parse150":
-        raise ValueError(f"from_tfds: num_classes cannot be changed for {base!r} "
-                         f"(its convention has {conv['num_classes']} classes)")
+        raise ValueError(f"`num_classes` can only be changed for scene_parse150 ({base} has "
+                         f"{conv['num_classes']} classes). Received: num_classes={num_classes!r}")
     n_cls = int(num_classes or conv["num_classes"])
     if not 1 <= n_cls <= 255:
-        raise ValueError(f"num_classes must be within 1..255, got {num_classes!r}")
+        raise ValueError(f"`num_classes` must be within 1..255. Received: num_classes={num_classes!r}")
     full_name = name
     if "default_config" in conv and "/" not in name:
         version = ""
@@ -124,41 +148,48 @@ def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=
         num_examples = builder.info.splits[split].num_examples
     except Exception:  # noqa: BLE001 - unknown until prepared (or mocked)
         num_examples = None
-    table = tf.constant(conv["table"](n_cls), tf.int32)
+    table_np = conv["table"](n_cls)
+    table = tf.constant(table_np, tf.int32)
+    expected = _ranges(np.flatnonzero(table_np != _INVALID).tolist())
     class_names = conv["class_names"] or tuple(f"class_{i}" for i in range(n_cls))
     ikey, mkey, ch, id_key = conv["image"], conv["mask"], conv["channel"], conv["id_key"]
+
+    def text(t):
+        return tf.strings.as_string(t) if t.dtype != tf.string else t
+
+    def size(shape):  # (H, W) -> "WxH"
+        return tf.strings.join([text(shape[1]), "x", text(shape[0])])
 
     def convert(ex):
         image = ex[ikey]
         if image.shape.rank == 3 and image.shape[-1] == 4:
             image = image[..., :3]
+        image = tf.ensure_shape(tf.cast(image, tf.uint8), [None, None, 3])
         raw = tf.cast(ex[mkey][..., ch], tf.int32)
         mapped = tf.gather(table, raw)
-        where = ex[id_key] if id_key else tf.constant("(no id)")
+        key = id_key if id_key in ex else "tfds_id" if "tfds_id" in ex else None
+        where = tf.strings.join([f"tfds:{name}:{split} ", ex[key] if key else "(no id)"])
+        size_ok = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(raw)))
         bad = tf.equal(mapped, _INVALID)
-        first_bad = tf.reduce_max(tf.where(bad, raw, -1))
-        check_values = tf.debugging.Assert(
-            tf.logical_not(tf.reduce_any(bad)),
-            [f"fcn_keras.data.from_tfds({name!r}, {split!r}): example", where,
-             "has mask value", first_bad, f"outside the {base} label convention"])
-        check_size = tf.debugging.Assert(
-            tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(raw))),
-            [f"fcn_keras.data.from_tfds({name!r}, {split!r}): example", where,
-             "mask shape", tf.shape(raw), "differs from image shape", tf.shape(image)[:2]])
-        with tf.control_dependencies([check_values, check_size]):
-            mask = tf.cast(mapped, tf.uint8)
-        image = tf.ensure_shape(tf.cast(image, tf.uint8), [None, None, 3])
-        return image, mask, tf.constant(True)
+        value = text(tf.reduce_max(tf.where(bad, raw, -1)))
+        error = tf.where(
+            size_ok,
+            tf.strings.join([where, f": mask value ", value, f" is outside the {base} label "
+                             f"convention. Expected values {expected}. Received: value=", value]),
+            tf.strings.join([where, ": the mask must be the size of its image. Expected ",
+                             size(tf.shape(image)), " (WxH). Received: mask size=",
+                             size(tf.shape(raw))]))
+        ok = tf.logical_and(size_ok, tf.logical_not(tf.reduce_any(bad)))
+        return image, tf.cast(mapped, tf.uint8), ok, where, error
 
     def make(shuffle=False, seed=None):
-        rc = read_config or tfds.ReadConfig(shuffle_seed=seed)
+        rc = read_config or tfds.ReadConfig(shuffle_seed=seed, add_tfds_id=True)
         ds = builder.as_dataset(split=split, shuffle_files=bool(shuffle or shuffle_files),
                                 read_config=rc)
         if shuffle:
             ds = ds.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
         return ds
 
-    src = Source(name=f"tfds:{base}", split=split, num_classes=n_cls, class_names=class_names,
-                 keys=make, load_fn=convert, length=num_examples,
-                 description=f"TFDS {full_name}")
-    return src
+    return Source(name=f"tfds:{base}", split=split, num_classes=n_cls, class_names=class_names,
+                  keys=make, load_fn=convert, length=num_examples,
+                  description=f"TFDS {full_name}")

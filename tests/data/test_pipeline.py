@@ -149,9 +149,23 @@ def test_bad_label_in_raw_dataset_raises_with_value():
     image = np.zeros((4, 4, 3), np.uint8)
     mask = np.zeros((4, 4), np.uint8)
     mask[1, 1] = 9
-    ds = data.pipeline(_ds([(image, mask)]), num_classes=5)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"label value.*\n?.*9"):
-        list(ds)
+    ds = data.pipeline(_ds([(np.zeros((2, 3, 3), np.uint8), np.zeros((2, 3), np.uint8)),
+                            (image, mask)]), num_classes=5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"example 1: label 9 is not a class"):
+        list(ds)  # without the helper: TensorFlow's error, with the same message
+    with pytest.raises(data.DataError, match=r"^example 1: label 9 is not a class. Expected "
+                       r"labels 0..4 or 255 \(ignore\) for num_classes=5. Received: label=9$"):
+        with data.reraise_data_errors():
+            list(ds)
+
+
+def test_mask_size_in_raw_dataset_names_the_example():
+    ds = data.pipeline(_ds([(np.zeros((4, 5, 3), np.uint8), np.zeros((4, 6), np.uint8))]),
+                       num_classes=5)
+    with pytest.raises(data.DataError, match=r"^example 0: the mask must be the size of its "
+                       r"image. Expected 4x5 \(HxW\). Received: mask shape=4x6$"):
+        with data.reraise_data_errors():
+            list(ds)
 
 
 def test_argument_errors():
@@ -162,7 +176,7 @@ def test_argument_errors():
         data.pipeline(ds, crop_size="big")
     with pytest.raises(ValueError, match="scale_range"):
         data.pipeline(ds, scale_range=(2.0, 1.0))
-    with pytest.raises(TypeError, match="source must be"):
+    with pytest.raises(TypeError, match="`source` must be"):
         data.pipeline([1, 2, 3])
     with pytest.raises(ValueError, match="empty"):
         data.pipeline(tf.data.Dataset.from_tensor_slices(

@@ -1,0 +1,86 @@
+"""Data errors, and how they cross the tf.data boundary.
+
+Checks that run inside a ``tf.data`` pipeline (file decoding in Python, label and size checks
+in the graph) cannot raise a Python exception to the caller: TensorFlow turns every failure
+into a ``tf.errors.OpError``. Each check here therefore fails with a ``tf.debugging.Assert``
+whose only datum is :data:`MARKER` followed by the message (one line, naming the file and the
+value), and :func:`reraise_data_errors` turns an ``OpError`` carrying that marker back into
+a :class:`DataError` with the message alone. Failing through ``Assert`` rather than an
+exception inside ``tf.numpy_function`` also keeps TensorFlow from logging the Python
+traceback of the loader.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+
+import tensorflow as tf
+
+MARKER = "fcn_keras.data.DataError: "
+
+
+class DataError(ValueError):
+    """A data file is unreadable or inconsistent; the message names the file and the value."""
+
+
+def assert_valid(ok, message, *tensors):
+    """Pass ``tensors`` through once ``ok`` holds; otherwise fail with a marked message.
+
+    Args:
+        ok: scalar bool tensor.
+        message: scalar string tensor (or str), one line: what is wrong and where.
+        *tensors: tensors to return, computed after the check.
+
+    Returns:
+        ``tensors`` (a tuple), each depending on the check.
+    """
+    check = tf.debugging.Assert(ok, [tf.strings.join([MARKER, message])])
+    with tf.control_dependencies([check]):
+        return tuple(tf.identity(t) for t in tensors)
+
+
+def data_error_message(error):
+    """The :class:`DataError` message a ``tf.errors.OpError`` carries, or None.
+
+    Args:
+        error: an exception raised by TensorFlow while running a pipeline.
+
+    Returns:
+        the text after :data:`MARKER` up to the end of its line (without the bracket and
+        the C escapes ``tf.debugging.Assert`` adds), or None when ``error`` carries no data
+        error.
+    """
+    text = getattr(error, "message", None) or str(error)
+    start = text.find(MARKER)
+    if start < 0:
+        return None
+    line = text[start + len(MARKER):].split("\n", 1)[0].rstrip()
+    line = line[:-1] if line.endswith("]") else line
+    # Assert prints strings C-escaped (quotes, backslashes, UTF-8 bytes as octal): undo it
+    return codecs.escape_decode(line.encode("utf-8"))[0].decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def reraise_data_errors():
+    """Turn TensorFlow errors that carry a data error into :class:`DataError`.
+
+    Wrap any code that iterates a :func:`fcn_keras.data.pipeline` or a source's dataset,
+    ``model.fit`` / ``evaluate`` / ``predict`` included; it also works as a decorator::
+
+        with fcn_keras.data.reraise_data_errors():
+            model.fit(train, epochs=2)
+
+    Other errors pass through unchanged.
+
+    Raises:
+        DataError: the data error's message (the file and the value), without the
+            TensorFlow traceback it came with.
+    """
+    try:
+        yield
+    except tf.errors.OpError as e:
+        message = data_error_message(e)
+        if message is None:
+            raise
+        raise DataError(message) from None

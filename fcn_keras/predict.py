@@ -1,0 +1,519 @@
+"""Label maps from any model the project makes or names, in Python and as `fcn-keras predict`.
+
+    from fcn_keras.predict import Predictor
+    p = Predictor("fcn8s.tflite")              # or .keras, .onnx, a SavedModel folder, a zoo name,
+    labels, scores = p.predict(image)          # a .weights.h5 with backbone/head/num_classes
+    p.class_names, p.palette
+
+Large photos: the network sees the image with its longest side at most `max_size` pixels
+(default 1024; 0 = full resolution); the scores are resized back to the photo's size
+(bilinear, 64 rows at a time) before the argmax, so labels and scores always have the
+photo's size and memory stays bounded by the network's input. Artefacts exported with a fixed
+input size take every image resized to that size, and their scores are resized back the same way.
+"""
+
+import argparse
+import os
+import re
+import sys
+import warnings
+
+import numpy as np
+
+from fcn_keras._io import atomic_write
+
+DEFAULT_MAX_SIZE = 1024
+ROWS = 64  # rows of full-size scores made at a time: bounds the memory of the resize
+WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".caffemodel")
+ARTEFACT_SUFFIXES = (".tflite", ".onnx")
+OUTPUTS = {"labels": "_labels.png", "overlay": "_overlay.png", "scores": "_scores.npy"}
+NAMED_CLASSES = ("voc", "shapes", "cityscapes")
+
+
+def _export_api():
+    """(runner, read_metadata, detect_format) of the export package."""
+    from fcn_keras.export.verification import _read_metadata as read_metadata, detect_format, runner
+
+    return runner, read_metadata, detect_format
+
+
+class Predictor:
+    """Predicts per-pixel classes with a Keras model or an exported artefact.
+
+    Args:
+        model: a `keras.Model`; or a path: `.keras`, a SavedModel folder, `.tflite` (float32,
+            float16 or int8), `.onnx`, or a weights file (`.weights.h5`, `.h5`, `.caffemodel`)
+            together with `backbone`, `head` and `num_classes`; or a zoo name
+            (`fcn_keras.list_models()`).
+        backbone, head, num_classes, width: the architecture a weights file was trained with
+            (only for weights files; width defaults to 1.0).
+        class_names: names by class id (default: the artefact's metadata or zoo entry, the VOC
+            names for 21 classes, else "class_i").
+        palette: (C, 3) uint8 colours (default: the artefact's metadata, else the VOC colour map).
+        max_size: longest image side, in pixels, the network sees (larger images are resized
+            down and their scores resized back); 0 or None = full resolution. Ignored by
+            artefacts with a fixed input size.
+        num_threads: CPU threads for the TFLite / ONNX runtimes (None: their default).
+
+    Attributes:
+        class_names: list of C names; palette: (C, 3) uint8 colours; num_classes: C;
+        format: "keras", "weights", "zoo", "saved_model", "tflite" or "onnx"; source: the
+        path, zoo name or model name; fixed_size: None or the artefact's (height, width).
+
+    Raises:
+        FileNotFoundError: `model` is a path that does not exist.
+        ValueError: an unsupported file, a weights file without its architecture, or one that
+            does not fit it.
+        fcn_keras.weights.DownloadError: a zoo model that is neither cached nor downloadable.
+    """
+
+    def __init__(self, model, *, backbone=None, head=None, num_classes=None, width=None,
+                 class_names=None, palette=None, max_size=DEFAULT_MAX_SIZE, num_threads=None):
+        import keras
+
+        if max_size is not None and (not isinstance(max_size, int) or max_size < 0):
+            raise ValueError(f"`max_size` must be a non-negative int (0: full resolution). "
+                             f"Received: max_size={max_size!r}")
+        self.max_size = max_size or None
+        arch = {"backbone": backbone, "head": head, "num_classes": num_classes, "width": width}
+        meta = {}
+        if isinstance(model, keras.Model):
+            _refuse_arch(arch, "a keras.Model")
+            self.source, self.format = model.name, "keras"
+            self._use_keras(model)
+        else:
+            meta = self._load(os.fspath(model), arch, num_threads)
+        if self.num_classes > 255:
+            raise ValueError(f"A label PNG holds class ids 0..254 (255 = void): {self.source} has "
+                             f"{self.num_classes} classes")
+        self.class_names = _class_names(class_names if class_names is not None else meta.get("class_names"),
+                                        self.num_classes)
+        self.palette = _palette(palette if palette is not None else meta.get("palette"), self.num_classes)
+
+    def _load(self, spec, arch, num_threads):
+        import fcn_keras
+        from fcn_keras.weights import zoo
+
+        self.source = spec
+        if spec in zoo.ENTRIES and zoo.ENTRIES[spec]["kind"] == "fcn":
+            entry = zoo.ENTRIES[spec]
+            _refuse_arch(arch, f"the zoo model {spec!r}")
+            model = fcn_keras.build(entry["backbone"], entry["head"], entry["num_classes"], weights=spec)
+            self.format = "zoo"
+            self._use_keras(model)
+            return {"class_names": list(entry["classes"])}
+        if spec.lower().endswith(WEIGHT_SUFFIXES):
+            self.format = "weights"
+            self._use_keras(build_with_weights(spec, arch))
+            return {}
+        if spec.endswith(".keras"):
+            _refuse_arch(arch, spec)
+            _must_exist(spec)
+            import keras
+
+            self.format = "keras"
+            self._use_keras(keras.saving.load_model(spec, compile=False))
+            return {}
+        if os.path.isdir(spec) or spec.lower().endswith(ARTEFACT_SUFFIXES):
+            _refuse_arch(arch, spec)
+            _must_exist(spec)
+            runner, read_metadata, detect_format = _export_api()
+            self.format = detect_format(spec)
+            run = runner(spec, num_threads=num_threads)
+            self._call = lambda x: np.asarray(run(x)[1], np.float32)
+            self.fixed_size = run.fixed_size
+            meta = read_metadata(spec)
+            n = (meta.get("model") or {}).get("num_classes") or len(meta.get("class_names") or ())
+            probe = np.zeros((1,) + tuple(self.fixed_size or (32, 32)) + (3,), np.uint8)
+            self.num_classes = int(n) if n else int(self._call(probe).shape[-1])
+            return meta
+        _must_exist(spec)
+        raise ValueError(
+            "`model` must be a .keras file, a SavedModel folder, a .tflite or .onnx file, a weights file "
+            f"({', '.join(WEIGHT_SUFFIXES)}) with its architecture, or a zoo name. Received: model={spec!r}")
+
+    def _use_keras(self, model):
+        self._call, self.fixed_size = _keras_call(model)
+        self.num_classes = int(model.outputs[0].shape[-1])
+
+    def network_size(self, height, width):
+        """The (height, width) the network sees for an image of (height, width) pixels."""
+        if self.fixed_size:
+            return tuple(self.fixed_size)
+        longest = max(height, width)
+        if self.max_size and longest > self.max_size:
+            s = self.max_size / longest
+            return max(1, round(height * s)), max(1, round(width * s))
+        return height, width
+
+    def predict(self, image, return_scores=True, scores_out=None):
+        """Labels and scores for one image, at the image's own size.
+
+        Args:
+            image: uint8 (H, W, 3) RGB, pixel values 0..255.
+            return_scores: also return the scores (a new float32 array unless `scores_out`).
+            scores_out: optional (H, W, C) array (e.g. a float16 `np.lib.format.open_memmap`)
+                the scores are written into, 64 rows at a time, instead of a new array.
+
+        Returns:
+            (labels uint8 (H, W) class ids, scores (H, W, C) float32 logits or `scores_out`,
+            or None when neither is asked for).
+        """
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"`image` must be uint8 (H, W, 3). Received {image.dtype} {image.shape}")
+        h, w = image.shape[:2]
+        size = self.network_size(h, w)
+        x = image if size == (h, w) else _resize_image(image, size)
+        small = self._call(x[None])[0]
+        if small.shape != size + (self.num_classes,):
+            raise ValueError(f"{self.source} returned scores of shape {small.shape} for a {size} input; "
+                             f"expected {size + (self.num_classes,)}")
+        c = self.num_classes
+        if scores_out is None and return_scores:
+            scores_out = np.empty((h, w, c), np.float32)
+        if scores_out is not None and tuple(scores_out.shape) != (h, w, c):
+            raise ValueError(f"`scores_out` must have shape {(h, w, c)}. Received {tuple(scores_out.shape)}")
+        labels = np.empty((h, w), np.uint8)
+        for y0, y1, rows in resize_rows(small, h, w):
+            labels[y0:y1] = rows.argmax(-1)
+            if scores_out is not None:
+                scores_out[y0:y1] = rows
+        return labels, scores_out
+
+
+def resize_rows(scores, height, width, rows=ROWS):
+    """Bilinear resize of scores (h, w, C) to (height, width, C), `rows` output rows at a time.
+
+    Half-pixel centres, as `tf.image.resize(..., "bilinear")`; only one block of rows is ever
+    held, so full-size scores need not fit in memory.
+
+    Yields:
+        (y0, y1, float32 array (y1 - y0, width, C)).
+    """
+    h, w = scores.shape[:2]
+    if (h, w) == (height, width):
+        for y0 in range(0, height, rows):
+            yield y0, min(height, y0 + rows), scores[y0:y0 + rows]
+        return
+    ya, yb, fy = _weights(h, height)
+    xa, xb, fx = _weights(w, width)
+    fx = fx[None, :, None]
+    for y0 in range(0, height, rows):
+        y1 = min(height, y0 + rows)
+        top, bottom = scores[ya[y0:y1]], scores[yb[y0:y1]]
+        r = top + (bottom - top) * fy[y0:y1, None, None]
+        left = r[:, xa]
+        yield y0, y1, left + (r[:, xb] - left) * fx
+
+
+def _weights(n_in, n_out):
+    pos = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+    lo = np.floor(pos).astype(np.int64)
+    return lo, np.minimum(lo + 1, n_in - 1), (pos - lo).astype(np.float32)
+
+
+def _resize_image(image, size):
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR), np.uint8)
+
+
+def _keras_call(model):
+    import keras
+
+    if getattr(model, "include_preprocessing", True) is False:
+        from fcn_keras.models.layers import Preprocess
+
+        pre = Preprocess()
+        call = lambda x: model(pre(x), training=False)  # noqa: E731
+    else:
+        call = lambda x: model(x, training=False)  # noqa: E731
+    shape = model.inputs[0].shape
+    fixed = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
+    return (lambda x: np.asarray(keras.ops.convert_to_numpy(call(x)), np.float32)), fixed
+
+
+def _refuse_arch(arch, what):
+    given = {k: v for k, v in arch.items() if v is not None}
+    if given:
+        k, v = next(iter(given.items()))
+        raise ValueError(f"`{k}` applies only to weights files ({', '.join(WEIGHT_SUFFIXES)}); {what} "
+                         f"defines its own architecture. Received: {k}={v!r}")
+
+
+def _must_exist(spec):
+    if not os.path.exists(spec):
+        raise FileNotFoundError(
+            f"`model` {spec!r} does not exist: expected a .keras, .tflite, .onnx or weights file, a "
+            "SavedModel folder, or a zoo name (`fcn-keras zoo` lists them)")
+
+
+def build_with_weights(weights, arch):
+    """`fcn_keras.build` of the architecture `arch` with `weights` (a file or a name).
+
+    Args:
+        weights: a weights file (.weights.h5, .h5, .caffemodel), a zoo name or "imagenet".
+        arch: dict with "backbone", "head", "num_classes" (all required) and "width"
+            (None: 1.0).
+
+    Returns:
+        the `fcn_keras.FCN`.
+
+    Raises:
+        ValueError: a missing architecture argument, or weights that do not fit it (in short,
+            without Keras' dump of tensor values).
+    """
+    import fcn_keras
+    from fcn_keras.models import registry
+
+    if os.path.sep in weights or weights.lower().endswith(WEIGHT_SUFFIXES):
+        _must_exist(weights)
+    missing = [k for k in ("backbone", "head", "num_classes") if arch[k] is None]
+    if missing:
+        raise ValueError(
+            f"{weights} holds weights only: give the architecture they were trained with "
+            f"({', '.join(f'`{k}`' for k in missing)} missing; command line: --backbone, --head, "
+            "--num-classes, and --width when not 1.0)")
+    registry.check(arch["backbone"], arch["head"])
+    width = 1.0 if arch["width"] is None else arch["width"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = fcn_keras.build(arch["backbone"], arch["head"], num_classes=arch["num_classes"],
+                                    width=width, weights=weights)
+        except ValueError as e:  # Keras' warnings about the layers it skipped say nothing more
+            raise ValueError(f"{weights} does not fit FCN-{arch['head']} {arch['backbone']} with "
+                             f"num_classes={arch['num_classes']}, width={width}: {_short(e)}") from None
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model
+
+
+def _short(err):
+    """The gist of a weights-loading error, without Keras' dump of tensor values."""
+    text = str(err)
+    found = re.search(r"name=(\w+).*?(variable\.shape=\([^)]*\), Received: value\.shape=\([^)]*\))", text, re.S)
+    if found:
+        return f"layer {found.group(1)}: {found.group(2)}"
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return first[:300]
+
+
+def _class_names(names, num_classes):
+    from fcn_keras.conventions import VOC_CLASSES
+
+    if names is None:
+        return list(VOC_CLASSES) if num_classes == len(VOC_CLASSES) else [f"class_{i}" for i in range(num_classes)]
+    names = [str(n) for n in names]
+    if len(names) != num_classes:
+        raise ValueError(f"`class_names` must have {num_classes} entries (the model's classes). "
+                         f"Received {len(names)}: {names[:5]}{'...' if len(names) > 5 else ''}")
+    return names
+
+
+def _palette(palette, num_classes):
+    from fcn_keras.conventions import voc_palette
+
+    if palette is None:
+        return voc_palette(num_classes)
+    pal = np.asarray(palette)
+    if pal.shape != (num_classes, 3) or pal.min() < 0 or pal.max() > 255:
+        raise ValueError(f"`palette` must be ({num_classes}, 3) colours 0..255. Received shape {pal.shape}")
+    return pal.astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- command line
+
+def find_images(inputs, recursive=True, skip=None):
+    """The image files named by `inputs`, with the output name each gets.
+
+    Args:
+        inputs: files and folders. A folder gives its image files (by extension,
+            `fcn_keras.images.IMAGE_EXTENSIONS`), in subfolders too when `recursive`.
+        recursive: search subfolders.
+        skip: a folder never searched (the output folder).
+
+    Returns:
+        [(path, relative name)]: a folder's files are named by their path below it
+        ("sub/a.jpg"), a file given directly by its base name.
+
+    Raises:
+        FileNotFoundError: an input does not exist.
+        ValueError: no images, or two inputs that would get the same output name.
+    """
+    from fcn_keras.images import IMAGE_EXTENSIONS
+
+    skip = os.path.realpath(skip) if skip else None
+    found, names = [], {}
+    for p in inputs:
+        if os.path.isdir(p):
+            items = []
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if recursive and os.path.realpath(os.path.join(root, d)) != skip)
+                items += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS)]
+            items = [(f, os.path.relpath(f, p)) for f in items]
+        elif os.path.isfile(p):
+            items = [(p, os.path.basename(p))]
+        else:
+            raise FileNotFoundError(f"input {p!r} is neither a file nor a folder")
+        for path, rel in items:
+            real = os.path.realpath(path)
+            if rel in names and names[rel] != real:
+                raise ValueError(f"{names[rel]} and {path} would both be written as {rel}*: give them in "
+                                 "separate runs (or with different --out)")
+            if rel not in names:
+                names[rel] = real
+                found.append((path, rel))
+    if not found:
+        raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {list(inputs)}")
+    return found
+
+
+def _outputs(out, rel, save_scores):
+    keys = ("labels", "overlay", "scores") if save_scores else ("labels", "overlay")
+    return {k: os.path.join(out, rel + OUTPUTS[k]) for k in keys}
+
+
+def _named_classes(spec, num_classes):
+    if spec is None:
+        return None
+    if spec in NAMED_CLASSES:
+        from fcn_keras.conventions import VOC_CLASSES
+        from fcn_keras.data import SHAPES_CLASSES
+        from fcn_keras.data.tfds import CITYSCAPES_CLASSES
+
+        return list({"voc": VOC_CLASSES, "shapes": SHAPES_CLASSES, "cityscapes": CITYSCAPES_CLASSES}[spec])
+    if os.path.isfile(spec):
+        with open(spec) as f:
+            return [line.strip() for line in f if line.strip()]
+    return [n.strip() for n in spec.split(",")]
+
+
+def _predict_one(predictor, image, paths):
+    if "scores" not in paths:
+        return predictor.predict(image, return_scores=False)[0]
+    labels = []
+
+    def write(tmp):
+        shape = image.shape[:2] + (predictor.num_classes,)
+        scores = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
+        labels.append(predictor.predict(image, scores_out=scores)[0])
+        scores.flush()
+        del scores
+
+    atomic_write(paths["scores"], write)
+    return labels[0]
+
+
+def cmd_predict(args):
+    from fcn_keras import viz
+    from fcn_keras._progress import bar
+    from fcn_keras.images import read_image
+    from fcn_keras.weights import DownloadError
+
+    if (args.model is None) == (args.weights is None):
+        raise ValueError("give one of --model (a model file, SavedModel folder or zoo name) or --weights "
+                         "(with --backbone/--head/--num-classes)")
+    files = find_images(args.inputs, recursive=not args.no_recursive, skip=args.out)
+    planned = [(path, rel, _outputs(args.out, rel, args.save_scores)) for path, rel in files]
+    if not args.overwrite:
+        existing = [p for _, _, outs in planned for p in outs.values() if os.path.exists(p)]
+        if existing:
+            raise FileExistsError(f"{existing[0]} exists ({len(existing)} of the outputs do; pass "
+                                  "--overwrite to replace them)")
+    arch = dict(backbone=args.backbone, head=args.head, num_classes=args.num_classes, width=args.width)
+    try:
+        if args.weights:
+            predictor = Predictor(build_with_weights(args.weights, arch), max_size=args.max_size)
+        else:
+            predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads, **arch)
+    except DownloadError as e:
+        raise ValueError(f"{args.model or args.weights}: {e}") from None
+    names = _named_classes(args.class_names, predictor.num_classes)
+    if names is not None:
+        predictor.class_names = _class_names(names, predictor.num_classes)
+    if not args.quiet:
+        print(f"model: {predictor.source} ({predictor.format}, {predictor.num_classes} classes); "
+              + (f"fixed input {predictor.fixed_size[0]}x{predictor.fixed_size[1]}: every image is resized to it "
+                 "and its labels back" if predictor.fixed_size else
+                 f"images larger than {args.max_size} px are predicted at that size and their scores resized back"
+                 if args.max_size else "full resolution"))
+    failures, reduced = [], 0
+    with bar(len(planned), "predict", "image", enabled=False if args.quiet else None) as progress:
+        for path, rel, outs in planned:
+            try:
+                image = read_image(path)
+                reduced += predictor.network_size(*image.shape[:2]) != image.shape[:2]
+                labels = _predict_one(predictor, image, outs)
+                viz.save_label_png(labels, outs["labels"], palette=predictor.palette)
+                picture = viz.overlay(image, labels, alpha=args.alpha, palette=predictor.palette)
+                if args.legend:
+                    picture = viz.add_legend(picture, predictor.class_names, labels, predictor.palette)
+                viz.save_image(picture, outs["overlay"])
+            except Exception as e:  # noqa: BLE001  (one bad file does not stop the batch)
+                msg = str(e) if isinstance(e, (OSError, ValueError)) else f"{type(e).__name__}: {e}"
+                failures.append(msg if path in msg else f"{path}: {msg}")
+            progress.update(1)
+    done = len(planned) - len(failures)
+    kinds = "label maps, overlays and scores" if args.save_scores else "label maps and overlays"
+    print(f"wrote {kinds} for {done} of {len(planned)} images under {args.out}")
+    if reduced and not predictor.fixed_size:
+        print(f"{reduced} images were larger than --max-size {args.max_size}: predicted at that size, "
+              "scores resized back (--max-size 0 for full resolution)")
+    if failures:
+        print(f"{len(failures)} of {len(planned)} images failed:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(subparsers):
+    """Adds `fcn-keras predict` to the command line's subparsers."""
+    from fcn_keras.models import registry
+
+    heads = list(dict.fromkeys(h for _, h in registry.architectures()))
+    p = subparsers.add_parser(
+        "predict", help="label PNGs and overlays for images, from any model file or zoo name",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Predict per-pixel classes for image files and folders (subfolders too).\n\n"
+            "--model takes a .keras file, a SavedModel folder, a .tflite (float32, float16, int8) or\n"
+            ".onnx file, a zoo name (fcn-keras zoo), or a weights file (.weights.h5, .h5, .caffemodel)\n"
+            "with --backbone, --head and --num-classes. Class names and colours come from the\n"
+            "artefact's metadata where it has them.\n\n"
+            "For each input IMAGE (say sub/a.jpg in a folder given), writes under --out:\n"
+            "  sub/a.jpg_labels.png   palette PNG, pixel value = class id\n"
+            "  sub/a.jpg_overlay.png  the labels over the photo\n"
+            "  sub/a.jpg_scores.npy   with --save-scores: float16 logits (H, W, classes)\n"
+            "The folder structure is mirrored and the extension kept, so no two inputs collide.\n\n"
+            "Large photos: the network sees at most --max-size pixels on the longest side; the scores\n"
+            "are resized back (bilinear) before the argmax, so outputs have the photo's size. A\n"
+            "fixed-size artefact (exported with input_size) takes every image resized to its size,\n"
+            "and its labels are resized back the same way.\n\n"
+            "An unreadable image does not stop the batch: the failures are listed at the end and\n"
+            "the exit status is 1."))
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
+    p.add_argument("--model", help="a .keras, .tflite or .onnx file, a SavedModel folder, a zoo name, or a "
+                                   "weights file (with --backbone/--head/--num-classes)")
+    p.add_argument("--weights", help="weights for a model built from --backbone/--head/--num-classes "
+                                     "(a zoo name, .caffemodel, .weights.h5, 'imagenet')")
+    p.add_argument("--backbone", choices=sorted(registry.BACKBONES), help="weights files only")
+    p.add_argument("--head", choices=heads, help="weights files only")
+    p.add_argument("--num-classes", type=int, help="weights files only")
+    p.add_argument("--width", type=float, help="weights files only: backbone width multiplier (default 1.0)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
+                   help=f"longest side the network sees, in pixels (default {DEFAULT_MAX_SIZE}: a 4000x3000 "
+                        "photo on FCN-8s VGG16 peaks at about 3.2 GB; 0 = full resolution, about 22 GB)")
+    p.add_argument("--save-scores", action="store_true", help="also write <name>_scores.npy (float16 logits)")
+    p.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1")
+    p.add_argument("--legend", action="store_true", help="add a legend to the overlays")
+    p.add_argument("--class-names", help="names for the legend: 'voc', 'shapes', 'cityscapes', a file "
+                                         "(one per line) or a,b,c (default: the artefact's)")
+    p.add_argument("--threads", type=int, help="CPU threads of the TFLite / ONNX runtime")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--quiet", action="store_true", help="only the summary and the failures")
+    p.set_defaults(func=cmd_predict)

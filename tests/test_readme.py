@@ -1,0 +1,276 @@
+"""Every command README.md shows runs, so the documentation cannot drift from the code.
+
+README.md's fenced blocks are parsed: each `fcn-keras ...` line of a ```bash (or plain) block
+runs as a real subprocess of the installed console script, in README order, in one working
+folder; each ```python block runs in its own. Both folders hold what the README names:
+`VOCdevkit/VOC2012` (a tiny VOC-layout set: 40x56 images, labels 0..20 and 255) and `photos/`
+(two JPEGs). The tables below say how each line runs: as written, with arguments that make it
+small and fast (`--width 0.125`, one short epoch), rewritten (a placeholder filled in, an
+offline source of the same data), or skipped for a stated reason (a download, the test suite
+itself). A line the tables do not know fails the test: a new README command needs an entry.
+Known failures are marked xfail(strict=True) with the reason, so they flip to passing (and
+the mark must go) once fixed.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .conftest import make_tiny_voc
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+FAST = ("--width", "0.125", "--epochs", "1", "--steps-per-epoch", "2")
+DOWNLOAD = "needs a download (no internet in the test)"
+
+
+@dataclass
+class Do:
+    """How one README line runs.
+
+    Attributes:
+        extra: arguments appended to a command line.
+        code: the Python line run instead of the README's (None: as written).
+        why: why it is rewritten.
+        skip: why the line is not run (None: it runs).
+        xfail: why the line is known to fail today (it must fail until fixed).
+        creates: files or folders the line must leave in the working folder.
+    """
+    extra: tuple = ()
+    code: str = None
+    why: str = None
+    skip: str = None
+    xfail: str = None
+    creates: tuple = field(default_factory=tuple)
+
+
+RUNS_VOC_MODEL = ("the staged run writes runs/voc/fcn8s/model.keras, never the "
+                  "runs/voc/model.keras the README uses")
+
+# Shell lines (comments stripped, `&&` chains split), as written in README.md.
+CLI = {
+    'pip install -e ".[export,test]"':
+        Do(skip="installs the package; this test runs inside that installation"),
+    "fcn-keras demo": Do(extra=("--quick",), creates=("demo_output",)),
+    "python -m pytest -q -p no:cacheprovider tests":
+        Do(skip="runs the test suite this test belongs to"),
+    "KERAS_BACKEND=jax python -m pytest -q -p no:cacheprovider tests/models":
+        Do(skip="runs the test suite this test belongs to"),
+    "fcn-keras train --backbone vgg16 --head 8s --data VOCdevkit/VOC2012 --schedule staged "
+    "--out runs/voc": Do(extra=FAST),
+    "fcn-keras evaluate --model runs/voc/model.keras --data VOCdevkit/VOC2012 --split val "
+    "--json scores.json": Do(creates=("scores.json",), xfail=RUNS_VOC_MODEL),
+    "fcn-keras predict --model runs/voc/model.keras photos/ --out masks/":
+        Do(creates=("masks",), xfail=RUNS_VOC_MODEL),
+    "fcn-keras export runs/voc/model.keras --format tflite --quantize float16 -o fcn8s.tflite":
+        Do(creates=("fcn8s.tflite",), xfail=RUNS_VOC_MODEL),
+    "fcn-keras convert fcn8s-heavy-pascal.caffemodel --backbone vgg16 --head 8s -o fcn8s.keras":
+        Do(skip="needs the paper's FCN-8s caffemodel (about 540 MB to download)"),
+    "fcn-keras zoo": Do(),
+}
+
+# Python lines (trailing comments stripped), as written in README.md. Import lines run as
+# written without an entry. Each block starts with GIVEN's names, which the README's
+# snippets take from their context.
+PY = {
+    'model = fcn_keras.build("vgg16", "8s", num_classes=21, weights="imagenet")':
+        Do(code='model = fcn_keras.build("vgg16", "8s", num_classes=21, width=0.125)',
+           why="the ImageNet weights are a download: the same net, built at width 0.125"),
+    "model.compile()": Do(),
+    "model.fit(train_ds, validation_data=val_ds)": Do(),
+    'fcn_keras.export.export(model, "fcn8s.tflite", format="tflite")':
+        Do(creates=("fcn8s.tflite",)),
+    'fcn_keras.build("vgg16", "8s", weights="voc-fcn8s")': Do(skip=DOWNLOAD),
+    'fcn_keras.build("alexnet", "32s", weights="imagenet")': Do(skip=DOWNLOAD),
+    'fcn_keras.build("vgg16", "8s", weights="fcn8s-heavy-pascal.caffemodel")':
+        Do(skip="needs the paper's FCN-8s caffemodel (about 540 MB to download)"),
+    "fcn_keras.list_models()": Do(),
+    'train = data.pipeline(data.from_directory("VOCdevkit/VOC2012", "train"), batch_size=1, '
+    'training=True)': Do(),
+    'val = data.pipeline(data.from_directory("VOCdevkit/VOC2012", "val"))': Do(),
+    'pets = data.from_tfds("oxford_iiit_pet", "train")':
+        Do(code='pets = data.from_tfds("oxford_iiit_pet", "train", data_dir=TFDS_DIR, '
+                'download=False)',
+           why="TFDS cannot download here: it reads a copy TFDS prepared from local archives"),
+    'toy = data.shapes("train")': Do(),
+    "model.fit(train, validation_data=val, epochs=...)":
+        Do(code="model.fit(train, validation_data=val, epochs=1)",
+           why="`epochs=...` is a placeholder"),
+    "print(training.format_report(training.evaluate(model, val)))": Do(),
+    'export(model, "fcn8s_savedmodel", "saved_model")': Do(creates=("fcn8s_savedmodel",)),
+    'export(model, "fcn8s.tflite", quantize="float16")': Do(creates=("fcn8s.tflite",)),
+    'export(model, "fcn8s_int8.tflite", quantize="int8", representative_data="shapes")':
+        Do(creates=("fcn8s_int8.tflite",)),
+    'export(model, "fcn8s.onnx")': Do(creates=("fcn8s.onnx",)),
+}
+
+
+def given(tfds_dir):
+    """The names README snippets use from their context: a compiled FCN-32s AlexNet at width
+    0.125 (the fastest net) and train / validation batches of the tiny VOC folder."""
+    import fcn_keras
+    from fcn_keras import data
+
+    model = fcn_keras.build("alexnet", "32s", num_classes=21, width=0.125)
+    model.compile()
+    return {"fcn_keras": fcn_keras, "model": model, "TFDS_DIR": tfds_dir,
+            "train_ds": data.pipeline(data.from_directory("VOCdevkit/VOC2012", "train"),
+                                      training=True),
+            "val_ds": data.pipeline(data.from_directory("VOCdevkit/VOC2012", "val"))}
+
+
+# ----------------------------------------------------------------------------- README parsing
+SHELL_LANGS = ("", "bash", "sh", "shell", "console")
+
+
+def _strip_comment(line):
+    """`line` without a trailing `# comment` (a `#` inside quotes is kept)."""
+    quote = None
+    for i, c in enumerate(line):
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line.rstrip()
+
+
+def blocks(text=None):
+    """README.md's fenced blocks: [(language, first code line number, [lines])]."""
+    lines = (README.read_text(encoding="utf-8") if text is None else text).splitlines()
+    found, i = [], 0
+    while i < len(lines):
+        m = re.match(r"^```\s*(\S*)\s*$", lines[i])
+        if m:
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("```"):
+                j += 1
+            found.append((m.group(1).lower(), i + 2, lines[i + 1:j]))
+            i = j
+        i += 1
+    return found
+
+
+def shell_commands():
+    """[(line number, command)] of the shell blocks, `&&` chains split."""
+    out = []
+    for lang, start, lines in blocks():
+        if lang in SHELL_LANGS:
+            for k, line in enumerate(lines):
+                for cmd in _strip_comment(line).split("&&"):
+                    if cmd.strip():
+                        out.append((start + k, " ".join(cmd.split())))
+    return out
+
+
+def python_blocks():
+    """[(line number, [(line number, code line)])] of the ```python blocks."""
+    return [(start, [(start + k, line) for k, line in enumerate(lines)])
+            for lang, start, lines in blocks() if lang == "python"]
+
+
+def _is_import(code):
+    return re.match(r"^(import \w|from [\w.]+ import )", code) is not None
+
+
+def _param(line, name, do):
+    marks = [pytest.mark.xfail(strict=True, reason=do.xfail)] if do and do.xfail else []
+    return pytest.param(line, name, do, id=f"L{line}-{name[:48]}", marks=marks)
+
+
+# ----------------------------------------------------------------------------- fixtures
+def _workspace(path):
+    make_tiny_voc(str(path / "VOCdevkit" / "VOC2012"))
+    photos = path / "photos"
+    photos.mkdir()
+    for src in sorted((path / "VOCdevkit" / "VOC2012" / "JPEGImages").glob("*.jpg"))[:2]:
+        shutil.copy(src, photos / src.name)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cli_dir(tmp_path_factory):
+    """The one working folder all README command lines run in, in order."""
+    return _workspace(tmp_path_factory.mktemp("readme_cli"))
+
+
+def _fcn_keras():
+    script = Path(sys.executable).with_name("fcn-keras")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "fcn_keras.cli"]
+
+
+# ----------------------------------------------------------------------------- the tests
+def test_every_block_is_a_known_kind():
+    kinds = {lang for lang, _, _ in blocks()}
+    assert kinds <= set(SHELL_LANGS) | {"python"}, (
+        f"README.md has fenced blocks of kind {sorted(kinds - set(SHELL_LANGS) - {'python'})}: "
+        f"teach tests/test_readme.py how to run them")
+
+
+def test_tables_have_no_stale_entries():
+    cmds = {cmd for _, cmd in shell_commands()}
+    code = {_strip_comment(line).strip() for _, lines in python_blocks() for _, line in lines}
+    stale = sorted(set(CLI) - cmds) + sorted(set(PY) - code)
+    assert not stale, f"entries for lines README.md no longer shows: {stale}"
+
+
+def _cli_params():
+    first, params = {}, []
+    for n, cmd in shell_commands():
+        do = CLI.get(cmd)
+        if cmd in first and do is not None:  # e.g. `fcn-keras demo` twice: it would refuse
+            do = Do(skip=f"the same command as README.md line {first[cmd]}")  # its own output
+        first.setdefault(cmd, n)
+        params.append(_param(n, cmd, do))
+    return params
+
+
+@pytest.mark.parametrize("line,cmd,do", _cli_params())
+def test_readme_command(cli_dir, line, cmd, do):
+    assert do is not None, (f"README.md line {line}: {cmd!r} is not in tests/test_readme.py's "
+                            f"CLI table: add how the test runs it (or why it cannot)")
+    if do.skip:
+        pytest.skip(f"README.md line {line}: {do.skip}")
+    argv = cmd.split()
+    assert argv[0] == "fcn-keras", f"README.md line {line}: only fcn-keras lines can run: {cmd!r}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               KERAS_HOME=str(cli_dir / "keras_home"), TF_CPP_MIN_LOG_LEVEL="2")
+    run = subprocess.run(_fcn_keras() + argv[1:] + list(do.extra), cwd=cli_dir, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (f"README.md line {line}: {cmd} {' '.join(do.extra)} exited "
+                                 f"{run.returncode}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+    for path in do.creates:
+        assert (cli_dir / path).exists(), f"README.md line {line}: {cmd} did not write {path}"
+
+
+@pytest.mark.parametrize("start,lines", [pytest.param(s, ls, id=f"L{s}-python")
+                                         for s, ls in python_blocks()])
+def test_readme_python(tmp_path, monkeypatch, tiny_pets, start, lines):
+    monkeypatch.chdir(_workspace(tmp_path))
+    code, unknown, creates = [], [], []
+    for n, line in lines:
+        key = _strip_comment(line).strip()
+        do = PY.get(key)
+        if not key or _is_import(key):
+            code.append(line)
+        elif do is None:
+            unknown.append(f"line {n}: {key}")
+        elif do.skip:
+            code.append(f"pass  # skipped: {do.skip}")
+        else:
+            code.append(line if do.code is None else do.code)
+            creates += do.creates
+    assert not unknown, (f"README.md python block at line {start} has lines tests/test_readme.py's "
+                         f"PY table does not know (add how the test runs them): {unknown}")
+    namespace = given(tiny_pets[0])
+    source = "\n" * (start - 1) + "\n".join(code)  # tracebacks give README.md's line numbers
+    exec(compile(source, "README.md", "exec"), namespace)
+    for path in creates:
+        assert os.path.exists(path), f"README.md block at line {start} did not write {path}"
