@@ -11,6 +11,7 @@ import tensorflow as tf
 from fcn_keras import metrics as fcn_metrics
 from fcn_keras._io import atomic_write
 from fcn_keras._progress import bar as progress_bar
+from fcn_keras.data import reraise_data_errors
 
 from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
 from .distribute import worker_info
@@ -52,6 +53,7 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after saving the backup (a `KeyboardInterrupt`).
+        fcn_keras.data.DataError: a data file is unreadable or inconsistent (named).
         FloatingPointError: the loss became NaN (nothing is saved).
         ValueError: `epochs` is not a positive int.
     """
@@ -75,9 +77,11 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
     cbs += list(callbacks or [])
     _multiworker_prebuild(model, train_ds)
     try:
-        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
-                            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-                            callbacks=cbs, verbose=0, shuffle=False)  # pipelines shuffle
+        with reraise_data_errors():
+            history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                                steps_per_epoch=steps_per_epoch,
+                                validation_steps=validation_steps, callbacks=cbs, verbose=0,
+                                shuffle=False)  # pipelines shuffle
     except KeyboardInterrupt:
         saved = [cb.save_now() for cb in cbs if isinstance(cb, Backup) and cb.model is not None]
         raise TrainingInterrupted(saved[0] if saved else None) from None
@@ -156,7 +160,8 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
 
     Raises:
         ValueError: `class_names` does not have `num_classes` entries, or `ds` is empty.
-        tf.errors.InvalidArgumentError: a label >= `num_classes` other than 255.
+        fcn_keras.data.DataError: a data file is unreadable or inconsistent, e.g. a label
+            >= `num_classes` other than 255 (the message names the file).
     """
     if num_classes is None:
         num_classes = getattr(model, "num_classes", None) or int(model.output_shape[-1])
@@ -179,7 +184,8 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
         card = int(ds.cardinality())
         total = card if card > 0 else None
     images = 0
-    with progress_bar(total, "evaluating", unit="batch", enabled=None if progress else False) as bar:
+    with reraise_data_errors(), \
+            progress_bar(total, "evaluating", unit="batch", enabled=None if progress else False) as bar:
         for i, (x, y) in enumerate(ds):
             if steps is not None and i >= steps:
                 break

@@ -158,3 +158,23 @@ def test_nan_loss_stops_training_and_saves_nothing(tmp_path):
     with pytest.raises(FloatingPointError, match="NaN"):
         train(model, ds, epochs=3, out_dir=str(tmp_path), verbose=0)
     assert not (tmp_path / "model.keras").exists()
+
+
+def test_data_errors_reach_python_as_data_error_naming_the_file(tmp_path):
+    from tests.data.conftest import make_voc_tree, write_palette_png
+
+    from fcn_keras.training import train
+
+    root = str(tmp_path / "VOC2012")
+    make_voc_tree(root, {"train": ["2008_000001", "2008_000002"]},
+                  sizes={"2008_000002": (20, 30)})
+    bad = np.zeros((20, 30), np.uint8)
+    bad[5, 5] = 37  # not a class of 21, not 255
+    write_palette_png(bad, os.path.join(root, "SegmentationClass", "2008_000002.png"))
+    model = fcn_keras.build("alexnet", "32s", num_classes=21, width=0.0625)
+    ds = data.pipeline(data.from_directory(root, "train"))
+    with pytest.raises(data.DataError, match="2008_000002.png"):
+        evaluate(model, ds, progress=False)
+    model.compile(optimizer="adam")
+    with pytest.raises(data.DataError, match="2008_000002.png"):
+        train(model, ds, epochs=1, out_dir=str(tmp_path / "run"), verbose=0)
