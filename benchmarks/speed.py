@@ -404,6 +404,35 @@ def band_experiment(args):
     return {"times": {k: summary(v) for k, v in times.items()}, "upper_bound_saving_fraction": saving}
 
 
+def upsampling_experiment(args):
+    """The four upsampling layers of FCN-8s / 32s VGG16 at 500x500 alone (21 classes, bilinear
+    kernels): per channel (as computed) against the dense C x C transposed convolution."""
+    import numpy as np
+    import tensorflow as tf
+
+    from fcn_keras.models.layers import Conv2DTranspose, bilinear_kernel
+
+    out = {}
+    for name, k, s, n in (("upscore2", 4, 2, 16), ("upscore_pool4", 4, 2, 34),
+                          ("upscore8", 16, 8, 70), ("upscore (32s)", 64, 32, 16)):
+        layer = Conv2DTranspose(NUM_CLASSES, k, strides=s, use_bias=False)
+        layer.build((None, None, None, NUM_CLASSES))
+        layer.set_weights([bilinear_kernel(k, NUM_CLASSES)])
+        x = tf.constant(np.random.default_rng(0).normal(size=(1, n, n, NUM_CLASSES)).astype("float32"))
+        fast = tf.function(layer)
+        fast(x)
+        layer.force_dense = True
+        dense = tf.function(layer)
+        dense(x)
+        layer.force_dense = False
+        times = interleave({"channelwise": lambda: fast(x).numpy(), "dense": lambda: dense(x).numpy()},
+                           max(15, args.repeats))
+        a, b = fast(x).numpy(), dense(x).numpy()
+        out[name] = {"kernel": k, "stride": s, "input": n, **{key: summary(t) for key, t in times.items()},
+                     "relative_error": float(np.abs(a - b).max() / np.abs(b).max())}
+    return out
+
+
 def table(results, peak):
     lines = [f"float32 peak (best of matmul / 3x3 conv, TF and torch): {peak:.1f} GFLOP/s", ""]
     head = f"{'config':<28} {'variant':<30} {'median ms':>10} {'spread ms':>17} {'img/s':>7} {'GFLOP/s':>8} {'%peak':>6}"
@@ -441,6 +470,8 @@ def main(argv=None):
     p.add_argument("--no-memory", dest="memory", action="store_false")
     p.add_argument("--no-training", dest="training", action="store_false")
     p.add_argument("--band", action="store_true", help="also time the pad-100 band experiment")
+    p.add_argument("--upsampling", action="store_true",
+                   help="also time the upsampling layers alone, per channel against dense")
     p.add_argument("--out", help="JSON path (default benchmarks/results/speed_<cpu>_<threads>t.json)")
     p.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -489,6 +520,9 @@ def main(argv=None):
     if args.band:
         report["band"] = band_experiment(args)
         save()
+    if args.upsampling:
+        report["upsampling"] = upsampling_experiment(args)
+        save()
     for mode, on in (("inference", True), ("training", args.training)):
         for cfg in configs(args, mode == "training") if on else []:
             print(f"... {mode} {cfg}", file=sys.stderr, flush=True)
@@ -499,6 +533,9 @@ def main(argv=None):
         b = report["band"]
         print(f"\npad-100 band: blocks 1-3 on 700 vs 596 px save at most "
               f"{100 * b['upper_bound_saving_fraction']:.1f}% of the whole net's time")
+    for name, u in report.get("upsampling", {}).items():
+        print(f"{name} k{u['kernel']} s{u['stride']} on {u['input']}x{u['input']}: per channel "
+              f"{u['channelwise']['median_s'] * 1e3:.1f} ms, dense {u['dense']['median_s'] * 1e3:.1f} ms")
     print(f"\nwritten {out}")
     return report
 
