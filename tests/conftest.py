@@ -17,6 +17,7 @@ SIZES = [(1, 1), (7, 9), (33, 47), (83, 117)]
 
 def check_architecture(backbone, head, tmp_path, width=0.125, num_classes=5, fit_steps=16):
     """Builds, checks sizes, `.keras` round trip and that a short fit lowers the loss."""
+    keras.utils.set_random_seed(0)  # initial weights and dropout masks independent of test order
     model = fcn_keras.build(backbone, head, num_classes=num_classes, width=width)
     assert isinstance(model, fcn_keras.FCN)
     rng = np.random.default_rng(0)

@@ -77,14 +77,15 @@ class Conv2DTranspose(layers.Conv2DTranspose):
     s * s filters per channel and interleaved by a reshape (a "depth to space"). Same sums
     as the dense op, about C * k * k / (J * J * s * s) ~ C times less work.
 
-    The path is chosen from the kernel's current values each time the call is traced (once
-    per `tf.function` / `jit` trace, or on every eager call): a diagonal kernel (the
-    reference nets' bilinear one, always) is computed per channel, any other kernel (e.g.
-    random Caffe weights) as the dense transposed convolution. A graph traced before the
-    kernel is changed to a non-diagonal one keeps its path: trace again after loading such
-    weights. While JAX's `fit` holds the variables' values outside them, the path last seen
-    (at build, `set_weights`, loading, or an earlier call) is used. `force_dense = True`
-    always takes the dense path (for comparisons).
+    The path is chosen from the kernel's values when they are set, never while tracing: a
+    diagonal kernel (the reference nets' bilinear one, always) is computed per channel, any
+    other kernel (e.g. random Caffe weights) as the dense transposed convolution. It is
+    decided at build (from the initializer: `BilinearInitializer` is diagonal), by
+    `set_weights` and Keras' loaders, and by `kernel_is_channelwise()`, which code that
+    assigns `kernel` directly calls afterwards (the package's weight converters do, through
+    `refresh_upsampling`). A function traced before the path changed keeps its old path:
+    load weights before the first call. `force_dense = True` always takes the dense path
+    (for comparisons).
 
     Input (N, H, W, C) -> output (N, (H - 1) s + k, (W - 1) s + k, C).
     """
@@ -106,20 +107,15 @@ class Conv2DTranspose(layers.Conv2DTranspose):
                 f"{type(self).__name__} '{self.name}' maps each channel to itself: expected "
                 f"{self.filters} input channels. Received: input_shape={tuple(input_shape)}")
         super().build(input_shape)
-        self.kernel_is_channelwise()
+        self.channelwise = isinstance(self.kernel_initializer, BilinearInitializer)
 
     def kernel_is_channelwise(self):
-        """True if the kernel's current values are diagonal (read outside any trace)."""
-        value = self.kernel._value  # the stored values, also while a jit / tf.function traces
-        if value is None:  # JAX's fit keeps the values outside the variables during an epoch
-            return self._channelwise
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
+        """Reads the kernel's current values, chooses the path, and returns True when diagonal.
 
-            with tf.init_scope():
-                value = value.numpy()
-        self._channelwise = is_channelwise(ops.convert_to_numpy(value))
-        return self._channelwise
+        Call it eagerly (not inside a traced function) after assigning `kernel` directly.
+        """
+        self.channelwise = is_channelwise(ops.convert_to_numpy(self.kernel))
+        return self.channelwise
 
     def set_weights(self, weights):
         super().set_weights(weights)
@@ -130,7 +126,7 @@ class Conv2DTranspose(layers.Conv2DTranspose):
         self.kernel_is_channelwise()
 
     def call(self, x):
-        if self.force_dense or not self.kernel_is_channelwise():
+        if self.force_dense or not self.channelwise:
             return super().call(x)
         k, s, c = self.kernel_size[0], self.strides[0], self.filters
         j = -(-k // s)
@@ -155,6 +151,16 @@ class Conv2DTranspose(layers.Conv2DTranspose):
         if self.use_bias:
             y = y + ops.cast(self.bias, self.compute_dtype)
         return self.activation(y) if self.activation is not None else y
+
+
+def refresh_upsampling(model):
+    """Re-chooses the path of every `Conv2DTranspose` of `model` from its current kernel.
+
+    For code that assigns variables directly instead of through `set_weights`.
+    """
+    for layer in model.layers:
+        if isinstance(layer, Conv2DTranspose):
+            layer.kernel_is_channelwise()
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

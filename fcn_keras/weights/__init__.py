@@ -126,6 +126,7 @@ def _load_path(model, path, progress):
     except Exception:
         for w, value in zip(model.weights, backup):
             w.assign(value)
+        mapping.refresh_upsampling(model)
         raise
     return model
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from fcn_keras._io import atomic_write
 from fcn_keras._progress import bar
-from fcn_keras.models.layers import GroupConv2D
+from fcn_keras.models.layers import GroupConv2D, refresh_upsampling
 from fcn_keras.weights.caffemodel import CaffeModelError
 
 # Layers of the FCN decoders; a file with none of them is a backbone (ImageNet) file.
@@ -294,6 +294,7 @@ def assign(model, values, source="the weights"):
     for name, arrays in values.items():
         for w, a in zip(targets[name].weights, arrays):
             w.assign(a)
+    refresh_upsampling(model)
     return model
 
 

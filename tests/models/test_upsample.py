@@ -46,17 +46,30 @@ def test_non_diagonal_kernel_falls_back_to_dense():
     assert not fast.kernel_is_channelwise()
     x = np.random.default_rng(0).normal(size=(1, 5, 3, 2)).astype("float32")
     assert _rel_err(fast(x), dense(x)) <= 1e-6
-    # weights assigned directly (as the Caffe loader does) are seen at the next trace too
+    # weights assigned directly (as the Caffe loader does), then the path re-chosen
     diagonal = bilinear_kernel(4, 2)
     fast.kernel.assign(diagonal)
     dense.kernel.assign(diagonal)
-    assert fast.kernel_is_channelwise()
+    assert fast.kernel_is_channelwise() and fast.channelwise
     assert _rel_err(keras.ops.convert_to_numpy(fast(x)), dense(x)) <= 1e-6
     fast.kernel.assign(kernel)
     dense.kernel.assign(kernel)
-    import tensorflow as tf
+    assert not fast.kernel_is_channelwise()
+    assert _rel_err(keras.ops.convert_to_numpy(fast(x)), dense(x)) <= 1e-6
 
-    assert _rel_err(tf.function(fast)(x), dense(x)) <= 1e-6
+
+def test_weight_loaders_rechoose_the_path(tmp_path):
+    # the Caffe / converted-weights loader assigns variables directly, then refreshes the path
+    from fcn_keras.weights.mapping import assign
+
+    model = fcn_keras.build("vgg16", "32s", num_classes=2, width=0.0625)
+    up = model.get_layer("upscore")
+    assert up.channelwise  # bilinear at build
+    dense_kernel = np.random.default_rng(3).normal(size=up.kernel.shape).astype("float32")
+    assign(model, {"upscore": [dense_kernel]})
+    assert not up.channelwise
+    assign(model, {"upscore": [bilinear_kernel(64, 2)]})
+    assert up.channelwise
 
 
 def test_rejects_what_it_does_not_compute():
