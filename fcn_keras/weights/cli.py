@@ -7,7 +7,6 @@
 
 import json
 import os
-import sys
 
 from fcn_keras._io import atomic_write
 from fcn_keras.models import registry
@@ -49,11 +48,9 @@ def run_convert(args):
 
     out = args.output
     if not (out.endswith(".keras") or out.endswith(".weights.h5")):
-        print(f"fcn-keras convert: --output must end in .keras or .weights.h5. Received: {out}", file=sys.stderr)
-        return 2
+        raise ValueError(f"--output must end in .keras or .weights.h5. Received: --output={out!r}")
     if os.path.exists(out) and not args.overwrite:
-        print(f"fcn-keras convert: {out} exists; pass --overwrite to replace it.", file=sys.stderr)
-        return 2
+        raise FileExistsError(f"{out} exists: pass --overwrite to replace it")
     source = args.source
     if source in zoo.ENTRIES and not os.path.exists(source):
         entry = zoo.get(source)
@@ -63,22 +60,17 @@ def run_convert(args):
         weights = "imagenet" if entry["kind"] == "backbone" else source
     else:
         if not os.path.isfile(source):
-            print(f"fcn-keras convert: no such file or zoo entry: {source}", file=sys.stderr)
-            return 2
+            raise FileNotFoundError(f"Expected a .caffemodel / Keras weights file or a zoo name "
+                                    f"(`fcn-keras zoo`). Received: {source!r} (no such file or entry)")
         if not (args.backbone and args.head):
-            print("fcn-keras convert: a file needs --backbone and --head (e.g. --backbone vgg16 --head 8s).",
-                  file=sys.stderr)
-            return 2
+            raise ValueError("A weights file needs --backbone and --head (e.g. --backbone vgg16 "
+                             f"--head 8s). Received: --backbone={args.backbone}, --head={args.head}")
         backbone, head, weights = args.backbone, args.head, source
         num_classes = args.num_classes
         if num_classes is None and source.lower().endswith(".caffemodel"):
             num_classes = _classes_in_file(source)
         num_classes = num_classes or 21
-    try:
-        model = fcn_keras.build(backbone, head, num_classes=num_classes, weights=weights)
-    except (ValueError, OSError) as e:
-        print(f"fcn-keras convert: {e}", file=sys.stderr)
-        return 1
+    model = fcn_keras.build(backbone, head, num_classes=num_classes, weights=weights)
     atomic_write(out, model.save if out.endswith(".keras") else model.save_weights)
     print(f"wrote {out}: {backbone} FCN-{head}, {num_classes} classes, {model.count_params():,} parameters")
     return 0
