@@ -83,7 +83,7 @@ PY = {
     "model.fit(train_ds, validation_data=val_ds)": Do(),
     'fcn_keras.export.export(model, "fcn8s.tflite", format="tflite")':
         Do(creates=("fcn8s.tflite",)),
-    'fcn_keras.build("vgg16", "8s", weights="voc-fcn8s")': Do(skip=DOWNLOAD),
+    'fcn_keras.build(weights="voc-fcn8s")': Do(skip=DOWNLOAD),
     'fcn_keras.build("alexnet", "32s", weights="imagenet")': Do(skip=DOWNLOAD),
     'fcn_keras.build("vgg16", "8s", weights="fcn8s-heavy-pascal.caffemodel")':
         Do(skip="needs the paper's FCN-8s caffemodel (about 540 MB to download)"),
@@ -105,6 +105,13 @@ PY = {
     'export(model, "fcn8s_int8.tflite", quantize="int8", representative_data="shapes")':
         Do(creates=("fcn8s_int8.tflite",)),
     'export(model, "fcn8s.onnx")': Do(creates=("fcn8s.onnx",)),
+    'export(model, "fcn8s_voc.onnx", verify=Verification(data="VOCdevkit/VOC2012", num_images=8))':
+        Do(creates=("fcn8s_voc.onnx", "fcn8s_voc.onnx.verify.json")),
+    'run = runner("fcn8s_int8.tflite")': Do(),
+    "labels, scores = run(images)":
+        Do(code='labels, scores = run(__import__("numpy").zeros((2, 48, 64, 3), "uint8"))',
+           why="`images` stands for the user's uint8 (N, H, W, 3) batch"),
+    'class_names = read_metadata("fcn8s_int8.tflite")["class_names"]': Do(),
 }
 
 
