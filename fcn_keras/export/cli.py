@@ -5,7 +5,6 @@
     fcn-keras export MODEL.keras --verify PATH        # verify an existing export, print the table
 """
 
-import sys
 
 from ._common import FORMATS, QUANTIZATIONS
 
@@ -46,55 +45,38 @@ def register(subparsers):
 
 
 def run(args):
-    """Runs `fcn-keras export` for parsed `args`; returns the exit code (0, 1 bad input, 2 parity)."""
-    from fcn_keras.export import (DEFAULT_OPSET, ExportError, ParityError, Verification, export,
+    """Runs `fcn-keras export` for parsed `args`; returns 0.
+
+    Errors propagate to the one CLI convention (`fcn_keras.cli.main`): a bad argument or
+    file (ExportError, FileNotFoundError, ValueError) exits 2, a failed parity check
+    (ParityError, its table in the message) exits 1.
+    """
+    from fcn_keras.export import (DEFAULT_OPSET, ExportError, Verification, export,
                                   format_table, sample_images, verify)
 
-    try:
-        verification = Verification(data=args.verify_data)
-        if args.verify_path:
-            if args.output:
-                raise ExportError(f"--verify checks an existing export; -o must not be given with it. "
-                                  f"Received: -o {args.output}")
-            report = verify(args.verify_path, args.model, verification)
-            print(format_table(report))
-            print(f"report: {args.verify_path.rstrip('/')}.verify.json")
-            return 0
-        if not args.output:
-            raise ExportError("-o/--output PATH is required. Received: no -o")
-        if args.opset is not None and args.format not in (None, "onnx"):
-            raise ExportError(f"--opset applies to --format onnx only. Received: --format {args.format}")
-        representative = None
-        if args.representative_data is not None:  # the same reader `export` uses for its own specs
-            representative = sample_images(args.representative_data, "train", args.num_calibration,
-                                           arg="--representative-data")
-        result = export(
-            args.model, args.output, args.format, args.quantize, representative_data=representative,
-            verify=False if args.no_verify else verification, overwrite=args.overwrite,
-            input_size=args.input_size, io_type=args.io_type, class_names=args.class_names,
-            opset=args.opset or DEFAULT_OPSET)
-    except ParityError as e:
-        print(f"fcn-keras export: FAILED parity check\n{e}", file=sys.stderr)
-        return 2
-    except (ExportError, FileNotFoundError, ValueError) as e:
-        print(f"fcn-keras export: error: {e}", file=sys.stderr)
-        return 1
+    verification = Verification(data=args.verify_data)
+    if args.verify_path:
+        if args.output:
+            raise ExportError(f"--verify checks an existing export; -o must not be given with it. "
+                              f"Received: -o {args.output}")
+        report = verify(args.verify_path, args.model, verification)
+        print(format_table(report))
+        print(f"report: {args.verify_path.rstrip('/')}.verify.json")
+        return 0
+    if not args.output:
+        raise ExportError("-o/--output PATH is required. Received: no -o")
+    if args.opset is not None and args.format not in (None, "onnx"):
+        raise ExportError(f"--opset applies to --format onnx only. Received: --format {args.format}")
+    representative = None
+    if args.representative_data is not None:  # the same reader `export` uses for its own specs
+        representative = sample_images(args.representative_data, "train", args.num_calibration,
+                                       arg="--representative-data")
+    result = export(
+        args.model, args.output, args.format, args.quantize, representative_data=representative,
+        verify=False if args.no_verify else verification, overwrite=args.overwrite,
+        input_size=args.input_size, io_type=args.io_type, class_names=args.class_names,
+        opset=args.opset or DEFAULT_OPSET)
     if result.report is not None:
         print(format_table(result.report))
     print("wrote " + ", ".join(result.files))
     return 0
-
-
-def main(argv=None):
-    """`python -m fcn_keras.export.cli ...` without the top-level CLI; returns the exit code."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="fcn-keras")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

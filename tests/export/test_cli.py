@@ -1,9 +1,9 @@
-"""`fcn-keras export` through the export CLI's own parser (fcn_keras.export.cli.main)."""
+"""`fcn-keras export` through the command line's entry point (fcn_keras.cli.main)."""
 
 import json
 import os
 
-from fcn_keras.export.cli import main
+from fcn_keras.cli import main
 
 
 def test_cli_export_verify_and_refuse_overwrite(vgg8s_keras_file, tmp_path, capsys):
@@ -15,7 +15,7 @@ def test_cli_export_verify_and_refuse_overwrite(vgg8s_keras_file, tmp_path, caps
         assert json.load(f)["passed"] is True
     # an existing path is refused with a clear message, the file is untouched
     mtime = os.path.getmtime(out)
-    assert main(["export", vgg8s_keras_file, "--format", "onnx", "-o", out]) == 1
+    assert main(["export", vgg8s_keras_file, "--format", "onnx", "-o", out]) == 2
     err = capsys.readouterr().err
     assert "already exists" in err and "--overwrite" in err
     assert os.path.getmtime(out) == mtime
@@ -26,11 +26,11 @@ def test_cli_export_verify_and_refuse_overwrite(vgg8s_keras_file, tmp_path, caps
 
 def test_cli_bad_arguments(vgg8s_keras_file, tmp_path, capsys):
     out = str(tmp_path / "m.tflite")
-    assert main(["export", vgg8s_keras_file, "-o", out, "--quantize", "int8"]) == 1
+    assert main(["export", vgg8s_keras_file, "-o", out, "--quantize", "int8"]) == 2
     assert "representative" in capsys.readouterr().err
     assert main(["export", vgg8s_keras_file, "-o", out, "--quantize", "int8",
-                 "--representative-data", str(tmp_path / "no_such_folder")]) == 1
+                 "--representative-data", str(tmp_path / "no_such_folder")]) == 2
     assert "--representative-data" in capsys.readouterr().err
-    assert main(["export", str(tmp_path / "missing.keras"), "-o", out]) == 1
+    assert main(["export", str(tmp_path / "missing.keras"), "-o", out]) == 2
     assert "no such file" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
