@@ -6,6 +6,7 @@ import shutil
 import tempfile
 
 from fcn_keras import _io
+from fcn_keras.models.layers import dense_upsampling
 
 from . import _common
 from ._common import IO_TYPES, REPORT_SUFFIX, SIDECAR_SUFFIX, SUFFIXES, ExportError
@@ -91,8 +92,9 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(os.path.abspath(path)))
     try:
         staged = os.path.join(staging, os.path.basename(path))
-        files = _write(fmt, model, staged, quantize, input_size, io_type, calibration, names, pal, opset,
-                       external_data, meta)
+        with dense_upsampling(model):  # one transposed-conv op per layer in the artefact
+            files = _write(fmt, model, staged, quantize, input_size, io_type, calibration, names, pal,
+                           opset, external_data, meta)
         with open(staged + SIDECAR_SUFFIX, "w") as f:
             f.write(_common.to_json(meta))
         files.append(staged + SIDECAR_SUFFIX)

@@ -8,6 +8,8 @@ Every class is registered under the stable package name "fcn_keras" (it is store
 (never -inf), grouped convolutions as one convolution per group.
 """
 
+import contextlib
+
 import keras
 from keras import layers, ops
 
@@ -151,6 +153,26 @@ class Conv2DTranspose(layers.Conv2DTranspose):
         if self.use_bias:
             y = y + ops.cast(self.bias, self.compute_dtype)
         return self.activation(y) if self.activation is not None else y
+
+
+@contextlib.contextmanager
+def dense_upsampling(model):
+    """Within the block, every `Conv2DTranspose` of `model` takes the dense path.
+
+    For graphs traced for other runtimes: exporters trace the dense transposed convolution
+    (one TRANSPOSE_CONV / ConvTranspose op), since TFLite runs the per-channel form's depthwise
+    convolution with s * s filters per channel (1024 for a stride-32 layer) slowly, also while
+    calibrating int8. Outputs are the same numbers either way.
+    """
+    layers_ = [layer for layer in model.layers if isinstance(layer, Conv2DTranspose)]
+    before = [layer.force_dense for layer in layers_]
+    for layer in layers_:
+        layer.force_dense = True
+    try:
+        yield model
+    finally:
+        for layer, value in zip(layers_, before):
+            layer.force_dense = value
 
 
 def refresh_upsampling(model):
