@@ -1,10 +1,10 @@
 """The conventions every part of fcn_keras shares (no TensorFlow, no Keras: plain facts).
 
-- ``IGNORE_LABEL``: mask value 255 marks pixels that are not scored (PASCAL VOC's "void").
-- ``CAFFE_BGR_MEAN`` / ``CAFFE_RGB_MEAN``: the per-channel mean of the paper's data layer
+- `IGNORE_LABEL`: mask value 255 marks pixels that are not scored (PASCAL VOC's "void").
+- `CAFFE_BGR_MEAN` / `CAFFE_RGB_MEAN`: the per-channel mean of the paper's data layer
   (and of the BVLC / VGG Caffe models), 0..255 pixel units, in BGR and in RGB order.
-- ``VOC_CLASSES``: the 21 PASCAL VOC class names, index = label.
-- ``voc_palette(n)``: the PASCAL VOC colour map, label -> RGB.
+- `VOC_CLASSES`: the 21 PASCAL VOC class names, index = label.
+- `voc_palette(n)`: the PASCAL VOC colour map, label -> RGB.
 """
 
 import numpy as np

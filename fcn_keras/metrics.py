@@ -1,34 +1,34 @@
 """The paper's four segmentation metrics, as Keras metrics over a confusion matrix.
 
-Definitions (the reference ``score.py``), with ``hist`` the confusion matrix of ground
+Definitions (the reference `score.py`), with `hist` the confusion matrix of ground
 truth (rows) against prediction (columns) over the scored pixels:
 
-* pixel accuracy            ``sum(diag) / sum(hist)``
-* mean accuracy             ``nanmean(diag / hist.sum(1))``
-* mean IU                   ``nanmean(diag / (hist.sum(1) + hist.sum(0) - diag))``
-* frequency weighted IU     ``sum_{freq > 0} freq * IU`` with ``freq = hist.sum(1) / sum(hist)``
-  (0 for an empty matrix, as in ``score.py``: there ``freq`` is all NaN, no class has
-  ``freq > 0``, and the empty sum is 0; the other three scores are NaN)
+* pixel accuracy            `sum(diag) / sum(hist)`
+* mean accuracy             `nanmean(diag / hist.sum(1))`
+* mean IU                   `nanmean(diag / (hist.sum(1) + hist.sum(0) - diag))`
+* frequency weighted IU     `sum_{freq > 0} freq * IU` with `freq = hist.sum(1) / sum(hist)`
+  (0 for an empty matrix, as in `score.py`: there `freq` is all NaN, no class has
+  `freq > 0`, and the empty sum is 0; the other three scores are NaN)
 
-``nanmean`` skips classes whose ratio is 0/0: a class absent from the ground truth does not
+`nanmean` skips classes whose ratio is 0/0: a class absent from the ground truth does not
 count towards mean accuracy; for mean IU it is skipped only if it is also never predicted
-(if it is predicted, its IU is 0 and counts, exactly as in ``score.py``).
+(if it is predicted, its IU is 0 and counts, exactly as in `score.py`).
 
-Pixels labelled 255 (:data:`IGNORE_LABEL`) are not scored. A label ``>= num_classes`` that
-is not 255 is an error: with the TensorFlow backend ``update_state`` raises
-``tf.errors.InvalidArgumentError`` naming the value (never a silent miscount); on other
-backends such pixels are counted in the ``invalid`` variable and ``result()`` is NaN.
+Pixels labelled 255 (`IGNORE_LABEL`) are not scored. A label `>= num_classes` that
+is not 255 is an error: with the TensorFlow backend `update_state` raises
+`tf.errors.InvalidArgumentError` naming the value (never a silent miscount); on other
+backends such pixels are counted in the `invalid` variable and `result()` is NaN.
 (The data pipeline checks labels too, naming the file.)
 
-``y_pred`` may be logits / probabilities ``(N, H, W, C)`` (argmax is taken) or class ids
-``(N, H, W)``. The confusion matrix is kept as two variables, a high and a low part whose
+`y_pred` may be logits / probabilities `(N, H, W, C)` (argmax is taken) or class ids
+`(N, H, W)`. The confusion matrix is kept as two variables, a high and a low part whose
 sum is the count (a compensated "double-word" sum, renormalised after every update), in
-float64 where the backend has it and in float32 under JAX without ``jax_enable_x64`` (where a
+float64 where the backend has it and in float32 under JAX without `jax_enable_x64` (where a
 single float32 would count exactly only to 2**24 ~ 16.7M pixels per cell, less than one VOC
 val pass). Unweighted counts stay exact up to about 2**47 pixels per cell in float32 (2**100
 in float64); a batch's own counts are exact integers up to 2**31 per cell. With
-``sample_weight`` a batch's weighted counts are summed in the accumulator dtype first. Both
-parts are summed across replicas under ``tf.distribute`` (``aggregation="sum"``).
+`sample_weight` a batch's weighted counts are summed in the accumulator dtype first. Both
+parts are summed across replicas under `tf.distribute` (`aggregation="sum"`).
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ __all__ = [
 
 
 class _ConfusionMatrixMetric(keras.metrics.Metric):
-    """Base: accumulates a ``num_classes x num_classes`` confusion matrix."""
+    """Base: accumulates a `num_classes x num_classes` confusion matrix."""
 
     def __init__(self, num_classes, name=None, dtype=None, ignore_label=IGNORE_LABEL):
         super().__init__(name=name, dtype=dtype)
         if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got num_classes={num_classes!r}")
+            raise ValueError(f"`num_classes` must be a positive integer. Received: num_classes={num_classes!r}")
         self.num_classes = int(num_classes)
         self.ignore_label = int(ignore_label)
         self._wide = _accumulator_dtype()
@@ -200,7 +200,7 @@ class ConfusionMatrix(_ConfusionMatrixMetric):
 
 @keras.saving.register_keras_serializable(package="fcn_keras")
 class PixelAccuracy(_ConfusionMatrixMetric):
-    """Fraction of scored pixels labelled correctly: ``sum(diag) / sum(hist)``."""
+    """Fraction of scored pixels labelled correctly: `sum(diag) / sum(hist)`."""
 
     def __init__(self, num_classes, name="pixel_accuracy", **kwargs):
         super().__init__(num_classes, name=name, **kwargs)
@@ -252,23 +252,23 @@ class FrequencyWeightedIoU(_ConfusionMatrixMetric):
 
 
 def paper_metrics(num_classes):
-    """The four metrics of the paper, fresh instances, for ``compile(metrics=...)``:
-    ``[PixelAccuracy, MeanAccuracy, MeanIoU, FrequencyWeightedIoU]`` (names
-    ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``, ``frequency_weighted_iou``)."""
+    """The four metrics of the paper, fresh instances, for `compile(metrics=...)`:
+    `[PixelAccuracy, MeanAccuracy, MeanIoU, FrequencyWeightedIoU]` (names
+    `pixel_accuracy`, `mean_accuracy`, `mean_iou`, `frequency_weighted_iou`)."""
     return [PixelAccuracy(num_classes), MeanAccuracy(num_classes), MeanIoU(num_classes),
             FrequencyWeightedIoU(num_classes)]
 
 
 def scores_from_confusion(hist):
-    """All scores from a confusion matrix in numpy (``score.py`` semantics).
+    """All scores from a confusion matrix in numpy (`score.py` semantics).
 
-    Returns a dict: ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``,
-    ``frequency_weighted_iou`` (floats) and ``per_class_iou``, ``per_class_accuracy``
-    (numpy arrays with NaN where undefined) and ``pixels`` (scored pixel count).
+    Returns a dict: `pixel_accuracy`, `mean_accuracy`, `mean_iou`,
+    `frequency_weighted_iou` (floats) and `per_class_iou`, `per_class_accuracy`
+    (numpy arrays with NaN where undefined) and `pixels` (scored pixel count).
     """
     hist = np.asarray(hist, dtype=np.float64)
     if hist.ndim != 2 or hist.shape[0] != hist.shape[1]:
-        raise ValueError(f"confusion matrix must be square, got shape {hist.shape}")
+        raise ValueError(f"Expected a square confusion matrix (C, C). Received: shape={hist.shape}")
     total = hist.sum()
     diag = np.diag(hist)
     gt, pred = hist.sum(1), hist.sum(0)

@@ -83,7 +83,7 @@ def legend(class_names, present=None, palette=None, swatch=16, width=None, font_
 
     Args:
         class_names: names indexed by class id.
-        present: ids to list (default: every class); e.g. ``np.unique(labels)`` lists only what
+        present: ids to list (default: every class); e.g. `np.unique(labels)` lists only what
             an image shows. 255 (ignored pixels) is listed as "void / ignored" in its colour.
         palette: (K, 3) uint8 colours by id (default: the VOC colour map); ids from K to 255
             take the VOC colours.
@@ -113,8 +113,8 @@ def legend(class_names, present=None, palette=None, swatch=16, width=None, font_
 
 
 def add_legend(image, class_names, labels=None, palette=None):
-    """``image`` (H, W, 3) with a legend of the classes in ``labels`` (every class if None) to
-    its right; ignored pixels (255) in ``labels`` add a "void / ignored" row."""
+    """`image` (H, W, 3) with a legend of the classes in `labels` (every class if None) to
+    its right; ignored pixels (255) in `labels` add a "void / ignored" row."""
     image = np.asarray(image, np.uint8)
     present = None if labels is None else np.unique(_labels(labels))
     leg = legend(class_names, present, palette)

@@ -33,22 +33,22 @@ _SPECS = "'shapes', 'voc:PATH', 'sbd:PATH', 'dir:PATH', 'tfds:NAME' or a VOC / S
 
 
 def from_spec(spec, split="train", **kwargs):
-    """A source from a short text spec (what the command line's ``--data`` takes).
+    """A source from a short text spec (what the command line's `--data` takes).
 
     Args:
-        spec: ``"shapes"`` (the synthetic set); ``"voc:PATH"`` or ``"sbd:PATH"`` (that
-            layout); ``"dir:PATH"`` or a plain folder path (layout detected: PASCAL VOC or
-            SBD, see :func:`detect_layout`); ``"tfds:NAME"`` (:func:`from_tfds`).
+        spec: `"shapes"` (the synthetic set); `"voc:PATH"` or `"sbd:PATH"` (that
+            layout); `"dir:PATH"` or a plain folder path (layout detected: PASCAL VOC or
+            SBD, see `detect_layout`); `"tfds:NAME"` (`from_tfds`).
         split: the split to read.
         **kwargs: passed to the source's function.
 
     Returns:
-        a :class:`Source`.
+        a `Source`.
 
     Raises:
-        ValueError: ``spec`` is none of these, or a folder holds neither layout (the
+        ValueError: `spec` is none of these, or a folder holds neither layout (the
             message names the folder and what was expected).
-        FileNotFoundError: the folder of a ``voc:``, ``sbd:`` or ``dir:`` spec is missing.
+        FileNotFoundError: the folder of a `voc:`, `sbd:` or `dir:` spec is missing.
     """
     spec = os.fspath(spec)
     kind, _, arg = spec.partition(":")

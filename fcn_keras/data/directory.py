@@ -1,21 +1,21 @@
 """Sources read from files: the PASCAL VOC layout and the SBD (Hariharan et al.) layout.
 
-VOC (``VOCdevkit/VOC2012`` or ``VOC2011``)::
+VOC (`VOCdevkit/VOC2012` or `VOC2011`)::
 
     root/JPEGImages/<id>.jpg
     root/SegmentationClass/<id>.png          palette PNG: index = class, 255 = void
     root/ImageSets/Segmentation/<split>.txt  one id per line
 
-SBD (``benchmark_RELEASE/dataset``)::
+SBD (`benchmark_RELEASE/dataset`)::
 
     root/img/<id>.jpg
     root/cls/<id>.mat                        GTcls.Segmentation: uint8 class map (no void)
     root/<split>.txt                         train.txt (8498 ids), val.txt (2857 ids)
 
-The paper trains on SBD ``train`` and scores on ``seg11valid``, the 736 VOC2011 val images
-that are not in SBD train (``fcn_keras/data/seg11valid.txt``, from the authors'
-repository). ``split="seg11valid"`` works on any VOC tree that holds those images, and
-``exclude="seg11valid"`` removes them from any split.
+The paper trains on SBD `train` and scores on `seg11valid`, the 736 VOC2011 val images
+that are not in SBD train (`fcn_keras/data/seg11valid.txt`, from the authors'
+repository). `split="seg11valid"` works on any VOC tree that holds those images, and
+`exclude="seg11valid"` removes them from any split.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from .source import DataError, Source, check_example, python_loader
 
 
 def seg11valid_ids():
-    """The paper's ``seg11valid`` split: VOC2011 val minus SBD train.
+    """The paper's `seg11valid` split: VOC2011 val minus SBD train.
 
     Returns:
-        the 736 image ids (str, sorted), as listed in ``fcn_keras/data/seg11valid.txt``.
+        the 736 image ids (str, sorted), as listed in `fcn_keras/data/seg11valid.txt`.
     """
     text = resources.files("fcn_keras.data").joinpath("seg11valid.txt").read_text()
     return [line.strip() for line in text.splitlines() if line.strip()]
@@ -71,11 +71,11 @@ def read_mask(path):
     """Read a label map, keeping its class indices (no colour conversion).
 
     Args:
-        path: a palette or grayscale PNG (VOC's ``SegmentationClass``) or an SBD ``.mat``
-            file (``GTcls.Segmentation``).
+        path: a palette or grayscale PNG (VOC's `SegmentationClass`) or an SBD `.mat`
+            file (`GTcls.Segmentation`).
 
     Returns:
-        the label map, ``(H, W)`` (uint8 for VOC and SBD; 16-bit PNGs keep their dtype).
+        the label map, `(H, W)` (uint8 for VOC and SBD; 16-bit PNGs keep their dtype).
 
     Raises:
         DataError: the file is missing, cannot be decoded, or is a colour image.
@@ -126,7 +126,7 @@ _SUBFOLDERS = ("VOCdevkit/VOC2012", "VOC2012", "VOCdevkit/VOC2011", "VOC2011",
 
 
 def _missing(folder, layout):
-    """The entries of ``layout`` that ``folder`` lacks (an empty list: it has that layout)."""
+    """The entries of `layout` that `folder` lacks (an empty list: it has that layout)."""
     if layout == "voc":
         need = {"JPEGImages/": "JPEGImages", "SegmentationClass/": "SegmentationClass",
                 "ImageSets/Segmentation/": os.path.join("ImageSets", "Segmentation")}
@@ -138,19 +138,19 @@ def _missing(folder, layout):
 
 
 def detect_layout(root):
-    """Find the PASCAL VOC or SBD data set in ``root`` or one of its usual sub-folders.
+    """Find the PASCAL VOC or SBD data set in `root` or one of its usual sub-folders.
 
     Args:
-        root: a folder: the data set itself (VOC: ``VOCdevkit/VOC2012``; SBD:
-            ``benchmark_RELEASE/dataset``) or a parent such as ``VOCdevkit``.
+        root: a folder: the data set itself (VOC: `VOCdevkit/VOC2012`; SBD:
+            `benchmark_RELEASE/dataset`) or a parent such as `VOCdevkit`.
 
     Returns:
-        ``(layout, folder)``: ``"voc"`` or ``"sbd"``, and the folder that holds it.
+        `(layout, folder)`: `"voc"` or `"sbd"`, and the folder that holds it.
 
     Raises:
-        FileNotFoundError: ``root`` is not a folder.
+        FileNotFoundError: `root` is not a folder.
         ValueError: neither layout is there; the message says what each needs and what
-            ``root`` lacks.
+            `root` lacks.
     """
     root = os.fspath(root)
     if not os.path.isdir(root):
@@ -175,28 +175,28 @@ def from_directory(root, split="train", *, layout=None, num_classes=21, class_na
     """Pairs from a PASCAL VOC or SBD folder tree (layout detected from its folders).
 
     Args:
-        root: the VOC folder (holding ``JPEGImages``, ``SegmentationClass``,
-            ``ImageSets/Segmentation``) or the SBD ``dataset`` folder (holding ``img``,
-            ``cls``, ``train.txt``); a parent such as ``VOCdevkit`` or ``benchmark_RELEASE``
+        root: the VOC folder (holding `JPEGImages`, `SegmentationClass`,
+            `ImageSets/Segmentation`) or the SBD `dataset` folder (holding `img`,
+            `cls`, `train.txt`); a parent such as `VOCdevkit` or `benchmark_RELEASE`
             is accepted too.
-        split: a split name (VOC: a file ``ImageSets/Segmentation/<split>.txt``; SBD:
-            ``<split>.txt``; ``"seg11valid"`` uses the shipped 736-id list) or the path of a
+        split: a split name (VOC: a file `ImageSets/Segmentation/<split>.txt`; SBD:
+            `<split>.txt`; `"seg11valid"` uses the shipped 736-id list) or the path of a
             text file with one id per line.
-        layout: ``"voc"`` or ``"sbd"`` to skip detection.
-        num_classes: labels must be ``< num_classes`` or 255 (VOC: 21).
-        class_names: names for the classes (default: the VOC names when ``num_classes=21``).
-        exclude: ids to leave out: an iterable of ids, or ``"seg11valid"`` (the paper's
-            training set is ``from_directory(sbd_root, "train", exclude="seg11valid")``).
+        layout: `"voc"` or `"sbd"` to skip detection.
+        num_classes: labels must be `< num_classes` or 255 (VOC: 21).
+        class_names: names for the classes (default: the VOC names when `num_classes=21`).
+        exclude: ids to leave out: an iterable of ids, or `"seg11valid"` (the paper's
+            training set is `from_directory(sbd_root, "train", exclude="seg11valid")`).
         skip_invalid: skip unreadable or inconsistent examples with a warning instead of
             raising.
 
     Returns:
-        a :class:`fcn_keras.data.Source` of ``(uint8 (H, W, 3), uint8 (H, W))`` pairs, with
-        ``ids`` (the example ids) and ``root`` (the data set folder) attributes.
+        a `fcn_keras.data.Source` of `(uint8 (H, W, 3), uint8 (H, W))` pairs, with
+        `ids` (the example ids) and `root` (the data set folder) attributes.
 
     Raises:
-        FileNotFoundError: ``root`` or the split file does not exist.
-        ValueError: ``root`` holds neither layout, the layout is unknown, or the split is
+        FileNotFoundError: `root` or the split file does not exist.
+        ValueError: `root` holds neither layout, the layout is unknown, or the split is
             empty.
         DataError: (while reading) a file cannot be decoded or is inconsistent.
     """

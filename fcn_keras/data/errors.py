@@ -1,12 +1,12 @@
 """Data errors, and how they cross the tf.data boundary.
 
-Checks that run inside a ``tf.data`` pipeline (file decoding in Python, label and size checks
+Checks that run inside a `tf.data` pipeline (file decoding in Python, label and size checks
 in the graph) cannot raise a Python exception to the caller: TensorFlow turns every failure
-into a ``tf.errors.OpError``. Each check here therefore fails with a ``tf.debugging.Assert``
-whose only datum is :data:`MARKER` followed by the message (one line, naming the file and the
-value), and :func:`reraise_data_errors` turns an ``OpError`` carrying that marker back into
-a :class:`DataError` with the message alone. Failing through ``Assert`` rather than an
-exception inside ``tf.numpy_function`` also keeps TensorFlow from logging the Python
+into a `tf.errors.OpError`. Each check here therefore fails with a `tf.debugging.Assert`
+whose only datum is `MARKER` followed by the message (one line, naming the file and the
+value), and `reraise_data_errors` turns an `OpError` carrying that marker back into
+a `DataError` with the message alone. Failing through `Assert` rather than an
+exception inside `tf.numpy_function` also keeps TensorFlow from logging the Python
 traceback of the loader.
 """
 
@@ -25,7 +25,7 @@ class DataError(ValueError):
 
 
 def assert_valid(ok, message, *tensors):
-    """Pass ``tensors`` through once ``ok`` holds; otherwise fail with a marked message.
+    """Pass `tensors` through once `ok` holds; otherwise fail with a marked message.
 
     Args:
         ok: scalar bool tensor.
@@ -33,7 +33,7 @@ def assert_valid(ok, message, *tensors):
         *tensors: tensors to return, computed after the check.
 
     Returns:
-        ``tensors`` (a tuple), each depending on the check.
+        `tensors` (a tuple), each depending on the check.
     """
     check = tf.debugging.Assert(ok, [tf.strings.join([MARKER, message])])
     with tf.control_dependencies([check]):
@@ -41,14 +41,14 @@ def assert_valid(ok, message, *tensors):
 
 
 def data_error_message(error):
-    """The :class:`DataError` message a ``tf.errors.OpError`` carries, or None.
+    """The `DataError` message a `tf.errors.OpError` carries, or None.
 
     Args:
         error: an exception raised by TensorFlow while running a pipeline.
 
     Returns:
-        the text after :data:`MARKER` up to the end of its line (without the bracket and
-        the C escapes ``tf.debugging.Assert`` adds), or None when ``error`` carries no data
+        the text after `MARKER` up to the end of its line (without the bracket and
+        the C escapes `tf.debugging.Assert` adds), or None when `error` carries no data
         error.
     """
     text = getattr(error, "message", None) or str(error)
@@ -63,10 +63,10 @@ def data_error_message(error):
 
 @contextlib.contextmanager
 def reraise_data_errors():
-    """Turn TensorFlow errors that carry a data error into :class:`DataError`.
+    """Turn TensorFlow errors that carry a data error into `DataError`.
 
-    Wrap any code that iterates a :func:`fcn_keras.data.pipeline` or a source's dataset,
-    ``model.fit`` / ``evaluate`` / ``predict`` included; it also works as a decorator::
+    Wrap any code that iterates a `fcn_keras.data.pipeline` or a source's dataset,
+    `model.fit` / `evaluate` / `predict` included; it also works as a decorator::
 
         with fcn_keras.data.reraise_data_errors():
             model.fit(train, epochs=2)

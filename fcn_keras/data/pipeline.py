@@ -1,10 +1,10 @@
 """One pipeline from (image, mask) pairs to training / evaluation batches.
 
 Data errors met while the pipeline runs (an undecodable file, a mask of the wrong size, a label
-that is not a class) stop it with a ``tf.errors.InvalidArgumentError`` naming the file (or
-``example N`` for a plain ``tf.data.Dataset``) and the value; run the code that iterates it
-(``model.fit`` included) inside :func:`fcn_keras.data.reraise_data_errors` to get them as
-:class:`fcn_keras.data.DataError`.
+that is not a class) stop it with a `tf.errors.InvalidArgumentError` naming the file (or
+`example N` for a plain `tf.data.Dataset`) and the value; run the code that iterates it
+(`model.fit` included) inside `fcn_keras.data.reraise_data_errors` to get them as
+`fcn_keras.data.DataError`.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _as_pairs(ds):
 
 
 def _check_labels(num_classes):
-    """(image, mask, where) -> (image, mask), failing with a DataError naming ``where``."""
+    """(image, mask, where) -> (image, mask), failing with a DataError naming `where`."""
 
     def check(image, mask, where):
         size_ok = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(mask)))
@@ -83,17 +83,17 @@ def _check_labels(num_classes):
 
 
 def pad_to(image, mask, height, width, mean=MEAN_RGB):
-    """Pad at the bottom and right to at least ``height x width``.
+    """Pad at the bottom and right to at least `height x width`.
 
     Args:
-        image: ``(H, W, 3)`` tensor, RGB 0..255.
-        mask: ``(H, W)`` uint8 tensor.
+        image: `(H, W, 3)` tensor, RGB 0..255.
+        mask: `(H, W)` uint8 tensor.
         height, width: the minimum size, pixels.
         mean: RGB value the image is padded with (the mask is padded with 255, ignored).
 
     Returns:
-        ``(image float32 (H', W', 3), mask uint8 (H', W'))``, ``H' = max(H, height)``,
-        ``W' = max(W, width)``.
+        `(image float32 (H', W', 3), mask uint8 (H', W'))`, `H' = max(H, height)`,
+        `W' = max(W, width)`.
     """
     h, w = tf.shape(image)[0], tf.shape(image)[1]
     ph, pw = tf.maximum(height - h, 0), tf.maximum(width - w, 0)
@@ -142,47 +142,47 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
              scale_range=None, flip=None, mean=MEAN_RGB, cache=False, repeat=False,
              seed=None, num_classes=None, drop_remainder=None, deterministic=None,
              shuffle_buffer=None, num_parallel_calls=tf.data.AUTOTUNE, prefetch=True):
-    """Turn a source into batches for ``model.fit`` / ``evaluate`` / ``predict``.
+    """Turn a source into batches for `model.fit` / `evaluate` / `predict`.
 
     Args:
-        source: a :class:`fcn_keras.data.Source` (from ``from_directory``, ``from_tfds``,
-            ``shapes``) or an unbatched ``tf.data.Dataset`` of ``(image, mask)`` pairs
-            (or dicts with ``"image"`` and ``"mask"``).
-        batch_size: images per batch. The paper's recipe is ``batch_size=1`` whole images
-            of any size. With ``crop_size=None`` and ``batch_size > 1`` each batch is padded
-            to its largest image (image with ``mean``, mask with 255 = ignored).
-        crop_size: ``None`` (whole images) or an int / ``(height, width)``: images smaller
-            than it are padded (mean / 255), then cropped - at random when ``training``,
+        source: a `fcn_keras.data.Source` (from `from_directory`, `from_tfds`,
+            `shapes`) or an unbatched `tf.data.Dataset` of `(image, mask)` pairs
+            (or dicts with `"image"` and `"mask"`).
+        batch_size: images per batch. The paper's recipe is `batch_size=1` whole images
+            of any size. With `crop_size=None` and `batch_size > 1` each batch is padded
+            to its largest image (image with `mean`, mask with 255 = ignored).
+        crop_size: `None` (whole images) or an int / `(height, width)`: images smaller
+            than it are padded (mean / 255), then cropped - at random when `training`,
             centred otherwise.
         training: enables shuffling and random flips (and random crops, scaling) and
-            defaults ``drop_remainder`` to True for fixed crops.
-        shuffle: shuffle every epoch (default: ``training``). Keys (file names, indices)
+            defaults `drop_remainder` to True for fixed crops.
+        shuffle: shuffle every epoch (default: `training`). Keys (file names, indices)
             are shuffled before decoding, so the whole set is permuted cheaply.
-        scale_range: ``(lo, hi)`` random rescale factor for training (e.g. ``(0.5, 2.0)``);
-            ``None`` (default, as in the paper): no rescaling.
-        flip: random horizontal flip (default: ``training``).
+        scale_range: `(lo, hi)` random rescale factor for training (e.g. `(0.5, 2.0)`);
+            `None` (default, as in the paper): no rescaling.
+        flip: random horizontal flip (default: `training`).
         mean: RGB pad value (the paper's mean by default).
-        cache: ``False``; ``True`` caches decoded examples in memory; a string caches them
-            to that file prefix (``tf.data.Dataset.cache``). Augmentation runs after it.
-        repeat: repeat forever (then give ``steps_per_epoch`` to ``fit``).
+        cache: `False`; `True` caches decoded examples in memory; a string caches them
+            to that file prefix (`tf.data.Dataset.cache`). Augmentation runs after it.
+        repeat: repeat forever (then give `steps_per_epoch` to `fit`).
         seed: makes shuffling and augmentation reproducible (still different per epoch).
         num_classes: check labels against it (default: the source's, which the source
-            checks itself); a label ``>= num_classes`` other than 255 stops the pipeline
+            checks itself); a label `>= num_classes` other than 255 stops the pipeline
             with a data error naming the example and the label.
-        drop_remainder: drop a last partial batch (default: ``training and crop_size``).
+        drop_remainder: drop a last partial batch (default: `training and crop_size`).
         deterministic: keep element order in parallel maps (default: True; False can be
             a little faster for training).
         shuffle_buffer: buffer for shuffling decoded (cached) examples (default: all).
-        num_parallel_calls: parallelism of decoding and augmentation (``AUTOTUNE``).
-        prefetch: prefetch ``AUTOTUNE`` batches.
+        num_parallel_calls: parallelism of decoding and augmentation (`AUTOTUNE`).
+        prefetch: prefetch `AUTOTUNE` batches.
 
     Returns:
-        a ``tf.data.Dataset`` of ``(images, masks)``: ``float32 (N, H, W, 3)`` RGB 0..255
-        and ``int32 (N, H, W)`` with 255 = ignore, ready for ``FCN.fit``.
+        a `tf.data.Dataset` of `(images, masks)`: `float32 (N, H, W, 3)` RGB 0..255
+        and `int32 (N, H, W)` with 255 = ignore, ready for `FCN.fit`.
 
     Raises:
         ValueError: an argument is invalid, or the source is empty.
-        TypeError: ``source`` is neither a Source nor a ``tf.data.Dataset``.
+        TypeError: `source` is neither a Source nor a `tf.data.Dataset`.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")

@@ -1,16 +1,16 @@
 """The one thing every data source produces: ordered (image, mask) pairs.
 
-A :class:`Source` is a finite, ordered collection of examples. Each example is an
-``image``, uint8 ``(H, W, 3)`` RGB, and a ``mask``, uint8 ``(H, W)`` holding class indices
-``0 .. num_classes - 1`` and ``IGNORE_LABEL`` (255) for pixels that are not scored (VOC's
+A `Source` is a finite, ordered collection of examples. Each example is an
+`image`, uint8 `(H, W, 3)` RGB, and a `mask`, uint8 `(H, W)` holding class indices
+`0 .. num_classes - 1` and `IGNORE_LABEL` (255) for pixels that are not scored (VOC's
 "void").
 
 Sources check every example as it is loaded: a file that cannot be decoded, a mask whose size
-differs from its image, or a label ``>= num_classes`` other than 255 is a :class:`DataError`
-naming the file and the value. Iterating a source raises it directly; inside a ``tf.data``
-pipeline (``model.fit`` included) it surfaces as a ``tf.errors.InvalidArgumentError`` that
-:func:`fcn_keras.data.reraise_data_errors` turns back into the :class:`DataError`. With
-``skip_invalid=True`` such examples are skipped instead, each with a warning, and
+differs from its image, or a label `>= num_classes` other than 255 is a `DataError`
+naming the file and the value. Iterating a source raises it directly; inside a `tf.data`
+pipeline (`model.fit` included) it surfaces as a `tf.errors.InvalidArgumentError` that
+`fcn_keras.data.reraise_data_errors` turns back into the `DataError`. With
+`skip_invalid=True` such examples are skipped instead, each with a warning, and
 :attr:`Source.skipped` lists them.
 """
 
@@ -32,16 +32,16 @@ def check_example(image, mask, num_classes, where):
     """Validate one decoded example.
 
     Args:
-        image: array ``(H, W, 3)``, uint8 RGB.
-        mask: array ``(H, W)`` or ``(H, W, 1)`` of class indices (255 = ignore).
-        num_classes: labels must be ``< num_classes`` or 255; None skips this check.
-        where: the name used in messages (a file name or ``"shapes:train[3]"``).
+        image: array `(H, W, 3)`, uint8 RGB.
+        mask: array `(H, W)` or `(H, W, 1)` of class indices (255 = ignore).
+        num_classes: labels must be `< num_classes` or 255; None skips this check.
+        where: the name used in messages (a file name or `"shapes:train[3]"`).
 
     Returns:
-        ``(image, mask)`` as contiguous uint8 arrays, the mask ``(H, W)``.
+        `(image, mask)` as contiguous uint8 arrays, the mask `(H, W)`.
 
     Raises:
-        DataError: the example is malformed; the message names ``where`` and the value.
+        DataError: the example is malformed; the message names `where` and the value.
     """
     image = np.asarray(image)
     mask = np.asarray(mask)
@@ -80,24 +80,24 @@ def check_example(image, mask, num_classes, where):
 class Source:
     """A finite, ordered segmentation data set: (image uint8 HxWx3, mask uint8 HxW) pairs.
 
-    Built by :func:`fcn_keras.data.from_directory`, :func:`fcn_keras.data.from_tfds` or
-    :func:`fcn_keras.data.shapes`; consumed by :func:`fcn_keras.data.pipeline`.
+    Built by `fcn_keras.data.from_directory`, `fcn_keras.data.from_tfds` or
+    `fcn_keras.data.shapes`; consumed by `fcn_keras.data.pipeline`.
 
     Args:
-        name: the data set's name (``"voc"``, ``"sbd"``, ``"shapes"``, ``"tfds:NAME"``).
+        name: the data set's name (`"voc"`, `"sbd"`, `"shapes"`, `"tfds:NAME"`).
         split: the split it holds.
-        num_classes: number of classes (labels ``0 .. num_classes - 1``; 255 = ignore).
-        class_names: ``num_classes`` names.
+        num_classes: number of classes (labels `0 .. num_classes - 1`; 255 = ignore).
+        class_names: `num_classes` names.
         keys: what is shuffled before decoding: a tuple of arrays, or a callable
-            ``(shuffle, seed) -> tf.data.Dataset``.
-        load_fn: a TensorFlow function ``keys -> (image, mask, ok, where, error)``: ``ok``
-            a bool, ``where`` the example's name, ``error`` the message when not ``ok``.
+            `(shuffle, seed) -> tf.data.Dataset`.
+        load_fn: a TensorFlow function `keys -> (image, mask, ok, where, error)`: `ok`
+            a bool, `where` the example's name, `error` the message when not `ok`.
         length: number of examples, None if unknown.
-        skip_invalid: skip examples that are not ``ok`` instead of raising.
-        description: one line for ``repr`` and logs.
+        skip_invalid: skip examples that are not `ok` instead of raising.
+        description: one line for `repr` and logs.
 
     Attributes:
-        skipped: ``[(where, reason), ...]`` of examples skipped so far.
+        skipped: `[(where, reason), ...]` of examples skipped so far.
     """
 
     def __init__(self, *, name, split, num_classes, class_names, keys, load_fn,
@@ -139,10 +139,10 @@ class Source:
         """The checked examples with their names, for pipelines that report them.
 
         Args:
-            shuffle, seed, num_parallel_calls, deterministic: as for :meth:`dataset`.
+            shuffle, seed, num_parallel_calls, deterministic: as for `dataset`.
 
         Returns:
-            a dataset of ``(image uint8 (H, W, 3), mask uint8 (H, W), where string)``.
+            a dataset of `(image uint8 (H, W, 3), mask uint8 (H, W), where string)`.
         """
         if callable(self._keys):
             ds = self._keys(shuffle=shuffle, seed=seed)
@@ -162,25 +162,25 @@ class Source:
 
     def dataset(self, shuffle=False, seed=None, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True):
-        """A ``tf.data.Dataset`` of decoded, checked ``(image, mask)`` pairs.
+        """A `tf.data.Dataset` of decoded, checked `(image, mask)` pairs.
 
-        Iterate it inside :func:`fcn_keras.data.reraise_data_errors` to get a bad example
-        as a :class:`DataError`.
+        Iterate it inside `fcn_keras.data.reraise_data_errors` to get a bad example
+        as a `DataError`.
 
         Args:
             shuffle: shuffle the (cheap) keys before decoding, reshuffled every epoch.
             seed: shuffle seed (None: random).
-            num_parallel_calls: decoding parallelism (``AUTOTUNE`` by default).
+            num_parallel_calls: decoding parallelism (`AUTOTUNE` by default).
             deterministic: keep the order of a parallel map.
 
         Returns:
-            a dataset of ``(uint8 (H, W, 3), uint8 (H, W))`` pairs.
+            a dataset of `(uint8 (H, W, 3), uint8 (H, W))` pairs.
         """
         ds = self.examples(shuffle, seed, num_parallel_calls, deterministic)
         return ds.map(lambda image, mask, where: (image, mask))
 
     def __iter__(self):
-        """Iterate numpy ``(image, mask)`` pairs in order; a bad example is a DataError."""
+        """Iterate numpy `(image, mask)` pairs in order; a bad example is a DataError."""
         with reraise_data_errors():
             yield from self.dataset().as_numpy_iterator()
 
@@ -191,10 +191,10 @@ class Source:
             progress: draw a progress bar (None: only on a terminal).
 
         Returns:
-            the number of good examples (with ``skip_invalid``, ``skipped`` lists the rest).
+            the number of good examples (with `skip_invalid`, `skipped` lists the rest).
 
         Raises:
-            DataError: the first bad example (without ``skip_invalid``).
+            DataError: the first bad example (without `skip_invalid`).
         """
         n = 0
         with _progress.bar(self._length, f"checking {self.name}:{self.split}", "image",
@@ -206,16 +206,16 @@ class Source:
 
 
 def python_loader(source_ref, fn, name_fn):
-    """Wrap a Python loader as a :class:`Source` ``load_fn``.
+    """Wrap a Python loader as a `Source` `load_fn`.
 
     Args:
-        source_ref: a weak reference to the source (for ``skip_invalid`` and ``skipped``).
-        fn: ``fn(*keys) -> (image, mask)`` numpy arrays; it raises (a :class:`DataError`
+        source_ref: a weak reference to the source (for `skip_invalid` and `skipped`).
+        fn: `fn(*keys) -> (image, mask)` numpy arrays; it raises (a `DataError`
             naming the file, or anything else while reading one) on a bad example.
-        name_fn: ``name_fn(*keys) -> str``, the example's name in messages.
+        name_fn: `name_fn(*keys) -> str`, the example's name in messages.
 
     Returns:
-        a TensorFlow function ``keys -> (image, mask, ok, where, error)``.
+        a TensorFlow function `keys -> (image, mask, ok, where, error)`.
     """
 
     def py(*keys):

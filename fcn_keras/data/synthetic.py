@@ -1,6 +1,6 @@
-"""``shapes``: a small synthetic segmentation set, generated on the fly, deterministic.
+"""`shapes`: a small synthetic segmentation set, generated on the fly, deterministic.
 
-Every example is drawn from a numpy generator seeded with ``(seed, split, index)``, so the
+Every example is drawn from a numpy generator seeded with `(seed, split, index)`, so the
 same call always yields the same images, on any machine, and nothing is stored on disk.
 
 An image is a noisy greyish background of random brightness with a gentle gradient and
@@ -100,20 +100,20 @@ def shapes(split="train", num_examples=None, image_size=(64, 96), seed=0, noise=
     """The bundled synthetic set: background + circle, square, triangle (4 classes).
 
     Args:
-        split: ``"train"`` (512 examples), ``"val"`` (128) or ``"test"`` (128); each split
+        split: `"train"` (512 examples), `"val"` (128) or `"test"` (128); each split
             is drawn from its own seed stream.
         num_examples: override the number of examples.
-        image_size: an int (square images of that size) or ``(min, max)``: height and
-            width are each drawn from ``min..max`` (default 64..96 pixels).
+        image_size: an int (square images of that size) or `(min, max)`: height and
+            width are each drawn from `min..max` (default 64..96 pixels).
         seed: base seed; the same seed gives the same data.
         noise: standard deviation of the gaussian pixel noise.
 
     Returns:
-        a :class:`fcn_keras.data.Source` with ``num_classes=4`` and
-        ``class_names == SHAPES_CLASSES``.
+        a `fcn_keras.data.Source` with `num_classes=4` and
+        `class_names == SHAPES_CLASSES`.
 
     Raises:
-        ValueError: an unknown split, a bad ``image_size`` or ``num_examples``.
+        ValueError: an unknown split, a bad `image_size` or `num_examples`.
     """
     if split not in _SPLITS:
         raise ValueError(f"`split` must be one of {sorted(_SPLITS)}. Received: split={split!r}")

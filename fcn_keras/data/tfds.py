@@ -1,23 +1,23 @@
 """Sources from TensorFlow Datasets, each set's label convention mapped to ours
-(classes ``0 .. num_classes-1``, 255 = ignore).
+(classes `0 .. num_classes-1`, 255 = ignore).
 
 =================  ===========================================================================
 name               convention
 =================  ===========================================================================
-oxford_iiit_pet    ``segmentation_mask`` trimap 1 = pet, 2 = background, 3 = border
+oxford_iiit_pet    `segmentation_mask` trimap 1 = pet, 2 = background, 3 = border
                    -> 0 background, 1 pet, 255 (border is not scored). 2 classes.
-cityscapes         ``segmentation_label`` Cityscapes label ids -> the 19 train ids of the
+cityscapes         `segmentation_label` Cityscapes label ids -> the 19 train ids of the
                    benchmark; all other ids (void, ego vehicle, parking, ...) -> 255.
-                   Image key ``image_left``; config ``cityscapes/semantic_segmentation``.
-scene_parse150     ``annotation`` is TFDS's ADE20K challenge PNG (3 channels); its R channel
-                   is the category id, 0 = unlabelled -> 255, ``k`` -> ``k - 1``.
-                   ``num_classes=150`` by default (pass ``num_classes`` to narrow it).
+                   Image key `image_left`; config `cityscapes/semantic_segmentation`.
+scene_parse150     `annotation` is TFDS's ADE20K challenge PNG (3 channels); its R channel
+                   is the category id, 0 = unlabelled -> 255, `k` -> `k - 1`.
+                   `num_classes=150` by default (pass `num_classes` to narrow it).
 =================  ===========================================================================
 
 A mask value outside its set's convention (e.g. a trimap value 7) or a mask whose size differs
-from its image is a :class:`fcn_keras.data.DataError` naming the example (its TFDS id) and the
-value; inside ``tf.data`` it travels as an ``InvalidArgumentError`` that
-:func:`fcn_keras.data.reraise_data_errors` turns back into the ``DataError``.
+from its image is a `fcn_keras.data.DataError` naming the example (its TFDS id) and the
+value; inside `tf.data` it travels as an `InvalidArgumentError` that
+`fcn_keras.data.reraise_data_errors` turns back into the `DataError`.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def _base_name(name):
 
 
 def _ranges(values):
-    """``[0, 1, 2, 5]`` -> ``"0..2, 5"``."""
+    """`[0, 1, 2, 5]` -> `"0..2, 5"`."""
     runs = []
     for v in values:
         if runs and v == runs[-1][1] + 1:
@@ -97,27 +97,27 @@ def _ranges(values):
 
 def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=None,
               shuffle_files=False, read_config=None, builder_kwargs=None):
-    """A TFDS segmentation set as a :class:`fcn_keras.data.Source`.
+    """A TFDS segmentation set as a `fcn_keras.data.Source`.
 
     Args:
-        name: ``"oxford_iiit_pet"``, ``"cityscapes"`` (= ``cityscapes/semantic_segmentation``)
-            or ``"scene_parse150"``, optionally with ``/config`` and ``:version``.
-        split: a TFDS split string (``"train"``, ``"test"``, ``"train[:80%]"``, ...).
+        name: `"oxford_iiit_pet"`, `"cityscapes"` (= `cityscapes/semantic_segmentation`)
+            or `"scene_parse150"`, optionally with `/config` and `:version`.
+        split: a TFDS split string (`"train"`, `"test"`, `"train[:80%]"`, ...).
         data_dir: TFDS data folder (default: TFDS's).
         download: let TFDS download and prepare the data if needed (Cityscapes needs a
             manual download, see TFDS's documentation).
-        num_classes: override the class count (only for ``scene_parse150``).
+        num_classes: override the class count (only for `scene_parse150`).
         shuffle_files: passed to TFDS when the pipeline does not shuffle itself.
-        read_config: a ``tfds.ReadConfig`` (default: one with ``add_tfds_id=True``, so
+        read_config: a `tfds.ReadConfig` (default: one with `add_tfds_id=True`, so
             errors name the example).
-        builder_kwargs: more keyword arguments for ``tfds.builder``.
+        builder_kwargs: more keyword arguments for `tfds.builder`.
 
     Returns:
-        a :class:`fcn_keras.data.Source` of ``(uint8 (H, W, 3), uint8 (H, W))`` pairs,
-        labels mapped to ``0 .. num_classes - 1`` and 255 (ignore).
+        a `fcn_keras.data.Source` of `(uint8 (H, W, 3), uint8 (H, W))` pairs,
+        labels mapped to `0 .. num_classes - 1` and 255 (ignore).
 
     Raises:
-        ValueError: no label convention is known for ``name``, or ``num_classes`` is
+        ValueError: no label convention is known for `name`, or `num_classes` is
             invalid for it.
     """
     import tensorflow_datasets as tfds

@@ -197,5 +197,5 @@ def _stream(response, out, url, target, algorithm, expected, progress):
             f"written to {target}.")
     if digest is not None and digest.hexdigest() != expected:
         raise ChecksumError(
-            f"Checksum mismatch for {url}: expected {algorithm} {expected}, got {digest.hexdigest()} "
+            f"Checksum mismatch for {url}. Expected {algorithm} {expected}. Received: {digest.hexdigest()} "
             f"({received} bytes). The file was discarded; nothing was written to {target}.")

@@ -43,7 +43,7 @@ def test_other_published_algorithms(http_server, keras_home, algorithm):
 
 def test_wrong_checksum_leaves_nothing(http_server, keras_home):
     url = _serve(http_server, "net.caffemodel", PAYLOAD)
-    with pytest.raises(dl.ChecksumError, match=r"expected sha1 0{40}, got " + SHA1):
+    with pytest.raises(dl.ChecksumError, match=r"Expected sha1 0{40}\. Received: " + SHA1):
         dl.download(url, "net.caffemodel", "sha1:" + "0" * 40)
     assert _cache_listing(keras_home) == []
 
