@@ -40,7 +40,7 @@ MESSAGES = {
             r"Expected 32x23 \(WxH\). Received: mask size=37x23$",
     "label": r"label/SegmentationClass/b\.png: label 37 is not a class. Expected labels 0..20 "
              r"or 255 \(ignore\) for num_classes=21. Received: label=37 \(all invalid labels: \[37\]\)$",
-    "image": r"image/JPEGImages/b\.jpg: cannot decode",
+    "image": r"image/JPEGImages/b\.jpg: (cannot decode|not an image file Pillow can identify)",
 }
 
 
