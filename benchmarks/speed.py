@@ -156,7 +156,7 @@ def measure_peak(repeats):
     return out
 
 
-def build_pair(backbone, head, width):
+def build_pair(backbone, head, width, with_torch=True):
     """(keras model, torch model or None), same weights, score layers random non-zero."""
     import numpy as np
 
@@ -171,7 +171,7 @@ def build_pair(backbone, head, width):
             layer.set_weights([rng.normal(0, 1 / np.sqrt(fan_in), layer.kernel.shape).astype("float32"),
                                np.zeros(layer.bias.shape, "float32")])
     net = None
-    if backbone == "vgg16" and head in ("32s", "16s", "8s"):
+    if with_torch and backbone == "vgg16" and head in ("32s", "16s", "8s"):
         from torch_fcn import TorchFCN
 
         net = TorchFCN(head, NUM_CLASSES, width=width).eval()
@@ -329,9 +329,7 @@ def memory(framework, cfg, mode, args):
 def run_config(cfg, mode, args, peak):
     import gc
 
-    model, net = build_pair(cfg["backbone"], cfg["head"], args.width)
-    if args.no_torch:
-        net = None
+    model, net = build_pair(cfg["backbone"], cfg["head"], args.width, with_torch=not args.no_torch)
     result = dict(cfg, mode=mode)
     if net is not None:
         result["keras_torch_relative_error"] = check_agreement(model, net, 37 if args.width < 1 else 123)
