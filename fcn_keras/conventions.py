@@ -38,3 +38,32 @@ def voc_palette(n=256):
             c >>= 3
         pal[i] = (r, g, b)
     return pal
+
+
+def class_metadata(num_classes, class_names=None, palette=None):
+    """A model's class names and colours, checked, with the defaults filled in.
+
+    Args:
+        num_classes: the model's output channels.
+        class_names: None (VOC_CLASSES for 21 classes, else "class_<i>") or num_classes names.
+        palette: None (`voc_palette`) or (num_classes, 3) RGB values 0..255.
+
+    Returns:
+        (list of num_classes str, uint8 (num_classes, 3) palette).
+
+    Raises:
+        ValueError: `class_names` or `palette` does not fit `num_classes`.
+    """
+    if class_names is None:
+        class_names = (list(VOC_CLASSES) if num_classes == len(VOC_CLASSES)
+                       else [f"class_{i}" for i in range(num_classes)])
+    class_names = [str(c) for c in class_names]
+    if len(class_names) != num_classes:
+        raise ValueError(
+            f"`class_names` must have num_classes={num_classes} entries. Received {len(class_names)}: "
+            f"class_names={class_names[:5]}{'...' if len(class_names) > 5 else ''}")
+    palette = voc_palette(num_classes) if palette is None else np.asarray(palette)
+    if palette.shape != (num_classes, 3) or palette.min() < 0 or palette.max() > 255:
+        raise ValueError(f"`palette` must be ({num_classes}, 3) values in 0..255. "
+                         f"Received: palette of shape {palette.shape}")
+    return class_names, palette.astype(np.uint8)

@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from fcn_keras._io import atomic_write
+from fcn_keras.conventions import class_metadata
 
 DEFAULT_MAX_SIZE = 1024
 ROWS = 64  # rows of full-size scores made at a time: bounds the memory of the resize
@@ -86,9 +87,9 @@ class Predictor:
         if self.num_classes > 255:
             raise ValueError(f"A label PNG holds class ids 0..254 (255 = void): {self.source} has "
                              f"{self.num_classes} classes")
-        self.class_names = _class_names(class_names if class_names is not None else meta.get("class_names"),
-                                        self.num_classes)
-        self.palette = _palette(palette if palette is not None else meta.get("palette"), self.num_classes)
+        self.class_names, self.palette = class_metadata(
+            self.num_classes, class_names if class_names is not None else meta.get("class_names"),
+            palette if palette is not None else meta.get("palette"))
 
     def _load(self, spec, arch, num_threads):
         import fcn_keras
@@ -300,29 +301,6 @@ def _short(err):
     return first[:300]
 
 
-def _class_names(names, num_classes):
-    from fcn_keras.conventions import VOC_CLASSES
-
-    if names is None:
-        return list(VOC_CLASSES) if num_classes == len(VOC_CLASSES) else [f"class_{i}" for i in range(num_classes)]
-    names = [str(n) for n in names]
-    if len(names) != num_classes:
-        raise ValueError(f"`class_names` must have {num_classes} entries (the model's classes). "
-                         f"Received {len(names)}: {names[:5]}{'...' if len(names) > 5 else ''}")
-    return names
-
-
-def _palette(palette, num_classes):
-    from fcn_keras.conventions import voc_palette
-
-    if palette is None:
-        return voc_palette(num_classes)
-    pal = np.asarray(palette)
-    if pal.shape != (num_classes, 3) or pal.min() < 0 or pal.max() > 255:
-        raise ValueError(f"`palette` must be ({num_classes}, 3) colours 0..255. Received shape {pal.shape}")
-    return pal.astype(np.uint8)
-
-
 # --------------------------------------------------------------------------- command line
 
 def find_images(inputs, recursive=True, skip=None):
@@ -432,7 +410,7 @@ def cmd_predict(args):
         raise ValueError(f"{args.model or args.weights}: {e}") from None
     names = _named_classes(args.class_names, predictor.num_classes)
     if names is not None:
-        predictor.class_names = _class_names(names, predictor.num_classes)
+        predictor.class_names, _ = class_metadata(predictor.num_classes, names, predictor.palette)
     if not args.quiet:
         print(f"model: {predictor.source} ({predictor.format}, {predictor.num_classes} classes); "
               + (f"fixed input {predictor.fixed_size[0]}x{predictor.fixed_size[1]}: every image is resized to it "

@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from fcn_keras import _io
-from fcn_keras.conventions import VOC_CLASSES, voc_palette
+from fcn_keras import conventions
 
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = {  # quantize values per format; None = float32
@@ -117,19 +117,10 @@ def model_num_classes(model):
 
 def class_metadata(model, class_names=None, palette=None):
     """(class_names list[str], palette uint8 (C, 3)) for the model, defaults filled in."""
-    num_classes = model_num_classes(model)
-    if class_names is None:
-        class_names = list(VOC_CLASSES) if num_classes == 21 else [f"class_{i}" for i in range(num_classes)]
-    class_names = [str(c) for c in class_names]
-    if len(class_names) != num_classes:
-        raise ExportError(
-            f"`class_names` must have num_classes={num_classes} entries. Received {len(class_names)}: "
-            f"class_names={class_names[:5]}{'...' if len(class_names) > 5 else ''}")
-    palette = voc_palette(num_classes) if palette is None else np.asarray(palette)
-    if palette.shape != (num_classes, 3) or palette.min() < 0 or palette.max() > 255:
-        raise ExportError(f"`palette` must be ({num_classes}, 3) values in 0..255. "
-                          f"Received: palette of shape {palette.shape}")
-    return class_names, palette.astype(np.uint8)
+    try:
+        return conventions.class_metadata(model_num_classes(model), class_names, palette)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
 
 
 def label_dtype(num_classes):
