@@ -222,7 +222,14 @@ def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True
 
     Returns:
         a list of Keras callbacks.
+
+    Raises:
+        ValueError: `backup_every` is not None or an int >= 0.
     """
+    if backup_every is not None and (isinstance(backup_every, bool) or not isinstance(backup_every, int)
+                                     or backup_every < 0):
+        raise ValueError("`backup_every` must be None or a number of steps >= 0 (0: at epoch ends "
+                         f"only). Received: backup_every={backup_every!r}")
     _, index, n_workers, is_chief = worker_info()
     root = out_dir if is_chief else os.path.join(out_dir, "workers", f"worker_{index}")
     os.makedirs(root, exist_ok=True)

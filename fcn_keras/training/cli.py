@@ -217,7 +217,8 @@ def cmd_train(args):
         optimizer=optimizer, learning_rate=lr, mixed_precision=args.mixed_precision,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit],
         strategy=args.strategy, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
-        tensorboard=args.tensorboard, verbose=2 if args.quiet else "auto")
+        tensorboard=args.tensorboard, backup_every=args.backup_every,
+        verbose=2 if args.quiet else "auto")
     if training.worker_info()[3]:  # the chief writes the run's summary
         _finish(args, heads, result, val_src)
     return 0
@@ -321,7 +322,11 @@ def register(subparsers):
                         f"5e-4, fixed rate); without, Adam {SCRATCH_LR:g}")
     p.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
     p.add_argument("--mixed-precision", action="store_true", help="mixed_float16")
-    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto", help="XLA")
+    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
+                   help="XLA: 'on' compiles once per batch shape (pays with --crop-size); "
+                        "'auto' is Keras' choice (off on CPU)")
+    p.add_argument("--backup-every", type=int, default=500, metavar="STEPS",
+                   help="steps between backups within an epoch (0: epoch ends only; default 500)")
     p.add_argument("--strategy", default="auto",
                    choices=("auto", "default", "mirrored", "multiworker", "tpu"),
                    help="tf.distribute strategy (multiworker reads TF_CONFIG)")

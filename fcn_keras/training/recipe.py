@@ -150,7 +150,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
                epochs=1, out_dir=None, weights=None, width=1.0, optimizer=None,
                learning_rate=None, mixed_precision=False, jit_compile="auto", strategy=None,
                steps_per_epoch=None, validation_steps=None, callbacks=None, verbose="auto",
-               tensorboard=False, build_kwargs=None):
+               tensorboard=False, backup_every=500, build_kwargs=None):
     """Train an FCN with the paper's schedule (or at once); returns a `RecipeResult`.
 
     Args:
@@ -169,8 +169,9 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         jit_compile: passed to `compile` (XLA); `"auto"` lets Keras decide.
         strategy: a `tf.distribute` strategy or name (see
             `fcn_keras.training.get_strategy`); None: the default strategy.
-        steps_per_epoch, validation_steps, callbacks, verbose, tensorboard: passed to
-            `fcn_keras.training.train`.
+        steps_per_epoch, validation_steps, callbacks, verbose, tensorboard, backup_every:
+            passed to `fcn_keras.training.train` (`backup_every`: steps between backups
+            within an epoch; None or 0: at epoch ends only).
         build_kwargs: more arguments of `fcn_keras.FCN` (input_shape, include_preprocessing).
 
     Returns:
@@ -211,7 +212,8 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
             histories[head] = train(model, train_ds, val_ds, epochs=n_ep, out_dir=stage_dir,
                                     steps_per_epoch=steps_per_epoch,
                                     validation_steps=validation_steps, callbacks=callbacks,
-                                    tensorboard=tensorboard, verbose=verbose)
+                                    tensorboard=tensorboard, verbose=verbose,
+                                    backup_every=backup_every)
             if stage_dir is not None and is_chief:
                 atomic_write(os.path.join(stage_dir, "model.weights.h5"), model.save_weights)
         prev = model
