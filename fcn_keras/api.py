@@ -1,8 +1,11 @@
 """`build()` and `list_models()`: the public entry points, above `models` and `weights`."""
 
+import keras
+
 from fcn_keras import weights as weight_sources
 from fcn_keras.models import FCN
 from fcn_keras.models import registry
+from fcn_keras.models.precision import policy_name, with_precision
 from fcn_keras.weights import zoo
 
 DEFAULT_NUM_CLASSES = 21
@@ -35,11 +38,12 @@ def _from_zoo(weights, given):
 
 
 def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=(None, None, 3),
-          include_preprocessing=True, *, width=1.0, name=None):
+          include_preprocessing=True, *, width=1.0, name=None, dtype=None):
     """Builds an FCN and loads `weights`.
 
         fcn_keras.build("vgg16", "8s", num_classes=21)   # random backbone, zero score layers
         fcn_keras.build(weights="voc-fcn8s")             # the zoo entry implies vgg16, 8s, 21
+        fcn_keras.build(weights="voc-fcn8s", dtype="bfloat16")   # bfloat16 inference copy
 
     Args:
         backbone: a backbone name ("alexnet", "vgg16", "googlenet"; see
@@ -57,9 +61,14 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
         width: channel multiplier of the backbone (like MobileNet's alpha); pretrained
             weights need 1.0. Small widths give fast models for tests and demos.
         name: the model's name (default "fcn<head>_<backbone>").
+        dtype: the Keras dtype policy: None (the global one, float32 unless set), "float32",
+            "bfloat16" (bfloat16 weights and compute, for inference: the weights are loaded
+            in float32 and rounded; fast only on CPUs with AVX-512 BF16 or AMX, see
+            `fcn_keras.models.with_precision`) or a mixed policy ("mixed_bfloat16") for
+            training. Kept in the model's config and `.keras` files.
 
     Returns:
-        `FCN`: (N, H, W, 3) -> float32 logits (N, H, W, num_classes).
+        `FCN`: (N, H, W, 3) -> float32 logits (N, H, W, num_classes), whatever `dtype`.
 
     Raises:
         ValueError: an unknown or missing name, a bad argument, or an argument that conflicts
@@ -78,10 +87,13 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
     registry.check(arch["backbone"], arch["head"])
     kwargs = {"name": name} if name else {}
     n = DEFAULT_NUM_CLASSES if arch["num_classes"] is None else arch["num_classes"]
-    model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, **kwargs)
+    policy = keras.config.dtype_policy().name if dtype is None else policy_name(dtype)
+    # the loaders and converters write float32 values: load into float32, then round
+    load_as = policy if weights is None else "float32"
+    model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, load_as, **kwargs)
     if weights is not None:
         weight_sources.load(model, weights)
-    return model
+    return with_precision(model, policy)
 
 
 def list_models():

@@ -7,6 +7,7 @@ from fcn_keras.metrics import paper_metrics
 from fcn_keras.models import registry
 from fcn_keras.models.heads import fcn_head
 from fcn_keras.models.layers import PACKAGE, Preprocess
+from fcn_keras.models.precision import policy_name, precision
 
 # The paper trains with Caffe's unnormalised SoftmaxWithLoss (a sum over pixels) at these
 # fixed rates (voc-fcn*/solver.prototxt); 16s starts from the trained 32s, 8s from 16s.
@@ -77,6 +78,11 @@ class FCN(keras.Model):
         include_preprocessing: True: the model takes RGB 0..255 and does RGB->BGR and mean
             subtraction itself; False: it takes preprocessed BGR.
         width: channel multiplier of the backbone, in (0, 4].
+        dtype: the Keras dtype policy of every layer, kept in the config (and so in `.keras`
+            files): "float32", "bfloat16" (bfloat16 weights and compute, for inference; see
+            `fcn_keras.models.with_precision`), "mixed_bfloat16" or "mixed_float16"
+            (training); None: the global policy (`keras.config.dtype_policy()`). The logits
+            are float32 under every policy.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Raises:
@@ -84,14 +90,16 @@ class FCN(keras.Model):
     """
 
     def __init__(self, backbone="vgg16", head="8s", num_classes=21, input_shape=(None, None, 3),
-                 include_preprocessing=True, width=1.0, **kwargs):
+                 include_preprocessing=True, width=1.0, dtype=None, **kwargs):
         registry.check(backbone, head)
         shape = _validate(num_classes, input_shape, width)
-        inputs = keras.Input(shape=shape, name="image")
-        taps = _features(backbone, inputs, include_preprocessing, width)
-        outputs = fcn_head(taps, registry.BACKBONES[backbone]["coords"], head, num_classes, inputs)
+        policy = None if dtype is None else policy_name(dtype)
         kwargs.setdefault("name", f"fcn{head.replace('-atonce', '_atonce')}_{backbone}")
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        with precision(policy):
+            inputs = keras.Input(shape=shape, name="image")
+            taps = _features(backbone, inputs, include_preprocessing, width)
+            outputs = fcn_head(taps, registry.BACKBONES[backbone]["coords"], head, num_classes, inputs)
+            super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone_name = backbone
         self.head_name = head
         self.num_classes = num_classes
@@ -109,6 +117,7 @@ class FCN(keras.Model):
             "input_shape": list(self.fcn_input_shape),
             "include_preprocessing": self.include_preprocessing,
             "width": self.width,
+            "dtype": self.dtype_policy.name,
         }
 
     @classmethod

@@ -19,7 +19,6 @@ per stage) overrides it.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 
@@ -28,6 +27,7 @@ import keras
 from fcn_keras import weights as weight_sources
 from fcn_keras._io import atomic_write
 from fcn_keras.models import FCN, registry
+from fcn_keras.models.precision import precision
 
 from .distribute import get_strategy, worker_info
 from .loop import train
@@ -118,22 +118,6 @@ def make_optimizer(optimizer, learning_rate=None):
     if callable(optimizer):
         return optimizer()
     raise TypeError(f"optimizer must be a name, a keras optimizer or a callable. Received: optimizer={optimizer!r}")
-
-
-@contextlib.contextmanager
-def precision(mixed):
-    """Sets the Keras dtype policy inside the block and restores the previous one after.
-
-    Args:
-        mixed: False (no change), True ("mixed_float16") or a policy name ("mixed_bfloat16").
-    """
-    old = keras.config.dtype_policy()
-    if mixed:
-        keras.config.set_dtype_policy(mixed if isinstance(mixed, str) else "mixed_float16")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(old)
 
 
 @dataclasses.dataclass
