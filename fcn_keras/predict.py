@@ -4,6 +4,7 @@
     p = Predictor("fcn8s.tflite")              # or .keras, .onnx, a SavedModel folder, a zoo name,
     labels, scores = p.predict(image)          # a .weights.h5 with backbone/head/num_classes
     p.class_names, p.palette
+    Predictor("voc-fcn8s", precision="bfloat16")   # a bfloat16 copy of a Keras model
 
 Large photos: the network sees the image with its longest side at most `max_size` pixels
 (default 1024; 0 = full resolution); the scores are resized back to the photo's size
@@ -55,23 +56,39 @@ class Predictor:
             down and their scores resized back); 0 or None = full resolution. Ignored by
             artefacts with a fixed input size.
         num_threads: CPU threads for the TFLite / ONNX runtimes (None: their default).
+        precision: what a Keras model (a keras.Model, .keras, weights file, zoo name) computes
+            in: "float32" or "bfloat16" (a copy with bfloat16 weights and compute,
+            `fcn_keras.models.with_precision`: half the weight memory, labels equal to
+            float32's but where its top two scores nearly tie; fast only on CPUs with
+            AVX-512 BF16 or AMX, slower than float32 elsewhere, with a warning). None: the
+            model's own (float32 unless it was saved in bfloat16). An exported artefact's
+            precision was fixed at export: it must be None or the artefact's own.
 
     Attributes:
         class_names: list of C names; palette: (C, 3) uint8 colours; num_classes: C;
         format: "keras", "weights", "zoo", "saved_model", "tflite" or "onnx"; source: the
-        path, zoo name or model name; fixed_size: None or the artefact's (height, width).
+        path, zoo name or model name; fixed_size: None or the artefact's (height, width);
+        precision: what it computes in: a Keras dtype policy name ("float32", "bfloat16") or
+        an artefact's `quantize` ("float32", "bfloat16", "float16", "dynamic-int8", "int8").
 
     Raises:
         FileNotFoundError: `model` is a path that does not exist.
         ValueError: an unsupported file, a weights file without its architecture, or one that
-            does not fit it.
+            does not fit it; a `precision` that is not offered for `model`.
         fcn_keras.weights.DownloadError: a zoo model that is neither cached nor downloadable.
     """
 
     def __init__(self, model, *, backbone=None, head=None, num_classes=None, width=None,
-                 class_names=None, palette=None, max_size=DEFAULT_MAX_SIZE, num_threads=None):
+                 class_names=None, palette=None, max_size=DEFAULT_MAX_SIZE, num_threads=None,
+                 precision=None):
         import keras
 
+        from fcn_keras.models.precision import PRECISIONS
+
+        if precision is not None and precision not in PRECISIONS:
+            raise ValueError(f"`precision` must be None (the model's own) or one of {PRECISIONS}. "
+                             f"Received: precision={precision!r}")
+        self._precision = precision
         if max_size is not None and (not isinstance(max_size, int) or max_size < 0):
             raise ValueError(f"`max_size` must be a non-negative int (0: full resolution). "
                              f"Received: max_size={max_size!r}")
@@ -84,6 +101,12 @@ class Predictor:
             self._use_keras(model)
         else:
             meta = self._load(os.fspath(model), arch, num_threads)
+        if self.precision == "bfloat16":
+            from fcn_keras.models.precision import slow_bfloat16_note
+
+            note = slow_bfloat16_note()
+            if note:
+                warnings.warn(f"{self.source} computes in bfloat16; {note}", stacklevel=2)
         if self.num_classes > 255:
             raise ValueError(f"A label PNG holds class ids 0..254 (255 = void): {self.source} has "
                              f"{self.num_classes} classes")
@@ -124,6 +147,12 @@ class Predictor:
             self._call = lambda x: np.asarray(run(x)[1], np.float32)
             self.fixed_size = run.fixed_size
             meta = read_metadata(spec)
+            self.precision = meta.get("quantize") or "float32"
+            if self._precision not in (None, self.precision):
+                raise ValueError(
+                    f"`precision` applies to Keras models (.keras, weights files, zoo names); {spec} was "
+                    f"exported with quantize={self.precision!r}, which fixes what it computes in. Expected "
+                    f"precision=None or {self.precision!r}. Received: precision={self._precision!r}")
             n = (meta.get("model") or {}).get("num_classes") or len(meta.get("class_names") or ())
             probe = np.zeros((1,) + tuple(self.fixed_size or (32, 32)) + (3,), np.uint8)
             self.num_classes = int(n) if n else int(self._call(probe).shape[-1])
@@ -134,6 +163,11 @@ class Predictor:
             f"({', '.join(WEIGHT_SUFFIXES)}) with its architecture, or a zoo name. Received: model={spec!r}")
 
     def _use_keras(self, model):
+        from fcn_keras.models.precision import model_precision, with_precision
+
+        if self._precision is not None and self._precision != model_precision(model):
+            model = with_precision(model, self._precision)
+        self.precision = model_precision(model)
         self._call, self.fixed_size = _keras_call(model)
         self.num_classes = int(model.outputs[0].shape[-1])
 
@@ -402,21 +436,32 @@ def cmd_predict(args):
                                   "--overwrite to replace them)")
     arch = dict(backbone=args.backbone, head=args.head, num_classes=args.num_classes, width=args.width)
     try:
-        if args.weights:
-            predictor = Predictor(build_with_weights(args.weights, arch), max_size=args.max_size)
-        else:
-            predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads, **arch)
+        with warnings.catch_warnings():  # the bfloat16 note is printed below, with the model line
+            warnings.filterwarnings("ignore", message=".* computes in bfloat16;")
+            if args.weights:
+                predictor = Predictor(build_with_weights(args.weights, arch), max_size=args.max_size,
+                                      precision=args.precision)
+            else:
+                predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads,
+                                      precision=args.precision, **arch)
     except DownloadError as e:
         raise ValueError(f"{args.model or args.weights}: {e}") from None
     names = _named_classes(args.class_names, predictor.num_classes)
     if names is not None:
         predictor.class_names, _ = class_metadata(predictor.num_classes, names, predictor.palette)
     if not args.quiet:
-        print(f"model: {predictor.source} ({predictor.format}, {predictor.num_classes} classes); "
+        print(f"model: {predictor.source} ({predictor.format}, {predictor.num_classes} classes, "
+              f"computes in {predictor.precision}); "
               + (f"fixed input {predictor.fixed_size[0]}x{predictor.fixed_size[1]}: every image is resized to it "
                  "and its labels back" if predictor.fixed_size else
                  f"images larger than {args.max_size} px are predicted at that size and their scores resized back"
                  if args.max_size else "full resolution"))
+        if predictor.precision == "bfloat16":
+            from fcn_keras.models.precision import slow_bfloat16_note
+
+            note = slow_bfloat16_note()
+            if note:
+                print(f"note: {note}")
     failures, reduced = [], 0
     with bar(len(planned), "predict", "image", enabled=False if args.quiet else None) as progress:
         for path, rel, outs in planned:
@@ -450,6 +495,7 @@ def cmd_predict(args):
 def register(subparsers):
     """Adds `fcn-keras predict` to the command line's subparsers."""
     from fcn_keras.models import registry
+    from fcn_keras.models.precision import PRECISIONS
 
     heads = list(dict.fromkeys(h for _, h in registry.architectures()))
     p = subparsers.add_parser(
@@ -460,7 +506,8 @@ def register(subparsers):
             "--model takes a .keras file, a SavedModel folder, a .tflite (float32, float16, int8) or\n"
             ".onnx file, a zoo name (fcn-keras zoo), or a weights file (.weights.h5, .h5, .caffemodel)\n"
             "with --backbone, --head and --num-classes. Class names and colours come from the\n"
-            "artefact's metadata where it has them.\n\n"
+            "artefact's metadata where it has them. --precision bfloat16 computes a Keras model in\n"
+            "bfloat16 (fast on CPUs with AVX-512 BF16 or AMX only).\n\n"
             "For each input IMAGE (say sub/a.jpg in a folder given), writes under --out:\n"
             "  sub/a.jpg_labels.png   palette PNG, pixel value = class id\n"
             "  sub/a.jpg_overlay.png  the labels over the photo\n"
@@ -492,6 +539,10 @@ def register(subparsers):
     p.add_argument("--class-names", help="names for the legend: 'voc', 'shapes', 'cityscapes', a file "
                                          "(one per line) or a,b,c (default: the artefact's)")
     p.add_argument("--threads", type=int, help="CPU threads of the TFLite / ONNX runtime")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="what a Keras model (.keras, weights, zoo name) computes in (default: its own, "
+                        "float32 unless saved in bfloat16); bfloat16 is fast only on CPUs with AVX-512 BF16 "
+                        "or AMX. An exported file's precision is fixed at export")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="only the summary and the failures")
     p.set_defaults(func=cmd_predict)

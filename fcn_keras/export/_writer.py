@@ -22,8 +22,8 @@ class Exported:
     Attributes:
         path: the artefact (a SavedModel folder, a .tflite or a .onnx file).
         files: every file written, sidecars included.
-        format: "saved_model", "tflite" or "onnx"; quantize: "float32", "float16",
-            "dynamic-int8" or "int8".
+        format: "saved_model", "tflite" or "onnx"; quantize: "float32", "bfloat16",
+            "float16", "dynamic-int8" or "int8".
         metadata: what `<path>.json` (and the artefact itself) holds.
         report: the verification `Report`, or None with verify=False.
     """
@@ -42,11 +42,16 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     """Exports `model` to `path`, verifies it in its own runtime, and only then moves it into place.
 
     Args:
-        model: a keras model (an `fcn_keras.FCN`) or the path of a `.keras` file.
+        model: a keras model (an `fcn_keras.FCN`) or the path of a `.keras` file. A bfloat16
+            FCN exports as quantize="bfloat16" (SavedModel only).
         path: a folder for "saved_model", `*.tflite`, `*.onnx`.
         format: "saved_model" | "tflite" | "onnx" (None: from the path's suffix).
-        quantize: TFLite only: None (float32) | "float16" (weights) | "dynamic-int8" (weights,
-            slow on x86) | "int8" (full integer, calibrated on `representative_data`).
+        quantize: None (float32); TFLite: "float16" (weights) | "dynamic-int8" (weights,
+            slow on x86) | "int8" (full integer, calibrated on `representative_data`);
+            SavedModel: "bfloat16" (bfloat16 weights and compute, float32 scores: TensorFlow
+            runs it fast only on CPUs with AVX-512 BF16 or AMX, slower than float32 elsewhere;
+            verified against the float32 `model`). LiteRT and onnxruntime have no bfloat16
+            convolution: asking for it there is an ExportError naming their fast path (int8).
         representative_data: calibration images for quantize="int8": a list of uint8 images
             (H, W, 3) (all used), or "shapes", a VOC / SBD folder, a data spec, a
             `fcn_keras.data.Source` or a tf.data.Dataset (32 images of the train split); see
@@ -75,6 +80,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     path = os.fspath(path).rstrip("/\\")
     fmt = _common.normalize_format(format, path)
     quantize = _common.normalize_quantize(fmt, quantize)
+    quantize, written = _common.export_precision(model, fmt, quantize)
     input_size = _common.normalize_size(input_size)
     _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset)
     verification = as_verification(verify)
@@ -86,14 +92,14 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
         data_name = describe(verification.data)
         verification = dataclasses.replace(verification, data=images)
     calibration = _calibration(representative_data, input_size) if quantize == "int8" else None
-    meta = _metadata(model, fmt, quantize, names, pal, input_size, io_type, opset, representative_data,
+    meta = _metadata(written, fmt, quantize, names, pal, input_size, io_type, opset, representative_data,
                      calibration)
 
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(os.path.abspath(path)))
     try:
         staged = os.path.join(staging, os.path.basename(path))
-        with dense_upsampling(model):  # one transposed-conv op per layer in the artefact
-            files = _write(fmt, model, staged, quantize, input_size, io_type, calibration, names, pal,
+        with dense_upsampling(written):  # one transposed-conv op per layer in the artefact
+            files = _write(fmt, written, staged, quantize, input_size, io_type, calibration, names, pal,
                            opset, external_data, meta)
         with open(staged + SIDECAR_SUFFIX, "w") as f:
             f.write(_common.to_json(meta))

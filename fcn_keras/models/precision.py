@@ -102,3 +102,14 @@ def native_bfloat16(cpuinfo="/proc/cpuinfo"):
     except OSError:
         return None
     return [flag for flag in BF16_CPU_FLAGS if flag in flags]
+
+
+def slow_bfloat16_note():
+    """A line saying bfloat16 is emulated on this CPU (slower than float32), or None.
+
+    None where the CPU has AVX-512 BF16 or AMX, or where /proc/cpuinfo cannot be read.
+    """
+    if native_bfloat16() == []:
+        return (f"this CPU has none of {', '.join(BF16_CPU_FLAGS)}: bfloat16 is emulated here and likely "
+                "slower than float32 (it saves memory; it is fast on CPUs with AVX-512 BF16 or AMX)")
+    return None
