@@ -268,3 +268,59 @@ def test_find_images_mirrors_folders_and_refuses_collisions(photos, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no image files"):
         find_images([tmp_path / "empty"])
+
+
+# --------------------------------------------------------------------------- precision
+
+def test_precision_of_keras_sources(art, recwarn):
+    """bfloat16 for a Keras source is a bfloat16 copy (labels ~ float32's), said by a warning
+    where the CPU has no native bfloat16; a .keras file saved in bfloat16 stays bfloat16."""
+    from fcn_keras.models import native_bfloat16, with_precision
+
+    model, paths = art
+    image = _images(1)[0]
+    ref = Predictor(paths["keras"])
+    assert ref.precision == "float32"
+    fast = Predictor(paths["keras"], precision="bfloat16")
+    assert fast.precision == "bfloat16"
+    slow_here = native_bfloat16() == []
+    assert any("computes in bfloat16" in str(w.message) and "likely slower than float32" in str(w.message)
+               for w in recwarn) == slow_here
+    labels, scores = fast.predict(image)
+    assert scores.dtype == np.float32 and (labels == ref.predict(image)[0]).mean() > 0.97
+    assert Predictor(paths["weights"], backbone="alexnet", head="8s", num_classes=4, width=0.125,
+                     precision="bfloat16").precision == "bfloat16"
+    bf16_file = os.path.join(os.path.dirname(paths["keras"]), "m_bf16.keras")
+    with_precision(model, "bfloat16").save(bf16_file)
+    assert Predictor(bf16_file).precision == "bfloat16"
+    own = Predictor(bf16_file, precision="float32")
+    assert own.precision == "float32"
+    np.testing.assert_array_equal(own.predict(image)[0], own.predict(image)[0])
+
+
+@pytest.mark.parametrize("key", ["tflite", "int8", "onnx", "saved_model"])
+def test_precision_of_an_artefact_is_its_own(art, key):
+    _, paths = art
+    own = {"int8": "int8"}.get(key, "float32")
+    assert Predictor(paths[key]).precision == own
+    if own == "float32":
+        assert Predictor(paths[key], precision="float32").precision == "float32"
+    with pytest.raises(ValueError, match=rf"`precision` applies to Keras models .*quantize='{own}'.*"
+                                         r"Received: precision='bfloat16'"):
+        Predictor(paths[key], precision="bfloat16")
+    with pytest.raises(ValueError, match=r"`precision` must be None .*Received: precision='float16'"):
+        Predictor(paths[key], precision="float16")
+
+
+def test_cli_precision(art, photos, tmp_path):
+    from fcn_keras.models import native_bfloat16
+
+    _, paths = art
+    r = _cli(photos / "a.png", "--model", paths["keras"], "--out", tmp_path / "o", "--precision", "bfloat16")
+    assert r.returncode == 0, r.stderr
+    assert "computes in bfloat16" in r.stdout
+    assert ("likely slower than float32" in r.stdout) == (native_bfloat16() == [])
+    assert "Warning" not in r.stderr
+    r = _cli(photos / "a.png", "--model", paths["tflite"], "--out", tmp_path / "o2", "--precision", "bfloat16")
+    assert r.returncode == 2 and "`precision` applies to Keras models" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o2").exists()

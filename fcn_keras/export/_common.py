@@ -125,9 +125,13 @@ def load_model(model):
     return model
 
 
-def export_precision(model, fmt, quantize):
+def export_precision(model, fmt, quantize, given=None):
     """(quantize, the model to write) for `model` in format `fmt`: a bfloat16 export writes a
     bfloat16 copy (`fcn_keras.models.with_precision`); a bfloat16 model exports as bfloat16.
+
+    Args:
+        model: the keras model; fmt: one of FORMATS; quantize: `normalize_quantize`'s value;
+        given: the `quantize` argument as the caller gave it (None: not given).
 
     Raises:
         ExportError: a bfloat16 model for a format without bfloat16, or a quantize value that
@@ -140,9 +144,9 @@ def export_precision(model, fmt, quantize):
             raise ExportError(f"`model` computes in bfloat16, which format={fmt!r} cannot: {NO_BFLOAT16[fmt]}. "
                               "Export its float32 original (fcn_keras.models.with_precision(model, "
                               f"'float32') gives one, with the bfloat16-rounded weights). Received: {model.name}")
-        if quantize not in (None, "bfloat16"):
+        if given is not None and quantize != "bfloat16":
             raise ExportError(f"`quantize` must be None or 'bfloat16' for a bfloat16 model. "
-                              f"Received: quantize={quantize!r}")
+                              f"Received: quantize={given!r}")
         return "bfloat16", model
     if quantize != "bfloat16":
         return quantize, model
