@@ -3,6 +3,7 @@
     python benchmarks/speed.py                 # default grid (about 15 min on 2 loaded cores)
     python benchmarks/speed.py --all           # every backbone x head, 500 and 256, batch 1 and 8
     python benchmarks/speed.py --backbones vgg16 --heads 8s --sizes 500 --batches 1 --repeats 3
+    python benchmarks/speed.py --bf16 --backbones vgg16 --heads 8s --no-training --no-memory --no-torch
 
 Prints a table and writes benchmarks/results/speed_<cpu>_<threads>t.json. Per configuration
 (backbone, head, size, batch), every variant runs in this one process, interleaved
@@ -12,7 +13,10 @@ min..max spread:
 * inference: Keras `predict`, a `tf.function`, the same with XLA (`jit_compile=True`), the
   tf.function with the upsampling computed as a dense C x C transposed convolution (what
   fcn_keras did before), and the PyTorch port (`torch.inference_mode`, VGG16 heads only:
-  pytorch-fcn has no AlexNet / GoogLeNet nets);
+  pytorch-fcn has no AlexNet / GoogLeNet nets); with `--bf16`, also the tf.function of the
+  bfloat16 copy (`fcn_keras.models.with_precision`), with its time over float32's per round and
+  its label agreement with float32 (all pixels, and those whose float32 top-two margin exceeds
+  5% of the largest logit);
 * a training step (`train_on_batch` with the paper's recipe, SGD momentum 0.99 + weight
   decay, no metrics), with and without XLA, and PyTorch's (cross-entropy ignoring 255,
   SGD momentum 0.99, weight decay 5e-4, upsampling frozen);
@@ -195,7 +199,23 @@ def check_agreement(model, net, size):
     return err
 
 
-def inference_fns(model, net, size, batch):
+def bfloat16_agreement(model, fast, x):
+    """{"label_agreement", "label_agreement_wide_margin", "relative_error"} of `fast` against
+    `model` on the float32 batch `x` (wide margin: top-two gap > 5% of the largest |logit|)."""
+    import numpy as np
+
+    ref = np.asarray(model(x, training=False))
+    got = np.asarray(fast(x, training=False))
+    top2 = np.sort(ref, -1)[..., -2:]
+    wide = top2[..., 1] - top2[..., 0] > 0.05 * np.abs(ref).max()
+    same = ref.argmax(-1) == got.argmax(-1)
+    return {"label_agreement": float(same.mean()), "label_agreement_wide_margin": float(same[wide].mean()),
+            "wide_margin_fraction": float(wide.mean()),
+            "relative_error": float(np.abs(got - ref).max() / np.abs(ref).max())}
+
+
+def inference_fns(model, net, size, batch, fast=None):
+    """{variant: call} for one batch of `size`; `fast`: the bfloat16 copy (`--bf16`) or None."""
     import numpy as np
     import tensorflow as tf
 
@@ -218,6 +238,9 @@ def inference_fns(model, net, size, batch):
         "tf_function_xla": lambda: xla(xt).numpy(),
         "tf_function_dense_upsampling": lambda: dense(xt).numpy(),
     }
+    if fast is not None:
+        bf16 = tf.function(lambda v: fast(v, training=False))
+        fns["tf_function_bfloat16"] = lambda: bf16(xt).numpy()
     if net is not None:
         import torch
 
@@ -336,8 +359,23 @@ def run_config(cfg, mode, args, peak):
     dense, computed = macs(cfg["backbone"], cfg["head"], cfg["size"], args.width)
     result["gmac_per_image"] = dense / 1e9
     result["gmac_per_image_computed"] = computed / 1e9
-    fns = (inference_fns if mode == "inference" else training_fns)(model, net, cfg["size"], cfg["batch"])
+    if mode == "inference":
+        fast = None
+        if args.bf16:
+            import numpy as np
+
+            from fcn_keras.models import with_precision
+
+            fast = with_precision(model, "bfloat16")
+            x = np.random.default_rng(7).normal(0, 50, size=(1, cfg["size"], cfg["size"], 3)).astype("float32")
+            result["bfloat16"] = bfloat16_agreement(model, fast, x)
+        fns = inference_fns(model, net, cfg["size"], cfg["batch"], fast)
+    else:
+        fns = training_fns(model, net, cfg["size"], cfg["batch"])
     times = interleave(fns, args.repeats, args.warmup)
+    if "tf_function_bfloat16" in times:
+        per_round = [a / b for a, b in zip(times["tf_function_bfloat16"], times["tf_function"])]
+        result["bfloat16"]["ratio_over_float32"] = {"median": statistics.median(per_round), "per_round": per_round}
     flop = 2 * computed * cfg["batch"] * (1 if mode == "inference" else 3)  # backward ~ 2x forward
     result["variants"] = {}
     for name, ts in times.items():
@@ -445,6 +483,11 @@ def table(results, peak):
         extra = [f"GMAC/img {r['gmac_per_image']:.1f} (computed {r['gmac_per_image_computed']:.1f})"]
         if "ratio_keras_over_torch" in r:
             extra.append(f"keras/torch {r['ratio_keras_over_torch']['median']:.2f}")
+        if "bfloat16" in r:
+            b = r["bfloat16"]
+            extra.append(f"bfloat16/float32 time {b['ratio_over_float32']['median']:.2f}, labels agree "
+                         f"{100 * b['label_agreement']:.2f}% ({100 * b['label_agreement_wide_margin']:.2f}% "
+                         "where the float32 margin is wide)")
         for fw, m in r.get("memory", {}).items():
             if "peak_rss_mb" in m:
                 extra.append(f"{fw} peak RSS {m['peak_rss_mb']:.0f} MB (+{m['rise_mb']:.0f})")
@@ -468,6 +511,8 @@ def main(argv=None):
     p.add_argument("--no-memory", dest="memory", action="store_false")
     p.add_argument("--no-training", dest="training", action="store_false")
     p.add_argument("--band", action="store_true", help="also time the pad-100 band experiment")
+    p.add_argument("--bf16", action="store_true",
+                   help="also time the bfloat16 copy's tf.function (inference), with its label agreement")
     p.add_argument("--upsampling", action="store_true",
                    help="also time the upsampling layers alone, per channel against dense")
     p.add_argument("--out", help="JSON path (default benchmarks/results/speed_<cpu>_<threads>t.json)")

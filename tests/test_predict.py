@@ -312,7 +312,8 @@ def test_precision_of_an_artefact_is_its_own(art, key):
         Predictor(paths[key], precision="float16")
 
 
-def test_cli_precision(art, photos, tmp_path):
+def test_cli_precision(art, photos, tmp_path, capsys):
+    from fcn_keras.cli import main
     from fcn_keras.models import native_bfloat16
 
     _, paths = art
@@ -321,6 +322,8 @@ def test_cli_precision(art, photos, tmp_path):
     assert "computes in bfloat16" in r.stdout
     assert ("likely slower than float32" in r.stdout) == (native_bfloat16() == [])
     assert "Warning" not in r.stderr
-    r = _cli(photos / "a.png", "--model", paths["tflite"], "--out", tmp_path / "o2", "--precision", "bfloat16")
-    assert r.returncode == 2 and "`precision` applies to Keras models" in r.stderr and "Traceback" not in r.stderr
+    code = main(["predict", str(photos / "a.png"), "--model", paths["tflite"], "--out", str(tmp_path / "o2"),
+                 "--precision", "bfloat16"])
+    err = capsys.readouterr().err
+    assert code == 2 and "error: `precision` applies to Keras models" in err and "Traceback" not in err
     assert not (tmp_path / "o2").exists()
