@@ -1,4 +1,4 @@
-"""Export an FCN for servers and phones: SavedModel, TFLite (float32 / float16 / int8), ONNX.
+"""Export an FCN for servers and phones: SavedModel (or bfloat16), TFLite (float16 / int8), ONNX.
 
     import fcn_keras
     from fcn_keras.export import Verification, export
@@ -9,6 +9,7 @@
     export(model, "fcn8s_int8.tflite", "tflite", "int8",
            representative_data="shapes", input_size=(320, 320))  # phone, full integer
     export(model, "fcn8s.onnx", verify=Verification(data="VOCdevkit/VOC2012", num_images=8))
+    export(model, "fcn8s_bf16", "saved_model", "bfloat16")     # server CPU with AVX-512 BF16 / AMX
 
 Every artefact computes the same serving function: image uint8 (N, H, W, 3) RGB ->
 {"labels": uint8 (N, H, W) argmax, "scores": float32 (N, H, W, C) logits}, with the model's
