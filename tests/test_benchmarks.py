@@ -89,3 +89,20 @@ def _has_torch():
     except ImportError:
         return False
     return True
+
+
+def test_bfloat16_variant_and_its_agreement():
+    """`--bf16`'s pieces: the bfloat16 tf.function variant and its label agreement with float32."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import speed
+
+    from fcn_keras.models import with_precision
+
+    model, _ = speed.build_pair("alexnet", "8s", 0.0625, with_torch=False)
+    fast = with_precision(model, "bfloat16")
+    x = np.random.default_rng(0).normal(0, 50, size=(1, 45, 45, 3)).astype("float32")
+    agree = speed.bfloat16_agreement(model, fast, x)
+    assert 0.9 < agree["label_agreement"] <= 1 and agree["label_agreement_wide_margin"] == 1.0
+    assert 1e-4 < agree["relative_error"] < 0.05  # bfloat16 computed, close to float32
+    fns = speed.inference_fns(model, None, 45, 1, fast)
+    assert "tf_function_bfloat16" in fns and fns["tf_function_bfloat16"]().dtype == np.float32

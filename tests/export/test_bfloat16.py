@@ -65,3 +65,17 @@ def test_runtimes_without_bfloat16_refuse_it(trained_alexnet, tmp_path, suffix):
     with pytest.raises(ExportError, match=r"`model` computes in bfloat16.*int8"):
         export(with_precision(trained_alexnet, "bfloat16"), path)
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_cli_export_bfloat16(trained_alexnet, tmp_path, capsys):
+    from fcn_keras.cli import main
+
+    model = str(tmp_path / "m.keras")
+    trained_alexnet.save(model)
+    assert main(["export", model, "-o", str(tmp_path / "sm"), "--quantize", "bfloat16"]) == 0
+    out = capsys.readouterr().out
+    assert "bfloat16" in out and "wrote" in out and (tmp_path / "sm.verify.json").exists()
+    assert main(["export", model, "-o", str(tmp_path / "m.tflite"), "--quantize", "bfloat16"]) == 2
+    err = capsys.readouterr().err
+    assert "error: `quantize` must be one of" in err and "quantize='int8'" in err
+    assert not (tmp_path / "m.tflite").exists()
