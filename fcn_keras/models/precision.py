@@ -43,7 +43,7 @@ def policy_name(dtype, arg="dtype"):
         ValueError: not a float policy Keras knows, naming `arg`.
     """
     try:
-        policy = keras.dtype_policies.get(dtype)
+        policy = None if dtype is None else keras.dtype_policies.get(dtype)
     except (ValueError, TypeError):
         policy = None
     if policy is None or policy.quantization_mode is not None or "float" not in policy.compute_dtype:

@@ -119,6 +119,8 @@ def test_with_precision_needs_an_fcn():
     with pytest.raises(ValueError, match="`model` must be an fcn_keras FCN"):
         with_precision(plain, "bfloat16")
     assert PRECISIONS == ("float32", "bfloat16")
+    with pytest.raises(ValueError, match="Received: dtype=None"):
+        with_precision(fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625), None)
 
 
 def test_native_bfloat16_reads_the_cpu_flags(tmp_path):
