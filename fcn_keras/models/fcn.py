@@ -78,11 +78,12 @@ class FCN(keras.Model):
         include_preprocessing: True: the model takes RGB 0..255 and does RGB->BGR and mean
             subtraction itself; False: it takes preprocessed BGR.
         width: channel multiplier of the backbone, in (0, 4].
-        dtype: the Keras dtype policy of every layer, kept in the config (and so in `.keras`
-            files): "float32", "bfloat16" (bfloat16 weights and compute, for inference; see
-            `fcn_keras.models.with_precision`), "mixed_bfloat16" or "mixed_float16"
-            (training); None: the global policy (`keras.config.dtype_policy()`). The logits
-            are float32 under every policy.
+        dtype: the Keras dtype policy of every layer: "float32", "bfloat16" (bfloat16 weights
+            and compute, for inference; see `fcn_keras.models.with_precision`),
+            "mixed_bfloat16" or "mixed_float16" (training); None: the global policy
+            (`keras.config.dtype_policy()`). The config (and so a `.keras` file) keeps the
+            variables' dtype: a bfloat16 net reloads in bfloat16, a mixed one in float32. The
+            logits are float32 under every policy.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Raises:
@@ -117,7 +118,9 @@ class FCN(keras.Model):
             "input_shape": list(self.fcn_input_shape),
             "include_preprocessing": self.include_preprocessing,
             "width": self.width,
-            "dtype": self.dtype_policy.name,
+            # a mixed (training) policy is saved as its variables' dtype: reloaded for inference or
+            # export, the net computes in float32, as it was trained to
+            "dtype": self.dtype_policy.variable_dtype,
         }
 
     @classmethod

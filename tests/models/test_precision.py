@@ -72,6 +72,9 @@ def test_keras_file_keeps_the_precision(tmp_path):
     assert loaded.dtype_policy.name == "bfloat16" and {w.dtype for w in loaded.weights} == {"bfloat16"}
     x = _image(40, 52)
     np.testing.assert_allclose(_logits(loaded, x), _logits(fast, x), rtol=0, atol=1e-6)
+    mixed = with_precision(loaded, "mixed_bfloat16")  # a training policy: saved as float32
+    assert mixed.get_layer("conv1").compute_dtype == "bfloat16"
+    assert mixed.get_config()["dtype"] == "float32"
     back = with_precision(loaded, "float32")
     assert {w.dtype for w in back.weights} == {"float32"}
     assert with_precision(back, "float32") is back
