@@ -63,7 +63,7 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
         name: the model's name (default "fcn<head>_<backbone>").
         dtype: the Keras dtype policy: None (the global one, float32 unless set), "float32",
             "bfloat16" (bfloat16 weights and compute, for inference: the weights are loaded
-            in float32 and rounded; fast only on CPUs with AVX-512 BF16 or AMX, see
+            in float32 and rounded; can be fast only on CPUs with AVX-512 BF16 or AMX, see
             `fcn_keras.models.with_precision`) or a mixed policy ("mixed_bfloat16") for
             training. Kept in the model's config and `.keras` files.
 

@@ -59,8 +59,8 @@ class Predictor:
         precision: what a Keras model (a keras.Model, .keras, weights file, zoo name) computes
             in: "float32" or "bfloat16" (a copy with bfloat16 weights and compute,
             `fcn_keras.models.with_precision`: half the weight memory, labels equal to
-            float32's but where its top two scores nearly tie; fast only on CPUs with
-            AVX-512 BF16 or AMX, slower than float32 elsewhere, with a warning). None: the
+            float32's but where its top two scores nearly tie; can be fast only on CPUs with
+            AVX-512 BF16 or AMX, no faster than float32 elsewhere, with a warning). None: the
             model's own (float32 unless it was saved in bfloat16). An exported artefact's
             precision was fixed at export: it must be None or the artefact's own.
 
@@ -507,7 +507,7 @@ def register(subparsers):
             ".onnx file, a zoo name (fcn-keras zoo), or a weights file (.weights.h5, .h5, .caffemodel)\n"
             "with --backbone, --head and --num-classes. Class names and colours come from the\n"
             "artefact's metadata where it has them. --precision bfloat16 computes a Keras model in\n"
-            "bfloat16 (fast on CPUs with AVX-512 BF16 or AMX only).\n\n"
+            "bfloat16 (it can be fast only on CPUs with AVX-512 BF16 or AMX).\n\n"
             "For each input IMAGE (say sub/a.jpg in a folder given), writes under --out:\n"
             "  sub/a.jpg_labels.png   palette PNG, pixel value = class id\n"
             "  sub/a.jpg_overlay.png  the labels over the photo\n"
@@ -541,7 +541,7 @@ def register(subparsers):
     p.add_argument("--threads", type=int, help="CPU threads of the TFLite / ONNX runtime")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="what a Keras model (.keras, weights, zoo name) computes in (default: its own, "
-                        "float32 unless saved in bfloat16); bfloat16 is fast only on CPUs with AVX-512 BF16 "
+                        "float32 unless saved in bfloat16); bfloat16 can be fast only on CPUs with AVX-512 BF16 "
                         "or AMX. An exported file's precision is fixed at export")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="only the summary and the failures")

@@ -49,7 +49,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
         quantize: None (float32); TFLite: "float16" (weights) | "dynamic-int8" (weights,
             slow on x86) | "int8" (full integer, calibrated on `representative_data`);
             SavedModel: "bfloat16" (bfloat16 weights and compute, float32 scores: TensorFlow
-            runs it fast only on CPUs with AVX-512 BF16 or AMX, slower than float32 elsewhere;
+            can run it fast only on CPUs with AVX-512 BF16 or AMX, no faster than float32 elsewhere;
             verified against the float32 `model`). LiteRT and onnxruntime have no bfloat16
             convolution: asking for it there is an ExportError naming their fast path (int8).
         representative_data: calibration images for quantize="int8": a list of uint8 images

@@ -22,7 +22,7 @@ def register(subparsers):
     p.add_argument("--quantize", "-q", choices=sorted({q for qs in QUANTIZATIONS.values() for q in qs if q}),
                    help="TFLite quantisation: float16 weights, dynamic-range int8 weights (slow on x86), "
                         "or full-integer int8 calibrated on --representative-data; SavedModel: bfloat16 "
-                        "weights and compute (fast only on CPUs with AVX-512 BF16 or AMX)")
+                        "weights and compute (can be fast only on CPUs with AVX-512 BF16 or AMX)")
     p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
                    help="fix the input to (1, H, W, 3) (default: any batch, height and width)")
     p.add_argument("--io-type", choices=["uint8", "int8"], default="uint8",

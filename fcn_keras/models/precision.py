@@ -112,5 +112,5 @@ def slow_bfloat16_note():
     """
     if native_bfloat16() == []:
         return (f"this CPU has none of {', '.join(BF16_CPU_FLAGS)}: bfloat16 is emulated here and likely "
-                "slower than float32 (it saves memory; it is fast on CPUs with AVX-512 BF16 or AMX)")
+                "slower than float32 (it saves memory; it can be fast on CPUs with AVX-512 BF16 or AMX)")
     return None
