@@ -106,11 +106,11 @@ def native_bfloat16(cpuinfo="/proc/cpuinfo"):
 
 
 def slow_bfloat16_note():
-    """A line saying bfloat16 is emulated on this CPU (slower than float32), or None.
+    """A line saying bfloat16 is emulated on this CPU (no faster than float32), or None.
 
     None where the CPU has AVX-512 BF16 or AMX, or where /proc/cpuinfo cannot be read.
     """
     if native_bfloat16() == []:
-        return (f"this CPU has none of {', '.join(BF16_CPU_FLAGS)}: bfloat16 is emulated here and likely "
-                "slower than float32 (it saves memory; it can be fast on CPUs with AVX-512 BF16 or AMX)")
+        return (f"this CPU has none of {', '.join(BF16_CPU_FLAGS)}: bfloat16 is emulated here and no "
+                "faster than float32 (it saves memory; it can be fast on CPUs with AVX-512 BF16 or AMX)")
     return None
