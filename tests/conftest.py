@@ -8,6 +8,11 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# XLA's CPU compiler at its default optimisation level spends seconds on each small program
+# (under JAX every weight initialiser of a new shape is one: ~60 for a GoogLeNet FCN); the
+# tests' programs are tiny, so they compile without LLVM's optimisations, about 10x faster.
+# Inherited by the tests' subprocesses; a user's own XLA_FLAGS win.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 import keras  # noqa: E402
 
