@@ -1,15 +1,25 @@
 """Shared test helpers. `check_architecture` is the one battery every FCN passes."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# XLA's CPU compiler at its default optimisation level spends seconds on each small program
+# (under JAX every weight initialiser of a new shape is one: ~60 for a GoogLeNet FCN); the
+# tests' programs are tiny, so they compile without LLVM's optimisations, about 10x faster.
+# Inherited by the tests' subprocesses; a user's own XLA_FLAGS win.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 import keras  # noqa: E402
 
 import fcn_keras  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROGRAM = os.path.join(os.path.dirname(sys.executable), "fcn-keras")
 
 # Sizes every architecture must map to same-size outputs: tiny, odd, non-multiples of 32.
 SIZES = [(1, 1), (7, 9), (33, 47), (83, 117)]
@@ -179,3 +189,69 @@ def prepare_tiny_pets(root):
 def tiny_pets(tmp_path_factory):
     """`prepare_tiny_pets` once per test session: (data_dir, {file_name: trimap})."""
     return prepare_tiny_pets(str(tmp_path_factory.mktemp("pets")))
+
+
+@pytest.fixture(scope="session")
+def shapes_alexnet(tmp_path_factory):
+    """FCN-8s AlexNet (width 0.125, 4 classes, Adam 3e-4) trained once per test session for
+    6 epochs on 256 synthetic 64 px images, validated on shapes:val each epoch (about a
+    minute on 2 CPU cores): the training test checks the run, the int8 export tests use a
+    model whose labels mean something.
+
+    Returns a namespace: model, history (the `History` of `training.train`), seconds (of
+    training), out_dir (its files) and val_ds (shapes:val, batches of 16).
+    """
+    import time
+    from types import SimpleNamespace
+
+    from fcn_keras import data, training
+
+    keras.utils.set_random_seed(0)
+    model = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.125)
+    model.compile(optimizer=keras.optimizers.Adam(3e-4))
+    train_ds = data.pipeline(data.shapes("train", num_examples=256, image_size=64),
+                             batch_size=8, training=True, seed=0, cache=True)
+    val_ds = data.pipeline(data.shapes("val", image_size=64), batch_size=16, cache=True)
+    out_dir = tmp_path_factory.mktemp("shapes_alexnet")
+    t0 = time.time()
+    history = training.train(model, train_ds, val_ds, epochs=6, out_dir=str(out_dir), verbose=0)
+    return SimpleNamespace(model=model, history=history, seconds=time.time() - t0,
+                           out_dir=out_dir, val_ds=val_ds)
+
+
+def fcn_keras_cli(*args, cwd=None, timeout=900, env=None):
+    """Runs the installed `fcn-keras` program on this checkout, as a user would (no
+    TF_CPP_MIN_LOG_LEVEL of our own: the program keeps TensorFlow's lines out itself).
+
+    Args:
+        args: the command line after `fcn-keras`.
+        cwd: the working folder (None: this process's).
+        timeout: seconds before the run is killed (subprocess.TimeoutExpired).
+        env: extra environment variables.
+
+    Returns:
+        the `subprocess.CompletedProcess`, stdout and stderr as text.
+    """
+    env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    command = [PROGRAM] if os.path.exists(PROGRAM) else [sys.executable, "-m", "fcn_keras.cli"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=timeout)
+
+
+DEMO_ARGS = ("demo", "--quick")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """README.md's `fcn-keras demo` plus `--quick`, run once per test session as a user runs
+    it (a real subprocess in a fresh folder, so it writes the default `demo_output/`):
+    tests/test_readme.py checks the README line runs, tests/test_cli.py what it prints and
+    writes (a demo is the slowest command; one run serves both).
+
+    Returns:
+        (folder, DEMO_ARGS, the `subprocess.CompletedProcess`).
+    """
+    folder = tmp_path_factory.mktemp("demo")
+    run = fcn_keras_cli(*DEMO_ARGS, cwd=folder, env={"KERAS_HOME": str(folder / "keras_home")})
+    return folder, DEMO_ARGS, run

@@ -1,33 +1,17 @@
-"""The `fcn-keras` command line as a user runs it: the documented commands (real
-subprocesses), and one convention for every expected failure (one line on stderr, exit 2 for
-usage and input errors, 1 for runtime failures, `--debug` for the traceback)."""
+"""The `fcn-keras` command line as a user runs it: the demo (real subprocess), and one
+convention for every expected failure (one line on stderr, exit 2 for usage and input errors,
+1 for runtime failures, `--debug` for the traceback). README.md's other commands run, with
+checks of what they print and write, in tests/test_readme.py."""
 
-import json
 import os
-import subprocess
-import sys
 
-import keras
 import numpy as np
 import pytest
 
 import fcn_keras
 from fcn_keras.cli import main
+from tests.conftest import fcn_keras_cli
 from tests.data.conftest import make_voc_tree, write_palette_png
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROGRAM = os.path.join(os.path.dirname(sys.executable), "fcn-keras")
-NOISE = ("\x1b[", "\r", "oneDNN", "absl", "cpu_feature_guard", "Traceback", "Warning:")
-
-
-def fcn_keras_cli(*args, cwd=None, timeout=900):
-    """Runs the installed `fcn-keras` program on this checkout, as a user would (no
-    TF_CPP_MIN_LOG_LEVEL of our own: the program keeps TensorFlow's lines out itself)."""
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    command = [PROGRAM] if os.path.exists(PROGRAM) else [sys.executable, "-m", "fcn_keras.cli"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=timeout)
 
 
 def _one_error_line(capsys, command):
@@ -107,51 +91,25 @@ def test_bad_mask_exit_2_naming_the_file(tmp_path, capsys):
     assert "2008_000002" in _one_error_line(capsys, "evaluate")
 
 
-def test_readme_train_and_evaluate_commands(tmp_path):
-    """The README's commands, word for word plus a small width, on a tiny VOC folder."""
-    make_voc_tree(str(tmp_path / "VOCdevkit" / "VOC2012"),
-                  {"train": ["2008_000001", "2008_000002"], "val": ["2008_000003"]})
-    train = fcn_keras_cli("train", "--backbone", "vgg16", "--head", "8s", "--data",
-                          "VOCdevkit/VOC2012", "--schedule", "staged", "--out", "runs/voc",
-                          "--width", "0.0625", "--epochs", "1", cwd=tmp_path)
-    assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-3000:]
-    for noise in NOISE:
-        assert noise not in train.stdout + train.stderr, noise
-    lines = train.stdout.splitlines()
-    assert [line for line in lines if line.startswith("stage ")] == [
-        "stage 1/3: FCN-32s from scratch", "stage 2/3: FCN-16s from FCN-32s",
-        "stage 3/3: FCN-8s from FCN-16s"]
-    epochs = [line for line in lines if line.startswith("epoch ")]
-    assert len(epochs) == 3 and all(len(line) < 120 for line in epochs), epochs
-    assert lines[0].startswith("training from scratch (no --weights): Adam")
-    for name in ("model.keras", "curves.png", "history.json", "scores.json",
-                 "fcn32s/model.keras", "fcn8s/model.keras"):
-        assert (tmp_path / "runs" / "voc" / name).exists(), name
-    model = keras.saving.load_model(tmp_path / "runs" / "voc" / "model.keras", compile=False)
-    assert (model.head_name, model.num_classes) == ("8s", 21)
-
-    evaluate = fcn_keras_cli("evaluate", "--model", "runs/voc/model.keras", "--data",
-                             "VOCdevkit/VOC2012", "--split", "val", "--json", "scores.json",
-                             cwd=tmp_path)
-    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
-    assert "mean IU" in evaluate.stdout
-    with open(tmp_path / "scores.json") as f:
-        assert json.load(f)["images"] == 1
-
-
-def test_demo_runs_end_to_end(tmp_path):
-    out = tmp_path / "demo"
-    result = fcn_keras_cli("demo", "--quick", "--out", str(out))
+def test_demo_runs_end_to_end(demo_run, capsys, monkeypatch):
+    """README.md's `fcn-keras demo --quick` (tests/conftest.py's `demo_run`: one run per
+    session, which tests/test_readme.py checks too) writes everything it promises, prints the
+    scores and ends with where things are and the next command."""
+    folder, args, result = demo_run
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = folder / "demo_output"
     for name in ("metrics.json", "train/model.keras", "train/curves.png", "export/fcn8s.tflite",
                  "export/fcn8s.onnx", "export/fcn8s_int8.tflite",
                  "export/fcn8s_savedmodel/saved_model.pb", "predictions/0_overlay.png"):
         assert (out / name).exists(), name
     assert "mean IU" in result.stdout
     tail = result.stdout.strip().splitlines()[-7:]
-    assert any(str(out / "train" / "curves.png") in line for line in tail), tail
-    assert tail[-1] == (f"next: fcn-keras predict --model {out / 'train' / 'model.keras'} "
-                        f"your_photo.jpg --out masks/")
+    assert any(os.path.join("demo_output", "train", "curves.png") in line for line in tail), tail
+    model_path = os.path.join("demo_output", "train", "model.keras")
+    assert tail[-1] == f"next: fcn-keras predict --model {model_path} your_photo.jpg --out masks/"
     # A second run never clobbers the first without --overwrite.
-    again = fcn_keras_cli("demo", "--quick", "--out", str(out))
-    assert again.returncode == 2 and "--overwrite" in again.stderr
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    monkeypatch.chdir(folder)
+    assert main(list(args)) == 2
+    assert "--overwrite" in _one_error_line(capsys, "demo")
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

@@ -4,30 +4,34 @@ README.md's fenced blocks are parsed: each `fcn-keras ...` line of a ```bash (or
 runs as a real subprocess of the installed console script, in README order, in one working
 folder; each ```python block runs in its own. Both folders hold what the README names:
 `VOCdevkit/VOC2012` (a tiny VOC-layout set: 40x56 images, labels 0..20 and 255) and `photos/`
-(two JPEGs). The tables below say how each line runs: as written, with arguments that make it
+(two JPEGs). The command lines run as a user runs them (no TF_CPP_MIN_LOG_LEVEL of the
+test's own). The tables below say how each line runs: as written, with arguments that make it
 small and fast (`--width 0.125`, one short epoch), rewritten (a placeholder filled in, an
 offline source of the same data), or skipped for a stated reason (a download, the test suite
 itself). A line the tables do not know fails the test: a new README command needs an entry.
 Known failures are marked xfail(strict=True) with the reason, so they flip to passing (and
-the mark must go) once fixed.
+the mark must go) once fixed. Some lines also check what they print and write, and the demo
+line's run is tests/conftest.py's `demo_run` (one per session, shared with tests/test_cli.py).
 """
 
+import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import keras
 import pytest
 
-from .conftest import make_tiny_voc
+from .conftest import fcn_keras_cli, make_tiny_voc
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 FAST = ("--width", "0.125", "--epochs", "1", "--steps-per-epoch", "2")
 DOWNLOAD = "needs a download (no internet in the test)"
+# What a command must never print (progress bars and TensorFlow's start-up lines included).
+NOISE = ("\x1b[", "\r", "oneDNN", "absl", "cpu_feature_guard", "Traceback", "Warning:")
 
 
 @dataclass
@@ -41,6 +45,10 @@ class Do:
         skip: why the line is not run (None: it runs).
         xfail: why the line is known to fail today (it must fail until fixed).
         creates: files or folders the line must leave in the working folder.
+        check: a function (run, folder) with further checks of the run's
+            `subprocess.CompletedProcess` and working folder.
+        fixture: the session fixture that runs the line (for a run other tests check too):
+            it returns (working folder, arguments after `fcn-keras`, CompletedProcess).
     """
     extra: tuple = ()
     code: str = None
@@ -48,21 +56,55 @@ class Do:
     skip: str = None
     xfail: str = None
     creates: tuple = field(default_factory=tuple)
+    check: object = None
+    fixture: str = None
+
+
+def _quiet(run):
+    for noise in NOISE:
+        assert noise not in run.stdout + run.stderr, noise
+
+
+def _check_train(run, folder):
+    """The staged schedule's three stages, one short line per epoch, every promised file."""
+    _quiet(run)
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("training from scratch (no --weights): Adam"), lines[0]
+    assert [line for line in lines if line.startswith("stage ")] == [
+        "stage 1/3: FCN-32s from scratch", "stage 2/3: FCN-16s from FCN-32s",
+        "stage 3/3: FCN-8s from FCN-16s"]
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert len(epochs) == 3 and all(len(line) < 120 for line in epochs), epochs
+    for name in ("model.keras", "curves.png", "history.json", "scores.json",
+                 "fcn32s/model.keras", "fcn8s/model.keras"):
+        assert (folder / "runs" / "voc" / name).exists(), name
+    model = keras.saving.load_model(folder / "runs" / "voc" / "model.keras", compile=False)
+    assert (model.head_name, model.num_classes) == ("8s", 21)
+
+
+def _check_evaluate(run, folder):
+    """The report and its JSON, of every image of the val split."""
+    _quiet(run)
+    assert "mean IU" in run.stdout
+    with open(folder / "scores.json") as f:
+        scores = json.load(f)
+    split = folder / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation" / "val.txt"
+    assert scores["images"] == len(split.read_text().split())
 
 
 # Shell lines (comments stripped, `&&` chains split), as written in README.md.
 CLI = {
     'pip install -e ".[export,test]"':
         Do(skip="installs the package; this test runs inside that installation"),
-    "fcn-keras demo": Do(extra=("--quick",), creates=("demo_output",)),
+    "fcn-keras demo": Do(extra=("--quick",), creates=("demo_output",), fixture="demo_run"),
     "python -m pytest -q -p no:cacheprovider tests":
         Do(skip="runs the test suite this test belongs to"),
     "KERAS_BACKEND=jax python -m pytest -q -p no:cacheprovider tests/models":
         Do(skip="runs the test suite this test belongs to"),
     "fcn-keras train --backbone vgg16 --head 8s --data VOCdevkit/VOC2012 --schedule staged "
-    "--out runs/voc": Do(extra=FAST),
+    "--out runs/voc": Do(extra=FAST, check=_check_train),
     "fcn-keras evaluate --model runs/voc/model.keras --data VOCdevkit/VOC2012 --split val "
-    "--json scores.json": Do(creates=("scores.json",)),
+    "--json scores.json": Do(creates=("scores.json",), check=_check_evaluate),
     "fcn-keras predict --model runs/voc/model.keras photos/ --out masks/":
         Do(creates=("masks",)),
     "fcn-keras export runs/voc/model.keras --format tflite --quantize float16 -o fcn8s.tflite":
@@ -205,11 +247,6 @@ def cli_dir(tmp_path_factory):
     return _workspace(tmp_path_factory.mktemp("readme_cli"))
 
 
-def _fcn_keras():
-    script = Path(sys.executable).with_name("fcn-keras")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "fcn_keras.cli"]
-
-
 # ----------------------------------------------------------------------------- the tests
 def test_every_block_is_a_known_kind():
     kinds = {lang for lang, _, _ in blocks()}
@@ -237,21 +274,27 @@ def _cli_params():
 
 
 @pytest.mark.parametrize("line,cmd,do", _cli_params())
-def test_readme_command(cli_dir, line, cmd, do):
+def test_readme_command(cli_dir, request, line, cmd, do):
     assert do is not None, (f"README.md line {line}: {cmd!r} is not in tests/test_readme.py's "
                             f"CLI table: add how the test runs it (or why it cannot)")
     if do.skip:
         pytest.skip(f"README.md line {line}: {do.skip}")
     argv = cmd.split()
     assert argv[0] == "fcn-keras", f"README.md line {line}: only fcn-keras lines can run: {cmd!r}"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-               KERAS_HOME=str(cli_dir / "keras_home"), TF_CPP_MIN_LOG_LEVEL="2")
-    run = subprocess.run(_fcn_keras() + argv[1:] + list(do.extra), cwd=cli_dir, env=env,
-                         capture_output=True, text=True, timeout=600)
+    args = (*argv[1:], *do.extra)
+    if do.fixture:
+        folder, ran, run = request.getfixturevalue(do.fixture)
+        assert tuple(ran) == args, f"README.md line {line}: {do.fixture} runs {ran}, not {args}"
+    else:
+        folder = cli_dir
+        run = fcn_keras_cli(*args, cwd=folder, timeout=600,
+                            env={"KERAS_HOME": str(folder / "keras_home")})
     assert run.returncode == 0, (f"README.md line {line}: {cmd} {' '.join(do.extra)} exited "
                                  f"{run.returncode}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     for path in do.creates:
-        assert (cli_dir / path).exists(), f"README.md line {line}: {cmd} did not write {path}"
+        assert (folder / path).exists(), f"README.md line {line}: {cmd} did not write {path}"
+    if do.check:
+        do.check(run, folder)
 
 
 @pytest.mark.parametrize("start,lines", [pytest.param(s, ls, id=f"L{s}-python")

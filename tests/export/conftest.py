@@ -29,18 +29,7 @@ def val_batch():
 
 
 @pytest.fixture(scope="session")
-def trained_alexnet():
+def trained_alexnet(shapes_alexnet):
     """FCN-8s AlexNet (width 0.125, 4 classes) trained 6 epochs on 256 synthetic 64 px images
-    (about a minute on 2 CPU cores): a model whose labels mean something, for int8 tests."""
-    import keras
-
-    import fcn_keras
-    from fcn_keras import data, training
-
-    keras.utils.set_random_seed(0)
-    model = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.125)
-    model.compile(optimizer=keras.optimizers.Adam(3e-4))
-    train = data.pipeline(data.shapes("train", num_examples=256, image_size=64), batch_size=8,
-                          training=True, seed=0, cache=True)
-    training.train(model, train, None, epochs=6, verbose=0)
-    return model
+    (tests/conftest.py's `shapes_alexnet`): a model whose labels mean something, for int8 tests."""
+    return shapes_alexnet.model

@@ -9,31 +9,20 @@ Optimiser: Adam 3e-4 (the paper's SGD at 1e-10-scale fixed rates is made for fin
 ImageNet weights with an unnormalised loss, not for a from-scratch net in a minute).
 """
 
-import time
-
-import keras
 import numpy as np
 import pytest
 
-import fcn_keras
 from fcn_keras import data, training
 
 BAR = 0.70  # mean IU on shapes:val (128 images); runs of this test reach ~0.75-0.8
 
 
-def test_shapes_training_reaches_mean_iu(tmp_path):
-    keras.utils.set_random_seed(0)
-    model = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.125)
-    model.compile(optimizer=keras.optimizers.Adam(3e-4))
-    train_ds = data.pipeline(data.shapes("train", num_examples=256, image_size=64),
-                             batch_size=8, training=True, seed=0, cache=True)
-    val_ds = data.pipeline(data.shapes("val", image_size=64), batch_size=16, cache=True)
-    t0 = time.time()
-    history = training.train(model, train_ds, val_ds, epochs=6, out_dir=str(tmp_path),
-                             verbose=0)
-    seconds = time.time() - t0
-    scores = training.evaluate(model, val_ds, 4, data.SHAPES_CLASSES, progress=False)
-    print(f"\nshapes:val after 6 epochs ({seconds:.0f}s):\n" + training.format_report(scores))
+def test_shapes_training_reaches_mean_iu(shapes_alexnet):
+    """The run is tests/conftest.py's `shapes_alexnet` (shared with the int8 export tests)."""
+    run = shapes_alexnet
+    history = run.history
+    scores = training.evaluate(run.model, run.val_ds, 4, data.SHAPES_CLASSES, progress=False)
+    print(f"\nshapes:val after 6 epochs ({run.seconds:.0f}s):\n" + training.format_report(scores))
     assert scores["mean_iou"] >= BAR, training.format_report(scores)
     # Keras' metric (accumulated during validation) and evaluate() agree
     assert history.history["val_mean_iou"][-1] == pytest.approx(scores["mean_iou"], abs=1e-4)
@@ -43,4 +32,4 @@ def test_shapes_training_reaches_mean_iu(tmp_path):
     # the run left what it promises
     assert np.isfinite(history.history["val_loss"]).all()
     for name in ("model.keras", "log.csv", "history.json", "checkpoints/best.weights.h5"):
-        assert (tmp_path / name).exists(), name
+        assert (run.out_dir / name).exists(), name
