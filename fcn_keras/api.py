@@ -88,8 +88,10 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
     kwargs = {"name": name} if name else {}
     n = DEFAULT_NUM_CLASSES if arch["num_classes"] is None else arch["num_classes"]
     policy = keras.config.dtype_policy().name if dtype is None else policy_name(dtype)
-    # the loaders and converters write float32 values: load into float32, then round
-    load_as = policy if weights is None else "float32"
+    # the loaders and converters write float32 values: a net with other variables (bfloat16)
+    # loads them in float32 and is rounded after; float32 and mixed policies build once
+    float_vars = keras.dtype_policies.get(policy).variable_dtype == "float32"
+    load_as = policy if weights is None or float_vars else "float32"
     model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, load_as, **kwargs)
     if weights is not None:
         weight_sources.load(model, weights)
