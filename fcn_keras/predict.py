@@ -101,12 +101,13 @@ class Predictor:
             self._use_keras(model)
         else:
             meta = self._load(os.fspath(model), arch, num_threads)
+        self._note = None
         if self.precision == "bfloat16":
             from fcn_keras.models.precision import slow_bfloat16_note
 
-            note = slow_bfloat16_note()
-            if note:
-                warnings.warn(f"{self.source} computes in bfloat16; {note}", stacklevel=2)
+            self._note = slow_bfloat16_note()
+            if self._note:
+                warnings.warn(f"{self.source} computes in bfloat16; {self._note}", stacklevel=2)
         if self.num_classes > 255:
             raise ValueError(f"A label PNG holds class ids 0..254 (255 = void): {self.source} has "
                              f"{self.num_classes} classes")
@@ -456,12 +457,8 @@ def cmd_predict(args):
                  "and its labels back" if predictor.fixed_size else
                  f"images larger than {args.max_size} px are predicted at that size and their scores resized back"
                  if args.max_size else "full resolution"))
-        if predictor.precision == "bfloat16":
-            from fcn_keras.models.precision import slow_bfloat16_note
-
-            note = slow_bfloat16_note()
-            if note:
-                print(f"note: {note}")
+        if predictor._note:
+            print(f"note: {predictor._note}")
     failures, reduced = [], 0
     with bar(len(planned), "predict", "image", enabled=False if args.quiet else None) as progress:
         for path, rel, outs in planned:
