@@ -2,8 +2,6 @@
 (real subprocesses, real runtimes, real files)."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,9 +11,10 @@ import fcn_keras
 from fcn_keras import viz
 from fcn_keras.predict import Predictor, resize_rows
 
+from .conftest import fcn_keras_cli
+
 NAMES = ["sky", "road", "car", "tree"]
 PAL = np.array([[10, 20, 30], [200, 0, 0], [0, 200, 0], [0, 0, 200]], np.uint8)
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _model():
@@ -153,9 +152,7 @@ def test_model_errors_are_short_and_named(art, tmp_path):
 # --------------------------------------------------------------------------- command line
 
 def _cli(*args, env=None):
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "fcn_keras.cli", "predict", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return fcn_keras_cli("predict", *map(str, args), env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")
