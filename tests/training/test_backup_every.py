@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from tests.conftest import fcn_keras_cli
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
 
@@ -43,11 +45,9 @@ def test_killed_run_keeps_its_last_periodic_backup(tmp_path):
 
 
 def test_cli_refuses_a_negative_backup_every(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "fcn_keras.cli", "train", "--backbone", "alexnet", "--width", "0.0625",
-         "--head", "32s", "--image-size", "32", "--num-examples", "2", "--val-split", "none",
-         "--backup-every", "-1", "--out", str(tmp_path / "run")],
-        env=ENV, capture_output=True, text=True, timeout=300)
+    proc = fcn_keras_cli("train", "--backbone", "alexnet", "--width", "0.0625", "--head", "32s",
+                         "--image-size", "32", "--num-examples", "2", "--val-split", "none",
+                         "--backup-every", "-1", "--out", str(tmp_path / "run"), timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "`backup_every` must be None or a number of steps >= 0" in proc.stderr
     assert "Received: backup_every=-1" in proc.stderr
