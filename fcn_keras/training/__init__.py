@@ -22,7 +22,8 @@ resumes from it when run again with the same `out_dir`.
 """
 
 from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
-from .distribute import STRATEGIES, get_strategy, tf_config, worker_info
+from .distribute import (DISTRIBUTIONS, STRATEGIES, get_distribution, get_strategy, tf_config,
+                         worker_info)
 from .loop import evaluate, format_report, predict_labels, train
 from .plots import plot_history
 from .recipe import (SCHEDULES, RecipeResult, make_optimizer, precision, run_recipe,
@@ -33,4 +34,5 @@ __all__ = [
     "Backup", "HistoryFile", "Progress", "TrainingInterrupted", "plot_history",
     "run_recipe", "RecipeResult", "stages_for", "transfer_weights", "make_optimizer",
     "precision", "get_strategy", "tf_config", "worker_info", "STRATEGIES", "SCHEDULES",
+    "get_distribution", "DISTRIBUTIONS",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import keras
@@ -14,7 +15,7 @@ from fcn_keras._progress import bar as progress_bar
 from fcn_keras.data import reraise_data_errors
 
 from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
-from .distribute import worker_info
+from .distribute import check_model_placement, get_distribution, worker_info
 
 
 def _atomic_save_model(model, path):
@@ -24,7 +25,7 @@ def _atomic_save_model(model, path):
 def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epoch=None,
           validation_steps=None, callbacks=None, backup=True, backup_every=500,
           checkpoint=True, csv=True, tensorboard=False, terminate_on_nan=True, verbose="auto",
-          save_model=True):
+          save_model=True, distribution=None):
     """Fits `model` with backups, checkpoints, logs and curves; returns the Keras `History`.
 
     Args:
@@ -45,6 +46,11 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         verbose: 0 prints nothing; 1 or "auto" one line per epoch and, on a terminal, a
             progress bar within each epoch; 2 one line per epoch only.
         save_model: write `<out_dir>/model.keras` at the end (chief only).
+        distribution: JAX backend: a `keras.distribution` (e.g. `DataParallel`) or a name
+            for `fcn_keras.training.get_distribution` ("data_parallel", "model_parallel");
+            `fit` runs inside its scope, each global batch split between its devices (the
+            metrics count every device's pixels). The model must have been built inside
+            `distribution.scope()` (`run_recipe` does this). None: no distribution.
         backup, checkpoint, csv, tensorboard, terminate_on_nan: see `default_callbacks`.
 
     Returns:
@@ -55,10 +61,14 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         TrainingInterrupted: on Ctrl-C, after saving the backup (a `KeyboardInterrupt`).
         fcn_keras.data.DataError: a data file is unreadable or inconsistent (named).
         FloatingPointError: the loss became NaN (nothing is saved).
-        ValueError: `epochs` is not a positive int.
+        ValueError: `epochs` is not a positive int; a `distribution` on a backend other
+            than JAX, or a model not built in its scope.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"`epochs` must be a positive int. Received: epochs={epochs!r}")
+    distribution = get_distribution(distribution)
+    if distribution is not None:
+        check_model_placement(model, distribution)
     if not model.compiled:
         model.compile()
     if steps_per_epoch is not None and hasattr(train_ds, "repeat"):
@@ -76,8 +86,9 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         cbs.append(Progress(bar=False if verbose == 2 else None))
     cbs += list(callbacks or [])
     _multiworker_prebuild(model, train_ds)
+    scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
     try:
-        with reraise_data_errors():
+        with reraise_data_errors(), scope:
             history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                                 steps_per_epoch=steps_per_epoch,
                                 validation_steps=validation_steps, callbacks=cbs, verbose=0,
