@@ -11,7 +11,8 @@ MODE mixed:     mixed_float16 (loss scaling) and mixed_bfloat16: float32 logits,
                 and falling.
 MODE parallel:  (JAX, 2 devices) run_recipe with distribution="data_parallel" against the same
                 run on one device: same weights, metrics over every device's pixels.
-Prints "OK <mode>" at the end.
+MODE may list several, comma-separated (one process, one import). Prints "OK <mode>" after
+each.
 """
 
 import json
@@ -57,7 +58,6 @@ def train_mode():
         assert os.path.exists(os.path.join(run, name)), name
     with open(os.path.join(run, "history.json")) as f:
         assert len(json.load(f)["val_mean_iou"]) == 2
-    # a second call with more epochs continues from the finished run's files
     scores = training.evaluate(model, va, progress=False)
     hist_np = numpy_scores(model, va)
     assert scores["confusion_matrix"] == hist_np.tolist(), (scores["confusion_matrix"], hist_np)
@@ -180,6 +180,7 @@ def parallel_mode():
 
 
 if __name__ == "__main__":
-    {"train": train_mode, "counts": counts_mode, "mixed": mixed_mode,
-     "parallel": parallel_mode}[MODE]()
-    print("OK", MODE)
+    for mode in MODE.split(","):
+        {"train": train_mode, "counts": counts_mode, "mixed": mixed_mode,
+         "parallel": parallel_mode}[mode]()
+        print("OK", mode, flush=True)
