@@ -20,9 +20,6 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
-import tensorflow as tf
-
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker", "tpu")
 
 
@@ -84,6 +81,8 @@ def get_strategy(name="auto", devices=None):
     Raises:
         ValueError: an unknown name, or "multiworker" without `TF_CONFIG`.
     """
+    import tensorflow as tf
+
     if isinstance(name, tf.distribute.Strategy):
         return name
     if name not in STRATEGIES:
@@ -149,6 +148,7 @@ def get_distribution(name, devices=None, mesh_shape=None):
             the devices.
     """
     import keras
+    import numpy as np
 
     if name is None:
         return None
@@ -210,6 +210,8 @@ def check_model_placement(model, distribution):
 
     Keras places a variable when it is created: a model built outside
     `distribution.scope()` keeps its weights on one device and cannot train under it."""
+    import numpy as np
+
     want = set(np.asarray(distribution.device_mesh.devices).reshape(-1).tolist())
     for v in model.weights:
         sharding = getattr(getattr(v, "value", None), "sharding", None)

@@ -34,7 +34,7 @@ from .distribute import (get_distribution, get_strategy, require_backend_for_str
                          worker_info)
 from .loop import train
 
-SCHEDULES = ("staged", "at-once")
+SCHEDULES = registry.SCHEDULES
 STAGED = ("32s", "16s", "8s")
 
 
