@@ -163,7 +163,9 @@ def get_distribution(name, devices=None, mesh_shape=None):
     devices = [d if isinstance(d, str) else f"{d.platform}:{d.id}" for d in devices]
     if name == "data_parallel":
         return keras.distribution.DataParallel(devices=devices)
-    mesh_shape = tuple(mesh_shape) if mesh_shape is not None else (1, len(devices))
+    if mesh_shape is None:
+        mesh_shape = (1, len(devices))
+    mesh_shape = tuple(mesh_shape) if isinstance(mesh_shape, (tuple, list)) else (mesh_shape,)
     if len(mesh_shape) != 2 or int(np.prod(mesh_shape)) != len(devices):
         raise ValueError(f"Expected `mesh_shape` (batch, model) whose product is the number of "
                          f"devices ({len(devices)}). Received: mesh_shape={mesh_shape!r}")
@@ -191,11 +193,12 @@ def require_backend_for_distribution(distribution):
 def require_backend_for_strategy(strategy):
     """Raises ValueError naming the backend when a `tf.distribute` strategy cannot run on it.
 
-    `strategy` None or "default" pass on every backend (they are no strategy at all)."""
+    `strategy` None, "default" and "auto" pass on every backend (no strategy asked for; "auto"
+    picks none outside TensorFlow)."""
     import keras
 
     backend = keras.backend.backend()
-    if strategy in (None, "default") or backend == "tensorflow":
+    if strategy in (None, "default", "auto") or backend == "tensorflow":
         return
     alternative = ("distribution='data_parallel' (keras.distribution.DataParallel) or "
                    "'model_parallel'" if backend == "jax" else

@@ -179,7 +179,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         raise ValueError(f"epochs must be a positive int or one per stage {heads}. Received: epochs={epochs!r}")
     require_backend_for_strategy(strategy)
     dist = get_distribution(distribution)
-    if dist is not None and strategy not in (None, "default"):
+    if dist is not None and strategy not in (None, "default", "auto"):
         raise ValueError(f"Expected either a tf.distribute `strategy` or a keras `distribution`. "
                          f"Received: strategy={strategy!r} and distribution={distribution!r}")
     if keras.backend.backend() == "tensorflow":
