@@ -1,4 +1,5 @@
-"""Training FCNs: Keras-native loops, the paper's schedules, `tf.distribute` scaling.
+"""Training FCNs: Keras-native loops, the paper's schedules, `tf.distribute` (TensorFlow) and
+`keras.distribution` (JAX) scaling.
 
     import fcn_keras
     from fcn_keras import data, training
@@ -15,6 +16,8 @@
     result = training.run_recipe("vgg16", train_ds, val_ds, schedule="staged",
                                  num_classes=21, epochs=[..], out_dir="runs/voc",
                                  weights="imagenet", strategy="mirrored")
+    # JAX: keras.distribution over every device (TensorFlow: strategy="mirrored" above)
+    result = training.run_recipe("vgg16", train_ds, schedule="32s", distribution="data_parallel")
 
 `train` writes `<out_dir>/history.json` and `<out_dir>/curves.png` (`plot_history`) every
 epoch, saves a backup every `backup_every` steps and on Ctrl-C (`TrainingInterrupted`), and

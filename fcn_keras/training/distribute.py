@@ -1,4 +1,5 @@
-"""Scaling out with TensorFlow's own engines (`tf.distribute`); nothing home-made.
+"""Scaling out with existing engines: `tf.distribute` (TensorFlow backend) and
+`keras.distribution` (JAX backend, `get_distribution`); nothing home-made.
 
 * one machine, many GPUs: `MirroredStrategy` (`strategy="mirrored"`)
 * many machines: `MultiWorkerMirroredStrategy` (`strategy="multiworker"`), configured

@@ -169,8 +169,13 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
         where undefined), "confusion_matrix" (list of lists, rows = ground truth), "pixels"
         and "images".
 
+    Every backend: the labels are computed where the model runs (`label_function`) and the
+    confusion matrix is counted on the host in int64, exactly at any pixel count.
+
     Raises:
-        ValueError: `class_names` does not have `num_classes` entries, or `ds` is empty.
+        ValueError: `class_names` does not have `num_classes` entries, `ds` is empty, or a
+            label outside 0..num_classes-1 that is not 255 (a plain dataset's; the
+            pipeline's own check names the file).
         fcn_keras.data.DataError: a data file is unreadable or inconsistent, e.g. a label
             >= `num_classes` other than 255 (the message names the file).
     """

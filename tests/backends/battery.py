@@ -12,7 +12,7 @@ MODE mixed:     mixed_float16 (loss scaling) and mixed_bfloat16: float32 logits,
 MODE parallel:  (JAX, 2 devices) run_recipe with distribution="data_parallel" against the same
                 run on one device: same weights, metrics over every device's pixels.
 MODE may list several, comma-separated (one process, one import). Prints "OK <mode>" after
-each.
+each. The functions also run in a process already on its backend (`MODES[mode](out_dir)`).
 """
 
 import json
@@ -25,9 +25,7 @@ import numpy as np
 import fcn_keras
 from fcn_keras import data, metrics, training
 
-MODE, OUT = sys.argv[1], sys.argv[2]
 BACKEND = keras.backend.backend()
-assert BACKEND == os.environ["KERAS_BACKEND"], BACKEND
 
 
 def shapes(split, n, size=32, batch=4, training_=False):
@@ -45,7 +43,7 @@ def numpy_scores(model, ds):
     return hist
 
 
-def train_mode():
+def train_mode(OUT):
     keras.utils.set_random_seed(0)
     model = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.0625)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -94,7 +92,7 @@ def train_mode():
         raise AssertionError("strategy='mirrored' accepted on " + BACKEND)
 
 
-def counts_mode():
+def counts_mode(OUT):
     # 5 batches of 2**22 + 1 pixels of class 0 predicted 0: 5 * 2**22 + 5 > 2**24, a count
     # one float32 cannot hold; plus a weighted batch of 2**24 and one pixel
     n = 2 ** 22 + 1
@@ -126,7 +124,7 @@ def counts_mode():
         assert abs(float(m.result()) - want[m.name]) < 1e-6, (m.name, float(m.result()), want)
 
 
-def mixed_mode():
+def mixed_mode(OUT):
     tr = shapes("train", 12, training_=True)
     for policy in ("mixed_float16", "mixed_bfloat16"):
         keras.utils.set_random_seed(0)
@@ -144,7 +142,7 @@ def mixed_mode():
         print(policy, [round(v, 4) for v in loss])
 
 
-def parallel_mode():
+def parallel_mode(OUT):
     import jax
 
     assert len(jax.devices()) == 2, jax.devices()
@@ -179,8 +177,11 @@ def parallel_mode():
     print("max relative weight difference", worst)
 
 
+MODES = {"train": train_mode, "counts": counts_mode, "mixed": mixed_mode,
+         "parallel": parallel_mode}
+
 if __name__ == "__main__":
-    for mode in MODE.split(","):
-        {"train": train_mode, "counts": counts_mode, "mixed": mixed_mode,
-         "parallel": parallel_mode}[mode]()
+    assert BACKEND == os.environ["KERAS_BACKEND"], BACKEND
+    for mode in sys.argv[1].split(","):
+        MODES[mode](sys.argv[2])
         print("OK", mode, flush=True)

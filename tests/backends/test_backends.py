@@ -41,13 +41,14 @@ def jax_run(tmp_path_factory):
     """The JAX battery's train + counts run, once: its folder (model.keras, run/, staged/)."""
     pytest.importorskip("jax")
     out = tmp_path_factory.mktemp("jax_battery")
-    battery("jax", "train,counts", out)
+    battery("jax", "train,counts,mixed", out)
     return out
 
 
 def test_jax_end_to_end(jax_run):
     # fit on the pipeline through train (history, curves, checkpoints), evaluate == numpy
-    # counts, .keras round trip, run_recipe staged and its rerun, > 2**24 pixels counted
+    # counts, .keras round trip, run_recipe staged and its rerun, > 2**24 pixels counted,
+    # mixed_float16 and mixed_bfloat16 training
     for name in ("run/history.json", "run/curves.png", "staged/fcn8s/model.weights.h5",
                  "model.keras"):
         assert (jax_run / name).exists(), name
@@ -55,16 +56,21 @@ def test_jax_end_to_end(jax_run):
 
 def test_torch_end_to_end(tmp_path):
     pytest.importorskip("torch")
-    battery("torch", "train,counts", tmp_path)
+    out = battery("torch", "train,counts,mixed", tmp_path)
+    assert "mixed_float16 [" in out and "mixed_bfloat16 [" in out, out
     with open(tmp_path / "run" / "history.json") as f:
         assert len(json.load(f)["loss"]) == 2
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_mixed_precision_trains(backend, tmp_path):
-    pytest.importorskip({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend])
-    out = battery(backend, "mixed", tmp_path)
-    assert "mixed_float16 [" in out and "mixed_bfloat16 [" in out, out
+def test_mixed_precision_trains_on_tensorflow(tmp_path):
+    # (JAX and PyTorch: in their end-to-end runs above)
+    import keras
+
+    from tests.backends import battery as b
+
+    assert keras.backend.backend() == "tensorflow"
+    b.mixed_mode(str(tmp_path))
+    assert keras.config.dtype_policy().name == "float32"  # restored
 
 
 def test_data_parallel_on_two_devices_equals_one(tmp_path):
