@@ -105,6 +105,14 @@ def run(args):
                          f"{args.mesh} with --distribute {args.distribute}")
     distribution = training.get_distribution(
         args.distribute, mesh_shape=pair(args.mesh, "--mesh") if args.mesh else None)
+    if distribution is not None:
+        split = distribution.device_mesh.shape[0]  # devices each batch is split between
+        for flag, size in (("--batch-size", args.batch_size),
+                           ("--val-batch-size", args.val_batch_size if val_ds is not None else split)):
+            if size % split:
+                raise ValueError(f"`{flag}` must be a multiple of the {split} devices that "
+                                 f"--distribute {args.distribute} splits each batch between. "
+                                 f"Received: {flag} {size}")
     result = training.run_recipe(
         args.backbone, train_ds, val_ds, schedule=schedule, num_classes=num_classes,
         epochs=epochs, out_dir=args.out, weights=args.weights, width=args.width,
@@ -207,8 +215,9 @@ def register(subparsers):
     p.add_argument("--distribute", choices=DISTRIBUTIONS,
                    help="JAX backend (fcn-keras --backend jax train ...): keras.distribution "
                         "over every device; data_parallel: weights replicated, each batch split "
-                        "between the devices; model_parallel: fc6/fc7 also sharded over "
-                        "--mesh's model axis")
+                        "between the devices (--batch-size and --val-batch-size: multiples of "
+                        "their number); model_parallel: fc6/fc7 also sharded over --mesh's "
+                        "model axis")
     p.add_argument("--mesh", metavar="BATCH,MODEL",
                    help="device mesh of --distribute model_parallel (default 1,N for N devices)")
     p.add_argument("--cache", action="store_true", help="cache decoded examples in memory")

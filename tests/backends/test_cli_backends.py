@@ -55,8 +55,15 @@ def test_train_on_jax_with_data_parallel_then_evaluate_and_predict_on_torch(tmp_
     pytest.importorskip("torch")
     out = tmp_path / "run"
     flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    # each batch is split between the 2 devices: a validation batch of 1 cannot be
+    odd = fcn_keras_cli("--backend", "jax", "train", *TINY, "--distribute", "data_parallel",
+                        "--out", str(out), env={"XLA_FLAGS": flags.strip(), "JAX_PLATFORMS": "cpu"})
+    assert odd.returncode == 2 and odd.stderr.strip().splitlines()[-1] == (
+        "fcn-keras train: error: `--batch-size` must be a multiple of the 2 devices that "
+        "--distribute data_parallel splits each batch between. Received: --batch-size 1"), odd.stderr
     run = fcn_keras_cli("--backend", "jax", "train", *TINY, "--batch-size", "2", "--crop-size",
-                        "32", "--epochs", "1", "--steps-per-epoch", "2", "--distribute",
+                        "32", "--val-batch-size", "2", "--epochs", "1", "--steps-per-epoch", "2",
+                        "--distribute",
                         "data_parallel", "--out", str(out), "--quiet",
                         env={"XLA_FLAGS": flags.strip(), "JAX_PLATFORMS": "cpu"})
     assert run.returncode == 0, run.stderr[-3000:]
