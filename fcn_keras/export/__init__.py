@@ -21,12 +21,14 @@ input / output spec, also embedded in the artefact) and `<path>.verify.json` (th
 Any artefact runs through `runner(path)` and describes itself through `read_metadata(path)`.
 """
 
-from ._common import FORMATS, QUANTIZATIONS, ExportError, ParityError
+from ._common import ExportError, ParityError
+from ._runner import Runner
 from ._writer import Exported, export
+from .formats import FORMATS, QUANTIZATIONS
 from .images import fit_to_size, sample_images
 from .onnx import DEFAULT_OPSET
 from .report import Report, Stats, Targets, format_table
-from .runtime import Runner, detect_format, read_metadata, runner
+from .runtime import detect_format, read_metadata, runner
 from .verification import DEFAULT_SIZES, TARGETS, Verification, verify
 
 __all__ = [

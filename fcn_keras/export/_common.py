@@ -18,24 +18,7 @@ import numpy as np
 from fcn_keras import _io
 from fcn_keras import conventions
 
-FORMATS = ("saved_model", "tflite", "onnx")
-QUANTIZATIONS = {  # quantize values per format; None = float32
-    "saved_model": (None, "bfloat16"),
-    "tflite": (None, "float16", "dynamic-int8", "int8"),
-    "onnx": (None,),
-}
-# Why a format has no bfloat16 (checked with TensorFlow 2.21 and onnxruntime 1.32): the fast CPU
-# path each runtime has instead.
-NO_BFLOAT16 = {
-    "tflite": "the TFLite converter refuses bfloat16 ops (e.g. 'tf.Conv2D op is neither a custom op nor "
-              "a flex op'): LiteRT has no bfloat16 kernels. Its fast CPU path is quantize='int8' (or "
-              "'float16' for half the file size)",
-    "onnx": "ONNX's Conv takes float16, float32 or float64 only (onnxruntime refuses a bfloat16 Conv "
-            "as an invalid graph): export float32 here, or TFLite with quantize='int8' for a fast "
-            "CPU path",
-}
 IO_TYPES = ("uint8", "int8")
-SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}
 SIDECAR_SUFFIX = ".json"          # metadata next to the artefact: <path>.json
 REPORT_SUFFIX = ".verify.json"    # verification report next to the artefact
 METADATA_NAME = "fcn_keras"       # key of the metadata embedded in a .tflite / .onnx file
@@ -58,38 +41,6 @@ class ParityError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- arguments
-
-def normalize_format(format, path=None):
-    """One of FORMATS; format=None is read from the path's suffix (a folder: "saved_model")."""
-    if format is None and path is not None:
-        p = os.fspath(path)
-        return next((f for f, s in SUFFIXES.items() if p.endswith(s)), "saved_model")
-    if not isinstance(format, str):
-        raise ExportError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
-    f = format.lower().replace("-", "_")
-    f = {"savedmodel": "saved_model", "tf_saved_model": "saved_model", "litert": "tflite"}.get(f, f)
-    if f not in FORMATS:
-        raise ExportError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
-    return f
-
-
-def normalize_quantize(format, quantize):
-    """The canonical quantize value for `format` (None = float32), or ExportError."""
-    if quantize in (None, "none", "float32", "fp32"):
-        quantize = None
-    elif isinstance(quantize, str):
-        quantize = {"fp16": "float16", "dynamic_int8": "dynamic-int8", "dynamic": "dynamic-int8",
-                    "full-int8": "int8", "full_int8": "int8", "bf16": "bfloat16"}.get(quantize.lower(),
-                                                                                  quantize.lower())
-    allowed = QUANTIZATIONS[format]
-    if quantize == "bfloat16" and format in NO_BFLOAT16:
-        raise ExportError(f"`quantize` must be one of {allowed} for format={format!r}: "
-                          f"{NO_BFLOAT16[format]}. Received: quantize={quantize!r}")
-    if quantize not in allowed:
-        raise ExportError(
-            f"`quantize` for format={format!r} must be one of {allowed}. Received: quantize={quantize!r}")
-    return quantize
-
 
 def normalize_size(size, name="input_size"):
     """None or a (height, width) tuple of positive ints, or ExportError naming `name`."""
@@ -123,37 +74,6 @@ def load_model(model):
         raise ExportError(f"`model` must have one (N, H, W, classes) output. "
                           f"Received: outputs={[tuple(o.shape) for o in model.outputs]}")
     return model
-
-
-def export_precision(model, fmt, quantize, given=None):
-    """(quantize, the model to write) for `model` in format `fmt`: a bfloat16 export writes a
-    bfloat16 copy (`fcn_keras.models.with_precision`); a bfloat16 model exports as bfloat16.
-
-    Args:
-        model: the keras model; fmt: one of FORMATS; quantize: `normalize_quantize`'s value;
-        given: the `quantize` argument as the caller gave it (None: not given).
-
-    Raises:
-        ExportError: a bfloat16 model for a format without bfloat16, or a quantize value that
-            does not match a bfloat16 model, or a bfloat16 export of a model that is not an FCN.
-    """
-    from fcn_keras.models.precision import model_precision, with_precision
-
-    if model_precision(model) == "bfloat16":
-        if fmt in NO_BFLOAT16:
-            raise ExportError(f"`model` computes in bfloat16, which format={fmt!r} cannot: {NO_BFLOAT16[fmt]}. "
-                              "Export its float32 original (fcn_keras.models.with_precision(model, "
-                              f"'float32') gives one, with the bfloat16-rounded weights). Received: {model.name}")
-        if given is not None and quantize != "bfloat16":
-            raise ExportError(f"`quantize` must be None or 'bfloat16' for a bfloat16 model. "
-                              f"Received: quantize={given!r}")
-        return "bfloat16", model
-    if quantize != "bfloat16":
-        return quantize, model
-    try:
-        return quantize, with_precision(model, "bfloat16")
-    except ValueError as e:
-        raise ExportError(f"quantize='bfloat16' rebuilds the model in bfloat16: {e}") from None
 
 
 def model_num_classes(model):

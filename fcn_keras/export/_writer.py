@@ -8,8 +8,9 @@ import tempfile
 from fcn_keras import _io
 from fcn_keras.models.layers import dense_upsampling
 
-from . import _common
-from ._common import IO_TYPES, REPORT_SUFFIX, SIDECAR_SUFFIX, SUFFIXES, ExportError
+from . import _common, formats
+from ._common import IO_TYPES, REPORT_SUFFIX, SIDECAR_SUFFIX, ExportError
+from .formats import TABLE, WriteOptions
 from .images import DEFAULT_CALIBRATION, fit_to_size, sample_images
 from .onnx import DEFAULT_OPSET
 from .verification import as_verification, describe, evaluate, raise_on_failure
@@ -78,13 +79,13 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     """
     model = _common.load_model(model)
     path = os.fspath(path).rstrip("/\\")
-    fmt = _common.normalize_format(format, path)
-    quantize, written = _common.export_precision(model, fmt, _common.normalize_quantize(fmt, quantize), quantize)
+    fmt = formats.normalize_format(format, path)
+    quantize, written = formats.export_precision(model, fmt, formats.normalize_quantize(fmt, quantize), quantize)
     input_size = _common.normalize_size(input_size)
     _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset)
     verification = as_verification(verify)
     names, pal = _common.class_metadata(model, class_names, palette)
-    extra = [path + SIDECAR_SUFFIX, path + REPORT_SUFFIX] + ([path + ".data"] if fmt == "onnx" else [])
+    extra = [path + SIDECAR_SUFFIX, path + REPORT_SUFFIX] + [path + s for s in TABLE[fmt].EXTRA_SUFFIXES]
     _common.check_target(path, overwrite, extra=extra)
     if verification is not None:  # read the images now: a bad `data` fails before the conversion
         images = sample_images(verification.data, "val", verification.num_images, arg="verify.data")
@@ -98,8 +99,10 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     try:
         staged = os.path.join(staging, os.path.basename(path))
         with dense_upsampling(written):  # one transposed-conv op per layer in the artefact
-            files = _write(fmt, written, staged, quantize, input_size, io_type, calibration, names, pal,
-                           opset, external_data, meta)
+            options = WriteOptions(quantize=quantize, input_size=input_size, io_type=io_type,
+                                   calibration=calibration, class_names=names, palette=pal, opset=opset,
+                                   external_data=external_data, meta=meta)
+            files = TABLE[fmt].write(written, staged, options)
         with open(staged + SIDECAR_SUFFIX, "w") as f:
             f.write(_common.to_json(meta))
         files.append(staged + SIDECAR_SUFFIX)
@@ -112,18 +115,18 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
             with open(staged + REPORT_SUFFIX, "w") as f:
                 f.write(_common.to_json(report.to_dict()))
             files.append(staged + REPORT_SUFFIX)
-        final = _move_into_place(files, path, overwrite)
+        final = _move_into_place(files, path, overwrite, TABLE[fmt].EXTRA_SUFFIXES)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Exported(path=path, files=final, format=fmt, quantize=meta["quantize"], metadata=meta, report=report)
 
 
 def _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset):
-    suffix = SUFFIXES.get(fmt)
+    suffix = TABLE[fmt].SUFFIX
     if suffix and not path.endswith(suffix):
         raise ExportError(f"a {fmt} export must be written to a '*{suffix}' path. Received: path={path!r}")
-    if fmt == "saved_model" and path.endswith((".tflite", ".onnx", ".keras")):
-        raise ExportError(f"a SavedModel is a folder; `path` must not end in a file suffix. Received: path={path!r}")
+    if suffix is None and path.endswith(formats.suffixes() + (".keras",)):
+        raise ExportError(f"a {fmt} export is a folder; `path` must not end in a file suffix. Received: path={path!r}")
     if io_type not in IO_TYPES:
         raise ExportError(f"`io_type` must be one of {IO_TYPES}. Received: io_type={io_type!r}")
     if io_type != "uint8" and quantize != "int8":
@@ -159,34 +162,19 @@ def _metadata(model, fmt, quantize, names, palette, input_size, io_type, opset, 
     return meta
 
 
-def _write(fmt, model, staged, quantize, input_size, io_type, calibration, names, palette, opset,
-           external_data, meta):
-    """Writes the artefact at `staged`; returns the files written."""
-    if fmt == "saved_model":
-        from .saved_model import write_saved_model
+def _move_into_place(files, path, overwrite, extra_suffixes=()):
+    """Moves the staged files beside `path`: the format's extra files (ONNX external data) first,
+    the artefact, then sidecars.
 
-        return [write_saved_model(model, staged, names, palette, input_size=input_size, meta=meta)]
-    if fmt == "tflite":
-        from .tflite import write_tflite
-
-        return [write_tflite(model, staged, quantize=quantize, input_size=input_size, io_type=io_type,
-                             calibration_images=calibration, class_names=names, palette=palette, meta=meta)]
-    from .onnx import write_onnx
-
-    return write_onnx(model, staged, opset=opset, input_size=input_size, external_data=external_data, meta=meta)
-
-
-def _move_into_place(files, path, overwrite):
-    """Moves the staged files beside `path`: ONNX external data first, the artefact, then sidecars.
-
-    With overwrite, an earlier export's external data or report that does not describe the new
+    With overwrite, an earlier export's extra files or report that does not describe the new
     artefact is removed.
     """
     parent = os.path.dirname(os.path.abspath(path))
     final = []
-    for f in sorted(files, key=lambda f: (not f.endswith(".data"), f.endswith(".json"))):
+    extra = tuple(extra_suffixes)
+    for f in sorted(files, key=lambda f: (not (extra and f.endswith(extra)), f.endswith(".json"))):
         final.append(_io.move_into_place(f, os.path.join(parent, os.path.basename(f)), overwrite))
-    for stale in (os.path.abspath(path) + ".data", os.path.abspath(path) + REPORT_SUFFIX):
+    for stale in [os.path.abspath(path) + s for s in extra] + [os.path.abspath(path) + REPORT_SUFFIX]:
         if overwrite and stale not in final and os.path.exists(stale):
             os.remove(stale)
     return final

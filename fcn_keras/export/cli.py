@@ -6,7 +6,7 @@
 """
 
 
-from ._common import FORMATS, QUANTIZATIONS
+from .formats import FORMATS, QUANTIZATIONS
 
 
 def register(subparsers):
