@@ -5,7 +5,8 @@ import keras
 from fcn_keras import weights as weight_sources
 from fcn_keras.models import FCN
 from fcn_keras.models import registry
-from fcn_keras.models.precision import policy_name, with_precision
+from fcn_keras.models.fcn import with_precision
+from fcn_keras.models.precision import policy_name
 from fcn_keras.weights import zoo
 
 DEFAULT_NUM_CLASSES = 21

@@ -103,7 +103,7 @@ class Predictor:
             meta = self._load(os.fspath(model), arch, num_threads)
         self._note = None
         if self.precision == "bfloat16":
-            from fcn_keras.models.precision import slow_bfloat16_note
+            from fcn_keras.models.cpu_flags import slow_bfloat16_note
 
             self._note = slow_bfloat16_note()
             if self._note:
@@ -164,7 +164,7 @@ class Predictor:
             f"({', '.join(WEIGHT_SUFFIXES)}) with its architecture, or a zoo name. Received: model={spec!r}")
 
     def _use_keras(self, model):
-        from fcn_keras.models.precision import model_precision, with_precision
+        from fcn_keras.models.fcn import model_precision, with_precision
 
         if self._precision is not None and self._precision != model_precision(model):
             model = with_precision(model, self._precision)

@@ -115,7 +115,7 @@ def export_precision(model, fmt, quantize, given=None):
         ExportError: a bfloat16 model for a format without bfloat16, or a quantize value that
             does not match a bfloat16 model, or a bfloat16 export of a model that is not an FCN.
     """
-    from fcn_keras.models.precision import model_precision, with_precision
+    from fcn_keras.models.fcn import model_precision, with_precision
 
     if model_precision(model) == "bfloat16":
         reason = TABLE[fmt].NO_BFLOAT16

@@ -5,9 +5,10 @@ This subpackage imports only Keras and fcn_keras' conventions and metrics; `fcn_
 (which also loads weights) sits above it.
 """
 
-from fcn_keras.models.fcn import FCN, build_backbone
-from fcn_keras.models.precision import PRECISIONS, native_bfloat16, with_precision
+from fcn_keras.models.cpu_flags import native_bfloat16
+from fcn_keras.models.fcn import FCN, build_backbone, model_precision, with_precision
+from fcn_keras.models.precision import PRECISIONS
 from fcn_keras.models.registry import BACKBONES, architectures, heads
 
 __all__ = ["FCN", "build_backbone", "BACKBONES", "architectures", "heads", "PRECISIONS", "with_precision",
-           "native_bfloat16"]
+           "model_precision", "native_bfloat16"]

@@ -1,4 +1,5 @@
-"""`FCN` (a functional keras.Model with the paper's compile defaults) and `build_backbone()`."""
+"""`FCN` (a functional keras.Model with the paper's compile defaults), `build_backbone()`, and
+`with_precision()` / `model_precision()` (an FCN's dtype policy and its copies under another)."""
 
 import keras
 
@@ -6,7 +7,7 @@ from fcn_keras.conventions import IGNORE_LABEL
 from fcn_keras.metrics import paper_metrics
 from fcn_keras.models import registry
 from fcn_keras.models.heads import fcn_head
-from fcn_keras.models.layers import PACKAGE, Preprocess
+from fcn_keras.models.layers import PACKAGE, Preprocess, refresh_upsampling
 from fcn_keras.models.precision import policy_name, precision
 
 # The paper trains with Caffe's unnormalised SoftmaxWithLoss (a sum over pixels) at these
@@ -201,3 +202,37 @@ def build_backbone(backbone, input_shape=(None, None, 3), include_preprocessing=
     inputs = keras.Input(shape=shape, name="image")
     taps = _features(backbone, inputs, include_preprocessing, width, first_pad)
     return keras.Model(inputs, taps, name=f"{backbone}_backbone")
+
+
+def model_precision(model):
+    """The dtype policy name an FCN computes in (a model's own: "float32", "bfloat16", ...)."""
+    return model.dtype_policy.name
+
+
+def with_precision(model, dtype):
+    """The same FCN rebuilt under the dtype policy `dtype`, with `model`'s weights (cast).
+
+    The copy has the architecture, names and weights of `model` (weights rounded to the new
+    dtype); it is not compiled. The logits stay float32 (N, H, W, num_classes).
+
+    Args:
+        model: an `fcn_keras.FCN`.
+        dtype: "bfloat16" (bfloat16 weights and compute: inference), "float32", or another
+            Keras policy name ("mixed_bfloat16": float32 weights, bfloat16 compute).
+
+    Returns:
+        `model` itself when it already has that policy, else a new `fcn_keras.FCN`.
+
+    Raises:
+        ValueError: `model` is not an FCN, or `dtype` is not a float policy.
+    """
+    name = policy_name(dtype)
+    if not isinstance(model, FCN):
+        raise ValueError(f"`model` must be an fcn_keras FCN (its config rebuilds it). "
+                         f"Received: model of type {type(model).__name__}")
+    if model_precision(model) == name:
+        return model
+    copy = FCN.from_config({**model.get_config(), "dtype": name})
+    copy.set_weights(model.get_weights())
+    refresh_upsampling(copy)  # Model.set_weights assigns the variables directly
+    return copy
