@@ -193,7 +193,7 @@ def base_metadata(model, fmt, quantize, class_names, palette, input_size, io_typ
     num_classes = model_num_classes(model)
     return {
         "format": fmt,
-        "quantize": quantize or "float32",
+        "quantize": quantize,
         "model": {
             "name": model.name,
             "backbone": getattr(model, "backbone_name", None),

@@ -47,7 +47,8 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
             FCN exports as quantize="bfloat16" (SavedModel only).
         path: a folder for "saved_model", `*.tflite`, `*.onnx`.
         format: "saved_model" | "tflite" | "onnx" (None: from the path's suffix).
-        quantize: None (float32); TFLite: "float16" (weights) | "dynamic-int8" (weights,
+        quantize: None (the model's own precision: "float32", or "bfloat16" for a bfloat16 FCN)
+            or "float32"; TFLite: "float16" (weights) | "dynamic-int8" (weights,
             slow on x86) | "int8" (full integer, calibrated on `representative_data`);
             SavedModel: "bfloat16" (bfloat16 weights and compute, float32 scores: TensorFlow
             can run it fast only on CPUs with AVX-512 BF16 or AMX, no faster than float32 elsewhere;
@@ -80,7 +81,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     model = _common.load_model(model)
     path = os.fspath(path).rstrip("/\\")
     fmt = formats.normalize_format(format, path)
-    quantize, written = formats.export_precision(model, fmt, formats.normalize_quantize(fmt, quantize), quantize)
+    quantize, written = formats.export_precision(model, fmt, quantize)  # the one normalisation
     input_size = _common.normalize_size(input_size)
     _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset)
     verification = as_verification(verify)
@@ -108,7 +109,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
         files.append(staged + SIDECAR_SUFFIX)
         report = None
         if verification is not None:
-            report = evaluate(staged, model, verification, quantize=meta["quantize"])
+            report = evaluate(staged, model, verification, quantize=quantize)
             report.path = path
             report.data = data_name
             raise_on_failure(report, written=False)
@@ -118,7 +119,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
         final = _move_into_place(files, path, overwrite, TABLE[fmt].EXTRA_SUFFIXES)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Exported(path=path, files=final, format=fmt, quantize=meta["quantize"], metadata=meta, report=report)
+    return Exported(path=path, files=final, format=fmt, quantize=quantize, metadata=meta, report=report)
 
 
 def _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset):

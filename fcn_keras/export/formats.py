@@ -8,7 +8,7 @@ instead of testing the format's name:
     SUFFIX          the artefact's file suffix (".tflite"), or None for a folder
     DESCRIPTION     what an artefact is, for error messages ("a .tflite file")
     EXTRA_SUFFIXES  files written beside the artefact, as suffixes of its path (ONNX: (".data",))
-    QUANTIZE        the `quantize` values it writes, None (float32) first
+    QUANTIZE        the `quantize` values it writes, "float32" first
     NO_BFLOAT16     None, or why it has no bfloat16 and which fast path it has instead
     is_artefact(path) -> bool                     an existing artefact of this format
     write(model, path, options) -> [files]        writes it (`WriteOptions`; no checks, no atomicity)
@@ -29,8 +29,9 @@ from ._common import ExportError
 TABLE = {m.NAME: m for m in (saved_model, tflite, onnx)}
 FORMATS = tuple(TABLE)
 QUANTIZATIONS = {name: m.QUANTIZE for name, m in TABLE.items()}  # the quantize values per format
+FLOAT32 = "float32"  # the one spelling of "not quantised"
 _FORMAT_ALIASES = {"savedmodel": "saved_model", "tf_saved_model": "saved_model", "litert": "tflite"}
-_QUANTIZE_ALIASES = {"fp16": "float16", "dynamic_int8": "dynamic-int8",
+_QUANTIZE_ALIASES = {"none": FLOAT32, "fp32": FLOAT32, "fp16": "float16", "dynamic_int8": "dynamic-int8",
                      "dynamic": "dynamic-int8", "full-int8": "int8", "full_int8": "int8", "bf16": "bfloat16"}
 
 
@@ -39,7 +40,7 @@ class WriteOptions:
     """What `export` passes to a format's `write` (each format reads the fields it uses).
 
     Attributes:
-        quantize: one of the format's QUANTIZE values (None: float32).
+        quantize: one of the format's QUANTIZE values.
         input_size: None (any N, H, W) or (h, w): input fixed to (1, h, w, 3).
         io_type: full int8 only: "uint8" or "int8" input and scores.
         calibration: full int8 only: uint8 images (H, W, 3).
@@ -48,7 +49,7 @@ class WriteOptions:
         meta: the export metadata, embedded where the format allows.
     """
 
-    quantize: str = None
+    quantize: str = FLOAT32
     input_size: tuple = None
     io_type: str = "uint8"
     calibration: list = None
@@ -89,9 +90,9 @@ def normalize_format(format, path=None):
 
 
 def normalize_quantize(fmt, quantize):
-    """The canonical quantize value of format `fmt` (None = float32), or ExportError."""
-    if quantize in (None, "none", "float32", "fp32"):
-        quantize = None
+    """The canonical quantize value of format `fmt` ("float32" for None), or ExportError."""
+    if quantize is None:
+        quantize = FLOAT32
     elif isinstance(quantize, str):
         quantize = _QUANTIZE_ALIASES.get(quantize.lower(), quantize.lower())
     allowed = TABLE[fmt].QUANTIZE
@@ -103,17 +104,20 @@ def normalize_quantize(fmt, quantize):
     return quantize
 
 
-def export_precision(model, fmt, quantize, given=None):
-    """(quantize, the model to write) for `model` in format `fmt`: a bfloat16 export writes a
-    bfloat16 copy (`fcn_keras.models.with_precision`); a bfloat16 model exports as bfloat16.
+def export_precision(model, fmt, quantize):
+    """(canonical quantize, the model to write) for `export(model, format=fmt, quantize=quantize)`.
+
+    `quantize=None` is the model's own precision: "bfloat16" for a bfloat16 model, else
+    "float32". A bfloat16 export of a float32 model writes a bfloat16 copy
+    (`fcn_keras.models.with_precision`).
 
     Args:
-        model: the keras model; fmt: one of FORMATS; quantize: `normalize_quantize`'s value;
-        given: the `quantize` argument as the caller gave it (None: not given).
+        model: the keras model; fmt: one of FORMATS; quantize: the `quantize` argument as given.
 
     Raises:
-        ExportError: a bfloat16 model for a format without bfloat16, or a quantize value that
-            does not match a bfloat16 model, or a bfloat16 export of a model that is not an FCN.
+        ExportError: an unknown quantize value for `fmt`, a bfloat16 model for a format without
+            bfloat16 or with another quantize value, or a bfloat16 export of a model that is
+            not an FCN.
     """
     from fcn_keras.models.fcn import model_precision, with_precision
 
@@ -123,10 +127,11 @@ def export_precision(model, fmt, quantize, given=None):
             raise ExportError(f"`model` computes in bfloat16, which format={fmt!r} cannot: {reason}. "
                               "Export its float32 original (fcn_keras.models.with_precision(model, "
                               f"'float32') gives one, with the bfloat16-rounded weights). Received: {model.name}")
-        if given is not None and quantize != "bfloat16":
+        if quantize is not None and normalize_quantize(fmt, quantize) != "bfloat16":
             raise ExportError(f"`quantize` must be None or 'bfloat16' for a bfloat16 model. "
-                              f"Received: quantize={given!r}")
+                              f"Received: quantize={quantize!r}")
         return "bfloat16", model
+    quantize = normalize_quantize(fmt, quantize)
     if quantize != "bfloat16":
         return quantize, model
     try:

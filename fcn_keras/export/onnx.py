@@ -34,7 +34,7 @@ NAME = "onnx"
 SUFFIX = ".onnx"
 DESCRIPTION = "a .onnx file"
 EXTRA_SUFFIXES = (".data",)  # external weights, `<path>.data`
-QUANTIZE = (None,)
+QUANTIZE = ("float32",)
 NO_BFLOAT16 = ("ONNX's Conv takes float16, float32 or float64 only (onnxruntime refuses a bfloat16 Conv "
                "as an invalid graph): export float32 here, or TFLite with quantize='int8' for a fast "
                "CPU path")  # checked with onnxruntime 1.32

@@ -21,7 +21,7 @@ NAME = "saved_model"
 SUFFIX = None  # a folder
 DESCRIPTION = "a SavedModel folder (holding saved_model.pb)"
 EXTRA_SUFFIXES = ()
-QUANTIZE = (None, "bfloat16")
+QUANTIZE = ("float32", "bfloat16")
 NO_BFLOAT16 = None
 ASSET = os.path.join("assets", _common.METADATA_NAME + ".json")  # the embedded metadata, inside the folder
 

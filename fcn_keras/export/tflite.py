@@ -33,7 +33,7 @@ NAME = "tflite"
 SUFFIX = ".tflite"
 DESCRIPTION = "a .tflite file"
 EXTRA_SUFFIXES = ()
-QUANTIZE = (None, "float16", "dynamic-int8", "int8")
+QUANTIZE = ("float32", "float16", "dynamic-int8", "int8")
 NO_BFLOAT16 = ("the TFLite converter refuses bfloat16 ops (e.g. 'tf.Conv2D op is neither a custom op nor "
                "a flex op'): LiteRT has no bfloat16 kernels. Its fast CPU path is quantize='int8' (or "
                "'float16' for half the file size)")  # checked with TensorFlow 2.21
@@ -58,14 +58,14 @@ def _make_converter(sm_dir, quantize, representative, io_type):
     return conv
 
 
-def write_tflite(model, path, *, quantize=None, input_size=None, io_type="uint8",
+def write_tflite(model, path, *, quantize="float32", input_size=None, io_type="uint8",
                  calibration_images=None, class_names=None, palette=None, meta=None):
     """Converts and writes `path` (no checks, no atomicity: `export` does those).
 
     Args:
         model: the keras model.
         path: the .tflite file to write.
-        quantize: None (float32), "float16", "dynamic-int8" or "int8".
+        quantize: "float32", "float16", "dynamic-int8" or "int8".
         input_size: None (resizable) or (h, w).
         io_type: full int8 only: "uint8" or "int8" input and scores.
         calibration_images: full int8 only: uint8 images (H, W, 3).

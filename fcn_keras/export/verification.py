@@ -33,7 +33,7 @@ import numpy as np
 from fcn_keras.conventions import IGNORE_LABEL
 
 from . import _common
-from .formats import TABLE
+from .formats import TABLE, normalize_quantize
 from .images import fit_to_size, sample_images
 from .report import MARGIN, Latency, Report, Stats, Targets, format_table
 from .runtime import detect_format, read_metadata, runner
@@ -152,9 +152,9 @@ def evaluate(path, model, verification=None, *, quantize=None):
     path = os.fspath(path).rstrip("/\\")
     model = _common.load_model(model)
     fmt = detect_format(path)
-    quantize = quantize or read_metadata(path).get("quantize") or "float32"
-    if quantize not in TARGETS:
-        raise _common.ExportError(f"`quantize` must be one of {tuple(TARGETS)}. Received: quantize={quantize!r}")
+    if quantize is None:  # an artefact without metadata is float32
+        quantize = read_metadata(path).get("quantize", "float32")
+    quantize = normalize_quantize(fmt, quantize)
     run = runner(path, opts.num_threads)
     num_classes = _common.model_num_classes(model)
     items = verification_items(opts, run.fixed_size, num_classes)

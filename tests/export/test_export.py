@@ -198,7 +198,7 @@ def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(format="pytorch"), "format"),
     (dict(format="tflite", quantize="int4"), "quantize"),
-    (dict(format="onnx", quantize="float16"), "quantize"),
+    (dict(format="onnx", quantize="float16"), r"must be one of \('float32',\)"),
     (dict(format="tflite", quantize="int8"), "representative_data"),
     (dict(format="tflite", quantize="int8", representative_data="/no/such/dir"), "representative_data"),
     (dict(format="tflite", quantize="int8", representative_data=[]), "representative_data"),
@@ -214,6 +214,16 @@ def test_bad_arguments_fail_before_work(vgg8s, tmp_path, kwargs, match):
     with pytest.raises(ExportError, match=match):
         export(vgg8s, str(tmp_path / ("m" + suffix)), **kwargs)
     assert os.listdir(tmp_path) == []
+
+
+def test_float32_has_one_spelling():
+    """None, "none", "fp32" and "float32" all become "float32", the value every part stores."""
+    from fcn_keras.export import QUANTIZATIONS, formats
+
+    for fmt in QUANTIZATIONS:
+        assert QUANTIZATIONS[fmt][0] == "float32" and None not in QUANTIZATIONS[fmt]
+        assert {formats.normalize_quantize(fmt, q) for q in (None, "none", "FP32", "float32")} == {"float32"}
+    assert formats.normalize_quantize("tflite", "fp16") == "float16"
 
 
 @pytest.mark.parametrize("kwargs,match", [
