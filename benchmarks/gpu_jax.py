@@ -35,6 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
+from fcn_keras.conventions import IGNORE_LABEL  # noqa: E402  (plain NumPy: no Keras yet)
+
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 NUM_CLASSES = 21
 
@@ -50,7 +52,7 @@ def synthetic_batch(n, size, seed):
         for _ in range(3):
             h, w = rng.integers(size // 8, size // 2, 2)
             top, left = rng.integers(0, size - h), rng.integers(0, size - w)
-            y[i, top:top + h, left:left + w] = 255
+            y[i, top:top + h, left:left + w] = IGNORE_LABEL
             y[i, top + 1:top + h - 1, left + 1:left + w - 1] = rng.integers(1, NUM_CLASSES)
     return x, y
 
@@ -107,7 +109,7 @@ def torch_runners(policy, args, x, y, device):
             opt.zero_grad(set_to_none=True)
             with autocast():
                 out = net(xs[i * b:(i + 1) * b])
-            loss = torch.nn.functional.cross_entropy(out.float(), ys[i * b:(i + 1) * b], ignore_index=255)
+            loss = torch.nn.functional.cross_entropy(out.float(), ys[i * b:(i + 1) * b], ignore_index=IGNORE_LABEL)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()

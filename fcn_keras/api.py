@@ -9,7 +9,7 @@ from fcn_keras.models.fcn import with_precision
 from fcn_keras.models.precision import policy_name
 from fcn_keras.weights import zoo
 
-DEFAULT_NUM_CLASSES = 21
+from fcn_keras.conventions import DEFAULT_NUM_CLASSES
 
 
 def _from_zoo(weights, given):

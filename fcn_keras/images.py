@@ -27,10 +27,10 @@ import os
 
 import numpy as np
 
-from fcn_keras.conventions import CAFFE_RGB_MEAN
+from fcn_keras.conventions import CAFFE_RGB_MEAN_UINT8
 
 #: The colour transparent pixels are composited on: the Caffe mean, RGB, rounded.
-BACKGROUND = tuple(int(round(v)) for v in CAFFE_RGB_MEAN)
+BACKGROUND = CAFFE_RGB_MEAN_UINT8
 
 #: File name endings read as images when a folder is searched.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",

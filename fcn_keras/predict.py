@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from fcn_keras._io import atomic_write
-from fcn_keras.conventions import class_metadata
+from fcn_keras.conventions import IGNORE_LABEL, class_metadata
 
 DEFAULT_MAX_SIZE = 1024
 ROWS = 64  # rows of full-size scores made at a time: bounds the memory of the resize
@@ -108,8 +108,9 @@ class Predictor:
             self._note = slow_bfloat16_note()
             if self._note:
                 warnings.warn(f"{self.source} computes in bfloat16; {self._note}", stacklevel=2)
-        if self.num_classes > 255:
-            raise ValueError(f"A label PNG holds class ids 0..254 (255 = void): {self.source} has "
+        if self.num_classes > IGNORE_LABEL:
+            raise ValueError(f"A label PNG holds class ids 0..{IGNORE_LABEL - 1} ({IGNORE_LABEL} = void): "
+                             f"{self.source} has "
                              f"{self.num_classes} classes")
         self.class_names, self.palette = class_metadata(
             self.num_classes, class_names if class_names is not None else meta.get("class_names"),

@@ -132,8 +132,8 @@ def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=
         raise ValueError(f"`num_classes` can only be changed for scene_parse150 ({base} has "
                          f"{conv['num_classes']} classes). Received: num_classes={num_classes!r}")
     n_cls = int(num_classes or conv["num_classes"])
-    if not 1 <= n_cls <= 255:
-        raise ValueError(f"`num_classes` must be within 1..255. Received: num_classes={num_classes!r}")
+    if not 1 <= n_cls <= IGNORE_LABEL:
+        raise ValueError(f"`num_classes` must be within 1..{IGNORE_LABEL}. Received: num_classes={num_classes!r}")
     full_name = name
     if "default_config" in conv and "/" not in name:
         version = ""

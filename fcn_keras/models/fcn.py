@@ -3,7 +3,7 @@
 
 import keras
 
-from fcn_keras.conventions import IGNORE_LABEL
+from fcn_keras.conventions import DEFAULT_NUM_CLASSES, IGNORE_LABEL
 from fcn_keras.metrics import paper_metrics
 from fcn_keras.models import registry
 from fcn_keras.models.heads import fcn_head
@@ -91,7 +91,7 @@ class FCN(keras.Model):
         ValueError: an unknown name or a bad argument, naming it and the value received.
     """
 
-    def __init__(self, backbone="vgg16", head="8s", num_classes=21, input_shape=(None, None, 3),
+    def __init__(self, backbone="vgg16", head="8s", num_classes=DEFAULT_NUM_CLASSES, input_shape=(None, None, 3),
                  include_preprocessing=True, width=1.0, dtype=None, **kwargs):
         registry.check(backbone, head)
         shape = _validate(num_classes, input_shape, width)

@@ -26,6 +26,7 @@ import keras
 
 from fcn_keras import weights as weight_sources
 from fcn_keras._io import atomic_write
+from fcn_keras.conventions import DEFAULT_NUM_CLASSES
 from fcn_keras.models import FCN, registry
 from fcn_keras.models.precision import precision
 
@@ -130,7 +131,7 @@ class RecipeResult:
     stage_dirs: dict
 
 
-def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classes=21,
+def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classes=DEFAULT_NUM_CLASSES,
                epochs=1, out_dir=None, weights=None, width=1.0, optimizer=None,
                learning_rate=None, mixed_precision=False, jit_compile="auto", strategy=None,
                steps_per_epoch=None, validation_steps=None, callbacks=None, verbose="auto",

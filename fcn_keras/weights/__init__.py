@@ -102,7 +102,7 @@ def _load_path(model, path, progress):
         net = read_caffemodel(path)
         names = {layer.name for layer in net.layers}
         kwargs = {}
-        if "score_fr_sem" in names and "score_fr" not in names:  # the two-headed SIFT Flow releases
+        if zoo.two_headed(names):
             sift = zoo.ENTRIES["siftflow-fcn8s"]
             kwargs = {"rename": sift["rename"], "ignore": tuple(sift["ignore"]) + mapping.DEFAULT_IGNORE}
         values = values_from_caffe(model, net, progress=progress, **kwargs)
