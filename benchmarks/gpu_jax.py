@@ -35,8 +35,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-from fcn_keras.conventions import IGNORE_LABEL  # noqa: E402  (plain NumPy: no Keras yet)
-
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 NUM_CLASSES = 21
 
@@ -44,6 +42,8 @@ NUM_CLASSES = 21
 def synthetic_batch(n, size, seed):
     """(images float32 (n, size, size, 3) 0..255, masks int32 (n, size, size), 255 = ignore)."""
     import numpy as np
+
+    from fcn_keras.conventions import IGNORE_LABEL
 
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 255, (n, size, size, 3)).astype("float32")
@@ -83,6 +83,7 @@ def keras_runners(policy, args, x, y):
 def torch_runners(policy, args, x, y, device):
     import torch
 
+    from fcn_keras.conventions import IGNORE_LABEL
     from torch_fcn import TorchFCN
 
     net = TorchFCN("8s", NUM_CLASSES, width=args.width).to(device)

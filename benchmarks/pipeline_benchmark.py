@@ -23,12 +23,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fcn_keras.conventions import IGNORE_LABEL  # noqa: E402  (plain NumPy: no TensorFlow yet)
-
 
 def write_tree(root, n, size, seed=0):
     from PIL import Image
 
+    from fcn_keras.conventions import IGNORE_LABEL
     from fcn_keras.viz import voc_palette
 
     rng = np.random.default_rng(seed)

@@ -47,8 +47,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fcn_keras.conventions import IGNORE_LABEL  # noqa: E402  (plain NumPy: no Keras yet)
-
 DEFAULT = {"backbones": ["vgg16", "alexnet"], "heads": ["8s", "32s"], "sizes": [500], "batches": [1],
            "train_sizes": [256]}
 NUM_CLASSES = 21
@@ -259,6 +257,8 @@ def inference_fns(model, net, size, batch, fast=None):
 def training_fns(model, net, size, batch):
     import numpy as np
 
+    from fcn_keras.conventions import IGNORE_LABEL
+
     rng = np.random.default_rng(5)
     x = rng.normal(0, 50, size=(batch, size, size, 3)).astype("float32")
     y = rng.integers(0, NUM_CLASSES, size=(batch, size, size)).astype("int32")
@@ -318,8 +318,8 @@ def child_memory(framework, backbone, head, size, batch, mode, threads, width):
                 net.eval()(x)
         else:
             opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=1e-10, momentum=0.99)
-            y = torch.zeros((batch, size, size), dtype=torch.int64)
-            loss = torch.nn.functional.cross_entropy(net.train()(x), y, ignore_index=IGNORE_LABEL)
+            y = torch.zeros((batch, size, size), dtype=torch.int64)  # no pixel ignored: this child
+            loss = torch.nn.functional.cross_entropy(net.train()(x), y)  # imports no fcn_keras (TF) to stay torch-only
             loss.backward()
             opt.step()
     else:

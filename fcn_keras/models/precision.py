@@ -19,7 +19,7 @@ import contextlib
 
 import keras
 
-PRECISIONS = ("float32", "bfloat16")  # the inference precisions offered by predict and export
+from fcn_keras.conventions import PRECISIONS  # noqa: F401  (re-exported: fcn_keras.models.PRECISIONS)
 
 
 @contextlib.contextmanager

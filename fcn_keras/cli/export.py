@@ -5,8 +5,7 @@
     fcn-keras export MODEL.keras --verify PATH        # verify an existing export, print the table
 """
 
-
-from .formats import FORMATS, QUANTIZATIONS
+from fcn_keras.export.formats import FORMATS, QUANTIZATIONS
 
 
 def register(subparsers):
