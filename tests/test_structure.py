@@ -217,6 +217,18 @@ def test_models_import_only_keras_and_the_conventions():
                 assert parts <= MODELS_PARTS, (path, ast.unparse(node))
 
 
+def test_the_registry_is_plain_data():
+    """models/registry.py (backbones and HEADS) imports only the standard library, at any level:
+    the command line reads its names before Keras is imported."""
+    with open(os.path.join(PACKAGE, "models", "registry.py"), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            roots = {a.name.split(".")[0] for a in node.names} if isinstance(node, ast.Import) else \
+                {(node.module or "").split(".")[0] if not node.level else "fcn_keras"}
+            assert roots <= set(sys.stdlib_module_names), ast.unparse(node)
+
+
 @pytest.mark.parametrize("module,part", [
     ("fcn_keras", "api"), ("fcn_keras.api", "api"), ("fcn_keras.cli", "cli"), ("fcn_keras.cli.demo", "cli"),
     ("fcn_keras._io", "util"), ("fcn_keras.models.layers", "models"), ("fcn_keras.metrics", "metrics"),

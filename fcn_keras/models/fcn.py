@@ -10,11 +10,10 @@ from fcn_keras.models.heads import fcn_head
 from fcn_keras.models.layers import PACKAGE, Preprocess, refresh_upsampling
 from fcn_keras.models.precision import policy_name, precision
 
-# The paper trains with Caffe's unnormalised SoftmaxWithLoss (a sum over pixels) at these
-# fixed rates (voc-fcn*/solver.prototxt); 16s starts from the trained 32s, 8s from 16s.
-PAPER_SUM_LOSS_LR = {"32s": 1e-10, "16s": 1e-12, "8s": 1e-14, "8s-atonce": 1e-10}
-# Our loss is the Keras mean over labelled pixels, so the same step needs the rate times the
-# pixels of a typical PASCAL VOC image (500 x 375).
+# The paper trains with Caffe's unnormalised SoftmaxWithLoss (a sum over pixels) at fixed rates
+# per head (`registry.HEADS[head]["paper_lr"]`, voc-fcn*/solver.prototxt). Our loss is the Keras
+# mean over labelled pixels, so the same step needs the rate times the pixels of a typical
+# PASCAL VOC image (500 x 375).
 REFERENCE_PIXELS = 500 * 375
 MOMENTUM = 0.99
 WEIGHT_DECAY = 5e-4
@@ -56,7 +55,7 @@ def paper_optimizer(head, learning_rate=None):
         A `keras.optimizers.SGD`.
     """
     if learning_rate is None:
-        learning_rate = PAPER_SUM_LOSS_LR[head] * REFERENCE_PIXELS
+        learning_rate = registry.head(head)["paper_lr"] * REFERENCE_PIXELS
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     return optimizer
@@ -95,7 +94,7 @@ class FCN(keras.Model):
         registry.check(backbone, head)
         shape = _validate(num_classes, input_shape, width)
         policy = None if dtype is None else policy_name(dtype)
-        kwargs.setdefault("name", f"fcn{head.replace('-atonce', '_atonce')}_{backbone}")
+        kwargs.setdefault("name", f"fcn{registry.HEADS[head]['model_id']}_{backbone}")
         with precision(policy):
             inputs = keras.Input(shape=shape, name="image")
             taps = _features(backbone, inputs, include_preprocessing, width)

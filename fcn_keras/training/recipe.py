@@ -34,7 +34,6 @@ from .distribute import get_strategy, worker_info
 from .loop import train
 
 SCHEDULES = registry.SCHEDULES
-STAGED = ("32s", "16s", "8s")
 
 
 def stages_for(backbone, schedule):
@@ -53,9 +52,9 @@ def stages_for(backbone, schedule):
     """
     heads = registry.heads(backbone)
     if schedule == "staged":
-        return list(STAGED)
+        return registry.staged_heads()
     if schedule == "at-once":
-        return ["8s-atonce"] if "8s-atonce" in heads else ["8s"]
+        return [registry.at_once_head(backbone)]
     if schedule in heads:
         return [schedule]
     raise ValueError(f"schedule must be one of {list(SCHEDULES) + heads} for backbone {backbone!r}. "

@@ -20,6 +20,7 @@ releases no checksum is published anywhere we could find; those entries have
 import copy
 
 from fcn_keras.conventions import CAFFE_BGR_MEAN, VOC_CLASSES
+from fcn_keras.models import registry
 
 # data/pascal-context/classes-59.txt of the reference: 0 background + the 59 classes.
 PASCAL_CONTEXT_CLASSES = VOC_CLASSES + (
@@ -88,9 +89,10 @@ def _fcn(name, backbone, head, classes, dataset, fname, *, num_params, checksum=
     }
 
 
-# The SIFT Flow releases have two decoders on one trunk: `<layer>_sem` (33 semantic classes) and
-# `<layer>_geo` (3 geometric classes), for these decoder layers of FCN-8s.
-_SIFT_LAYERS = ("score_fr", "upscore", "upscore2", "score_pool4", "upscore_pool4", "score_pool3", "upscore8")
+# The SIFT Flow releases (32s, 16s, 8s) have two decoders on one trunk: `<layer>_sem` (33
+# semantic classes) and `<layer>_geo` (3 geometric classes), for every decoder layer of those
+# three heads (score_fr, upscore, upscore2, upscore16, score_pool4, upscore_pool4, ...).
+_SIFT_LAYERS = tuple(dict.fromkeys(layer for head in registry.staged_heads() for layer in registry.head_layers(head)))
 _SIFT_RENAME = {f"{layer}_sem": layer for layer in _SIFT_LAYERS}
 _SIFT_IGNORE = tuple(f"{layer}_geo" for layer in _SIFT_LAYERS)
 _SIFT_NOTE = ("The release is two-headed (33 semantic + 3 geometric classes, one VGG16 trunk). "
