@@ -20,11 +20,11 @@ import warnings
 import numpy as np
 
 from fcn_keras.conventions import IGNORE_LABEL, class_metadata
+from fcn_keras.export import formats as export_formats  # the artefacts' suffixes (no TensorFlow)
 
 DEFAULT_MAX_SIZE = 1024
 ROWS = 64  # rows of full-size scores made at a time: bounds the memory of the resize
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".caffemodel")
-ARTEFACT_SUFFIXES = (".tflite", ".onnx")
 
 
 def _export_api():
@@ -135,7 +135,7 @@ class Predictor:
             self.format = "keras"
             self._use_keras(keras.saving.load_model(spec, compile=False))
             return {}
-        if os.path.isdir(spec) or spec.lower().endswith(ARTEFACT_SUFFIXES):
+        if os.path.isdir(spec) or spec.lower().endswith(export_formats.suffixes()):
             _refuse_arch(arch, spec)
             _must_exist(spec)
             runner, read_metadata, detect_format = _export_api()

@@ -42,6 +42,7 @@ ALLOWED = {
             "metrics", "conventions", "util"},
 }
 
+
 def part_of(module):
     """The part of a dotted module name inside fcn_keras ("fcn_keras.weights.zoo" -> "weights")."""
     names = module.split(".")

@@ -1,6 +1,6 @@
 """`fcn-keras export`: write a SavedModel / TFLite / ONNX file and print its verification table.
 
-    fcn-keras export MODEL.keras --format saved_model|tflite|onnx [--quantize float16|dynamic-int8|int8|bfloat16]
+    fcn-keras export MODEL.keras --format saved_model|tflite|onnx [--quantize float32|float16|dynamic-int8|int8|bfloat16]
                      [--input-size H W] [--representative-data shapes|DIR] -o PATH [--overwrite]
     fcn-keras export MODEL.keras --verify PATH        # verify an existing export, print the table
 """
@@ -18,7 +18,7 @@ def register(subparsers):
     p.add_argument("model", help="the .keras model file")
     p.add_argument("--format", "-f", choices=FORMATS,
                    help="output format (default: from the -o suffix: .tflite, .onnx, else saved_model)")
-    p.add_argument("--quantize", "-q", choices=sorted({q for qs in QUANTIZATIONS.values() for q in qs if q}),
+    p.add_argument("--quantize", "-q", choices=sorted({q for qs in QUANTIZATIONS.values() for q in qs}),
                    help="TFLite quantisation: float16 weights, dynamic-range int8 weights (slow on x86), "
                         "or full-integer int8 calibrated on --representative-data; SavedModel: bfloat16 "
                         "weights and compute (can be fast only on CPUs with AVX-512 BF16 or AMX)")
