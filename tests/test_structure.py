@@ -19,7 +19,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #   data, viz, models             independent of each other; models compiles with the metrics
 #   weights                       sources and converters for the models
 #   export, training              above weights and data
-#   api                           fcn_keras.build / list_models and the package root
+#   api                           fcn_keras.build / list_models, the loader (loading.py), the root
 #   predict                       any model file or artefact -> labels (uses export, api)
 #   cli                           every cli.py and demo.py: the command line, may use anything
 ALLOWED = {
@@ -51,7 +51,7 @@ def part_of(module):
         return "cli"
     if len(names) == 1 or names[1] == "api":
         return "api"
-    return {"_io": "util", "_progress": "util"}.get(names[1], names[1])
+    return {"_io": "util", "_progress": "util", "loading": "api"}.get(names[1], names[1])
 
 
 def _is_module(dotted):

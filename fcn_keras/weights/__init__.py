@@ -14,6 +14,7 @@ downloads nor converts. A path never touches the network. Loading is all or noth
 
 import os
 
+from fcn_keras.models.saving import KERAS_SUFFIX
 from fcn_keras.weights import mapping, zoo
 from fcn_keras.weights.download import parse_hash
 from fcn_keras.weights.caffemodel import CaffeModelError, read_caffemodel, write_caffemodel
@@ -24,7 +25,9 @@ from fcn_keras.weights.mapping import (WeightsMismatchError, assign, load_conver
 
 list_models = zoo.list_models
 
-PATH_SUFFIXES = (".caffemodel", ".keras", ".weights.h5", ".h5")
+#: Files that hold weights only: their architecture comes from backbone/head/num_classes/width.
+WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".caffemodel")
+PATH_SUFFIXES = WEIGHT_SUFFIXES + (KERAS_SUFFIX,)  # what `load` reads from a path
 
 
 def _backbone_of(model):
@@ -196,5 +199,5 @@ def _wrong_arch(model, entry):
 __all__ = [
     "CaffeModelError", "ChecksumError", "DownloadError", "WeightsMismatchError", "assign", "converted_path",
     "fetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
-    "values_from_keras_vgg16", "write_caffemodel", "zoo",
+    "values_from_keras_vgg16", "write_caffemodel", "zoo", "WEIGHT_SUFFIXES",
 ]
