@@ -33,3 +33,76 @@ def bar(total=None, desc=None, unit="it", enabled=None, **kwargs):
         enabled = interactive()
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr,
                 dynamic_ncols=True, leave=False, **kwargs)
+
+
+#: Lines native libraries write to stderr that tell a command-line user nothing: TFLite's
+#: delegate announcement and the TFLite converter's quantizer settings.
+NATIVE_NOISE = (rb"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
+                rb"fully_quantize: \d+, inference_type: ")
+
+
+def filter_native_stderr(patterns=NATIVE_NOISE):
+    """Drops the lines starting with `patterns` that native code writes to file descriptor 2.
+
+    C++ libraries (TFLite, its converter) write to the process's stderr directly; Python's
+    `sys.stderr` cannot filter them. Here fd 2 becomes a pipe read by a thread that forwards
+    everything but those lines to the original stderr; `sys.stderr` itself is rebound to the
+    original descriptor, so progress bars still see a terminal. For the command line only.
+
+    Args:
+        patterns: regular expressions (bytes) matched at the start of each line.
+
+    Returns:
+        `restore()`: flushes, puts fd 2 back and waits for the thread (also run at exit).
+    """
+    import atexit
+    import os
+    import re
+    import threading
+
+    noise = re.compile(b"(?:" + b"|".join(patterns) + b")")
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    python_stderr = sys.stderr
+    sys.stderr = open(os.dup(original), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None),
+                      errors="backslashreplace", closefd=True)
+
+    def pump():
+        pending = b""
+        with os.fdopen(read_end, "rb", buffering=0) as source:
+            while True:
+                chunk = source.read(65536)
+                if not chunk:
+                    break
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                kept = [line + b"\n" for line in lines if not noise.match(line)]
+                if pending and not noise.match(pending):  # a partial line (a bar): pass it on now
+                    kept.append(pending)
+                    pending = b""
+                if kept:
+                    os.write(original, b"".join(kept))
+        if pending and not noise.match(pending):
+            os.write(original, pending)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+    done = []
+
+    def restore():
+        if done:
+            return
+        done.append(True)
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(original, 2)  # closes the pipe's last write end: the thread reads EOF
+        thread.join(timeout=5)
+        sys.stderr = python_stderr
+
+    atexit.register(restore)
+    return restore

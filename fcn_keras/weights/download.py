@@ -117,10 +117,9 @@ def _offline_error(failures, target):
     lines = head + [
         "Without network access, download it elsewhere from one of those URLs and put it at",
         f"  {target}",
-        f"(the cache folder is $KERAS_HOME/models, here {os.path.dirname(target)}),"]
-    tail = " or pass the file's own path as {}."
+        "(the cache folder is $KERAS_HOME/models), or pass the file's own path as "]
     text = "\n".join(lines)
-    return DownloadError(text + tail.format("weights=..."), cli_message=text + tail.format("--weights PATH"))
+    return DownloadError(text + "weights=PATH.", cli_message=text + "--weights PATH.")
 
 
 def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=None,
