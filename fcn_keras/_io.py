@@ -129,8 +129,10 @@ def move_into_place(tmp, path, overwrite=False):
     tmp, path = os.fspath(tmp), os.fspath(path)
     if os.path.lexists(path):
         if not overwrite:
-            raise FileExistsError(f"Expected no file or folder at {path!r} (pass overwrite=True to "
+            err = FileExistsError(f"Expected no file or folder at {path!r} (pass overwrite=True to "
                                   f"replace it). Received: overwrite={overwrite!r}")
+            err.cli_message = f"{path!r} exists; pass --overwrite to replace it"
+            raise err
         if os.path.isdir(path) and not os.path.islink(path):
             old = os.path.join(os.path.dirname(os.path.abspath(path)),
                                f".old-{os.getpid()}-{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")

@@ -86,8 +86,9 @@ def normalize_quantize(format, quantize):
         raise ExportError(f"`quantize` must be one of {allowed} for format={format!r}: "
                           f"{NO_BFLOAT16[format]}. Received: quantize={quantize!r}")
     if quantize not in allowed:
-        raise ExportError(
-            f"`quantize` for format={format!r} must be one of {allowed}. Received: quantize={quantize!r}")
+        shown = ", ".join(repr("float32" if q is None else q) for q in allowed)
+        raise ExportError(f"`quantize` for format={format!r} must be one of {shown} (None: float32). "
+                          f"Received: quantize={quantize!r}")
     return quantize
 
 
@@ -197,8 +198,10 @@ def check_target(path, overwrite, extra=()):
         return
     for p in [path, *extra]:
         if os.path.lexists(p):
-            raise ExportError(f"{p!r} already exists; pass overwrite=True (CLI: --overwrite) to replace it. "
+            err = ExportError(f"{p!r} already exists; pass overwrite=True to replace it. "
                               f"Received: overwrite={overwrite!r}")
+            err.cli_message = f"{p!r} already exists; pass --overwrite to replace it"
+            raise err
 
 
 # --------------------------------------------------------------------------- files

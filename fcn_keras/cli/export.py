@@ -5,8 +5,7 @@
     fcn-keras export MODEL.keras --verify PATH        # verify an existing export, print the table
 """
 
-
-from ._common import FORMATS, QUANTIZATIONS
+from fcn_keras.export._common import FORMATS, QUANTIZATIONS
 
 
 def register(subparsers):
@@ -54,13 +53,15 @@ def run(args):
     """
     from fcn_keras.export import (DEFAULT_OPSET, ExportError, Verification, export,
                                   format_table, sample_images, verify)
+    from fcn_keras.loading import load_model
 
+    model = load_model(args.model, arg="MODEL")  # a .keras file or a zoo name
     verification = Verification(data=args.verify_data)
     if args.verify_path:
         if args.output:
             raise ExportError(f"--verify checks an existing export; -o must not be given with it. "
                               f"Received: -o {args.output}")
-        report = verify(args.verify_path, args.model, verification)
+        report = verify(args.verify_path, model, verification)
         print(format_table(report))
         print(f"report: {args.verify_path.rstrip('/')}.verify.json")
         return 0
@@ -73,7 +74,7 @@ def run(args):
         representative = sample_images(args.representative_data, "train", args.num_calibration,
                                        arg="--representative-data")
     result = export(
-        args.model, args.output, args.format, args.quantize, representative_data=representative,
+        model, args.output, args.format, args.quantize, representative_data=representative,
         verify=False if args.no_verify else verification, overwrite=args.overwrite,
         input_size=args.input_size, io_type=args.io_type, class_names=args.class_names,
         opset=args.opset or DEFAULT_OPSET)

@@ -1,8 +1,10 @@
 """The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo.
 
-Each area registers its own subcommands (`register(subparsers)`); this file collects them,
-so `fcn-keras --help` lists what the installed package offers, and gives every subcommand
-the same behaviour on failure:
+One module per command (`fcn_keras/cli/<command>.py`) adds its parser (`register(subparsers)`)
+and maps the parsed arguments onto the library. Parsing comes first and imports no
+TensorFlow or Keras (each command imports them when it runs), so `--help`, `--version` and
+typos answer at once. This file collects the commands and gives them the same behaviour on
+failure:
 
     exit 0     success
     exit 1     a runtime failure: a download that cannot be made, an export that fails its
@@ -11,8 +13,11 @@ the same behaviour on failure:
                that does not fit the model (argparse uses 2 for its own errors too)
     exit 130   interrupted (Ctrl-C); `train` says where its backup is
 
-Every expected failure is one line on stderr, `fcn-keras <command>: error: <message>`;
-`--debug` shows the full traceback instead.
+Every expected failure is one line on stderr, `fcn-keras <command>: error: <message>` (a
+download that cannot be made says, on a few more lines, which URLs failed and where the file
+goes); `--debug` shows the full traceback instead. An error may carry `cli_message`, its text
+in the command line's words (`--overwrite`, `--weights` for Python's `overwrite=True`,
+`weights=`).
 """
 
 import argparse
@@ -22,10 +27,13 @@ import re
 import sys
 import warnings
 
-from fcn_keras import __version__
+import fcn_keras
 
-AREAS = ("fcn_keras.demo", "fcn_keras.training.cli", "fcn_keras.export.cli", "fcn_keras.weights.cli", "fcn_keras.predict")
+COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo")
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+# Commands that run TFLite: its XNNPACK "INFO: Created ... delegate" line and the converter's
+# "fully_quantize: ..." line are kept off their stderr (`fcn_keras._progress.NATIVE_NOISE`).
+NATIVE_LOGGERS = ("demo", "predict", "export")
 INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
                 IsADirectoryError)
 
@@ -38,18 +46,12 @@ def make_parser():
                     "build, train, evaluate, export and convert FCN-32s/16s/8s models.",
         epilog="Exit codes: 0 success, 1 runtime failure, 2 usage or input error, "
                "130 interrupted. --debug shows tracebacks.")
-    parser.add_argument("--version", action="version", version=f"fcn-keras {__version__}")
+    parser.add_argument("--version", action="version", version=f"fcn-keras {fcn_keras.__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks and TensorFlow's log lines")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for area in AREAS:
-        try:
-            module = importlib.import_module(area)
-        except ModuleNotFoundError as err:
-            if err.name != area and not area.startswith(str(err.name) + "."):
-                raise
-            continue
-        module.register(subparsers)
+    for command in COMMANDS:
+        importlib.import_module(f"fcn_keras.cli.{command}").register(subparsers)
     return parser
 
 
@@ -91,7 +93,8 @@ def _describe(err):
     an op error whose message holds that error's text among graph annotations: its last
     `SomeError: text` line is kept, and a data error counts as an input error.
     """
-    text = str(getattr(err, "message", None) or err)
+    cli_text = getattr(err, "cli_message", None)
+    text = str(cli_text or getattr(err, "message", None) or err)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     code = EXIT_USAGE if isinstance(err, INPUT_ERRORS) else None
     if code is None and isinstance(err, _runtime_errors()):
@@ -105,6 +108,8 @@ def _describe(err):
             return EXIT_USAGE, raised[-1].group(2)
         lines = ([f"{raised[-1].group(1)}: {raised[-1].group(2)}"] if raised
                  else [line for line in lines if not line.startswith("[[")][:1])
+    if cli_text:  # worded for the command line, lines kept
+        return code, "\n  ".join(line.rstrip() for line in text.splitlines() if line.strip())
     return code, " ".join(lines) or type(err).__name__
 
 
@@ -115,10 +120,16 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else EXIT_USAGE
+    restore = None
     if not args.debug:
         _quiet()
+        if args.command in NATIVE_LOGGERS:
+            from fcn_keras._progress import filter_native_stderr
+
+            restore = filter_native_stderr()
     prefix = f"fcn-keras {args.command}"
     try:
+        fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
         return int(args.func(args) or 0)
     except KeyboardInterrupt as err:
         if args.debug:
@@ -136,7 +147,6 @@ def main(argv=None):
             raise
         print(f"{prefix}: error: {described[1]}", file=sys.stderr)
         return described[0]
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    finally:
+        if restore is not None:
+            restore()

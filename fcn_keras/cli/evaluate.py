@@ -1,0 +1,59 @@
+"""`fcn-keras evaluate`: the paper's four metrics and per-class IoU of a model on a data set."""
+
+from __future__ import annotations
+
+from fcn_keras.cli._args import architecture_args, data_args, source
+
+
+def _load_model(args, num_classes):
+    """The model `evaluate` scores: `--model` (a .keras file, a zoo name, or a weights file with
+    the architecture flags) or a model built with `--weights` (`fcn_keras.loading`)."""
+    from fcn_keras import loading
+
+    if not (args.model or args.weights):
+        raise ValueError("Expected `--model PATH` (.keras) or `--weights` (a zoo name, "
+                         ".caffemodel, ...). Received: neither")
+    arch = dict(backbone=args.backbone, head=args.head, width=args.width)
+    if args.weights or loading.kind_of(args.model) in ("weights", "zoo"):
+        arch["num_classes"] = num_classes  # the data's classes (a zoo name must agree)
+    return loading.load_model(args.model, weights=args.weights, arg="--model", **arch)
+
+
+def run(args):
+    """Runs `fcn-keras evaluate`; returns the exit code."""
+    from fcn_keras import data, training
+    from fcn_keras.training.callbacks import write_json
+
+    src = source(args, args.split)
+    model = _load_model(args, args.num_classes or src.num_classes)
+    n_out = getattr(model, "num_classes", None) or int(model.output_shape[-1])
+    if n_out != src.num_classes:
+        raise ValueError(f"Expected a model with {src.num_classes} classes (the classes of "
+                         f"{args.data}). Received: a model with {n_out} classes")
+    ds = data.pipeline(src, batch_size=args.batch_size)
+    scores = training.evaluate(model, ds, src.num_classes, list(src.class_names),
+                               steps=args.steps, progress=not args.quiet)
+    print(training.format_report(scores, f"{args.data}:{args.split}"))
+    if args.json:
+        write_json(scores, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def register(subparsers):
+    """Adds `fcn-keras evaluate` to an argparse `subparsers`."""
+    p = subparsers.add_parser(
+        "evaluate", help="score a model: the paper's four metrics and per-class IoU",
+        description="Evaluate a model on a data set: pixel accuracy, mean accuracy, mean IU, "
+                    "frequency weighted IU, and a per-class IoU table.")
+    p.add_argument("--model", help="a trained model (.keras), a zoo name, or a weights file (.weights.h5, "
+                                   ".caffemodel) with --backbone/--head/--width")
+    architecture_args(p, backbone=None, head=None, width=None, num_classes=False,
+                      note="with a weights file --model or --weights")
+    p.add_argument("--weights", help="weights for a built model: a zoo name or a path")
+    data_args(p, split_default="val")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--steps", type=int, help="evaluate only this many batches")
+    p.add_argument("--json", help="also write the scores to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
