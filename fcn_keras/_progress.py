@@ -67,8 +67,13 @@ def filter_native_stderr(patterns=NATIVE_NOISE):
     os.dup2(write_end, 2)
     os.close(write_end)
     python_stderr = sys.stderr
-    sys.stderr = open(os.dup(original), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None),
-                      errors="backslashreplace", closefd=True)
+    try:
+        on_fd2 = python_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # replaced (e.g. captured by a test): leave it
+        on_fd2 = False
+    if on_fd2:
+        sys.stderr = open(os.dup(original), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None),
+                          errors="backslashreplace", closefd=True)
 
     def pump():
         pending = b""
@@ -102,7 +107,9 @@ def filter_native_stderr(patterns=NATIVE_NOISE):
             pass
         os.dup2(original, 2)  # closes the pipe's last write end: the thread reads EOF
         thread.join(timeout=5)
-        sys.stderr = python_stderr
+        if on_fd2:  # the rebound stream stays open: loggers made meanwhile may hold it
+            sys.stderr.flush()
+            sys.stderr = python_stderr
 
     atexit.register(restore)
     return restore

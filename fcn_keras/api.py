@@ -99,6 +99,9 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
     if class_names is None and isinstance(weights, str) and weights in zoo.ENTRIES:
         classes = zoo.ENTRIES[weights].get("classes")
         class_names = list(classes) if classes and len(classes) == n else None
+    entry = zoo.ENTRIES.get(weights) if isinstance(weights, str) else None
+    if entry is not None and width == 1.0 and entry["backbone"] == arch["backbone"]:
+        weight_sources.prefetch(weights)  # offline: fail before building the model
     model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, load_as,
                 class_names=class_names, palette=palette, **kwargs)
     if weights is not None:

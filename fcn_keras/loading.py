@@ -127,11 +127,13 @@ def build_with_weights(weights, arch):
 
     arch = dict(arch)
     entry = zoo.ENTRIES.get(weights) if not os.path.exists(weights) else None
+    implied = set() if entry is None else {k for k in ("backbone", "head", "num_classes") if entry[k] is not None}
     if entry is None and weights != "imagenet":
         must_exist(weights, "weights")
         if arch["num_classes"] is None and weights.lower().endswith(".caffemodel"):
             arch["num_classes"] = caffemodel_classes(weights)
-    implied = set() if entry is None else {k for k in ("backbone", "head", "num_classes") if entry[k] is not None}
+            if arch["num_classes"] is None:  # a backbone's classifier: build's default class count
+                implied.add("num_classes")
     missing = [k for k in ("backbone", "head", "num_classes") if arch[k] is None and k not in implied]
     if missing == ["num_classes"] and (entry is not None or weights == "imagenet"):
         missing = []  # a backbone's ImageNet weights: build's default class count

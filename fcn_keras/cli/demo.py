@@ -155,5 +155,5 @@ def register(subparsers):
     p.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs (default: {EPOCHS})")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 epoch of 4 steps")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=_main)

@@ -52,7 +52,7 @@ def register(subparsers):
                       note="with a weights file --model or --weights")
     p.add_argument("--weights", help="weights for a built model: a zoo name or a path")
     data_args(p, split_default="val")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=1, help="images per batch (default: 1)")
     p.add_argument("--steps", type=int, help="evaluate only this many batches")
     p.add_argument("--json", help="also write the scores to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

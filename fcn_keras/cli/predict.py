@@ -184,7 +184,7 @@ def register(subparsers):
                         "photo on FCN-8s VGG16 peaks at about 3.2 GB; 0 = full resolution, about 22 GB)")
     p.add_argument("--save-scores", action="store_true", help="also write <name>_scores.npy (float16 logits)")
     p.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1 (default: 0.5)")
     p.add_argument("--legend", action="store_true", help="add a legend to the overlays")
     p.add_argument("--class-names", help="names for the legend: 'voc', 'shapes', 'cityscapes', a file "
                                          "(one per line) or a,b,c (default: the artefact's)")

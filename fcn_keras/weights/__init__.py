@@ -71,6 +71,23 @@ def fetch(name, file_hash=None, *, progress=None):
     return _download(src["urls"], src["filename"], checksum or file_hash, progress=progress)
 
 
+def prefetch(name):
+    """Makes sure zoo entry `name`'s weights are at hand (converted cache or downloaded source)
+    before a model is built for them: offline, the DownloadError comes at once.
+
+    Raises:
+        DownloadError: neither cached nor downloadable.
+    """
+    entry = zoo.get(name)
+    if os.path.exists(converted_path(name)):
+        return
+    if entry["kind"] == "backbone":
+        entry = zoo.imagenet_entry(entry["backbone"])
+        if os.path.exists(converted_path(entry["name"])):
+            return
+    fetch(entry["name"])
+
+
 def converted_path(name):
     """Where the converted weights of zoo entry `name` are cached."""
     return os.path.join(converted_dir(), f"{name}.converted.h5")
@@ -198,6 +215,6 @@ def _wrong_arch(model, entry):
 
 __all__ = [
     "CaffeModelError", "ChecksumError", "DownloadError", "WeightsMismatchError", "assign", "converted_path",
-    "fetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
+    "fetch", "prefetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
     "values_from_keras_vgg16", "write_caffemodel", "zoo", "WEIGHT_SUFFIXES",
 ]
