@@ -35,32 +35,37 @@ def bar(total=None, desc=None, unit="it", enabled=None, **kwargs):
                 dynamic_ncols=True, leave=False, **kwargs)
 
 
-#: Lines native libraries write to stderr that tell a command-line user nothing: TFLite's
-#: delegate announcement and the TFLite converter's quantizer settings.
-NATIVE_NOISE = (rb"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
-                rb"fully_quantize: \d+, inference_type: ")
+#: How the lines start that native libraries write to stderr and that tell a command-line user
+#: nothing: TFLite's delegate announcement and the TFLite converter's quantizer settings.
+NATIVE_NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+                b"fully_quantize: ")
 
 
-def filter_native_stderr(patterns=NATIVE_NOISE):
-    """Drops the lines starting with `patterns` that native code writes to file descriptor 2.
+def filter_native_stderr(prefixes=NATIVE_NOISE):
+    """Drops the lines starting with `prefixes` that native code writes to file descriptor 2.
 
-    C++ libraries (TFLite, its converter) write to the process's stderr directly; Python's
-    `sys.stderr` cannot filter them. Here fd 2 becomes a pipe read by a thread that forwards
-    everything but those lines to the original stderr; `sys.stderr` itself is rebound to the
-    original descriptor, so progress bars still see a terminal. For the command line only.
+    C++ libraries (TFLite, its converter) write to the process's stderr directly, often a line
+    in several writes; Python's `sys.stderr` cannot filter them. Here fd 2 becomes a pipe read
+    by a thread that forwards everything but those lines to the original stderr (a partial
+    line is held only while it may still become one of them); `sys.stderr` itself is rebound
+    to the original descriptor, so progress bars still see a terminal. For the command line.
 
     Args:
-        patterns: regular expressions (bytes) matched at the start of each line.
+        prefixes: bytes each dropped line starts with.
 
     Returns:
         `restore()`: flushes, puts fd 2 back and waits for the thread (also run at exit).
     """
     import atexit
     import os
-    import re
     import threading
 
-    noise = re.compile(b"(?:" + b"|".join(patterns) + b")")
+    def noise(line):
+        return line.startswith(prefixes)
+
+    def maybe_noise(partial):
+        return any(p.startswith(partial) or partial.startswith(p) for p in prefixes)
+
     sys.stderr.flush()
     original = os.dup(2)
     read_end, write_end = os.pipe()
@@ -84,13 +89,13 @@ def filter_native_stderr(patterns=NATIVE_NOISE):
                     break
                 lines = (pending + chunk).split(b"\n")
                 pending = lines.pop()
-                kept = [line + b"\n" for line in lines if not noise.match(line)]
-                if pending and not noise.match(pending):  # a partial line (a bar): pass it on now
+                kept = [line + b"\n" for line in lines if not noise(line)]
+                if pending and not maybe_noise(pending):  # a partial line (a bar): pass it on now
                     kept.append(pending)
                     pending = b""
                 if kept:
                     os.write(original, b"".join(kept))
-        if pending and not noise.match(pending):
+        if pending and not noise(pending):
             os.write(original, pending)
 
     thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
