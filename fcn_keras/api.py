@@ -96,10 +96,9 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
     # loads them in float32 and is rounded after; float32 and mixed policies build once
     float_vars = keras.dtype_policies.get(policy).variable_dtype == "float32"
     load_as = policy if weights is None or float_vars else "float32"
-    if class_names is None and isinstance(weights, str) and weights in zoo.ENTRIES:
-        classes = zoo.ENTRIES[weights].get("classes")
-        class_names = list(classes) if classes and len(classes) == n else None
     entry = zoo.ENTRIES.get(weights) if isinstance(weights, str) else None
+    if class_names is None and entry is not None and len(entry.get("classes") or ()) == n:
+        class_names = list(entry["classes"])  # a zoo FCN's classes travel with the model
     if entry is not None and width == 1.0 and entry["backbone"] == arch["backbone"]:
         weight_sources.prefetch(weights)  # offline: fail before building the model
     model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, load_as,
