@@ -111,7 +111,8 @@ def build_with_weights(weights, arch):
         weights: a weights file (.weights.h5, .h5, .caffemodel), a zoo name or "imagenet".
         arch: dict with "backbone", "head", "num_classes", "width" (None: not given). A zoo
             FCN name implies all but width; a `.caffemodel` implies num_classes (its score
-            layer's); otherwise backbone, head and num_classes are required; width: 1.0.
+            layer's; an ImageNet classifier's: 21, as do "imagenet" and the zoo's backbone
+            entries); otherwise backbone, head and num_classes are required; width: 1.0.
 
     Returns:
         the `fcn_keras.FCN` (class names set from the zoo entry for a zoo FCN).
