@@ -15,7 +15,7 @@ def register(subparsers):
         description="Export a .keras FCN to a SavedModel (servers), TFLite (phones) or ONNX, verify the "
                     "result against the Keras model in its own runtime and print the parity table. "
                     "The report is written next to the file as <PATH>.verify.json.")
-    p.add_argument("model", help="the .keras model file")
+    p.add_argument("model", help="the .keras model file (or a zoo name)")
     p.add_argument("--format", "-f", choices=FORMATS,
                    help="output format (default: from the -o suffix: .tflite, .onnx, else saved_model)")
     p.add_argument("--quantize", "-q", choices=sorted({q for qs in QUANTIZATIONS.values() for q in qs if q}),
