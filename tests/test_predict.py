@@ -244,7 +244,7 @@ def test_cli_zoo_name_offline(photos, tmp_path):
     env = {"KERAS_HOME": str(tmp_path / "keras"), "https_proxy": "http://127.0.0.1:9",
            "http_proxy": "http://127.0.0.1:9", "no_proxy": ""}
     r = _cli(photos / "a.png", "--model", "voc-fcn32s", "--out", tmp_path / "o", env=env)
-    assert r.returncode == 2, r.stderr
+    assert r.returncode == 1, r.stderr  # a download that cannot be made: a runtime failure
     assert "fcn32s-heavy-pascal.caffemodel" in r.stderr and "http" in r.stderr
     assert str(tmp_path / "keras") in r.stderr
     assert "Traceback" not in r.stderr

@@ -22,7 +22,8 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #   weights                       sources and converters for the models
 #   export, training              above weights and data
 #   api                           fcn_keras.build / list_models and the package root
-#   predict                       any model file or artefact -> labels (uses export, api)
+#   predict                       loading.py (one way to open a model) and predict.py: any
+#                                 model file, zoo name or artefact -> labels (uses export, api)
 #   cli                           fcn_keras/cli/: the command line, may use anything
 ALLOWED = {
     "util": set(),
@@ -50,7 +51,7 @@ def part_of(module):
         return "cli"
     if len(names) == 1 or names[1] == "api":
         return "api"
-    return {"_io": "util", "_progress": "util"}.get(names[1], names[1])
+    return {"_io": "util", "_progress": "util", "loading": "predict"}.get(names[1], names[1])
 
 
 def _is_module(dotted):

@@ -13,8 +13,11 @@ failure:
                that does not fit the model (argparse uses 2 for its own errors too)
     exit 130   interrupted (Ctrl-C); `train` says where its backup is
 
-Every expected failure is one line on stderr, `fcn-keras <command>: error: <message>`;
-`--debug` shows the full traceback instead.
+Every expected failure is one line on stderr, `fcn-keras <command>: error: <message>` (a
+download that cannot be made says, on a few more lines, which URLs failed and where the file
+goes); `--debug` shows the full traceback instead. An error may carry `cli_message`, its text
+in the command line's words (`--overwrite`, `--weights` for Python's `overwrite=True`,
+`weights=`).
 """
 
 import argparse
@@ -87,7 +90,8 @@ def _describe(err):
     an op error whose message holds that error's text among graph annotations: its last
     `SomeError: text` line is kept, and a data error counts as an input error.
     """
-    text = str(getattr(err, "message", None) or err)
+    cli_text = getattr(err, "cli_message", None)
+    text = str(cli_text or getattr(err, "message", None) or err)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     code = EXIT_USAGE if isinstance(err, INPUT_ERRORS) else None
     if code is None and isinstance(err, _runtime_errors()):
@@ -101,6 +105,8 @@ def _describe(err):
             return EXIT_USAGE, raised[-1].group(2)
         lines = ([f"{raised[-1].group(1)}: {raised[-1].group(2)}"] if raised
                  else [line for line in lines if not line.startswith("[[")][:1])
+    if cli_text:  # worded for the command line, lines kept
+        return code, "\n  ".join(line.rstrip() for line in text.splitlines() if line.strip())
     return code, " ".join(lines) or type(err).__name__
 
 
@@ -111,8 +117,14 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else EXIT_USAGE
+    restore = None
     if not args.debug:
         _quiet()
+        # Native libraries' info lines (TensorFlow's start-up notes, TFLite's XNNPACK line, the
+        # converter's settings) are kept off stderr: `fcn_keras._progress.NATIVE_NOISE`.
+        from fcn_keras._progress import filter_native_stderr
+
+        restore = filter_native_stderr()
     prefix = f"fcn-keras {args.command}"
     try:
         fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
@@ -133,3 +145,6 @@ def main(argv=None):
             raise
         print(f"{prefix}: error: {described[1]}", file=sys.stderr)
         return described[0]
+    finally:
+        if restore is not None:
+            restore()

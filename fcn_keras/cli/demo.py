@@ -19,6 +19,7 @@ import time
 DEMO = {"backbone": "alexnet", "head": "8s", "width": 0.125}
 EPOCHS = 10
 QUICK_EPOCHS = 1
+VAL_SIZE = 64  # the synthetic images' side, in pixels (train and validation)
 
 
 def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=False,
@@ -52,8 +53,11 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
 
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise FileExistsError(f"The output folder must be new or empty (or pass --overwrite to "
-                              f"replace its files). Received: --out={out_dir!r} (not empty)")
+        err = FileExistsError(f"The output folder must be new or empty (or pass overwrite=True to "
+                              f"replace its files). Received: out_dir={out_dir!r} (not empty)")
+        err.cli_message = (f"The output folder must be new or empty (or pass --overwrite to replace its "
+                           f"files). Received: --out={out_dir!r} (not empty)")
+        raise err
     os.makedirs(out_dir, exist_ok=True)
 
     def say(msg):
@@ -63,9 +67,9 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     t0 = time.time()
     keras.utils.set_random_seed(0)
     classes = data.SHAPES_CLASSES
-    train_ds = data.pipeline(data.shapes("train", image_size=64), batch_size=8, training=True,
+    train_ds = data.pipeline(data.shapes("train", image_size=VAL_SIZE), batch_size=8, training=True,
                              seed=0, cache=True)
-    val_ds = data.pipeline(data.shapes("val", image_size=64), batch_size=16, cache=True)
+    val_ds = data.pipeline(data.shapes("val", image_size=VAL_SIZE), batch_size=16, cache=True)
     model = fcn_keras.build(DEMO["backbone"], DEMO["head"], num_classes=len(classes), width=DEMO["width"])
     # From scratch (no ImageNet weights on this machine) a small net learns fastest with Adam;
     # model.compile() with no arguments gives the paper's SGD recipe for fine-tuning.
@@ -74,7 +78,7 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
         f"on the synthetic shapes set for {epochs} epochs")
     train_dir = os.path.join(out_dir, "train")
     training.train(model, train_ds, val_ds, epochs=epochs, out_dir=train_dir,
-                   steps_per_epoch=steps_per_epoch, verbose=1 if verbose else 0)
+                   steps_per_epoch=steps_per_epoch, verbose=1 if verbose else 0, class_names=classes)
 
     say("[2/4] evaluating on the validation split")
     scores = training.evaluate(model, val_ds, len(classes), classes, progress=verbose)
@@ -124,9 +128,16 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     if exports:
         say(f"  exports      {export_dir}{os.sep} ({', '.join(os.path.basename(p) for p in exports.values())})")
     say(f"  pictures     {pred_dir}{os.sep} (<i>_panel.png: image, truth, prediction)")
+    say(f"  same score   {evaluate_command(model_path)}")
     say(f"next: fcn-keras predict --model {model_path} your_photo.jpg --out masks/")
     return {"metrics": scores, "exports": exports, "predictions": written, "model": model_path,
             "curves": curves}
+
+
+def evaluate_command(model_path):
+    """The `fcn-keras evaluate` command that scores `model_path` on the demo's validation data
+    (shapes:val at 64 x 64 pixels) and prints the demo's mean IU."""
+    return f"fcn-keras evaluate --model {model_path} --data shapes --split val --image-size {VAL_SIZE}"
 
 
 def _main(args):
@@ -144,5 +155,5 @@ def register(subparsers):
     p.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs (default: {EPOCHS})")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 epoch of 4 steps")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=_main)

@@ -15,7 +15,7 @@ def register(subparsers):
         description="Export a .keras FCN to a SavedModel (servers), TFLite (phones) or ONNX, verify the "
                     "result against the Keras model in its own runtime and print the parity table. "
                     "The report is written next to the file as <PATH>.verify.json.")
-    p.add_argument("model", help="the .keras model file")
+    p.add_argument("model", help="the .keras model file (or a zoo name)")
     p.add_argument("--format", "-f", choices=FORMATS,
                    help="output format (default: from the -o suffix: .tflite, .onnx, else saved_model)")
     p.add_argument("--quantize", "-q", choices=sorted({q for qs in QUANTIZATIONS.values() for q in qs}),
@@ -53,13 +53,15 @@ def run(args):
     """
     from fcn_keras.export import (DEFAULT_OPSET, ExportError, Verification, export,
                                   format_table, sample_images, verify)
+    from fcn_keras.loading import load_model
 
+    model = load_model(args.model, arg="MODEL")  # a .keras file or a zoo name
     verification = Verification(data=args.verify_data)
     if args.verify_path:
         if args.output:
             raise ExportError(f"--verify checks an existing export; -o must not be given with it. "
                               f"Received: -o {args.output}")
-        report = verify(args.verify_path, args.model, verification)
+        report = verify(args.verify_path, model, verification)
         print(format_table(report))
         print(f"report: {args.verify_path.rstrip('/')}.verify.json")
         return 0
@@ -72,7 +74,7 @@ def run(args):
         representative = sample_images(args.representative_data, "train", args.num_calibration,
                                        arg="--representative-data")
     result = export(
-        args.model, args.output, args.format, args.quantize, representative_data=representative,
+        model, args.output, args.format, args.quantize, representative_data=representative,
         verify=False if args.no_verify else verification, overwrite=args.overwrite,
         input_size=args.input_size, io_type=args.io_type, class_names=args.class_names,
         opset=args.opset or DEFAULT_OPSET)

@@ -56,17 +56,24 @@ def normalize_size(size, name="input_size"):
 
 
 def load_model(model):
-    """`model` itself if it is a keras.Model with one (N, H, W, C) output, else the loaded .keras file."""
+    """`model` itself if it is a keras.Model with one (N, H, W, C) output, else the loaded .keras file.
+
+    Other model kinds (zoo names, weights files) are opened above this package, by
+    `fcn_keras.loading.load_model`, and passed here as a keras.Model.
+    """
     import keras
+
+    from fcn_keras.models.saving import load_keras
 
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
-        if not os.path.isfile(path):
+        if not path.endswith(".keras") and not os.path.isfile(path):
             raise ExportError(f"`model` must be a keras.Model or an existing .keras file. "
                               f"Received: model={path!r} (no such file)")
-        import fcn_keras.models  # noqa: F401  (registers the custom layers)
-
-        model = keras.models.load_model(path, compile=False)
+        try:
+            model = load_keras(path)
+        except (OSError, ValueError) as e:
+            raise ExportError(str(e)) from None
     if not isinstance(model, keras.Model):
         raise ExportError(f"`model` must be a keras.Model or a .keras path. "
                           f"Received: model of type {type(model).__name__}")
@@ -81,7 +88,12 @@ def model_num_classes(model):
 
 
 def class_metadata(model, class_names=None, palette=None):
-    """(class_names list[str], palette uint8 (C, 3)) for the model, defaults filled in."""
+    """(class_names list[str], palette uint8 (C, 3)) for the model: the arguments, else the
+    model's own (an FCN's `class_names` / `palette`), else the defaults."""
+    if class_names is None:
+        class_names = getattr(model, "class_names", None)
+    if palette is None:
+        palette = getattr(model, "palette", None)
     try:
         return conventions.class_metadata(model_num_classes(model), class_names, palette)
     except ValueError as e:
@@ -105,8 +117,10 @@ def check_target(path, overwrite, extra=()):
         return
     for p in [path, *extra]:
         if os.path.lexists(p):
-            raise ExportError(f"{p!r} already exists; pass overwrite=True (CLI: --overwrite) to replace it. "
+            err = ExportError(f"{p!r} already exists; pass overwrite=True to replace it. "
                               f"Received: overwrite={overwrite!r}")
+            err.cli_message = f"{p!r} already exists; pass --overwrite to replace it"
+            raise err
 
 
 # --------------------------------------------------------------------------- files

@@ -3,7 +3,7 @@
 
 import keras
 
-from fcn_keras.conventions import DEFAULT_NUM_CLASSES, IGNORE_LABEL
+from fcn_keras.conventions import DEFAULT_NUM_CLASSES, IGNORE_LABEL, class_metadata
 from fcn_keras.metrics import paper_metrics
 from fcn_keras.models import registry
 from fcn_keras.models.heads import fcn_head
@@ -36,6 +36,13 @@ def _validate(num_classes, input_shape, width):
     if not isinstance(width, (int, float)) or not 0 < width <= 4:
         raise ValueError(f"`width` must be a number in (0, 4]. Received: width={width!r}")
     return shape
+
+
+def _class_info(num_classes, class_names, palette):
+    """(class_names list or None, palette list of [r, g, b] or None), checked against num_classes."""
+    names, pal = class_metadata(num_classes, class_names, palette)  # raises ValueError on a misfit
+    return (None if class_names is None else names,
+            None if palette is None else pal.astype(int).tolist())
 
 
 def _features(backbone, inputs, include_preprocessing, width, first_pad=None):
@@ -83,6 +90,11 @@ class FCN(keras.Model):
             (`keras.config.dtype_policy()`). The config (and so a `.keras` file) keeps the
             variables' dtype: a bfloat16 net reloads in bfloat16, a mixed one in float32. The
             logits are float32 under every policy.
+        class_names: None or `num_classes` names (label id -> name); palette: None or
+            (num_classes, 3) RGB values 0..255. Both are kept in the config, so a `.keras` file
+            carries them to `fcn-keras predict --legend`, `export()` and the reports;
+            `fcn_keras.training.train(..., class_names=...)` sets them from the training data.
+            Settable later as attributes (`model.class_names = [...]`).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Raises:
@@ -90,9 +102,11 @@ class FCN(keras.Model):
     """
 
     def __init__(self, backbone="vgg16", head="8s", num_classes=DEFAULT_NUM_CLASSES, input_shape=(None, None, 3),
-                 include_preprocessing=True, width=1.0, dtype=None, **kwargs):
+                 include_preprocessing=True, width=1.0, dtype=None, class_names=None, palette=None,
+                 **kwargs):
         registry.check(backbone, head)
         shape = _validate(num_classes, input_shape, width)
+        class_info = _class_info(num_classes, class_names, palette)
         policy = None if dtype is None else policy_name(dtype)
         kwargs.setdefault("name", f"fcn{registry.HEADS[head]['model_id']}_{backbone}")
         with precision(policy):
@@ -106,6 +120,7 @@ class FCN(keras.Model):
         self.width = width
         self.include_preprocessing = include_preprocessing
         self.fcn_input_shape = shape
+        self.class_names, self.palette = class_info
 
     def get_config(self):
         return {
@@ -120,7 +135,17 @@ class FCN(keras.Model):
             # a mixed (training) policy is saved as its variables' dtype: reloaded for inference or
             # export, the net computes in float32, as it was trained to
             "dtype": self.dtype_policy.variable_dtype,
+            "class_names": self.class_names,
+            "palette": self.palette,
         }
+
+    def __setattr__(self, name, value):
+        if name in ("class_names", "palette") and hasattr(self, "num_classes"):
+            names = value if name == "class_names" else getattr(self, "class_names", None)
+            pal = value if name == "palette" else getattr(self, "palette", None)
+            checked = _class_info(self.num_classes, names, pal)
+            value = checked[0] if name == "class_names" else checked[1]
+        super().__setattr__(name, value)
 
     @classmethod
     def from_config(cls, config):

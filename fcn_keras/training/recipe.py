@@ -134,7 +134,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
                epochs=1, out_dir=None, weights=None, width=1.0, optimizer=None,
                learning_rate=None, mixed_precision=False, jit_compile="auto", strategy=None,
                steps_per_epoch=None, validation_steps=None, callbacks=None, verbose="auto",
-               tensorboard=False, backup_every=500, build_kwargs=None):
+               tensorboard=False, backup_every=500, build_kwargs=None, class_names=None):
     """Train an FCN with the paper's schedule (or at once); returns a `RecipeResult`.
 
     Args:
@@ -157,6 +157,8 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
             passed to `fcn_keras.training.train` (`backup_every`: steps between backups
             within an epoch; None or 0: at epoch ends only).
         build_kwargs: more arguments of `fcn_keras.FCN` (input_shape, include_preprocessing).
+        class_names: the data's class names (e.g. `source.class_names`), kept in every stage's
+            model and `.keras` file.
 
     Returns:
         A `RecipeResult`.
@@ -179,7 +181,8 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         dirs[head] = stage_dir
         done = stage_dir is not None and os.path.exists(os.path.join(stage_dir, "model.weights.h5"))
         with precision(mixed_precision), strat.scope():
-            model = FCN(backbone, head, num_classes, width=width, **(build_kwargs or {}))
+            model = FCN(backbone, head, num_classes, width=width, **(build_kwargs or {}),
+                        **({} if class_names is None else {"class_names": list(class_names)}))
             if prev is not None:
                 transfer_weights(prev, model)
             elif not done:

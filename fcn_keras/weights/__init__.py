@@ -14,6 +14,7 @@ downloads nor converts. A path never touches the network. Loading is all or noth
 
 import os
 
+from fcn_keras.models.saving import KERAS_SUFFIX
 from fcn_keras.weights import mapping, zoo
 from fcn_keras.weights.download import parse_hash
 from fcn_keras.weights.caffemodel import CaffeModelError, read_caffemodel, write_caffemodel
@@ -24,7 +25,9 @@ from fcn_keras.weights.mapping import (WeightsMismatchError, assign, load_conver
 
 list_models = zoo.list_models
 
-PATH_SUFFIXES = (".caffemodel", ".keras", ".weights.h5", ".h5")
+#: Files that hold weights only: their architecture comes from backbone/head/num_classes/width.
+WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".caffemodel")
+PATH_SUFFIXES = WEIGHT_SUFFIXES + (KERAS_SUFFIX,)  # what `load` reads from a path
 
 
 def _backbone_of(model):
@@ -66,6 +69,23 @@ def fetch(name, file_hash=None, *, progress=None):
         raise ValueError(f"`file_hash` disagrees with the published checksum of {name!r}. Expected "
                          f"file_hash={checksum!r}. Received: file_hash={file_hash!r}")
     return _download(src["urls"], src["filename"], checksum or file_hash, progress=progress)
+
+
+def prefetch(name):
+    """Makes sure zoo entry `name`'s weights are at hand (converted cache or downloaded source)
+    before a model is built for them: offline, the DownloadError comes at once.
+
+    Raises:
+        DownloadError: neither cached nor downloadable.
+    """
+    entry = zoo.get(name)
+    if os.path.exists(converted_path(name)):
+        return
+    if entry["kind"] == "backbone":
+        entry = zoo.imagenet_entry(entry["backbone"])
+        if os.path.exists(converted_path(entry["name"])):
+            return
+    fetch(entry["name"])
 
 
 def converted_path(name):
@@ -195,6 +215,6 @@ def _wrong_arch(model, entry):
 
 __all__ = [
     "CaffeModelError", "ChecksumError", "DownloadError", "WeightsMismatchError", "assign", "converted_path",
-    "fetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
-    "values_from_keras_vgg16", "write_caffemodel", "zoo",
+    "fetch", "prefetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
+    "values_from_keras_vgg16", "write_caffemodel", "zoo", "WEIGHT_SUFFIXES",
 ]
