@@ -96,6 +96,10 @@ def _check_evaluate(run, folder):
 CLI = {
     'pip install -e ".[export,test]"':
         Do(skip="installs the package; this test runs inside that installation"),
+    'pip install -e ".[cuda]"': Do(skip="installs TensorFlow's CUDA build (a GPU machine's install)"),
+    'pip install -e ".[jax]" "jax[cuda12]>=0.10,<0.11"':
+        Do(skip="installs JAX's CUDA build (a GPU machine's install)"),
+    'pip install -e ".[torch]"': Do(skip="installs PyTorch (the test installation has it)"),
     "fcn-keras demo": Do(extra=("--quick",), creates=("demo_output",), fixture="demo_run"),
     "python -m pytest -q -p no:cacheprovider tests":
         Do(skip="runs the test suite this test belongs to"),

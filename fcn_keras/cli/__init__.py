@@ -30,6 +30,8 @@ import warnings
 import fcn_keras
 
 COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo")
+BACKENDS = ("tensorflow", "jax", "torch")
+TENSORFLOW_ONLY = ("export",)  # commands that trace the model into TensorFlow graphs
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
                 IsADirectoryError)
@@ -46,6 +48,11 @@ def make_parser():
     parser.add_argument("--version", action="version", version=f"fcn-keras {fcn_keras.__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks and TensorFlow's log lines")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="the Keras backend for demo, train, evaluate and predict (default: "
+                             "the KERAS_BACKEND environment variable, else tensorflow); export "
+                             "always runs on tensorflow. Put it before the command: "
+                             "fcn-keras --backend jax train ...")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         importlib.import_module(f"fcn_keras.cli.{command}").register(subparsers)
@@ -110,6 +117,37 @@ def _describe(err):
     return code, " ".join(lines) or type(err).__name__
 
 
+def _choose_backend(backend, command):
+    """Sets KERAS_BACKEND for this run before anything imports Keras; returns an error
+    message (a backend Keras is already running on, a missing package, a TensorFlow-only
+    command on another backend asked for by name) or None."""
+    import importlib.util
+    import os
+
+    if command in TENSORFLOW_ONLY:
+        if backend not in (None, "tensorflow"):
+            return (f"{command} runs on the TensorFlow backend (it traces the model into "
+                    f"TensorFlow graphs). Received: --backend {backend}; a .keras file trained "
+                    f"on any backend exports as it is: drop --backend")
+        backend = "tensorflow"  # whatever KERAS_BACKEND says: the .keras file is the same
+    if backend is None:
+        backend = os.environ.get("KERAS_BACKEND") or None
+        if backend is not None and backend not in BACKENDS:
+            return f"KERAS_BACKEND must be one of {BACKENDS}. Received: KERAS_BACKEND={backend!r}"
+    if backend is None:
+        return None
+    keras_mod = sys.modules.get("keras")
+    if keras_mod is not None and keras_mod.backend.backend() != backend:
+        return (f"Keras is already running on {keras_mod.backend.backend()!r} in this process. "
+                f"Received: backend {backend!r}")
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+    if importlib.util.find_spec(module) is None:
+        return (f"the {backend} backend needs the {module} package, which is not installed: "
+                f"pip install -e \".[{backend if backend != 'tensorflow' else 'cuda'}]\"")
+    os.environ["KERAS_BACKEND"] = backend
+    return None
+
+
 def main(argv=None):
     """Runs `fcn-keras`; returns the exit code (0, 1, 2 or 130, see the module docstring)."""
     parser = make_parser()
@@ -126,6 +164,10 @@ def main(argv=None):
 
         restore = filter_native_stderr()
     prefix = f"fcn-keras {args.command}"
+    problem = _choose_backend(args.backend, args.command)
+    if problem:
+        print(f"{prefix}: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
         return int(args.func(args) or 0)

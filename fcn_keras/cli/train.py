@@ -10,7 +10,7 @@ import sys
 from fcn_keras._io import atomic_write
 from fcn_keras.cli._args import architecture_args, data_args, pair, source
 from fcn_keras.models import registry
-from fcn_keras.training.distribute import STRATEGIES
+from fcn_keras.training.distribute import DISTRIBUTIONS, STRATEGIES
 
 # From scratch the paper's SGD recipe (fixed rates made for fine-tuning ImageNet weights
 # with an unnormalised loss) leaves the loss at ln(num_classes): Adam at this rate learns.
@@ -100,10 +100,16 @@ def run(args):
         keras.utils.set_random_seed(args.seed)
     start = f"from {args.weights}" if args.weights else "from scratch"
     callbacks = [_stage_callback(heads, args.out, start)] if len(heads) > 1 else []
+    if args.mesh and args.distribute != "model_parallel":
+        raise ValueError(f"`--mesh` goes with --distribute model_parallel. Received: --mesh "
+                         f"{args.mesh} with --distribute {args.distribute}")
+    distribution = training.get_distribution(
+        args.distribute, mesh_shape=pair(args.mesh, "--mesh") if args.mesh else None)
     result = training.run_recipe(
         args.backbone, train_ds, val_ds, schedule=schedule, num_classes=num_classes,
         epochs=epochs, out_dir=args.out, weights=args.weights, width=args.width,
-        optimizer=optimizer, learning_rate=lr, mixed_precision=args.mixed_precision,
+        optimizer=optimizer, learning_rate=lr, mixed_precision=args.mixed_precision or False,
+        distribution=distribution,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit],
         strategy=args.strategy, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
         tensorboard=args.tensorboard, backup_every=args.backup_every,
@@ -187,16 +193,26 @@ def register(subparsers):
                    help=f"default: with --weights the paper's SGD (momentum 0.99, weight decay "
                         f"5e-4, fixed rate); without, Adam {SCRATCH_LR:g}")
     p.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="train under Keras' mixed_float16 policy (float16 compute, float32 weights)")
+    p.add_argument("--mixed-precision", nargs="?", const="mixed_float16", default=None,
+                   choices=("mixed_float16", "mixed_bfloat16"),
+                   help="mixed precision: mixed_float16 (with loss scaling; the default when "
+                        "the flag has no value) or mixed_bfloat16; logits stay float32")
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                    help="XLA: 'on' compiles once per batch shape (pays with --crop-size); "
-                        "'auto' is Keras' choice (off on CPU; default: auto)")
+                        "'auto' is Keras' choice (TensorFlow: off on CPU; JAX: always on)")
     p.add_argument("--backup-every", type=int, default=500, metavar="STEPS",
                    help="steps between backups within an epoch (0: epoch ends only; default 500)")
     p.add_argument("--strategy", default="auto",
                    choices=STRATEGIES,
-                   help="tf.distribute strategy (multiworker reads TF_CONFIG; default: auto)")
+                   help="tf.distribute strategy, TensorFlow backend (multiworker reads "
+                        "TF_CONFIG); on JAX use --distribute")
+    p.add_argument("--distribute", choices=DISTRIBUTIONS,
+                   help="JAX backend (fcn-keras --backend jax train ...): keras.distribution "
+                        "over every device; data_parallel: weights replicated, each batch split "
+                        "between the devices; model_parallel: fc6/fc7 also sharded over "
+                        "--mesh's model axis")
+    p.add_argument("--mesh", metavar="BATCH,MODEL",
+                   help="device mesh of --distribute model_parallel (default 1,N for N devices)")
     p.add_argument("--cache", action="store_true", help="cache decoded examples in memory")
     p.add_argument("--seed", type=int, help="random seed of weights, crops, flips and shuffling "
                                             "(default: none, a different run each time)")

@@ -78,6 +78,13 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
         ExportError: a bad argument or an existing target, before any conversion work.
         ParityError: the verification failed (nothing is written).
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return _export_on_tensorflow(model, path, dict(
+            format=format, quantize=quantize, representative_data=representative_data,
+            verify=verify, overwrite=overwrite, input_size=input_size, io_type=io_type,
+            class_names=class_names, palette=palette, opset=opset, external_data=external_data))
     model = _common.load_model(model)
     path = os.fspath(path).rstrip("/\\")
     fmt = formats.normalize_format(format, path)
@@ -179,3 +186,61 @@ def _move_into_place(files, path, overwrite, extra_suffixes=()):
         if overwrite and stale not in final and os.path.exists(stale):
             os.remove(stale)
     return final
+
+
+_ON_TENSORFLOW = """
+import pickle, sys
+import fcn_keras
+from fcn_keras.export import export
+with open(sys.argv[1], "rb") as f:
+    model, path, kwargs = pickle.load(f)
+try:
+    result = (True, export(model, path, **kwargs))
+except Exception as e:  # sent back and raised in the calling process
+    result = (False, e)
+with open(sys.argv[2], "wb") as f:
+    pickle.dump(result, f)
+"""
+
+
+def _export_on_tensorflow(model, path, kwargs):
+    """`export` from a process whose Keras runs on JAX or PyTorch: the model (its `.keras`
+    file) is exported and verified by a Python process of its own on the TensorFlow backend
+    (the artefacts are TensorFlow graphs); its result, or its error, comes back here."""
+    import pickle
+    import subprocess
+    import sys
+
+    import keras
+
+    work = tempfile.mkdtemp(prefix=".fcn_keras-export-")
+    try:
+        if isinstance(model, keras.Model):
+            saved = os.path.join(work, "model.keras")
+            model.save(saved)
+            model = saved
+        elif not isinstance(model, (str, os.PathLike)):
+            raise ExportError(f"`model` must be a keras.Model or a .keras path. "
+                              f"Received: model of type {type(model).__name__}")
+        args, out = os.path.join(work, "args.pkl"), os.path.join(work, "result.pkl")
+        try:
+            with open(args, "wb") as f:
+                pickle.dump((os.fspath(model), os.fspath(path), kwargs), f)
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            raise ExportError(
+                f"export on the {keras.backend.backend()} backend runs in a TensorFlow process, "
+                f"and its arguments must be picklable ({e}): give representative_data and "
+                f"verify.data as image lists, 'shapes' or a folder") from None
+        env = dict(os.environ, KERAS_BACKEND="tensorflow")
+        run = subprocess.run([sys.executable, "-c", _ON_TENSORFLOW, args, out], env=env,
+                             capture_output=True, text=True)
+        if not os.path.exists(out):
+            raise ExportError(f"the TensorFlow export process failed (exit {run.returncode}): "
+                              f"{run.stderr.strip().splitlines()[-1] if run.stderr.strip() else ''}")
+        with open(out, "rb") as f:
+            ok, result = pickle.load(f)
+        if not ok:
+            raise result
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
