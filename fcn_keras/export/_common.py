@@ -18,11 +18,12 @@ import numpy as np
 from fcn_keras import _io
 from fcn_keras import conventions
 
-FORMATS = ("saved_model", "tflite", "onnx")
+FORMATS = ("saved_model", "tflite", "onnx", "web")
 QUANTIZATIONS = {  # quantize values per format; None = float32
     "saved_model": (None, "bfloat16"),
     "tflite": (None, "float16", "dynamic-int8", "int8"),
     "onnx": (None,),
+    "web": (None,),  # the ONNX export inside the web folder (fcn_keras/export/web.py): as "onnx"
 }
 # Why a format has no bfloat16 (checked with TensorFlow 2.21 and onnxruntime 1.32): the fast CPU
 # path each runtime has instead.

@@ -44,8 +44,10 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     Args:
         model: a keras model (an `fcn_keras.FCN`) or the path of a `.keras` file. A bfloat16
             FCN exports as quantize="bfloat16" (SavedModel only).
-        path: a folder for "saved_model", `*.tflite`, `*.onnx`.
-        format: "saved_model" | "tflite" | "onnx" (None: from the path's suffix).
+        path: a folder for "saved_model" and "web", `*.tflite`, `*.onnx`.
+        format: "saved_model" | "tflite" | "onnx" | "web" (None: from the path's suffix). "web":
+            a folder with the ONNX export (quantize as for "onnx"), a page and its runtime,
+            for browsers (`fcn_keras.export.web`).
         quantize: None (float32); TFLite: "float16" (weights) | "dynamic-int8" (weights,
             slow on x86) | "int8" (full integer, calibrated on `representative_data`);
             SavedModel: "bfloat16" (bfloat16 weights and compute, float32 scores: TensorFlow
@@ -79,6 +81,12 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     model = _common.load_model(model)
     path = os.fspath(path).rstrip("/\\")
     fmt = _common.normalize_format(format, path)
+    if fmt == "web":  # a folder around an ONNX export of this same function (fcn_keras/export/web.py)
+        from .web import export_web
+
+        return export_web(model, path, quantize, verify=verify, overwrite=overwrite, input_size=input_size,
+                          class_names=class_names, palette=palette, opset=opset, external_data=external_data,
+                          representative_data=representative_data, io_type=io_type)
     quantize, written = _common.export_precision(model, fmt, _common.normalize_quantize(fmt, quantize), quantize)
     input_size = _common.normalize_size(input_size)
     _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset)
