@@ -22,8 +22,8 @@ FORMATS = ("saved_model", "tflite", "onnx", "web")
 QUANTIZATIONS = {  # quantize values per format; None = float32
     "saved_model": (None, "bfloat16"),
     "tflite": (None, "float16", "dynamic-int8", "int8"),
-    "onnx": (None,),
-    "web": (None,),  # the ONNX export inside the web folder (fcn_keras/export/web.py): as "onnx"
+    "onnx": (None, "int8"),  # int8: QDQ, onnxruntime's static quantiser (onnx_int8.py)
+    "web": (None, "int8"),  # the ONNX export inside the web folder (fcn_keras/export/web.py): as "onnx"
 }
 # Why a format has no bfloat16 (checked with TensorFlow 2.21 and onnxruntime 1.32): the fast CPU
 # path each runtime has instead.

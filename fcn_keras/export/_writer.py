@@ -49,7 +49,9 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
             a folder with the ONNX export (quantize as for "onnx"), a page and its runtime,
             for browsers (`fcn_keras.export.web`).
         quantize: None (float32); TFLite: "float16" (weights) | "dynamic-int8" (weights,
-            slow on x86) | "int8" (full integer, calibrated on `representative_data`);
+            slow on x86) | "int8" (full integer, calibrated on `representative_data`); ONNX
+            and web: "int8" (QDQ: int8 weights per channel, uint8 activations, uint8 input and
+            float32 scores as in float32, calibrated on `representative_data`);
             SavedModel: "bfloat16" (bfloat16 weights and compute, float32 scores: TensorFlow
             can run it fast only on CPUs with AVX-512 BF16 or AMX, no faster than float32 elsewhere;
             verified against the float32 `model`). LiteRT and onnxruntime have no bfloat16
@@ -134,9 +136,9 @@ def _check_path_and_options(fmt, path, quantize, io_type, representative_data, o
         raise ExportError(f"a SavedModel is a folder; `path` must not end in a file suffix. Received: path={path!r}")
     if io_type not in IO_TYPES:
         raise ExportError(f"`io_type` must be one of {IO_TYPES}. Received: io_type={io_type!r}")
-    if io_type != "uint8" and quantize != "int8":
-        raise ExportError(f"`io_type` applies to quantize='int8' only. Received: io_type={io_type!r}, "
-                          f"quantize={quantize!r}")
+    if io_type != "uint8" and (quantize != "int8" or fmt != "tflite"):
+        raise ExportError(f"`io_type` applies to TFLite quantize='int8' only. Received: io_type={io_type!r}, "
+                          f"quantize={quantize!r}, format={fmt!r}")
     if quantize == "int8" and representative_data is None:
         raise ExportError("quantize='int8' needs `representative_data` (CLI: --representative-data): "
                           "'shapes', a data folder, a fcn_keras.data Source, a tf.data.Dataset or a "
@@ -163,7 +165,8 @@ def _metadata(model, fmt, quantize, names, palette, input_size, io_type, opset, 
         meta["calibration"] = {"images": len(calibration), "data": describe(representative_data)}
         meta["input"]["quantization"] = ("uint8 raw pixels (scale 1, zero point 0)" if io_type == "uint8"
                                          else "int8 = pixel - 128 (scale 1, zero point -128)")
-        meta["outputs"]["scores"]["dtype"] = f"{io_type} (quantised: float = (q - zero_point) * scale)"
+        if fmt == "tflite":  # ONNX QDQ keeps float32 scores
+            meta["outputs"]["scores"]["dtype"] = f"{io_type} (quantised: float = (q - zero_point) * scale)"
     return meta
 
 
@@ -181,7 +184,12 @@ def _write(fmt, model, staged, quantize, input_size, io_type, calibration, names
                              calibration_images=calibration, class_names=names, palette=palette, meta=meta)]
     from .onnx import write_onnx
 
-    return write_onnx(model, staged, opset=opset, input_size=input_size, external_data=external_data, meta=meta)
+    files = write_onnx(model, staged, opset=opset, input_size=input_size, external_data=external_data, meta=meta)
+    if quantize == "int8":
+        from .onnx_int8 import quantize_int8
+
+        quantize_int8(staged, calibration)
+    return files
 
 
 def _move_into_place(files, path, overwrite):
