@@ -149,6 +149,7 @@ PY = {
     'export(model, "fcn8s.onnx")': Do(creates=("fcn8s.onnx",)),
     'export(model, "fcn8s_voc.onnx", verify=Verification(data="VOCdevkit/VOC2012", num_images=8))':
         Do(creates=("fcn8s_voc.onnx", "fcn8s_voc.onnx.verify.json")),
+    'export(model, "fcn8s_web", "web")': Do(creates=("fcn8s_web/index.html", "fcn8s_web/model.onnx")),
     'run = runner("fcn8s_int8.tflite")': Do(),
     "labels, scores = run(images)":
         Do(code='labels, scores = run(__import__("numpy").zeros((2, 48, 64, 3), "uint8"))',
