@@ -112,6 +112,9 @@ CLI = {
     "fcn-keras convert fcn8s-heavy-pascal.caffemodel --backbone vgg16 --head 8s -o fcn8s.keras":
         Do(skip="needs the paper's FCN-8s caffemodel (about 540 MB to download)"),
     "fcn-keras zoo": Do(),
+    "fcn-keras serve demo_output/web":
+        Do(skip="serves until Ctrl-C; tests/export/test_web.py runs it on the demo's web folder, "
+                "opens the printed URL in Chromium and segments a photo there"),
 }
 
 # Python lines (trailing comments stripped), as written in README.md. Import lines run as

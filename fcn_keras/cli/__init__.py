@@ -1,4 +1,4 @@
-"""The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo.
+"""The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo, serve.
 
 One module per command (`fcn_keras/cli/<command>.py`) adds its parser (`register(subparsers)`)
 and maps the parsed arguments onto the library. Parsing comes first and imports no
@@ -26,7 +26,7 @@ import warnings
 
 import fcn_keras
 
-COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo")
+COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo", "serve")
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
                 IsADirectoryError)
@@ -115,7 +115,8 @@ def main(argv=None):
         _quiet()
     prefix = f"fcn-keras {args.command}"
     try:
-        fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
+        if getattr(args, "keras", True):  # `serve` needs no Keras
+            fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
         return int(args.func(args) or 0)
     except KeyboardInterrupt as err:
         if args.debug:

@@ -38,7 +38,7 @@ class Exported:
 
 def export(model, path, format=None, quantize=None, *, representative_data=None, verify=True,
            overwrite=False, input_size=None, io_type="uint8", class_names=None, palette=None,
-           opset=DEFAULT_OPSET, external_data=None):
+           opset=DEFAULT_OPSET, external_data=None, **web_options):
     """Exports `model` to `path`, verifies it in its own runtime, and only then moves it into place.
 
     Args:
@@ -71,6 +71,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
             else "class_i"; the VOC colour map), C names and (C, 3) RGB values.
         opset: ONNX opset, 11..18 (tf2onnx 1.17 converts no later one).
         external_data: ONNX weights in `<path>.data` (None: only above 1.8 GB).
+        web_options: format="web" only: `max_side`, `runtime` (`fcn_keras.export.web.export_web`).
 
     Returns:
         An `Exported`. Beside the artefact: `<path>.json` (class names, palette, input / output
@@ -83,12 +84,14 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     model = _common.load_model(model)
     path = os.fspath(path).rstrip("/\\")
     fmt = _common.normalize_format(format, path)
+    if web_options and fmt != "web":
+        raise ExportError(f"{sorted(web_options)} apply to format='web' only. Received: format={fmt!r}")
     if fmt == "web":  # a folder around an ONNX export of this same function (fcn_keras/export/web.py)
         from .web import export_web
 
         return export_web(model, path, quantize, verify=verify, overwrite=overwrite, input_size=input_size,
                           class_names=class_names, palette=palette, opset=opset, external_data=external_data,
-                          representative_data=representative_data, io_type=io_type)
+                          representative_data=representative_data, io_type=io_type, **web_options)
     quantize, written = _common.export_precision(model, fmt, _common.normalize_quantize(fmt, quantize), quantize)
     input_size = _common.normalize_size(input_size)
     _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset)

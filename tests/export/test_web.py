@@ -286,3 +286,53 @@ def test_serve_refuses_bad_folders(tmp_path):
             make_server(tmp_path, port=taken.server_address[1])
     finally:
         taken.server_close()
+
+
+def test_demo_then_serve_then_a_photo_in_the_browser(demo_run, browser):
+    """As a new user: `fcn-keras demo` (tests/conftest.py's `demo_run`), then `fcn-keras serve
+    demo_output/web` (the line the demo printed), the printed URL in Chromium, a photo chosen:
+    the overlay and a legend with the shapes' class names appear."""
+    import subprocess
+    import sys
+
+    from tests.conftest import PROGRAM
+
+    folder, _, run = demo_run
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = run.stdout.strip().splitlines()[-1]
+    command = line.split("or:")[1].split("(")[0].split()
+    assert command[:2] == ["fcn-keras", "serve"], line
+    argv = [PROGRAM] if os.path.exists(PROGRAM) else [sys.executable, "-m", "fcn_keras.cli"]
+    server = subprocess.Popen([*argv, *command[1:], "--port", "0"], cwd=folder, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    try:
+        printed = server.stdout.readline()
+        assert "http://127.0.0.1:" in printed, printed + server.stderr.read()
+        url = "http://" + printed.split("http://")[1].split()[0]
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_function("document.body.dataset.ready", timeout=60_000)
+        assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#error")
+        page.set_input_files("#file", photo_path("coffee.png"))
+        page.wait_for_function("document.body.dataset.done", timeout=60_000)
+        assert page.evaluate("document.body.dataset.done") == "1", page.inner_text("#error")
+        names = page.eval_on_selector_all("#legend tr", "rows => rows.map((r) => r.cells[1].textContent)")
+        assert names and set(names) <= set(SHAPES_CLASSES), names
+        alpha = page.evaluate("""() => { const c = document.getElementById("overlay");
+            const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n / (d.length / 4); }""")
+        assert alpha == 1.0  # every pixel coloured by its class
+        page.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_cli_export_web_options_are_checked(vgg8s_keras_file, tmp_path, capsys):
+    from fcn_keras.cli import main
+
+    assert main(["export", vgg8s_keras_file, "--format", "tflite", "--max-side", "256",
+                 "-o", str(tmp_path / "m.tflite")]) == 2
+    assert "--max-side applies to --format web only" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "nothing-here")]) == 2
+    assert "not a folder" in capsys.readouterr().err
