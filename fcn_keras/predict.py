@@ -19,9 +19,7 @@ import warnings
 
 import numpy as np
 
-from fcn_keras.conventions import class_metadata
-
-DEFAULT_MAX_SIZE = 1024
+from fcn_keras.conventions import DEFAULT_MAX_SIZE, class_metadata
 ROWS = 64  # rows of full-size scores made at a time: bounds the memory of the resize
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".caffemodel")
 ARTEFACT_SUFFIXES = (".tflite", ".onnx")

@@ -115,7 +115,7 @@ def export_web(model, path, quantize=None, *, verify=True, overwrite=False, inpu
         path: the folder to write (must not end in a file suffix).
         overwrite: replace an existing folder.
         max_side: longest side the network sees in the page (None: `fcn-keras predict`'s
-            default, `fcn_keras.predict.DEFAULT_MAX_SIZE`; 0: full resolution).
+            default, `fcn_keras.conventions.DEFAULT_MAX_SIZE`; 0: full resolution).
         runtime: where the ONNX Runtime Web files are (see `find_runtime`).
 
     Returns:
@@ -127,7 +127,7 @@ def export_web(model, path, quantize=None, *, verify=True, overwrite=False, inpu
             `npm ci --prefix web`), before any conversion work.
         ParityError: the ONNX model missed the verification targets (nothing is written).
     """
-    from fcn_keras.predict import DEFAULT_MAX_SIZE
+    from fcn_keras.conventions import DEFAULT_MAX_SIZE
 
     from ._writer import export
     from .onnx import DEFAULT_OPSET
