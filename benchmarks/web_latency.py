@@ -89,6 +89,14 @@ PAGE_RUN = """async ([kind, b64, w, h]) => {
 }"""
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def uptime():
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -196,8 +204,8 @@ def main(argv=None):
 
     from fcn_keras.export.web import ORT_WEB_VERSION
 
-    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": platform.processor() or
-              platform.machine(), "cpus": os.cpu_count(), "uptime_before": uptime(),
+    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_name(),
+              "cpus": os.cpu_count(), "uptime_before": uptime(),
               "chromium": subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.strip(),
               "onnxruntime_web": ORT_WEB_VERSION, "onnxruntime": onnxruntime.__version__, "results": []}
     with tempfile.TemporaryDirectory(prefix="web_latency_") as workdir:

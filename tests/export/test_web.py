@@ -89,6 +89,7 @@ def exports(shapes_alexnet, tmp_path_factory):
     keras.utils.set_random_seed(1)
     other = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.125)
     export(other, str(root / "other"), "web", class_names=names, verify=False)
+    shutil.copy(photo_path("coffee.png"), root / "fp32" / "test-photo.png")  # for <img src>
     served = {k: Served(str(root / k)) for k in ("fp32", "int8", "other")}
     served["results"] = {"float32": fp32, "int8": int8}
     yield served
@@ -148,6 +149,33 @@ def test_fcn_js_labels_equal_keras_on_photos(browser, exports, shapes_alexnet, k
     labels, _ = browser_labels(page, full, 0)
     assert agreement(labels, Predictor(shapes_alexnet.model, max_size=0).predict(full, return_scores=False)[0]) \
         >= (0.999 if kind == "float32" else 0.97)
+    assert not errors
+    page.close()
+
+
+def test_fcn_js_takes_canvas_img_and_bitmap_like_image_data(browser, exports):
+    page, errors = open_page(browser, exports["fp32"])
+    same = page.evaluate("""async (url) => {
+        const { load } = await import("./fcn.js");
+        const s = await load(undefined, { maxSide: 128 });
+        const img = new Image();
+        img.src = url;
+        await img.decode();
+        const canvas = Object.assign(document.createElement("canvas"), { width: img.naturalWidth,
+                                                                         height: img.naturalHeight });
+        const ctx = canvas.getContext("2d");
+        ctx.drawImage(img, 0, 0);
+        const data = ctx.getImageData(0, 0, canvas.width, canvas.height);
+        const ref = (await s.segment(data)).labels;
+        const out = [];
+        for (const source of [img, canvas, await createImageBitmap(canvas)]) {
+          const r = await s.segment(source);
+          out.push(r.width === canvas.width && r.height === canvas.height &&
+                   r.labels.every((v, i) => v === ref[i]));
+        }
+        return out;
+    }""", "./test-photo.png")
+    assert same == [True, True, True]
     assert not errors
     page.close()
 
@@ -239,7 +267,7 @@ def test_folder_and_server(exports):
     assert result.format == "web" and result.report.passed
     assert result.report.to_dict()["overall"]["label_agreement"] >= 0.999
     assert exports["results"]["int8"].quantize == "int8" and exports["results"]["int8"].report.passed
-    listing = sorted(os.path.relpath(f, served.folder) for f in result.files)
+    listing = sorted(os.path.relpath(f, served.folder) for f in result.files)  # as exported
     assert listing == sorted(["index.html", "fcn.js", "model.onnx", "model.onnx.json", "model.onnx.verify.json",
                               "web.json", *(f"ort/{f}" for fs in web_export.ORT_FILES.values() for f in fs)])
     settings = json.load(open(os.path.join(served.folder, "web.json")))
