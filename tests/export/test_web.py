@@ -214,6 +214,12 @@ def test_page_with_a_photo_shows_overlay_and_legend(browser, exports, shapes_ale
     page_labels = matches.argmax(-1)
     ref = Predictor(shapes_alexnet.model).predict(read_photo("chelsea.png"), return_scores=False)[0]
     assert agreement(page_labels, ref) >= 0.999
+    with page.expect_download() as download:  # "Save label PNG": a palette PNG of the class ids
+        page.click("#save")
+    assert download.value.suggested_filename == "chelsea_labels.png"
+    saved = Image.open(download.value.path())
+    assert saved.mode == "P" and np.array_equal(np.asarray(saved), page_labels)
+    assert np.array_equal(np.asarray(saved.convert("RGB")), rgba[..., :3])
     # the screenshot: the overlay shows (changes the picture) and the slider fades it out
     shot = tmp_path / "page.png"
     page.screenshot(path=str(shot), full_page=True)
