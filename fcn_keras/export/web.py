@@ -148,6 +148,11 @@ def export_web(model, path, quantize=None, *, verify=True, overwrite=False, inpu
         result = export(model, os.path.join(folder, MODEL_NAME), "onnx", quantize, verify=verify,
                         input_size=input_size, class_names=class_names, palette=palette,
                         opset=DEFAULT_OPSET if opset is None else opset, **onnx_options)
+        report_file = os.path.join(folder, MODEL_NAME + REPORT_SUFFIX)
+        if result.report is not None:  # the report names the final file, not the staging one
+            result.report.path = os.path.join(path, MODEL_NAME)
+            with open(report_file, "w") as f:
+                f.write(_common.to_json(result.report.to_dict()))
         web = settings(max_side, result.metadata)
         with open(os.path.join(folder, SETTINGS_NAME), "w") as f:
             f.write(_common.to_json(web))
@@ -162,8 +167,6 @@ def export_web(model, path, quantize=None, *, verify=True, overwrite=False, inpu
     files = sorted(os.path.join(root, f) for root, _, fs in os.walk(path) for f in fs)
     result.path, result.files, result.format = path, files, "web"
     result.metadata = {**result.metadata, "web": web}
-    if result.report is not None:
-        result.report.path = os.path.join(path, MODEL_NAME)
     return result
 
 
