@@ -3,6 +3,7 @@
 
 import os
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,6 +19,9 @@ PAL = np.array([[10, 20, 30], [200, 0, 0], [0, 200, 0], [0, 0, 200]], np.uint8)
 
 
 def _model():
+    # Seeded here: the module-scoped fixture below is made before the per-test seed is set,
+    # so without it the initial weights would depend on which tests ran before.
+    keras.utils.set_random_seed(0)
     model = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.125)
     rng = np.random.default_rng(1)
     for layer in model.layers:  # score layers start at zero (all background): give them weights
