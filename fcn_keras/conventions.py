@@ -10,6 +10,9 @@
 - `VOC_CLASSES`: the 21 PASCAL VOC class names, index = label; `DEFAULT_NUM_CLASSES` their
   count, every default `num_classes`.
 - `voc_palette(n)`: the PASCAL VOC colour map, label -> RGB.
+- `DEFAULT_MAX_SIZE`: the longest image side, in pixels, the network sees when labelling a
+  photo (`fcn-keras predict --max-size`, the web export's page); larger photos are resized down
+  and their scores resized back.
 """
 
 import numpy as np
@@ -18,6 +21,8 @@ IGNORE_LABEL = 255
 
 # The inference precisions offered by `fcn_keras.build(dtype=...)`, predict and export.
 PRECISIONS = ("float32", "bfloat16")
+
+DEFAULT_MAX_SIZE = 1024
 
 CAFFE_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)
 CAFFE_RGB_MEAN = CAFFE_BGR_MEAN[::-1]

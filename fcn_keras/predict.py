@@ -18,10 +18,7 @@ import warnings
 
 import numpy as np
 
-from fcn_keras.conventions import IGNORE_LABEL, class_metadata
-from fcn_keras.export import formats as export_formats  # the artefacts' suffixes (no TensorFlow)
-
-DEFAULT_MAX_SIZE = 1024
+from fcn_keras.conventions import DEFAULT_MAX_SIZE, IGNORE_LABEL, class_metadata
 ROWS = 64  # rows of full-size scores made at a time: bounds the memory of the resize
 
 

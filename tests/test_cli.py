@@ -23,7 +23,7 @@ def _one_error_line(capsys, command):
 def test_help_lists_every_command():
     result = fcn_keras_cli("--help")
     assert result.returncode == 0, result.stderr
-    for command in ("demo", "train", "evaluate", "predict", "export", "convert", "zoo"):
+    for command in ("demo", "train", "evaluate", "predict", "export", "convert", "zoo", "serve"):
         assert command in result.stdout
     assert "130 interrupted" in " ".join(result.stdout.split())
 
@@ -36,7 +36,7 @@ def test_parsing_imports_no_tensorflow_so_help_answers_at_once():
 
     code = ("import sys; sys.argv = ['fcn-keras']\n"
             "from fcn_keras.cli import main\n"
-            "for argv in (['--help'], ['train', '--help'], ['predict', '--help'], ['export', '--help']):\n"
+            "for argv in (['--help'], ['train', '--help'], ['predict', '--help'], ['export', '--help'], ['serve', '--help']):\n"
             "    try:\n"
             "        main(argv)\n"
             "    except SystemExit:\n"
@@ -122,13 +122,17 @@ def test_demo_runs_end_to_end(demo_run, capsys, monkeypatch):
     out = folder / "demo_output"
     for name in ("metrics.json", "train/model.keras", "train/curves.png", "export/fcn8s.tflite",
                  "export/fcn8s.onnx", "export/fcn8s_int8.tflite",
-                 "export/fcn8s_savedmodel/saved_model.pb", "predictions/0_overlay.png"):
+                 "export/fcn8s_savedmodel/saved_model.pb", "predictions/0_overlay.png",
+                 "web/index.html", "web/fcn.js", "web/model.onnx", "web/model.onnx.verify.json"):
         assert (out / name).exists(), name
     assert "mean IU" in result.stdout
-    tail = result.stdout.strip().splitlines()[-7:]
+    tail = result.stdout.strip().splitlines()[-9:]
     assert any(os.path.join("demo_output", "train", "curves.png") in line for line in tail), tail
     model_path = os.path.join("demo_output", "train", "model.keras")
-    assert tail[-1] == f"next: fcn-keras predict --model {model_path} your_photo.jpg --out masks/"
+    assert tail[-2] == f"next: fcn-keras predict --model {model_path} your_photo.jpg --out masks/"
+    # the web page: CI fetches ONNX Runtime Web (npm ci --prefix web), so the demo writes it
+    web = os.path.join("demo_output", "web")
+    assert tail[-1].startswith(f"  or: fcn-keras serve {web} "), tail
     # TFLite's native INFO lines stay off the terminal
     assert "XNNPACK" not in result.stderr and "fully_quantize" not in result.stderr, result.stderr[-2000:]
     # A second run never clobbers the first without --overwrite.

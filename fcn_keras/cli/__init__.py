@@ -1,4 +1,4 @@
-"""The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo.
+"""The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo, serve.
 
 One module per command (`fcn_keras/cli/<command>.py`) adds its parser (`register(subparsers)`)
 and maps the parsed arguments onto the library. Parsing comes first and imports no
@@ -29,7 +29,7 @@ import warnings
 
 import fcn_keras
 
-COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo")
+COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo", "serve")
 BACKENDS = ("tensorflow", "jax", "torch")
 TENSORFLOW_ONLY = ("export",)  # commands that trace the model into TensorFlow graphs
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -169,7 +169,8 @@ def main(argv=None):
         print(f"{prefix}: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
+        if getattr(args, "keras", True):  # `serve` needs no Keras
+            fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
         return int(args.func(args) or 0)
     except KeyboardInterrupt as err:
         if args.debug:

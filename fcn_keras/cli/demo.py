@@ -3,7 +3,8 @@
 Trains a small FCN-8s (AlexNet layout at width 0.125: its stride-4 conv1 makes a step ~3x
 cheaper than VGG16's on a CPU) on `fcn_keras.data.shapes`, prints the
 paper's four metrics on the validation split, exports the model (SavedModel, TFLite float32
-and full-int8, ONNX; each verified against the Keras model) and writes coloured predictions.
+and full-int8, ONNX, a web page; each verified against the Keras model) and writes coloured
+predictions.
 Everything lands in one folder:
 
     <out>/train/            model.keras, curves.png, history.json, log.csv, checkpoints/
@@ -11,6 +12,9 @@ Everything lands in one folder:
     <out>/export/           fcn8s_savedmodel/, fcn8s.tflite, fcn8s_int8.tflite, fcn8s.onnx
                             (+ .json metadata and .verify.json reports)
     <out>/predictions/      <i>_labels.png, <i>_overlay.png, <i>_panel.png for test images
+    <out>/web/              the page that segments photos in a browser (fcn-keras serve <out>/web);
+                            left out, with a note, when ONNX Runtime Web is not fetched
+                            (npm ci --prefix web)
 """
 
 import os
@@ -23,7 +27,7 @@ VAL_SIZE = 64  # the synthetic images' side, in pixels (train and validation)
 
 
 def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=False,
-        formats=("saved_model", "tflite", "tflite-int8", "onnx"), num_predictions=6, verbose=True):
+        formats=("saved_model", "tflite", "tflite-int8", "onnx", "web"), num_predictions=6, verbose=True):
     """Runs the demo: train, evaluate, export, predict, all under `out_dir`.
 
     Args:
@@ -32,7 +36,8 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
         steps_per_epoch: steps per epoch (None: one pass over the training images).
         overwrite: reuse a non-empty `out_dir`, replacing its files.
         formats: exports to write, a subset of ("saved_model", "tflite", "tflite-int8",
-            "onnx").
+            "onnx", "web"); "web" is left out (and said so) when the ONNX Runtime Web files
+            are not there (`fcn_keras.export.web.find_runtime`).
         num_predictions: test images to predict and draw.
         verbose: print progress, the scores and where everything is.
 
@@ -59,6 +64,16 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
                            f"files). Received: --out={out_dir!r} (not empty)")
         raise err
     os.makedirs(out_dir, exist_ok=True)
+    web_missing = None
+    if "web" in formats:  # known before training: the page needs `npm ci --prefix web` first
+        from fcn_keras.export import ExportError
+        from fcn_keras.export.web import find_runtime
+
+        try:
+            find_runtime()
+        except ExportError as e:
+            web_missing = str(e)
+            formats = tuple(f for f in formats if f != "web")
 
     def say(msg):
         if verbose:
@@ -93,11 +108,13 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
         "tflite": ("fcn8s.tflite", dict(format="tflite")),
         "tflite-int8": ("fcn8s_int8.tflite", dict(format="tflite", quantize="int8", representative_data="shapes")),
         "onnx": ("fcn8s.onnx", dict(format="onnx")),
+        "web": (os.path.join(os.pardir, "web"), dict(format="web")),
     }
     exports, reports = {}, []
     for key in formats:
         name, kwargs = targets[key]
-        result = export(model, os.path.join(export_dir, name), overwrite=True, class_names=list(classes), **kwargs)
+        result = export(model, os.path.normpath(os.path.join(export_dir, name)), overwrite=True,
+                        class_names=list(classes), **kwargs)
         exports[key] = result.path
         reports.append(result.report)
     if reports:
@@ -126,10 +143,18 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     say(f"  curves       {curves}")
     say(f"  scores       {os.path.join(out_dir, 'metrics.json')}")
     if exports:
-        say(f"  exports      {export_dir}{os.sep} ({', '.join(os.path.basename(p) for p in exports.values())})")
+        files = [os.path.basename(p) for k, p in exports.items() if k != "web"]
+        say(f"  exports      {export_dir}{os.sep} ({', '.join(files)})")
     say(f"  pictures     {pred_dir}{os.sep} (<i>_panel.png: image, truth, prediction)")
+    web_dir = os.path.join(out_dir, "web")
+    if "web" in exports:
+        say(f"  web page     {web_dir}{os.sep} (index.html, fcn.js, model.onnx: segments photos in a browser, offline)")
+    elif web_missing:
+        say(f"  web page     not written: {web_missing}")
     say(f"  same score   {evaluate_command(model_path)}")
     say(f"next: fcn-keras predict --model {model_path} your_photo.jpg --out masks/")
+    if "web" in exports:
+        say(f"  or: fcn-keras serve {web_dir}    (open the URL it prints, drop a photo)")
     return {"metrics": scores, "exports": exports, "predictions": written, "model": model_path,
             "curves": curves}
 

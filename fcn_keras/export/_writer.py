@@ -39,17 +39,21 @@ class Exported:
 
 def export(model, path, format=None, quantize=None, *, representative_data=None, verify=True,
            overwrite=False, input_size=None, io_type="uint8", class_names=None, palette=None,
-           opset=DEFAULT_OPSET, external_data=None):
+           opset=DEFAULT_OPSET, external_data=None, **web_options):
     """Exports `model` to `path`, verifies it in its own runtime, and only then moves it into place.
 
     Args:
         model: a keras model (an `fcn_keras.FCN`) or the path of a `.keras` file. A bfloat16
             FCN exports as quantize="bfloat16" (SavedModel only).
-        path: a folder for "saved_model", `*.tflite`, `*.onnx`.
-        format: "saved_model" | "tflite" | "onnx" (None: from the path's suffix).
+        path: a folder for "saved_model" and "web", `*.tflite`, `*.onnx`.
+        format: "saved_model" | "tflite" | "onnx" | "web" (None: from the path's suffix). "web":
+            a folder with the ONNX export (quantize as for "onnx"), a page and its runtime,
+            for browsers (`fcn_keras.export.web`).
         quantize: None (the model's own precision: "float32", or "bfloat16" for a bfloat16 FCN)
             or "float32"; TFLite: "float16" (weights) | "dynamic-int8" (weights,
-            slow on x86) | "int8" (full integer, calibrated on `representative_data`);
+            slow on x86) | "int8" (full integer, calibrated on `representative_data`); ONNX
+            and web: "int8" (QDQ: int8 weights per channel, uint8 activations, uint8 input and
+            float32 scores as in float32, calibrated on `representative_data`);
             SavedModel: "bfloat16" (bfloat16 weights and compute, float32 scores: TensorFlow
             can run it fast only on CPUs with AVX-512 BF16 or AMX, no faster than float32 elsewhere;
             verified against the float32 `model`). LiteRT and onnxruntime have no bfloat16
@@ -69,6 +73,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
             else "class_i"; the VOC colour map), C names and (C, 3) RGB values.
         opset: ONNX opset, 11..18 (tf2onnx 1.17 converts no later one).
         external_data: ONNX weights in `<path>.data` (None: only above 1.8 GB).
+        web_options: format="web" only: `max_side`, `runtime` (`fcn_keras.export.web.export_web`).
 
     Returns:
         An `Exported`. Beside the artefact: `<path>.json` (class names, palette, input / output
@@ -84,10 +89,19 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
         return _export_on_tensorflow(model, path, dict(
             format=format, quantize=quantize, representative_data=representative_data,
             verify=verify, overwrite=overwrite, input_size=input_size, io_type=io_type,
-            class_names=class_names, palette=palette, opset=opset, external_data=external_data))
+            class_names=class_names, palette=palette, opset=opset, external_data=external_data,
+            **web_options))
     model = _common.load_model(model)
     path = os.fspath(path).rstrip("/\\")
     fmt = formats.normalize_format(format, path)
+    if web_options and fmt != formats.WEB:
+        raise ExportError(f"{sorted(web_options)} apply to format='web' only. Received: format={fmt!r}")
+    if fmt == formats.WEB:  # a folder around an ONNX export of this same function (web.py)
+        from .web import export_web
+
+        return export_web(model, path, quantize, verify=verify, overwrite=overwrite, input_size=input_size,
+                          class_names=class_names, palette=palette, opset=opset, external_data=external_data,
+                          representative_data=representative_data, io_type=io_type, **web_options)
     quantize, written = formats.export_precision(model, fmt, quantize)  # the one normalisation
     input_size = _common.normalize_size(input_size)
     _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset)
@@ -137,9 +151,9 @@ def _check_path_and_options(fmt, path, quantize, io_type, representative_data, o
         raise ExportError(f"a {fmt} export is a folder; `path` must not end in a file suffix. Received: path={path!r}")
     if io_type not in IO_TYPES:
         raise ExportError(f"`io_type` must be one of {IO_TYPES}. Received: io_type={io_type!r}")
-    if io_type != "uint8" and quantize != "int8":
-        raise ExportError(f"`io_type` applies to quantize='int8' only. Received: io_type={io_type!r}, "
-                          f"quantize={quantize!r}")
+    if io_type != "uint8" and (quantize != "int8" or fmt != "tflite"):
+        raise ExportError(f"`io_type` applies to TFLite quantize='int8' only. Received: io_type={io_type!r}, "
+                          f"quantize={quantize!r}, format={fmt!r}")
     if quantize == "int8" and representative_data is None:
         raise ExportError("quantize='int8' needs `representative_data` (CLI: --representative-data): "
                           "'shapes', a data folder, a fcn_keras.data Source, a tf.data.Dataset or a "
@@ -166,7 +180,8 @@ def _metadata(model, fmt, quantize, names, palette, input_size, io_type, opset, 
         meta["calibration"] = {"images": len(calibration), "data": describe(representative_data)}
         meta["input"]["quantization"] = ("uint8 raw pixels (scale 1, zero point 0)" if io_type == "uint8"
                                          else "int8 = pixel - 128 (scale 1, zero point -128)")
-        meta["outputs"]["scores"]["dtype"] = f"{io_type} (quantised: float = (q - zero_point) * scale)"
+        if fmt == "tflite":  # ONNX QDQ keeps float32 scores
+            meta["outputs"]["scores"]["dtype"] = f"{io_type} (quantised: float = (q - zero_point) * scale)"
     return meta
 
 

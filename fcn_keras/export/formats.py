@@ -27,8 +27,12 @@ from . import onnx, saved_model, tflite
 from ._common import ExportError
 
 TABLE = {m.NAME: m for m in (saved_model, tflite, onnx)}
-FORMATS = tuple(TABLE)
+# "web" is not an artefact of its own: a folder around an ONNX export (its quantize values are
+# ONNX's), a page and its runtime, written by `fcn_keras.export.web.export_web`.
+WEB = "web"
+FORMATS = tuple(TABLE) + (WEB,)
 QUANTIZATIONS = {name: m.QUANTIZE for name, m in TABLE.items()}  # the quantize values per format
+QUANTIZATIONS[WEB] = onnx.QUANTIZE
 FLOAT32 = "float32"  # the one spelling of "not quantised"
 _FORMAT_ALIASES = {"savedmodel": "saved_model", "tf_saved_model": "saved_model", "litert": "tflite"}
 _QUANTIZE_ALIASES = {"none": FLOAT32, "fp32": FLOAT32, "fp16": "float16", "dynamic_int8": "dynamic-int8",
@@ -84,7 +88,7 @@ def normalize_format(format, path=None):
         raise ExportError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
     f = format.lower().replace("-", "_")
     f = _FORMAT_ALIASES.get(f, f)
-    if f not in TABLE:
+    if f not in FORMATS:
         raise ExportError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
     return f
 

@@ -206,6 +206,10 @@ def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
     (dict(format="tflite", input_size=(0, 10)), "input_size"),
     (dict(format="tflite", io_type="int8"), "io_type"),
     (dict(format="onnx", opset=19), "opset"),
+    (dict(format="onnx", quantize="int8", representative_data="shapes", io_type="int8"), "io_type"),
+    (dict(format="web", quantize="float16"), "quantize"),
+    (dict(format="web", max_side=-1), "max_side"),
+    (dict(format="tflite", max_side=512), "format='web' only"),
     (dict(format="onnx", verify="yes"), "verify"),
     (dict(format="onnx", verify=Verification(data="/no/such/dir")), "verify.data"),
 ])
