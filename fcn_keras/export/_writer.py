@@ -99,7 +99,8 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     if fmt == formats.WEB:  # a folder around an ONNX export of this same function (web.py)
         from .web import export_web
 
-        return export_web(model, path, quantize, verify=verify, overwrite=overwrite, input_size=input_size,
+        return export_web(model, path, quantize, export_onnx=export, verify=verify, overwrite=overwrite,
+                          input_size=input_size,
                           class_names=class_names, palette=palette, opset=opset, external_data=external_data,
                           representative_data=representative_data, io_type=io_type, **web_options)
     quantize, written = formats.export_precision(model, fmt, quantize)  # the one normalisation

@@ -104,14 +104,16 @@ def settings(max_side, model_meta):
     }
 
 
-def export_web(model, path, quantize=None, *, verify=True, overwrite=False, input_size=None,
-               class_names=None, palette=None, opset=None, max_side=None, runtime=None,
-               **onnx_options):
+def export_web(model, path, quantize=None, *, export_onnx, verify=True, overwrite=False,
+               input_size=None, class_names=None, palette=None, opset=None, max_side=None,
+               runtime=None, **onnx_options):
     """Writes the web folder `path` (see the module docstring); `export(..., format="web")` calls this.
 
     Args:
         model, quantize, verify, input_size, class_names, palette, opset, onnx_options: as for
             `export(..., format="onnx")`, which writes and verifies the folder's model.onnx.
+        export_onnx: the function that writes and verifies the folder's model.onnx:
+            `fcn_keras.export.export`, which passes itself (so this module does not import it).
         path: the folder to write (must not end in a file suffix).
         overwrite: replace an existing folder.
         max_side: longest side the network sees in the page (None: `fcn-keras predict`'s
@@ -129,7 +131,6 @@ def export_web(model, path, quantize=None, *, verify=True, overwrite=False, inpu
     """
     from fcn_keras.conventions import DEFAULT_MAX_SIZE
 
-    from ._writer import export
     from .onnx import DEFAULT_OPSET
 
     path = os.fspath(path).rstrip("/\\")
@@ -145,7 +146,7 @@ def export_web(model, path, quantize=None, *, verify=True, overwrite=False, inpu
     try:
         folder = os.path.join(staging, os.path.basename(path))
         os.mkdir(folder)
-        result = export(model, os.path.join(folder, MODEL_NAME), "onnx", quantize, verify=verify,
+        result = export_onnx(model, os.path.join(folder, MODEL_NAME), "onnx", quantize, verify=verify,
                         input_size=input_size, class_names=class_names, palette=palette,
                         opset=DEFAULT_OPSET if opset is None else opset, **onnx_options)
         report_file = os.path.join(folder, MODEL_NAME + REPORT_SUFFIX)
