@@ -6,13 +6,14 @@ setup(
     name="fcn_keras",
     version="0.1.0",
     description="Fully Convolutional Networks (Long, Shelhamer & Darrell) for Keras 3 / TensorFlow: "
-                "the paper's exact nets, weights, tf.data training, SavedModel/TFLite/ONNX export",
+                "the paper's exact nets, weights, tf.data training, SavedModel/TFLite/ONNX/web export",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["fcn_keras", "fcn_keras.*"]),
-    package_data={"fcn_keras": ["data/*.txt"]},
+    # the web export's page and module; its ONNX Runtime Web files come from web/ (npm ci --prefix web)
+    package_data={"fcn_keras": ["data/*.txt", "export/web_assets/*.js", "export/web_assets/*.html"]},
     install_requires=[
         # `tensorflow`, never `tensorflow-cpu`: its Linux wheel runs on the CPU too, and a GPU
         # user's `tensorflow[and-cuda]` is then the same distribution, not a second one
@@ -44,8 +45,10 @@ setup(
         "torch": ["torch==2.13.0"],
         # the PyTorch port the benchmarks time side by side (benchmarks/speed.py, gpu_jax.py)
         "bench": ["torch==2.13.0"],
+        # playwright drives Debian's chromium (never `playwright install`); scikit-image's bundled
+        # sample photos feed the browser tests
         "test": ["pytest>=8,<10", "opencv-python-headless>=4.8,<5", "jax[cpu]>=0.10,<0.11",
-                 "torch==2.13.0"],
+                 "torch==2.13.0", "playwright==1.65.2", "scikit-image>=0.26,<0.27"],
     },
     entry_points={"console_scripts": ["fcn-keras=fcn_keras.cli:main"]},
 )

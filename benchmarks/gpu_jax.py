@@ -43,6 +43,8 @@ def synthetic_batch(n, size, seed):
     """(images float32 (n, size, size, 3) 0..255, masks int32 (n, size, size), 255 = ignore)."""
     import numpy as np
 
+    from fcn_keras.conventions import IGNORE_LABEL
+
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 255, (n, size, size, 3)).astype("float32")
     y = np.zeros((n, size, size), "int32")
@@ -50,7 +52,7 @@ def synthetic_batch(n, size, seed):
         for _ in range(3):
             h, w = rng.integers(size // 8, size // 2, 2)
             top, left = rng.integers(0, size - h), rng.integers(0, size - w)
-            y[i, top:top + h, left:left + w] = 255
+            y[i, top:top + h, left:left + w] = IGNORE_LABEL
             y[i, top + 1:top + h - 1, left + 1:left + w - 1] = rng.integers(1, NUM_CLASSES)
     return x, y
 
@@ -81,6 +83,7 @@ def keras_runners(policy, args, x, y):
 def torch_runners(policy, args, x, y, device):
     import torch
 
+    from fcn_keras.conventions import IGNORE_LABEL
     from torch_fcn import TorchFCN
 
     net = TorchFCN("8s", NUM_CLASSES, width=args.width).to(device)
@@ -107,7 +110,7 @@ def torch_runners(policy, args, x, y, device):
             opt.zero_grad(set_to_none=True)
             with autocast():
                 out = net(xs[i * b:(i + 1) * b])
-            loss = torch.nn.functional.cross_entropy(out.float(), ys[i * b:(i + 1) * b], ignore_index=255)
+            loss = torch.nn.functional.cross_entropy(out.float(), ys[i * b:(i + 1) * b], ignore_index=IGNORE_LABEL)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()

@@ -116,6 +116,9 @@ CLI = {
     "fcn-keras convert fcn8s-heavy-pascal.caffemodel --backbone vgg16 --head 8s -o fcn8s.keras":
         Do(skip="needs the paper's FCN-8s caffemodel (about 540 MB to download)"),
     "fcn-keras zoo": Do(),
+    "fcn-keras serve demo_output/web":
+        Do(skip="serves until Ctrl-C; tests/export/test_web.py runs it on the demo's web folder, "
+                "opens the printed URL in Chromium and segments a photo there"),
 }
 
 # Python lines (trailing comments stripped), as written in README.md. Import lines run as
@@ -153,6 +156,7 @@ PY = {
     'export(model, "fcn8s.onnx")': Do(creates=("fcn8s.onnx",)),
     'export(model, "fcn8s_voc.onnx", verify=Verification(data="VOCdevkit/VOC2012", num_images=8))':
         Do(creates=("fcn8s_voc.onnx", "fcn8s_voc.onnx.verify.json")),
+    'export(model, "fcn8s_web", "web")': Do(creates=("fcn8s_web/index.html", "fcn8s_web/model.onnx")),
     'run = runner("fcn8s_int8.tflite")': Do(),
     "labels, scores = run(images)":
         Do(code='labels, scores = run(__import__("numpy").zeros((2, 48, 64, 3), "uint8"))',

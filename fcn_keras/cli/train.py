@@ -121,7 +121,7 @@ def run(args):
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit],
         strategy=args.strategy, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
         tensorboard=args.tensorboard, backup_every=args.backup_every,
-        verbose=2 if args.quiet else "auto")
+        verbose=2 if args.quiet else "auto", class_names=train_src.class_names)
     if training.worker_info()[3]:  # the chief writes the run's summary
         _finish(args, heads, result, val_src)
     return 0
@@ -183,14 +183,16 @@ def register(subparsers):
                    help="staged: 32s -> 16s -> 8s, each from the previous (the paper); "
                         "at-once: FCN-8s at-once")
     data_args(p)
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--val-split", default="val", help="'none' to skip validation")
+    p.add_argument("--train-split", default="train", help="split to train on (default: train)")
+    p.add_argument("--val-split", default="val", help="split to validate on after each epoch, 'none' to "
+                                                      "skip validation (default: val)")
     p.add_argument("--weights", help="initial weights: 'imagenet', a zoo name or a path")
-    p.add_argument("--epochs", default="1", help="epochs per stage: N or 'N32,N16,N8'")
+    p.add_argument("--epochs", default="1", help="epochs per stage: N or 'N32,N16,N8' (default: 1)")
     p.add_argument("--steps-per-epoch", type=int,
                    help="steps per epoch (the data repeats when it is shorter)")
-    p.add_argument("--batch-size", type=int, default=1, help="1 = the paper's whole images")
-    p.add_argument("--val-batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=1, help="images per step (default: 1, the paper's "
+                                                             "whole images)")
+    p.add_argument("--val-batch-size", type=int, default=1, help="images per validation batch (default: 1)")
     p.add_argument("--crop-size", help="random crops 'H,W' or N (needed for batch > 1 "
                                        "to have equal sizes; otherwise batches are padded)")
     p.add_argument("--scale-range", help="random rescaling 'lo,hi', e.g. 0.5,2.0")
@@ -221,8 +223,10 @@ def register(subparsers):
     p.add_argument("--mesh", metavar="BATCH,MODEL",
                    help="device mesh of --distribute model_parallel (default 1,N for N devices)")
     p.add_argument("--cache", action="store_true", help="cache decoded examples in memory")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--tensorboard", action="store_true")
+    p.add_argument("--seed", type=int, help="random seed of weights, crops, flips and shuffling "
+                                            "(default: none, a different run each time)")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to "
+                                                              "<out>/<stage>/tensorboard")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="one line per epoch, no bars")
     p.set_defaults(func=run)

@@ -18,6 +18,8 @@ import weakref
 
 import numpy as np
 
+from fcn_keras.conventions import IGNORE_LABEL
+
 from .source import Source, check_example, python_loader
 
 SHAPES_CLASSES = ("background", "circle", "square", "triangle")
@@ -92,7 +94,7 @@ def _draw(index, split_id, seed, lo, hi, noise):
         for dx in (0, 1, 2):
             border |= p[dy:dy + h, dx:dx + w] != label
     mask = label.copy()
-    mask[border] = 255
+    mask[border] = IGNORE_LABEL
     return image, mask
 
 

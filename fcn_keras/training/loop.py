@@ -25,7 +25,7 @@ def _atomic_save_model(model, path):
 def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epoch=None,
           validation_steps=None, callbacks=None, backup=True, backup_every=500,
           checkpoint=True, csv=True, tensorboard=False, terminate_on_nan=True, verbose="auto",
-          save_model=True, distribution=None):
+          save_model=True, class_names=None, distribution=None):
     """Fits `model` with backups, checkpoints, logs and curves; returns the Keras `History`.
 
     Args:
@@ -46,6 +46,9 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         verbose: 0 prints nothing; 1 or "auto" one line per epoch and, on a terminal, a
             progress bar within each epoch; 2 one line per epoch only.
         save_model: write `<out_dir>/model.keras` at the end (chief only).
+        class_names: the training data's class names (e.g. `source.class_names`), set on an
+            `fcn_keras.FCN` before training, so its `.keras` files carry them (None: keep the
+            model's own).
         distribution: JAX backend: a `keras.distribution` (e.g. `DataParallel`) or a name
             for `fcn_keras.training.get_distribution` ("data_parallel", "model_parallel");
             `fit` runs inside its scope, each global batch split between its devices (the
@@ -66,6 +69,11 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"`epochs` must be a positive int. Received: epochs={epochs!r}")
+    if class_names is not None:
+        if not hasattr(model, "class_names"):
+            raise ValueError(f"`class_names` is kept by fcn_keras FCN models only. Received: a "
+                             f"{type(model).__name__} with class_names={list(class_names)[:3]}...")
+        model.class_names = list(class_names)
     distribution = get_distribution(distribution)
     if distribution is not None:
         check_model_placement(model, distribution)
@@ -158,7 +166,8 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
         ds: batches of (images, masks) (masks: 255 = ignore), e.g. from
             `fcn_keras.data.pipeline`.
         num_classes: default: the model's `num_classes` (or its output channels).
-        class_names: names for the per-class table (default `class_0 ...`).
+        class_names: names for the per-class table (default: the model's own `class_names`,
+            else `class_0 ...`).
         steps: evaluate only this many batches.
         progress: draw a progress bar on stderr when it is a terminal
             (`fcn_keras._progress.bar`); False never.
@@ -183,7 +192,8 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
         num_classes = getattr(model, "num_classes", None) or int(model.output_shape[-1])
     num_classes = int(num_classes)
     if class_names is None:
-        class_names = [f"class_{i}" for i in range(num_classes)]
+        own = getattr(model, "class_names", None)
+        class_names = list(own) if own and len(own) == num_classes else [f"class_{i}" for i in range(num_classes)]
     if len(class_names) != num_classes:
         raise ValueError(f"Expected one class name per class ({num_classes}). Received: "
                          f"{len(class_names)} class_names={list(class_names)!r}")

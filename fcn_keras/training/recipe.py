@@ -27,6 +27,7 @@ import keras
 
 from fcn_keras import weights as weight_sources
 from fcn_keras._io import atomic_write
+from fcn_keras.conventions import DEFAULT_NUM_CLASSES
 from fcn_keras.models import FCN, registry
 from fcn_keras.models.precision import precision
 
@@ -35,7 +36,6 @@ from .distribute import (get_distribution, get_strategy, require_backend_for_str
 from .loop import train
 
 SCHEDULES = registry.SCHEDULES
-STAGED = ("32s", "16s", "8s")
 
 
 def stages_for(backbone, schedule):
@@ -54,9 +54,9 @@ def stages_for(backbone, schedule):
     """
     heads = registry.heads(backbone)
     if schedule == "staged":
-        return list(STAGED)
+        return registry.staged_heads()
     if schedule == "at-once":
-        return ["8s-atonce"] if "8s-atonce" in heads else ["8s"]
+        return [registry.at_once_head(backbone)]
     if schedule in heads:
         return [schedule]
     raise ValueError(f"schedule must be one of {list(SCHEDULES) + heads} for backbone {backbone!r}. "
@@ -132,11 +132,12 @@ class RecipeResult:
     stage_dirs: dict
 
 
-def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classes=21,
+def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classes=DEFAULT_NUM_CLASSES,
                epochs=1, out_dir=None, weights=None, width=1.0, optimizer=None,
                learning_rate=None, mixed_precision=False, jit_compile="auto", strategy=None,
                steps_per_epoch=None, validation_steps=None, callbacks=None, verbose="auto",
-               tensorboard=False, backup_every=500, build_kwargs=None, distribution=None):
+               tensorboard=False, backup_every=500, build_kwargs=None, class_names=None,
+               distribution=None):
     """Train an FCN with the paper's schedule (or at once); returns a `RecipeResult`.
 
     Args:
@@ -164,6 +165,8 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
             passed to `fcn_keras.training.train` (`backup_every`: steps between backups
             within an epoch; None or 0: at epoch ends only).
         build_kwargs: more arguments of `fcn_keras.FCN` (input_shape, include_preprocessing).
+        class_names: the data's class names (e.g. `source.class_names`), kept in every stage's
+            model and `.keras` file.
 
     Returns:
         A `RecipeResult`.
@@ -194,7 +197,8 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         dirs[head] = stage_dir
         done = stage_dir is not None and os.path.exists(os.path.join(stage_dir, "model.weights.h5"))
         with precision(mixed_precision), scope():
-            model = FCN(backbone, head, num_classes, width=width, **(build_kwargs or {}))
+            model = FCN(backbone, head, num_classes, width=width, **(build_kwargs or {}),
+                        **({} if class_names is None else {"class_names": list(class_names)}))
             if prev is not None:
                 transfer_weights(prev, model)
             elif not done:
