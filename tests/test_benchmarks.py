@@ -58,29 +58,58 @@ def test_memory_child_reports_peak_rss():
 _NO_TF = r"""
 import runpy, sys
 sys.modules["tensorflow"] = None  # any `import tensorflow` now raises ImportError
-sys.argv = ["gpu_jax.py", "--size", "40", "--batch", "2", "--steps", "1", "--rounds", "1",
-            "--width", "0.0625", "--policies", "mixed_float16", "--out", sys.argv[1], *sys.argv[2:]]
+sys.argv = ["gpu_jax.py", "--dry-run", "--out", sys.argv[1], *sys.argv[2:]]
 runpy.run_path("benchmarks/gpu_jax.py", run_name="__main__")
 assert sys.modules.get("tensorflow") is None
 print("no tensorflow")
 """
 
 
-def test_gpu_script_runs_under_jax_without_tensorflow(tmp_path):
-    """The GPU script on JAX CPU at a tiny size: fit (paper's recipe and metrics, float16 with
-    loss scaling) and predict, with TensorFlow made unimportable."""
+def test_gpu_script_dry_run_without_tensorflow(tmp_path):
+    """The GPU script's dry run on JAX CPU, with TensorFlow made unimportable: the port's
+    agreement check, the synthetic shapes trained through a PyDataset (mixed_bfloat16) and
+    evaluated, and Keras' jitted train step in the three training policies (AlexNet)."""
     pytest.importorskip("jax")
     extra = [] if _has_torch() else ["--no-torch"]
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = tmp_path / "gpu.json"
-    res = subprocess.run([sys.executable, "-c", _NO_TF, str(out), *extra], cwd=ROOT, env=env,
+    res = subprocess.run([sys.executable, "-c", _NO_TF, str(out), "--only", "vgg16_8s/check",
+                          "synthetic/mixed_bfloat16", "alexnet_32s/training/40", *extra], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0 and "no tensorflow" in res.stdout, res.stderr[-4000:]
     report = json.loads(out.read_text())
-    run = report["results"]["keras_jax/mixed_float16"]
-    assert run["train"]["images_per_s"] > 0 and run["infer"]["images_per_s"] > 0
-    assert all(np.isfinite(v) for v in run["warmup_logs"].values())
+    assert report["tensorflow_imported"] is False and report["dry_run"] is True
+    blocks = report["blocks"]
+    if not extra:
+        assert blocks["vgg16_8s/check"]["relative_error_port_vs_keras"] <= 1e-4
+    syn = blocks["synthetic/mixed_bfloat16"]
+    assert syn["finite"] and syn["steps"] == 6 and 0 <= syn["val"]["mean_iou"] <= 1
+    train = blocks["alexnet_32s/training/40/b2"]
+    for policy in ("float32", "mixed_bfloat16", "mixed_float16"):
+        assert train[f"keras_jax/{policy}"]["images_per_s"] > 0
+    assert "synthetic/mixed_bfloat16" in res.stdout and "keras_jax/mixed_float16" in res.stdout
+
+
+def test_numpy_shapes_are_the_bundled_set():
+    """benchmarks/shapes_numpy.py draws, without TensorFlow, the very examples of
+    fcn_keras.data.shapes (same seeds, same code), and batches them in a PyDataset."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import shapes_numpy
+
+    import fcn_keras
+
+    ref = list(fcn_keras.data.shapes("val", num_examples=3, image_size=32))
+    images, masks = shapes_numpy.arrays("val", 3, image_size=32)
+    for (image, mask), got_image, got_mask in zip(ref, images, masks):
+        np.testing.assert_array_equal(got_image, image)
+        np.testing.assert_array_equal(got_mask, mask)
+    assert set(np.unique(masks)) <= {0, 1, 2, 3, 255} and len(set(np.unique(masks))) > 2
+    batches = shapes_numpy.py_dataset(images, masks, 2, shuffle_seed=0)
+    x, y = batches[0]
+    assert len(batches) == 1 and x.shape == (2, 32, 32, 3) and x.dtype == np.float32 and y.dtype == np.int32
+    with pytest.raises(ValueError, match="image_size"):
+        shapes_numpy.arrays("val", 2, image_size=(32, 40))
 
 
 def _has_torch():
