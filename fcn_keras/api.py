@@ -82,7 +82,7 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
         if arch[arg] is None:
             raise ValueError(
                 f"`{arg}` is required unless `weights` names a zoo FCN. Expected one of "
-                f"{sorted(registry.BACKBONES) if arg == 'backbone' else registry.heads(arch['backbone'])}. "
+                f"{registry.backbones() if arg == 'backbone' else registry.heads(arch['backbone'])}. "
                 f"Received: {arg}=None, weights={weights!r}")
     registry.check(arch["backbone"], arch["head"])
     kwargs = {"name": name} if name else {}

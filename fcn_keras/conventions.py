@@ -1,6 +1,7 @@
 """The conventions every part of fcn_keras shares (no TensorFlow, no Keras: plain facts).
 
 - `IGNORE_LABEL`: mask value 255 marks pixels that are not scored (PASCAL VOC's "void").
+- `PRECISIONS`: the inference precisions offered ("float32", "bfloat16").
 - `CAFFE_BGR_MEAN` / `CAFFE_RGB_MEAN`: the per-channel mean of the paper's data layer
   (and of the BVLC / VGG Caffe models), 0..255 pixel units, in BGR and in RGB order.
 - `VOC_CLASSES`: the 21 PASCAL VOC class names, index = label.
@@ -10,6 +11,9 @@
 import numpy as np
 
 IGNORE_LABEL = 255
+
+# The inference precisions offered by `fcn_keras.build(dtype=...)`, predict and export.
+PRECISIONS = ("float32", "bfloat16")
 
 CAFFE_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)
 CAFFE_RGB_MEAN = CAFFE_BGR_MEAN[::-1]

@@ -13,23 +13,18 @@ photo's size and memory stays bounded by the network's input. Artefacts exported
 input size take every image resized to that size, and their scores are resized back the same way.
 """
 
-import argparse
 import os
 import re
-import sys
 import warnings
 
 import numpy as np
 
-from fcn_keras._io import atomic_write
 from fcn_keras.conventions import class_metadata
 
 DEFAULT_MAX_SIZE = 1024
 ROWS = 64  # rows of full-size scores made at a time: bounds the memory of the resize
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".caffemodel")
 ARTEFACT_SUFFIXES = (".tflite", ".onnx")
-OUTPUTS = {"labels": "_labels.png", "overlay": "_overlay.png", "scores": "_scores.npy"}
-NAMED_CLASSES = ("voc", "shapes", "cityscapes")
 
 
 def _export_api():
@@ -381,165 +376,3 @@ def find_images(inputs, recursive=True, skip=None):
     if not found:
         raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {list(inputs)}")
     return found
-
-
-def _outputs(out, rel, save_scores):
-    keys = ("labels", "overlay", "scores") if save_scores else ("labels", "overlay")
-    return {k: os.path.join(out, rel + OUTPUTS[k]) for k in keys}
-
-
-def _named_classes(spec, num_classes):
-    if spec is None:
-        return None
-    if spec in NAMED_CLASSES:
-        from fcn_keras.conventions import VOC_CLASSES
-        from fcn_keras.data import SHAPES_CLASSES
-        from fcn_keras.data.tfds import CITYSCAPES_CLASSES
-
-        return list({"voc": VOC_CLASSES, "shapes": SHAPES_CLASSES, "cityscapes": CITYSCAPES_CLASSES}[spec])
-    if os.path.isfile(spec):
-        with open(spec) as f:
-            return [line.strip() for line in f if line.strip()]
-    return [n.strip() for n in spec.split(",")]
-
-
-def _predict_one(predictor, image, paths):
-    if "scores" not in paths:
-        return predictor.predict(image, return_scores=False)[0]
-    labels = []
-
-    def write(tmp):
-        shape = image.shape[:2] + (predictor.num_classes,)
-        scores = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
-        labels.append(predictor.predict(image, scores_out=scores)[0])
-        scores.flush()
-        del scores
-
-    atomic_write(paths["scores"], write)
-    return labels[0]
-
-
-def cmd_predict(args):
-    from fcn_keras import viz
-    from fcn_keras._progress import bar
-    from fcn_keras.images import read_image
-    from fcn_keras.weights import DownloadError
-
-    if (args.model is None) == (args.weights is None):
-        raise ValueError("give one of --model (a model file, SavedModel folder or zoo name) or --weights "
-                         "(with --backbone/--head/--num-classes)")
-    files = find_images(args.inputs, recursive=not args.no_recursive, skip=args.out)
-    planned = [(path, rel, _outputs(args.out, rel, args.save_scores)) for path, rel in files]
-    if not args.overwrite:
-        existing = [p for _, _, outs in planned for p in outs.values() if os.path.exists(p)]
-        if existing:
-            raise FileExistsError(f"{existing[0]} exists ({len(existing)} of the outputs do; pass "
-                                  "--overwrite to replace them)")
-    arch = dict(backbone=args.backbone, head=args.head, num_classes=args.num_classes, width=args.width)
-    try:
-        with warnings.catch_warnings():  # the bfloat16 note is printed below, with the model line
-            warnings.filterwarnings("ignore", message=".* computes in bfloat16;")
-            if args.weights:
-                predictor = Predictor(build_with_weights(args.weights, arch), max_size=args.max_size,
-                                      precision=args.precision)
-            else:
-                predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads,
-                                      precision=args.precision, **arch)
-    except DownloadError as e:
-        raise ValueError(f"{args.model or args.weights}: {e}") from None
-    names = _named_classes(args.class_names, predictor.num_classes)
-    if names is not None:
-        predictor.class_names, _ = class_metadata(predictor.num_classes, names, predictor.palette)
-    if not args.quiet:
-        print(f"model: {predictor.source} ({predictor.format}, {predictor.num_classes} classes, "
-              f"computes in {predictor.precision}); "
-              + (f"fixed input {predictor.fixed_size[0]}x{predictor.fixed_size[1]}: every image is resized to it "
-                 "and its labels back" if predictor.fixed_size else
-                 f"images larger than {args.max_size} px are predicted at that size and their scores resized back"
-                 if args.max_size else "full resolution"))
-        if predictor._note:
-            print(f"note: {predictor._note}")
-    failures, reduced = [], 0
-    with bar(len(planned), "predict", "image", enabled=False if args.quiet else None) as progress:
-        for path, rel, outs in planned:
-            try:
-                image = read_image(path)
-                reduced += predictor.network_size(*image.shape[:2]) != image.shape[:2]
-                labels = _predict_one(predictor, image, outs)
-                viz.save_label_png(labels, outs["labels"], palette=predictor.palette)
-                picture = viz.overlay(image, labels, alpha=args.alpha, palette=predictor.palette)
-                if args.legend:
-                    picture = viz.add_legend(picture, predictor.class_names, labels, predictor.palette)
-                viz.save_image(picture, outs["overlay"])
-            except Exception as e:  # noqa: BLE001  (one bad file does not stop the batch)
-                msg = str(e) if isinstance(e, (OSError, ValueError)) else f"{type(e).__name__}: {e}"
-                failures.append(msg if path in msg else f"{path}: {msg}")
-            progress.update(1)
-    done = len(planned) - len(failures)
-    kinds = "label maps, overlays and scores" if args.save_scores else "label maps and overlays"
-    print(f"wrote {kinds} for {done} of {len(planned)} images under {args.out}")
-    if reduced and not predictor.fixed_size:
-        print(f"{reduced} images were larger than --max-size {args.max_size}: predicted at that size, "
-              "scores resized back (--max-size 0 for full resolution)")
-    if failures:
-        print(f"{len(failures)} of {len(planned)} images failed:", file=sys.stderr)
-        for line in failures:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def register(subparsers):
-    """Adds `fcn-keras predict` to the command line's subparsers."""
-    from fcn_keras.models import registry
-    from fcn_keras.models.precision import PRECISIONS
-
-    heads = list(dict.fromkeys(h for _, h in registry.architectures()))
-    p = subparsers.add_parser(
-        "predict", help="label PNGs and overlays for images, from any model file or zoo name",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=(
-            "Predict per-pixel classes for image files and folders (subfolders too).\n\n"
-            "--model takes a .keras file, a SavedModel folder, a .tflite (float32, float16, int8) or\n"
-            ".onnx file, a zoo name (fcn-keras zoo), or a weights file (.weights.h5, .h5, .caffemodel)\n"
-            "with --backbone, --head and --num-classes. Class names and colours come from the\n"
-            "artefact's metadata where it has them. --precision bfloat16 computes a Keras model in\n"
-            "bfloat16 (it can be fast only on CPUs with AVX-512 BF16 or AMX).\n\n"
-            "For each input IMAGE (say sub/a.jpg in a folder given), writes under --out:\n"
-            "  sub/a.jpg_labels.png   palette PNG, pixel value = class id\n"
-            "  sub/a.jpg_overlay.png  the labels over the photo\n"
-            "  sub/a.jpg_scores.npy   with --save-scores: float16 logits (H, W, classes)\n"
-            "The folder structure is mirrored and the extension kept, so no two inputs collide.\n\n"
-            "Large photos: the network sees at most --max-size pixels on the longest side; the scores\n"
-            "are resized back (bilinear) before the argmax, so outputs have the photo's size. A\n"
-            "fixed-size artefact (exported with input_size) takes every image resized to its size,\n"
-            "and its labels are resized back the same way.\n\n"
-            "An unreadable image does not stop the batch: the failures are listed at the end and\n"
-            "the exit status is 1."))
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
-    p.add_argument("--model", help="a .keras, .tflite or .onnx file, a SavedModel folder, a zoo name, or a "
-                                   "weights file (with --backbone/--head/--num-classes)")
-    p.add_argument("--weights", help="weights for a model built from --backbone/--head/--num-classes "
-                                     "(a zoo name, .caffemodel, .weights.h5, 'imagenet')")
-    p.add_argument("--backbone", choices=sorted(registry.BACKBONES), help="weights files only")
-    p.add_argument("--head", choices=heads, help="weights files only")
-    p.add_argument("--num-classes", type=int, help="weights files only")
-    p.add_argument("--width", type=float, help="weights files only: backbone width multiplier (default 1.0)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
-                   help=f"longest side the network sees, in pixels (default {DEFAULT_MAX_SIZE}: a 4000x3000 "
-                        "photo on FCN-8s VGG16 peaks at about 3.2 GB; 0 = full resolution, about 22 GB)")
-    p.add_argument("--save-scores", action="store_true", help="also write <name>_scores.npy (float16 logits)")
-    p.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1")
-    p.add_argument("--legend", action="store_true", help="add a legend to the overlays")
-    p.add_argument("--class-names", help="names for the legend: 'voc', 'shapes', 'cityscapes', a file "
-                                         "(one per line) or a,b,c (default: the artefact's)")
-    p.add_argument("--threads", type=int, help="CPU threads of the TFLite / ONNX runtime")
-    p.add_argument("--precision", choices=PRECISIONS,
-                   help="what a Keras model (.keras, weights, zoo name) computes in (default: its own, "
-                        "float32 unless saved in bfloat16); bfloat16 can be fast only on CPUs with AVX-512 BF16 "
-                        "or AMX. An exported file's precision is fixed at export")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--quiet", action="store_true", help="only the summary and the failures")
-    p.set_defaults(func=cmd_predict)

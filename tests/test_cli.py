@@ -28,6 +28,27 @@ def test_help_lists_every_command():
     assert "130 interrupted" in " ".join(result.stdout.split())
 
 
+def test_parsing_imports_no_tensorflow_so_help_answers_at_once():
+    """Every command's parser is built, and `--help` printed, before TensorFlow, Keras, JAX
+    or PyTorch is imported: the program answers help and typos without loading them."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv = ['fcn-keras']\n"
+            "from fcn_keras.cli import main\n"
+            "for argv in (['--help'], ['train', '--help'], ['predict', '--help'], ['export', '--help']):\n"
+            "    try:\n"
+            "        main(argv)\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "print('HEAVY', sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout, out.stdout[-500:]
+
+
 def test_unknown_command_fails():
     result = fcn_keras_cli("segment-everything")
     assert result.returncode == 2

@@ -56,7 +56,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     run_dir = args.run_dir
     if run_dir is None:
-        from fcn_keras import demo
+        from fcn_keras.cli import demo
 
         run_dir = tempfile.mkdtemp(prefix="fcn-demo-")
         demo.run(run_dir, formats=())

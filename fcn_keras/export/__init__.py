@@ -21,16 +21,42 @@ input / output spec, also embedded in the artefact) and `<path>.verify.json` (th
 Any artefact runs through `runner(path)` and describes itself through `read_metadata(path)`.
 """
 
-from ._common import FORMATS, QUANTIZATIONS, ExportError, ParityError
-from ._writer import Exported, export
-from .images import fit_to_size, sample_images
-from .onnx import DEFAULT_OPSET
-from .report import Report, Stats, Targets, format_table
-from .runtime import Runner, detect_format, read_metadata, runner
-from .verification import DEFAULT_SIZES, TARGETS, Verification, verify
+import importlib
+
+_NAMES = {  # public name -> the submodule that defines it
+    "FORMATS": "fcn_keras.export._common",
+    "QUANTIZATIONS": "fcn_keras.export._common",
+    "ExportError": "fcn_keras.export._common",
+    "ParityError": "fcn_keras.export._common",
+    "Exported": "fcn_keras.export._writer",
+    "export": "fcn_keras.export._writer",
+    "fit_to_size": "fcn_keras.export.images",
+    "sample_images": "fcn_keras.export.images",
+    "DEFAULT_OPSET": "fcn_keras.export.onnx",
+    "Report": "fcn_keras.export.report",
+    "Stats": "fcn_keras.export.report",
+    "Targets": "fcn_keras.export.report",
+    "format_table": "fcn_keras.export.report",
+    "Runner": "fcn_keras.export.runtime",
+    "detect_format": "fcn_keras.export.runtime",
+    "read_metadata": "fcn_keras.export.runtime",
+    "runner": "fcn_keras.export.runtime",
+    "DEFAULT_SIZES": "fcn_keras.export.verification",
+    "TARGETS": "fcn_keras.export.verification",
+    "Verification": "fcn_keras.export.verification",
+    "verify": "fcn_keras.export.verification",
+}
 
 __all__ = [
     "export", "Exported", "Verification", "Targets", "TARGETS", "DEFAULT_SIZES", "verify", "Report",
     "Stats", "format_table", "runner", "Runner", "read_metadata", "detect_format", "sample_images",
     "fit_to_size", "ExportError", "ParityError", "FORMATS", "QUANTIZATIONS", "DEFAULT_OPSET",
 ]
+
+
+def __getattr__(name):
+    # Names load on first use (PEP 562): importing a light submodule, or the command
+    # line reading its choices, does not import TensorFlow.
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'fcn_keras.export' has no attribute {name!r}")

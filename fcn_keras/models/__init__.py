@@ -2,12 +2,22 @@
 `with_precision()` (a bfloat16 copy for inference).
 
 This subpackage imports only Keras and fcn_keras' conventions and metrics; `fcn_keras.build()`
-(which also loads weights) sits above it.
+(which also loads weights) sits above it. Its names load on first use (PEP 562), so that
+`fcn_keras.models.registry` (plain data) can be read without importing Keras.
 """
 
-from fcn_keras.models.fcn import FCN, build_backbone
-from fcn_keras.models.precision import PRECISIONS, native_bfloat16, with_precision
-from fcn_keras.models.registry import BACKBONES, architectures, heads
+import importlib
 
-__all__ = ["FCN", "build_backbone", "BACKBONES", "architectures", "heads", "PRECISIONS", "with_precision",
-           "native_bfloat16"]
+_NAMES = {
+    "FCN": "fcn", "build_backbone": "fcn",
+    "BACKBONES": "registry", "architectures": "registry", "heads": "registry",
+    "PRECISIONS": "precision", "with_precision": "precision", "native_bfloat16": "precision",
+}
+
+__all__ = list(_NAMES)
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"fcn_keras.models.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'fcn_keras.models' has no attribute {name!r}")

@@ -39,10 +39,9 @@ def _validate(num_classes, input_shape, width):
 
 
 def _features(backbone, inputs, include_preprocessing, width, first_pad=None):
-    spec = registry.BACKBONES[backbone]
     x = Preprocess(name="preprocess")(inputs) if include_preprocessing else inputs
     kwargs = {} if first_pad is None else {"first_pad": first_pad}
-    return spec["builder"](x, width=width, **kwargs)
+    return registry.builder(backbone)(x, width=width, **kwargs)
 
 
 def paper_optimizer(head, learning_rate=None):
@@ -99,7 +98,7 @@ class FCN(keras.Model):
         with precision(policy):
             inputs = keras.Input(shape=shape, name="image")
             taps = _features(backbone, inputs, include_preprocessing, width)
-            outputs = fcn_head(taps, registry.BACKBONES[backbone]["coords"], head, num_classes, inputs)
+            outputs = fcn_head(taps, registry.coords(backbone), head, num_classes, inputs)
             super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone_name = backbone
         self.head_name = head

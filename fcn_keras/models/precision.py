@@ -16,7 +16,7 @@ import contextlib
 
 import keras
 
-PRECISIONS = ("float32", "bfloat16")  # the inference precisions offered by predict and export
+from fcn_keras.conventions import PRECISIONS
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 

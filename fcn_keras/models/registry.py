@@ -2,30 +2,36 @@
 
 `fcn_keras.build()`, `build_backbone()`, the command line, the training recipes, the zoo
 and the generated docs all read it: adding a backbone means adding an entry here.
+
+Plain data: this module imports no Keras (the command line reads its names before it
+imports TensorFlow); `builder(name)` and `coords(name)` import the backbone's module.
 """
 
-from fcn_keras.models.backbones import alexnet, googlenet, vgg
+import importlib
 
 BACKBONES = {
     "vgg16": {
-        "builder": vgg.vgg16,
-        "coords": vgg.COORDS,
+        "module": "fcn_keras.models.backbones.vgg",
+        "function": "vgg16",
         "heads": ("32s", "16s", "8s", "8s-atonce"),
         "classifier_pad": 1,
     },
     "alexnet": {
-        "builder": alexnet.alexnet,
-        "coords": alexnet.COORDS,
+        "module": "fcn_keras.models.backbones.alexnet",
+        "function": "alexnet",
         "heads": ("32s", "16s", "8s"),
         "classifier_pad": 0,
     },
     "googlenet": {
-        "builder": googlenet.googlenet,
-        "coords": googlenet.COORDS,
+        "module": "fcn_keras.models.backbones.googlenet",
+        "function": "googlenet",
         "heads": ("32s", "16s", "8s"),
         "classifier_pad": 3,
     },
 }
+
+# The training schedules of `fcn_keras.training.run_recipe` (besides a single head name).
+SCHEDULES = ("staged", "at-once")
 
 
 def check(backbone, head=None):
@@ -36,11 +42,31 @@ def check(backbone, head=None):
     """
     if backbone not in BACKBONES:
         raise ValueError(
-            f"Unknown backbone. Expected one of {sorted(BACKBONES)}. Received: backbone={backbone!r}")
+            f"Unknown backbone. Expected one of {list(BACKBONES)}. Received: backbone={backbone!r}")
     if head is not None and head not in BACKBONES[backbone]["heads"]:
         raise ValueError(
             f"Unknown head for backbone {backbone!r}. Expected one of "
             f"{list(BACKBONES[backbone]['heads'])}. Received: head={head!r}")
+
+
+def _module(backbone):
+    check(backbone)
+    return importlib.import_module(BACKBONES[backbone]["module"])
+
+
+def builder(backbone):
+    """The function `f(x, width=..., **kwargs) -> taps` that builds `backbone` (imports Keras)."""
+    return getattr(_module(backbone), BACKBONES[backbone]["function"])
+
+
+def coords(backbone):
+    """The coordinate maps {"pool3"|"pool4"|"fc7": (scale, shift)} of `backbone`'s taps."""
+    return _module(backbone).COORDS
+
+
+def backbones():
+    """The backbone names, in registry order."""
+    return list(BACKBONES)
 
 
 def heads(backbone=None):

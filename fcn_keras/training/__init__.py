@@ -21,12 +21,31 @@ epoch, saves a backup every `backup_every` steps and on Ctrl-C (`TrainingInterru
 resumes from it when run again with the same `out_dir`.
 """
 
-from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
-from .distribute import STRATEGIES, get_strategy, tf_config, worker_info
-from .loop import evaluate, format_report, predict_labels, train
-from .plots import plot_history
-from .recipe import (SCHEDULES, RecipeResult, make_optimizer, precision, run_recipe,
-                     stages_for, transfer_weights)
+import importlib
+
+_NAMES = {  # public name -> the submodule that defines it
+    "Backup": "fcn_keras.training.callbacks",
+    "HistoryFile": "fcn_keras.training.callbacks",
+    "Progress": "fcn_keras.training.callbacks",
+    "TrainingInterrupted": "fcn_keras.training.callbacks",
+    "default_callbacks": "fcn_keras.training.callbacks",
+    "STRATEGIES": "fcn_keras.training.distribute",
+    "get_strategy": "fcn_keras.training.distribute",
+    "tf_config": "fcn_keras.training.distribute",
+    "worker_info": "fcn_keras.training.distribute",
+    "evaluate": "fcn_keras.training.loop",
+    "format_report": "fcn_keras.training.loop",
+    "predict_labels": "fcn_keras.training.loop",
+    "train": "fcn_keras.training.loop",
+    "plot_history": "fcn_keras.training.plots",
+    "SCHEDULES": "fcn_keras.models.registry",
+    "RecipeResult": "fcn_keras.training.recipe",
+    "make_optimizer": "fcn_keras.training.recipe",
+    "precision": "fcn_keras.training.recipe",
+    "run_recipe": "fcn_keras.training.recipe",
+    "stages_for": "fcn_keras.training.recipe",
+    "transfer_weights": "fcn_keras.training.recipe",
+}
 
 __all__ = [
     "train", "evaluate", "format_report", "predict_labels", "default_callbacks",
@@ -34,3 +53,11 @@ __all__ = [
     "run_recipe", "RecipeResult", "stages_for", "transfer_weights", "make_optimizer",
     "precision", "get_strategy", "tf_config", "worker_info", "STRATEGIES", "SCHEDULES",
 ]
+
+
+def __getattr__(name):
+    # Names load on first use (PEP 562): importing a light submodule, or the command
+    # line reading its choices, does not import TensorFlow.
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'fcn_keras.training' has no attribute {name!r}")

@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import os
 
-import tensorflow as tf
-
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker", "tpu")
 
 
@@ -83,6 +81,8 @@ def get_strategy(name="auto", devices=None):
     Raises:
         ValueError: an unknown name, or "multiworker" without `TF_CONFIG`.
     """
+    import tensorflow as tf
+
     if isinstance(name, tf.distribute.Strategy):
         return name
     if name not in STRATEGIES:

@@ -32,7 +32,7 @@ from fcn_keras.models.precision import precision
 from .distribute import get_strategy, worker_info
 from .loop import train
 
-SCHEDULES = ("staged", "at-once")
+SCHEDULES = registry.SCHEDULES
 STAGED = ("32s", "16s", "8s")
 
 

@@ -6,7 +6,7 @@ import pytest
 import fcn_keras
 from fcn_keras.models import architectures
 from fcn_keras.models.heads import plan
-from fcn_keras.models.registry import BACKBONES
+from fcn_keras.models import registry
 from tests.conftest import check_architecture
 
 ARCHS = architectures()
@@ -71,11 +71,11 @@ def test_fcn8s_vgg16_has_134_5_million_parameters():
             ("fuse", "pool3", 9), ("up", "upscore8", 16, 8), ("crop", 31)]),
 ])
 def test_vgg16_geometry_is_the_reference(head, expected):
-    assert plan(BACKBONES["vgg16"]["coords"], head) == expected
+    assert plan(registry.coords("vgg16"), head) == expected
 
 
 def test_alexnet_32s_geometry_is_the_reference():
-    assert plan(BACKBONES["alexnet"]["coords"], "32s") == [("up", "upscore", 63, 32), ("crop", 18)]
+    assert plan(registry.coords("alexnet"), "32s") == [("up", "upscore", 63, 32), ("crop", 18)]
 
 
 def test_atonce_scales_skips():

@@ -7,7 +7,7 @@ import fcn_keras
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(backbone="resnet50", head="8s"), r"Unknown backbone.*'alexnet', 'googlenet', 'vgg16'.*resnet50"),
+    (dict(backbone="resnet50", head="8s"), r"Unknown backbone.*'vgg16', 'alexnet', 'googlenet'.*resnet50"),
     (dict(backbone="alexnet", head="8s-atonce"), r"Unknown head for backbone 'alexnet'.*'32s', '16s', '8s'"),
     (dict(backbone="vgg16", head="4s"), r"Unknown head.*4s"),
     (dict(backbone="vgg16", head="8s", num_classes=0), r"num_classes.*positive integer.*0"),

@@ -10,7 +10,8 @@ from PIL import Image
 
 import fcn_keras
 from fcn_keras import data, viz
-from fcn_keras.training import cli as tcli
+from fcn_keras.cli import evaluate as evaluate_cli
+from fcn_keras.cli import train as train_cli
 from fcn_keras.training import evaluate, format_report, stages_for, transfer_weights
 
 
@@ -18,7 +19,9 @@ def _main(argv):
     import argparse
 
     parser = argparse.ArgumentParser(prog="fcn-keras")
-    tcli.register(parser.add_subparsers(dest="command"))
+    subparsers = parser.add_subparsers(dest="command")
+    train_cli.register(subparsers)
+    evaluate_cli.register(subparsers)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,11 +1,9 @@
-"""`fcn-keras convert` and `fcn-keras zoo`.
+"""`fcn-keras convert`: a .caffemodel (or a zoo entry) -> a .keras model or .weights.h5 file.
 
     fcn-keras convert fcn8s-heavy-pascal.caffemodel --backbone vgg16 --head 8s -o fcn8s.keras
     fcn-keras convert voc-fcn8s -o fcn8s.keras          # a zoo name: downloads, converts
-    fcn-keras zoo                                       # the table of pretrained entries
 """
 
-import json
 import os
 
 from fcn_keras._io import atomic_write
@@ -13,11 +11,12 @@ from fcn_keras.models import registry
 
 
 def register(subparsers):
+    """Adds `fcn-keras convert` to an argparse `subparsers`."""
     convert = subparsers.add_parser(
         "convert", help="convert a .caffemodel (or a zoo entry) into a Keras file",
         description="Reads a Caffe .caffemodel without Caffe and writes a .keras model or .weights.h5 file.")
     convert.add_argument("source", help="a .caffemodel path, Keras' VGG16 .h5 path, or a zoo name (fcn-keras zoo)")
-    convert.add_argument("--backbone", choices=sorted(registry.BACKBONES),
+    convert.add_argument("--backbone", choices=registry.backbones(),
                          help="required for a file; a zoo name implies it")
     convert.add_argument("--head", choices=registry.heads(),
                          help="required for a file; a zoo name implies it")
@@ -25,11 +24,8 @@ def register(subparsers):
                          help="default: read from the file's score_fr layer (21 for a backbone file)")
     convert.add_argument("-o", "--output", required=True, help="output path ending in .keras or .weights.h5")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    convert.set_defaults(func=run_convert)
+    convert.set_defaults(func=run)
 
-    zoo_parser = subparsers.add_parser("zoo", help="list the pretrained models (the zoo)")
-    zoo_parser.add_argument("--json", action="store_true", help="print the full entries as JSON")
-    zoo_parser.set_defaults(func=run_zoo)
     return subparsers
 
 
@@ -42,7 +38,7 @@ def _classes_in_file(path):
     return None
 
 
-def run_convert(args):
+def run(args):
     import fcn_keras
     from fcn_keras.weights import zoo
 
@@ -73,19 +69,4 @@ def run_convert(args):
     model = fcn_keras.build(backbone, head, num_classes=num_classes, weights=weights)
     atomic_write(out, model.save if out.endswith(".keras") else model.save_weights)
     print(f"wrote {out}: {backbone} FCN-{head}, {num_classes} classes, {model.count_params():,} parameters")
-    return 0
-
-
-def run_zoo(args):
-    from fcn_keras.weights import zoo
-
-    if args.json:
-        print(json.dumps(zoo.list_models(), indent=2, default=list))
-        return 0
-    headers = ("name", "architecture", "classes", "params", "metrics", "checksum")
-    cells = [[f"{r[h]:,}" if h == "params" else str(r[h]) for h in headers] for r in zoo.rows()]
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
     return 0

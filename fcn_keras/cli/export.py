@@ -5,8 +5,7 @@
     fcn-keras export MODEL.keras --verify PATH        # verify an existing export, print the table
 """
 
-
-from ._common import FORMATS, QUANTIZATIONS
+from fcn_keras.export._common import FORMATS, QUANTIZATIONS
 
 
 def register(subparsers):

@@ -1,8 +1,10 @@
 """The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo.
 
-Each area registers its own subcommands (`register(subparsers)`); this file collects them,
-so `fcn-keras --help` lists what the installed package offers, and gives every subcommand
-the same behaviour on failure:
+One module per command (`fcn_keras/cli/<command>.py`) adds its parser (`register(subparsers)`)
+and maps the parsed arguments onto the library. Parsing comes first and imports no
+TensorFlow or Keras (each command imports them when it runs), so `--help`, `--version` and
+typos answer at once. This file collects the commands and gives them the same behaviour on
+failure:
 
     exit 0     success
     exit 1     a runtime failure: a download that cannot be made, an export that fails its
@@ -22,9 +24,9 @@ import re
 import sys
 import warnings
 
-from fcn_keras import __version__
+import fcn_keras
 
-AREAS = ("fcn_keras.demo", "fcn_keras.training.cli", "fcn_keras.export.cli", "fcn_keras.weights.cli", "fcn_keras.predict")
+COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo")
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
                 IsADirectoryError)
@@ -38,18 +40,12 @@ def make_parser():
                     "build, train, evaluate, export and convert FCN-32s/16s/8s models.",
         epilog="Exit codes: 0 success, 1 runtime failure, 2 usage or input error, "
                "130 interrupted. --debug shows tracebacks.")
-    parser.add_argument("--version", action="version", version=f"fcn-keras {__version__}")
+    parser.add_argument("--version", action="version", version=f"fcn-keras {fcn_keras.__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks and TensorFlow's log lines")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for area in AREAS:
-        try:
-            module = importlib.import_module(area)
-        except ModuleNotFoundError as err:
-            if err.name != area and not area.startswith(str(err.name) + "."):
-                raise
-            continue
-        module.register(subparsers)
+    for command in COMMANDS:
+        importlib.import_module(f"fcn_keras.cli.{command}").register(subparsers)
     return parser
 
 
@@ -119,6 +115,7 @@ def main(argv=None):
         _quiet()
     prefix = f"fcn-keras {args.command}"
     try:
+        fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
         return int(args.func(args) or 0)
     except KeyboardInterrupt as err:
         if args.debug:
@@ -136,7 +133,3 @@ def main(argv=None):
             raise
         print(f"{prefix}: error: {described[1]}", file=sys.stderr)
         return described[0]
-
-
-if __name__ == "__main__":
-    sys.exit(main())
