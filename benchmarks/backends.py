@@ -1,6 +1,7 @@
 """FCN-8s VGG16 on each Keras backend (TensorFlow, JAX, PyTorch) against the PyTorch port, on this CPU.
 
-    python benchmarks/backends.py            # full width: inference 500x500 b1, training 256x256 b1 and b8
+    python benchmarks/backends.py            # full width: inference 500x500 b1, training 256x256 b1
+    python benchmarks/backends.py --train-batches 1 8    # + 8x 256x256 crops (about 20 min more)
     python benchmarks/backends.py --width 0.0625 --size 45 --train-size 32 --repeats 1   # smoke test
 
 A Keras process has one backend, fixed at import, so each backend runs in its own worker
@@ -413,7 +414,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=500, help="inference size (batch 1)")
     p.add_argument("--train-size", type=int, default=256, help="training crop size")
-    p.add_argument("--train-batches", nargs="+", type=int, default=[1, 8])
+    p.add_argument("--train-batches", nargs="+", type=int, default=[1],
+                   help="training batches (8: 8x crops; about 20 min more on 2 cores)")
     p.add_argument("--repeats", type=int, default=3, help="timed rounds at batch 1")
     p.add_argument("--repeats-batch", type=int, default=2, help="timed rounds at batch > 1")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls per variant first")
