@@ -424,8 +424,8 @@ def main(argv=None):
     p.add_argument("--dry-run", action="store_true",
                    help="tiny width and sizes (a CPU check that the whole script runs, no TensorFlow)")
     p.add_argument("--budget-s", type=float,
-                   help="no block starts after this many seconds (default 420, so that the run ends "
-                        "within 8 min on the GPU; none in a dry run)")
+                   help="no block starts after this many seconds (default 330: a block can take 2-3 min, "
+                        "so that the run ends within 8 min on the GPU; none in a dry run)")
     p.add_argument("--steps", type=int, help="calls per timed round (default 10; dry run 2)")
     p.add_argument("--rounds", type=int, help="timed rounds per variant (default 3; dry run 1)")
     p.add_argument("--only", nargs="+", help="run only the blocks whose names start with one of these")
@@ -437,7 +437,7 @@ def main(argv=None):
     t_start = time.perf_counter()
     cfg = dict(DRY if args.dry_run else FULL)
     if args.budget_s is None:
-        args.budget_s = float("inf") if args.dry_run else 420.0
+        args.budget_s = float("inf") if args.dry_run else 330.0
     cfg.update({k: getattr(args, k) for k in ("steps", "rounds") if getattr(args, k)})
 
     import jax
