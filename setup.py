@@ -6,15 +6,19 @@ setup(
     name="fcn_keras",
     version="0.1.0",
     description="Fully Convolutional Networks (Long, Shelhamer & Darrell) for Keras 3 / TensorFlow: "
-                "the paper's exact nets, weights, tf.data training, SavedModel/TFLite/ONNX export",
+                "the paper's exact nets, weights, tf.data training, SavedModel/TFLite/ONNX/web export",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["fcn_keras", "fcn_keras.*"]),
-    package_data={"fcn_keras": ["data/*.txt"]},
+    # the web export's page and module; its ONNX Runtime Web files come from web/ (npm ci --prefix web)
+    package_data={"fcn_keras": ["data/*.txt", "export/web_assets/*.js", "export/web_assets/*.html"]},
     install_requires=[
-        "tensorflow-cpu>=2.21,<2.22",
+        # `tensorflow`, never `tensorflow-cpu`: its Linux wheel runs on the CPU too, and a GPU
+        # user's `tensorflow[and-cuda]` is then the same distribution, not a second one
+        # written over the same tensorflow/ folder
+        "tensorflow>=2.21,<2.22",
         "keras>=3.15.1,<3.16",
         "numpy>=1.26,<3",
         "pillow>=10.1,<14",
@@ -31,10 +35,20 @@ setup(
     extras_require={
         "export": ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<2", "onnxruntime>=1.20,<2",
                    "ai-edge-litert>=2.3,<3"],
-        # the PyTorch port the benchmarks time side by side (benchmarks/speed.py, gpu_jax.py);
-        # for the CPU-only build: pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-        "bench": ["torch>=2.9,<2.14"],
-        "test": ["pytest>=8,<10", "opencv-python-headless>=4.8,<5", "jax[cpu]>=0.10,<0.11"],
+        # TensorFlow on NVIDIA GPUs (CUDA and cuDNN from pip), same version range
+        "cuda": ["tensorflow[and-cuda]>=2.21,<2.22"],
+        # the other Keras backends (KERAS_BACKEND=jax / torch), as the tests use them; JAX on
+        # NVIDIA GPUs: add "jax[cuda12]>=0.10,<0.11". torch is pinned: PyPI's Linux wheel is
+        # the CUDA build (GPU users get it as is); the CPU-only build:
+        # pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+        "jax": ["jax[cpu]>=0.10,<0.11"],
+        "torch": ["torch==2.13.0"],
+        # the PyTorch port the benchmarks time side by side (benchmarks/speed.py, gpu_jax.py)
+        "bench": ["torch==2.13.0"],
+        # playwright drives Debian's chromium (never `playwright install`); scikit-image's bundled
+        # sample photos feed the browser tests
+        "test": ["pytest>=8,<10", "opencv-python-headless>=4.8,<5", "jax[cpu]>=0.10,<0.11",
+                 "torch==2.13.0", "playwright==1.65.2", "scikit-image>=0.26,<0.27"],
     },
     entry_points={"console_scripts": ["fcn-keras=fcn_keras.cli:main"]},
 )

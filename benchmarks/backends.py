@@ -93,7 +93,7 @@ class KerasRunner:
         b, s = cfg["batch"], cfg["size"]
         self.x = rng.normal(0, 50, size=(b, s, s, 3)).astype("float32")
         self.y = rng.integers(0, NUM_CLASSES, size=(b, s, s)).astype("int32")
-        self.y[:, :8] = 255
+        self.y[:, :8] = cfg["ignore_label"]
         self.model.compile(metrics=[], jit_compile=False)
         self.fns = {}
         for variant in VARIANTS[cfg["mode"]][self.backend]:
@@ -193,7 +193,7 @@ class PortRunner:
         b, s = cfg["batch"], cfg["size"]
         x = rng.normal(0, 50, size=(b, s, s, 3)).astype("float32")
         y = rng.integers(0, NUM_CLASSES, size=(b, s, s)).astype("int64")
-        y[:, :8] = 255
+        y[:, :8] = self.ignore = cfg["ignore_label"]
         self.x, self.y = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y)
         self.mode = cfg["mode"]
         if self.mode == "training":
@@ -221,7 +221,7 @@ class PortRunner:
             with torch.inference_mode():
                 return self.net(self.x)
         self.opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(self.net(self.x), self.y, ignore_index=255)
+        loss = torch.nn.functional.cross_entropy(self.net(self.x), self.y, ignore_index=self.ignore)
         loss.backward()
         self.opt.step()
         return loss.item()
@@ -347,8 +347,10 @@ def check_outputs(workers, tmp, width):
 
 def run_config(workers, cfg, args, tmp, gmac):
     import speed
+    from fcn_keras.conventions import IGNORE_LABEL
 
-    cfg = dict(cfg, width=args.width, weights=os.path.join(tmp, f"weights_{cfg['mode']}_{cfg['batch']}.npz"))
+    cfg = dict(cfg, width=args.width, ignore_label=IGNORE_LABEL,
+               weights=os.path.join(tmp, f"weights_{cfg['mode']}_{cfg['batch']}.npz"))
     fns, builds = {}, {}
     for w in workers:  # the first one (tensorflow) writes the weights, the others read them
         reply = w.ask("setup", cfg=cfg)

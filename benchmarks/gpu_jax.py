@@ -70,10 +70,12 @@ def random_batch(n, size, seed):
     """(images float32 (n, size, size, 3), labels int32 (n, size, size) with a 255 band)."""
     import numpy as np
 
+    from fcn_keras.conventions import IGNORE_LABEL
+
     rng = np.random.default_rng(seed)
     x = rng.normal(0, 50, size=(n, size, size, 3)).astype("float32")
     y = rng.integers(0, NUM_CLASSES, size=(n, size, size)).astype("int32")
-    y[:, :8] = 255
+    y[:, :8] = IGNORE_LABEL
     return x, y
 
 
@@ -145,6 +147,8 @@ def port_infer(net, x, dtype, compiled=False):
 def port_train(net, x, y, policy, compiled=False):
     import torch
 
+    from fcn_keras.conventions import IGNORE_LABEL
+
     dtype = {"float32": None, "mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}[policy]
     net.train()
     fn = torch.compile(net, dynamic=False) if compiled else net
@@ -158,7 +162,7 @@ def port_train(net, x, y, policy, compiled=False):
         opt.zero_grad(set_to_none=True)
         with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             out = fn(x)
-        loss = torch.nn.functional.cross_entropy(out.float(), y, ignore_index=255)
+        loss = torch.nn.functional.cross_entropy(out.float(), y, ignore_index=IGNORE_LABEL)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()

@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def write_tree(root, n, size, seed=0):
     from PIL import Image
 
+    from fcn_keras.conventions import IGNORE_LABEL
     from fcn_keras.viz import voc_palette
 
     rng = np.random.default_rng(seed)
@@ -42,7 +43,7 @@ def write_tree(root, n, size, seed=0):
                                                      + rng.uniform(0, 6, 3))
         img = np.clip(base + rng.normal(0, 12, (size, size, 3)), 0, 255).astype(np.uint8)
         mask = ((xx // 50 + yy // 50 + i) % 21).astype(np.uint8)
-        mask[::37] = 255
+        mask[::37] = IGNORE_LABEL
         name = f"img_{i:05d}"
         Image.fromarray(img).save(os.path.join(root, "JPEGImages", name + ".jpg"), quality=90)
         m = Image.fromarray(mask, mode="P")

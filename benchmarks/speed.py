@@ -257,10 +257,12 @@ def inference_fns(model, net, size, batch, fast=None):
 def training_fns(model, net, size, batch):
     import numpy as np
 
+    from fcn_keras.conventions import IGNORE_LABEL
+
     rng = np.random.default_rng(5)
     x = rng.normal(0, 50, size=(batch, size, size, 3)).astype("float32")
     y = rng.integers(0, NUM_CLASSES, size=(batch, size, size)).astype("int32")
-    y[:, :8] = 255
+    y[:, :8] = IGNORE_LABEL
     model.compile(metrics=[], jit_compile=False)
     model.make_train_function()
     eager_graph = model.train_function
@@ -289,7 +291,7 @@ def training_fns(model, net, size, batch):
 
         def torch_step():
             opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(net(xp), yp, ignore_index=255)
+            loss = torch.nn.functional.cross_entropy(net(xp), yp, ignore_index=IGNORE_LABEL)
             loss.backward()
             opt.step()
             return loss.item()
@@ -316,8 +318,8 @@ def child_memory(framework, backbone, head, size, batch, mode, threads, width):
                 net.eval()(x)
         else:
             opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=1e-10, momentum=0.99)
-            y = torch.zeros((batch, size, size), dtype=torch.int64)
-            loss = torch.nn.functional.cross_entropy(net.train()(x), y, ignore_index=255)
+            y = torch.zeros((batch, size, size), dtype=torch.int64)  # no pixel ignored: this child
+            loss = torch.nn.functional.cross_entropy(net.train()(x), y)  # imports no fcn_keras (TF) to stay torch-only
             loss.backward()
             opt.step()
     else:

@@ -1,4 +1,5 @@
-"""Writing files so that nothing half-written is ever left under the final name."""
+"""Writing files so that nothing half-written is ever left under the final name; and the one
+error class of a download that cannot be made (weights and data sets alike)."""
 
 import os
 import re
@@ -7,6 +8,25 @@ import uuid
 
 STALE_AFTER_S = 24 * 3600
 _TEMP = re.compile(r"\.tmp-(\d+)-[0-9a-f]{8}-(.+)")
+
+
+class DownloadError(OSError):
+    """A download that failed or could not be verified; nothing was written to the cache.
+
+    Raised for pretrained weights (`fcn_keras.weights.DownloadError`) and TFDS data sets
+    (`fcn_keras.data.DownloadError`), the same class: a runtime failure (`fcn-keras` exits 1).
+
+    Attributes:
+        cli_message: the message as the command line words it (`--weights` for `weights=`),
+            or None when the message is the same.
+    """
+
+    def __init__(self, message, cli_message=None):
+        super().__init__(message)
+        self.cli_message = cli_message
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
 
 
 def atomic_write(path, write):
@@ -109,8 +129,10 @@ def move_into_place(tmp, path, overwrite=False):
     tmp, path = os.fspath(tmp), os.fspath(path)
     if os.path.lexists(path):
         if not overwrite:
-            raise FileExistsError(f"Expected no file or folder at {path!r} (pass overwrite=True to "
+            err = FileExistsError(f"Expected no file or folder at {path!r} (pass overwrite=True to "
                                   f"replace it). Received: overwrite={overwrite!r}")
+            err.cli_message = f"{path!r} exists; pass --overwrite to replace it"
+            raise err
         if os.path.isdir(path) and not os.path.islink(path):
             old = os.path.join(os.path.dirname(os.path.abspath(path)),
                                f".old-{os.getpid()}-{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")

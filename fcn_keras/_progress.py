@@ -33,3 +33,94 @@ def bar(total=None, desc=None, unit="it", enabled=None, **kwargs):
         enabled = interactive()
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr,
                 dynamic_ncols=True, leave=False, **kwargs)
+
+
+#: How the lines start that native libraries write to stderr and that tell a command-line user
+#: nothing: TFLite's delegate announcement, the TFLite converter's quantizer settings, and the
+#: INFO / WARNING lines TensorFlow's C++ core logs through absl before absl is initialised
+#: ("I0000 00:00:..."; `TF_CPP_MIN_LOG_LEVEL` does not reach them in TF 2.21: the oneDNN and
+#: CPU-feature notes at `import tensorflow`), with absl's announcement of them.
+NATIVE_NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+                b"fully_quantize: ",
+                b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+                b"I0000 00:00:", b"W0000 00:00:",
+                b"To enable the following instructions: ")
+
+
+def filter_native_stderr(prefixes=NATIVE_NOISE):
+    """Drops the lines starting with `prefixes` that native code writes to file descriptor 2.
+
+    C++ libraries (TFLite, its converter) write to the process's stderr directly, often a line
+    in several writes; Python's `sys.stderr` cannot filter them. Here fd 2 becomes a pipe read
+    by a thread that forwards everything but those lines to the original stderr (a partial
+    line is held only while it may still become one of them); `sys.stderr` itself is rebound
+    to the original descriptor, so progress bars still see a terminal. For the command line.
+
+    Args:
+        prefixes: bytes each dropped line starts with.
+
+    Returns:
+        `restore()`: flushes, puts fd 2 back and waits for the thread (also run at exit).
+    """
+    import atexit
+    import os
+    import threading
+
+    def noise(line):
+        return line.startswith(prefixes)
+
+    def maybe_noise(partial):
+        return any(p.startswith(partial) or partial.startswith(p) for p in prefixes)
+
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    python_stderr = sys.stderr
+    try:
+        on_fd2 = python_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # replaced (e.g. captured by a test): leave it
+        on_fd2 = False
+    if on_fd2:
+        sys.stderr = open(os.dup(original), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None),
+                          errors="backslashreplace", closefd=True)
+
+    def pump():
+        pending = b""
+        with os.fdopen(read_end, "rb", buffering=0) as source:
+            while True:
+                chunk = source.read(65536)
+                if not chunk:
+                    break
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                kept = [line + b"\n" for line in lines if not noise(line)]
+                if pending and not maybe_noise(pending):  # a partial line (a bar): pass it on now
+                    kept.append(pending)
+                    pending = b""
+                if kept:
+                    os.write(original, b"".join(kept))
+        if pending and not noise(pending):
+            os.write(original, pending)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+    done = []
+
+    def restore():
+        if done:
+            return
+        done.append(True)
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(original, 2)  # closes the pipe's last write end: the thread reads EOF
+        thread.join(timeout=5)
+        if on_fd2:  # the rebound stream stays open: loggers made meanwhile may hold it
+            sys.stderr.flush()
+            sys.stderr = python_stderr
+
+    atexit.register(restore)
+    return restore

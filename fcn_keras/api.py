@@ -5,10 +5,11 @@ import keras
 from fcn_keras import weights as weight_sources
 from fcn_keras.models import FCN
 from fcn_keras.models import registry
-from fcn_keras.models.precision import policy_name, with_precision
+from fcn_keras.models.fcn import with_precision
+from fcn_keras.models.precision import policy_name
 from fcn_keras.weights import zoo
 
-DEFAULT_NUM_CLASSES = 21
+from fcn_keras.conventions import DEFAULT_NUM_CLASSES
 
 
 def _from_zoo(weights, given):
@@ -38,7 +39,8 @@ def _from_zoo(weights, given):
 
 
 def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=(None, None, 3),
-          include_preprocessing=True, *, width=1.0, name=None, dtype=None):
+          include_preprocessing=True, *, width=1.0, name=None, dtype=None, class_names=None,
+          palette=None):
     """Builds an FCN and loads `weights`.
 
         fcn_keras.build("vgg16", "8s", num_classes=21)   # random backbone, zero score layers
@@ -66,6 +68,9 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
             in float32 and rounded; can be fast only on CPUs with AVX-512 BF16 or AMX, see
             `fcn_keras.models.with_precision`) or a mixed policy ("mixed_bfloat16") for
             training. Kept in the model's config and `.keras` files.
+        class_names, palette: the names (label id -> name) and (num_classes, 3) RGB colours the
+            model carries in its config and `.keras` files (used by `predict --legend`,
+            `export()` and the reports). Default: a zoo FCN's classes, else None.
 
     Returns:
         `FCN`: (N, H, W, 3) -> float32 logits (N, H, W, num_classes), whatever `dtype`.
@@ -92,7 +97,13 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
     # loads them in float32 and is rounded after; float32 and mixed policies build once
     float_vars = keras.dtype_policies.get(policy).variable_dtype == "float32"
     load_as = policy if weights is None or float_vars else "float32"
-    model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, load_as, **kwargs)
+    entry = zoo.ENTRIES.get(weights) if isinstance(weights, str) else None
+    if class_names is None and entry is not None and len(entry.get("classes") or ()) == n:
+        class_names = list(entry["classes"])  # a zoo FCN's classes travel with the model
+    if entry is not None and width == 1.0 and entry["backbone"] == arch["backbone"]:
+        weight_sources.prefetch(weights)  # offline: fail before building the model
+    model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, load_as,
+                class_names=class_names, palette=palette, **kwargs)
     if weights is not None:
         weight_sources.load(model, weights)
     return with_precision(model, policy)

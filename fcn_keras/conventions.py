@@ -1,11 +1,18 @@
 """The conventions every part of fcn_keras shares (no TensorFlow, no Keras: plain facts).
 
-- `IGNORE_LABEL`: mask value 255 marks pixels that are not scored (PASCAL VOC's "void").
+- `IGNORE_LABEL`: mask value 255 marks pixels that are not scored (PASCAL VOC's "void"); it
+  also bounds the class count (ids 0 .. 254).
 - `PRECISIONS`: the inference precisions offered ("float32", "bfloat16").
 - `CAFFE_BGR_MEAN` / `CAFFE_RGB_MEAN`: the per-channel mean of the paper's data layer
-  (and of the BVLC / VGG Caffe models), 0..255 pixel units, in BGR and in RGB order.
-- `VOC_CLASSES`: the 21 PASCAL VOC class names, index = label.
+  (and of the BVLC / VGG Caffe models), 0..255 pixel units, in BGR and in RGB order;
+  `CAFFE_RGB_MEAN_UINT8` the same, rounded to 8-bit pixels (the colour padding and
+  transparent pixels become: zero after the model's own mean subtraction, to rounding).
+- `VOC_CLASSES`: the 21 PASCAL VOC class names, index = label; `DEFAULT_NUM_CLASSES` their
+  count, every default `num_classes`.
 - `voc_palette(n)`: the PASCAL VOC colour map, label -> RGB.
+- `DEFAULT_MAX_SIZE`: the longest image side, in pixels, the network sees when labelling a
+  photo (`fcn-keras predict --max-size`, the web export's page); larger photos are resized down
+  and their scores resized back.
 """
 
 import numpy as np
@@ -15,14 +22,18 @@ IGNORE_LABEL = 255
 # The inference precisions offered by `fcn_keras.build(dtype=...)`, predict and export.
 PRECISIONS = ("float32", "bfloat16")
 
+DEFAULT_MAX_SIZE = 1024
+
 CAFFE_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)
 CAFFE_RGB_MEAN = CAFFE_BGR_MEAN[::-1]
+CAFFE_RGB_MEAN_UINT8 = tuple(int(round(v)) for v in CAFFE_RGB_MEAN)  # (123, 117, 104)
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
     "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
     "sheep", "sofa", "train", "tvmonitor",
 )
+DEFAULT_NUM_CLASSES = len(VOC_CLASSES)  # 21
 
 
 def voc_palette(n=256):

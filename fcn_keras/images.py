@@ -27,10 +27,10 @@ import os
 
 import numpy as np
 
-from fcn_keras.conventions import CAFFE_RGB_MEAN
+from fcn_keras.conventions import CAFFE_RGB_MEAN_UINT8
 
 #: The colour transparent pixels are composited on: the Caffe mean, RGB, rounded.
-BACKGROUND = tuple(int(round(v)) for v in CAFFE_RGB_MEAN)
+BACKGROUND = CAFFE_RGB_MEAN_UINT8
 
 #: File name endings read as images when a folder is searched.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -59,7 +59,7 @@ def read_image(path, exif_orientation=True):
 
     Raises:
         FileNotFoundError: `path` does not exist.
-        ImageError: the file cannot be decoded, or its mode has no faithful 8-bit RGB
+        ImageError: the file is empty or cannot be decoded, or its mode has no faithful 8-bit RGB
             conversion (the message names the file and the mode).
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -67,6 +67,8 @@ def read_image(path, exif_orientation=True):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image file {path!r} does not exist")
+    if os.path.getsize(path) == 0:
+        raise ImageError(f"{path}: the file is empty (0 bytes), not an image")
     try:
         with Image.open(path) as im:
             im.load()

@@ -259,6 +259,30 @@ def paper_metrics(num_classes):
             FrequencyWeightedIoU(num_classes)]
 
 
+def confusion_matrix(truth, prediction, num_classes):
+    """The confusion matrix of label maps in numpy (the paper's `score.py` `fast_hist`).
+
+    Args:
+        truth: integer class ids of any shape; ids outside 0 .. num_classes - 1 (the ignore
+            label 255 among them) are not scored.
+        prediction: integer class ids of the same shape; pixels predicted outside
+            0 .. num_classes - 1 are not scored either.
+        num_classes: number of classes C.
+
+    Returns:
+        int64 (C, C): entry [i, j] counts the scored pixels of class i predicted as j.
+
+    Raises:
+        ValueError: the two shapes differ.
+    """
+    truth, prediction = np.asarray(truth).astype(np.int64), np.asarray(prediction).astype(np.int64)
+    if truth.shape != prediction.shape:
+        raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} differ in size")
+    keep = (truth >= 0) & (truth < num_classes) & (prediction >= 0) & (prediction < num_classes)
+    hist = np.bincount(truth[keep] * num_classes + prediction[keep], minlength=num_classes ** 2)
+    return hist.reshape(num_classes, num_classes)
+
+
 def scores_from_confusion(hist):
     """All scores from a confusion matrix in numpy (`score.py` semantics).
 

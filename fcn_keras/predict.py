@@ -14,17 +14,12 @@ input size take every image resized to that size, and their scores are resized b
 """
 
 import os
-import re
 import warnings
 
 import numpy as np
 
-from fcn_keras.conventions import class_metadata
-
-DEFAULT_MAX_SIZE = 1024
+from fcn_keras.conventions import DEFAULT_MAX_SIZE, IGNORE_LABEL, class_metadata
 ROWS = 64  # rows of full-size scores made at a time: bounds the memory of the resize
-WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".caffemodel")
-ARTEFACT_SUFFIXES = (".tflite", ".onnx")
 
 
 def _export_api():
@@ -91,54 +86,38 @@ class Predictor:
         arch = {"backbone": backbone, "head": head, "num_classes": num_classes, "width": width}
         meta = {}
         if isinstance(model, keras.Model):
-            _refuse_arch(arch, "a keras.Model")
+            from fcn_keras.loading import refuse_arch
+
+            refuse_arch(arch, "a keras.Model")
             self.source, self.format = model.name, "keras"
-            self._use_keras(model)
+            meta = self._use_keras(model)
         else:
             meta = self._load(os.fspath(model), arch, num_threads)
         self._note = None
         if self.precision == "bfloat16":
-            from fcn_keras.models.precision import slow_bfloat16_note
+            from fcn_keras.models.cpu_flags import slow_bfloat16_note
 
             self._note = slow_bfloat16_note()
             if self._note:
                 warnings.warn(f"{self.source} computes in bfloat16; {self._note}", stacklevel=2)
-        if self.num_classes > 255:
-            raise ValueError(f"A label PNG holds class ids 0..254 (255 = void): {self.source} has "
+        if self.num_classes > IGNORE_LABEL:
+            raise ValueError(f"A label PNG holds class ids 0..{IGNORE_LABEL - 1} ({IGNORE_LABEL} = void): "
+                             f"{self.source} has "
                              f"{self.num_classes} classes")
         self.class_names, self.palette = class_metadata(
             self.num_classes, class_names if class_names is not None else meta.get("class_names"),
             palette if palette is not None else meta.get("palette"))
 
     def _load(self, spec, arch, num_threads):
-        import fcn_keras
-        from fcn_keras.weights import zoo
+        from fcn_keras import loading
 
         self.source = spec
-        if spec in zoo.ENTRIES and zoo.ENTRIES[spec]["kind"] == "fcn":
-            entry = zoo.ENTRIES[spec]
-            _refuse_arch(arch, f"the zoo model {spec!r}")
-            model = fcn_keras.build(entry["backbone"], entry["head"], entry["num_classes"], weights=spec)
-            self.format = "zoo"
-            self._use_keras(model)
-            return {"class_names": list(entry["classes"])}
-        if spec.lower().endswith(WEIGHT_SUFFIXES):
-            self.format = "weights"
-            self._use_keras(build_with_weights(spec, arch))
-            return {}
-        if spec.endswith(".keras"):
-            _refuse_arch(arch, spec)
-            _must_exist(spec)
-            import keras
-
-            self.format = "keras"
-            self._use_keras(keras.saving.load_model(spec, compile=False))
-            return {}
-        if os.path.isdir(spec) or spec.lower().endswith(ARTEFACT_SUFFIXES):
-            _refuse_arch(arch, spec)
-            _must_exist(spec)
-            runner, read_metadata, detect_format = _export_api()
-            self.format = detect_format(spec)
+        kind = loading.kind_of(spec)
+        if kind in ("saved_model", "tflite", "onnx"):
+            loading.refuse_arch(arch, spec)
+            loading.must_exist(spec)
+            runner, read_metadata, _ = _export_api()
+            self.format = kind
             run = runner(spec, num_threads=num_threads)
             self._call = lambda x: np.asarray(run(x)[1], np.float32)
             self.fixed_size = run.fixed_size
@@ -153,19 +132,19 @@ class Predictor:
             probe = np.zeros((1,) + tuple(self.fixed_size or (32, 32)) + (3,), np.uint8)
             self.num_classes = int(n) if n else int(self._call(probe).shape[-1])
             return meta
-        _must_exist(spec)
-        raise ValueError(
-            "`model` must be a .keras file, a SavedModel folder, a .tflite or .onnx file, a weights file "
-            f"({', '.join(WEIGHT_SUFFIXES)}) with its architecture, or a zoo name. Received: model={spec!r}")
+        model = loading.load_model(spec, **arch)
+        self.format = kind
+        return self._use_keras(model)
 
     def _use_keras(self, model):
-        from fcn_keras.models.precision import model_precision, with_precision
+        from fcn_keras.models.fcn import model_precision, with_precision
 
         if self._precision is not None and self._precision != model_precision(model):
             model = with_precision(model, self._precision)
         self.precision = model_precision(model)
         self._call, self.fixed_size = _keras_call(model)
         self.num_classes = int(model.outputs[0].shape[-1])
+        return {"class_names": getattr(model, "class_names", None), "palette": getattr(model, "palette", None)}
 
     def network_size(self, height, width):
         """The (height, width) the network sees for an image of (height, width) pixels."""
@@ -264,74 +243,6 @@ def _keras_call(model):
     fixed = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
     return (lambda x: np.asarray(keras.ops.convert_to_numpy(call(x)), np.float32)), fixed
 
-
-def _refuse_arch(arch, what):
-    given = {k: v for k, v in arch.items() if v is not None}
-    if given:
-        k, v = next(iter(given.items()))
-        raise ValueError(f"`{k}` applies only to weights files ({', '.join(WEIGHT_SUFFIXES)}); {what} "
-                         f"defines its own architecture. Received: {k}={v!r}")
-
-
-def _must_exist(spec):
-    if not os.path.exists(spec):
-        raise FileNotFoundError(
-            f"`model` {spec!r} does not exist: expected a .keras, .tflite, .onnx or weights file, a "
-            "SavedModel folder, or a zoo name (`fcn-keras zoo` lists them)")
-
-
-def build_with_weights(weights, arch):
-    """`fcn_keras.build` of the architecture `arch` with `weights` (a file or a name).
-
-    Args:
-        weights: a weights file (.weights.h5, .h5, .caffemodel), a zoo name or "imagenet".
-        arch: dict with "backbone", "head", "num_classes" (all required) and "width"
-            (None: 1.0).
-
-    Returns:
-        the `fcn_keras.FCN`.
-
-    Raises:
-        ValueError: a missing architecture argument, or weights that do not fit it (in short,
-            without Keras' dump of tensor values).
-    """
-    import fcn_keras
-    from fcn_keras.models import registry
-
-    if os.path.sep in weights or weights.lower().endswith(WEIGHT_SUFFIXES):
-        _must_exist(weights)
-    missing = [k for k in ("backbone", "head", "num_classes") if arch[k] is None]
-    if missing:
-        raise ValueError(
-            f"{weights} holds weights only: give the architecture they were trained with "
-            f"({', '.join(f'`{k}`' for k in missing)} missing; command line: --backbone, --head, "
-            "--num-classes, and --width when not 1.0)")
-    registry.check(arch["backbone"], arch["head"])
-    width = 1.0 if arch["width"] is None else arch["width"]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            model = fcn_keras.build(arch["backbone"], arch["head"], num_classes=arch["num_classes"],
-                                    width=width, weights=weights)
-        except ValueError as e:  # Keras' warnings about the layers it skipped say nothing more
-            raise ValueError(f"{weights} does not fit FCN-{arch['head']} {arch['backbone']} with "
-                             f"num_classes={arch['num_classes']}, width={width}: {_short(e)}") from None
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return model
-
-
-def _short(err):
-    """The gist of a weights-loading error, without Keras' dump of tensor values."""
-    text = str(err)
-    found = re.search(r"name=(\w+).*?(variable\.shape=\([^)]*\), Received: value\.shape=\([^)]*\))", text, re.S)
-    if found:
-        return f"layer {found.group(1)}: {found.group(2)}"
-    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return first[:300]
-
-
-# --------------------------------------------------------------------------- command line
 
 def find_images(inputs, recursive=True, skip=None):
     """The image files named by `inputs`, with the output name each gets.

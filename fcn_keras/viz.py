@@ -173,14 +173,9 @@ def image_scores(truth, prediction, num_classes):
         the dict of `scores_from_confusion` (mean_iou, pixel_accuracy, ... as fractions, NaN
         when the image has no scored pixel).
     """
-    from fcn_keras.metrics import scores_from_confusion
+    from fcn_keras.metrics import confusion_matrix, scores_from_confusion
 
-    truth, prediction = _labels(truth).astype(np.int64), _labels(prediction).astype(np.int64)
-    if truth.shape != prediction.shape:
-        raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} differ in size")
-    keep = (truth < num_classes) & (prediction < num_classes)
-    hist = np.bincount(truth[keep] * num_classes + prediction[keep], minlength=num_classes ** 2)
-    return scores_from_confusion(hist.reshape(num_classes, num_classes))
+    return scores_from_confusion(confusion_matrix(_labels(truth), _labels(prediction), num_classes))
 
 
 def panel(image, labels, prediction=None, class_names=None, palette=None, min_height=240):

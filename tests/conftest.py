@@ -214,7 +214,8 @@ def shapes_alexnet(tmp_path_factory):
     val_ds = data.pipeline(data.shapes("val", image_size=64), batch_size=16, cache=True)
     out_dir = tmp_path_factory.mktemp("shapes_alexnet")
     t0 = time.time()
-    history = training.train(model, train_ds, val_ds, epochs=6, out_dir=str(out_dir), verbose=0)
+    history = training.train(model, train_ds, val_ds, epochs=6, out_dir=str(out_dir), verbose=0,
+                             class_names=data.SHAPES_CLASSES)
     return SimpleNamespace(model=model, history=history, seconds=time.time() - t0,
                            out_dir=out_dir, val_ds=val_ds)
 

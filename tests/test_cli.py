@@ -23,7 +23,7 @@ def _one_error_line(capsys, command):
 def test_help_lists_every_command():
     result = fcn_keras_cli("--help")
     assert result.returncode == 0, result.stderr
-    for command in ("demo", "train", "evaluate", "predict", "export", "convert", "zoo"):
+    for command in ("demo", "train", "evaluate", "predict", "export", "convert", "zoo", "serve"):
         assert command in result.stdout
     assert "130 interrupted" in " ".join(result.stdout.split())
 
@@ -36,7 +36,7 @@ def test_parsing_imports_no_tensorflow_so_help_answers_at_once():
 
     code = ("import sys; sys.argv = ['fcn-keras']\n"
             "from fcn_keras.cli import main\n"
-            "for argv in (['--help'], ['train', '--help'], ['predict', '--help'], ['export', '--help']):\n"
+            "for argv in (['--help'], ['train', '--help'], ['predict', '--help'], ['export', '--help'], ['serve', '--help']):\n"
             "    try:\n"
             "        main(argv)\n"
             "    except SystemExit:\n"
@@ -66,7 +66,7 @@ def test_input_errors_exit_2_with_one_line_and_debug_shows_the_traceback(tmp_pat
     weights = str(tmp_path / "a.weights.h5")
     fcn_keras.build("alexnet", "32s", num_classes=4, width=0.0625).save_weights(weights)
     assert main(["evaluate", "--model", weights, "--data", "shapes"]) == 2
-    assert "--backbone and --head" in _one_error_line(capsys, "evaluate")
+    assert "holds weights only" in (line := _one_error_line(capsys, "evaluate")) and "--backbone, --head" in line
     assert main(["evaluate", "--model", weights, "--backbone", "vgg16", "--head", "8s",
                  "--width", "0.0625", "--data", "shapes"]) == 2
     assert "does not fit FCN-8s vgg16" in _one_error_line(capsys, "evaluate")
@@ -94,8 +94,9 @@ def test_offline_zoo_weights_exit_1_naming_url_file_and_cache(tmp_path, capsys, 
     rc = main(["evaluate", "--weights", "voc-fcn8s", "--backbone", "vgg16", "--head", "8s",
                "--data", f"voc:{root}"])
     assert rc == 1
-    line = _one_error_line(capsys, "evaluate")
-    assert url in line and str(home / "models" / "fcn8s-heavy-pascal.caffemodel") in line
+    err = capsys.readouterr().err  # a few short lines: the URL, the file, where it goes
+    assert err.startswith("fcn-keras evaluate: error: Could not download fcn8s-heavy-pascal.caffemodel")
+    assert url in err and str(home / "models" / "fcn8s-heavy-pascal.caffemodel") in err
 
 
 def test_bad_mask_exit_2_naming_the_file(tmp_path, capsys):
@@ -121,16 +122,48 @@ def test_demo_runs_end_to_end(demo_run, capsys, monkeypatch):
     out = folder / "demo_output"
     for name in ("metrics.json", "train/model.keras", "train/curves.png", "export/fcn8s.tflite",
                  "export/fcn8s.onnx", "export/fcn8s_int8.tflite",
-                 "export/fcn8s_savedmodel/saved_model.pb", "predictions/0_overlay.png"):
+                 "export/fcn8s_savedmodel/saved_model.pb", "predictions/0_overlay.png",
+                 "web/index.html", "web/fcn.js", "web/model.onnx", "web/model.onnx.verify.json"):
         assert (out / name).exists(), name
     assert "mean IU" in result.stdout
-    tail = result.stdout.strip().splitlines()[-7:]
+    tail = result.stdout.strip().splitlines()[-9:]
     assert any(os.path.join("demo_output", "train", "curves.png") in line for line in tail), tail
     model_path = os.path.join("demo_output", "train", "model.keras")
-    assert tail[-1] == f"next: fcn-keras predict --model {model_path} your_photo.jpg --out masks/"
+    assert tail[-2] == f"next: fcn-keras predict --model {model_path} your_photo.jpg --out masks/"
+    # the web page: CI fetches ONNX Runtime Web (npm ci --prefix web), so the demo writes it
+    web = os.path.join("demo_output", "web")
+    assert tail[-1].startswith(f"  or: fcn-keras serve {web} "), tail
+    # TFLite's native INFO lines stay off the terminal
+    assert "XNNPACK" not in result.stderr and "fully_quantize" not in result.stderr, result.stderr[-2000:]
     # A second run never clobbers the first without --overwrite.
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     monkeypatch.chdir(folder)
     assert main(list(args)) == 2
     assert "--overwrite" in _one_error_line(capsys, "demo")
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_demo_prints_the_evaluate_command_that_reproduces_its_mean_iu(demo_run):
+    """The demo's "same score" line, run as printed, gives the demo's mean IU; its model.keras
+    carries the shapes class names (the evaluate table and predict --legend use them)."""
+    import json
+    import shlex
+
+    from fcn_keras.data import SHAPES_CLASSES
+    from fcn_keras.predict import Predictor
+
+    folder, _, result = demo_run
+    line = next(t for t in result.stdout.splitlines() if t.strip().startswith("same score"))
+    command = shlex.split(line.split("same score", 1)[1])
+    assert command[:2] == ["fcn-keras", "evaluate"]
+    js = str(folder / "reproduced.json")
+    run = fcn_keras_cli(*command[1:], "--json", js, "--quiet", cwd=folder)
+    assert run.returncode == 0, run.stderr[-2000:]
+    with open(folder / "demo_output" / "metrics.json") as f:
+        demo = json.load(f)
+    with open(js) as f:
+        again = json.load(f)
+    assert again["images"] == demo["images"] and again["pixels"] == demo["pixels"]
+    assert abs(again["mean_iou"] - demo["mean_iou"]) < 1e-4, (again["mean_iou"], demo["mean_iou"])
+    assert f"{demo['mean_iou']:.3f}" in result.stdout
+    assert Predictor(str(folder / "demo_output" / "train" / "model.keras")).class_names == list(SHAPES_CLASSES)

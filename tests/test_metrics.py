@@ -90,6 +90,23 @@ def test_random_data_matches_reference_score_py():
     assert want["mean_iou"] == pytest.approx(np.nanmean(iu))
 
 
+def test_numpy_confusion_matrix_matches_the_keras_metric():
+    """`metrics.confusion_matrix` (numpy, one image: viz.image_scores) counts what the metric counts."""
+    rng = np.random.default_rng(3)
+    c = 5
+    yt = rng.integers(0, c, (2, 13, 11))
+    yt[rng.random(yt.shape) < 0.2] = 255
+    yp = rng.integers(0, c, yt.shape)
+    keras_cm = M.ConfusionMatrix(c)
+    keras_cm.update_state(yt, _logits(yp, c))
+    hist = M.confusion_matrix(yt, yp, c)
+    assert hist.shape == (c, c) and hist.dtype == np.int64
+    np.testing.assert_array_equal(hist, keras_cm.confusion_matrix())
+    assert hist.sum() == (yt != 255).sum() and hist[1, 2] == ((yt == 1) & (yp == 2)).sum()
+    with pytest.raises(ValueError, match="differ in size"):
+        M.confusion_matrix(yt, yp[:1], c)
+
+
 def test_label_out_of_range_raises_with_value():
     m = M.PixelAccuracy(4)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"outside 0\.\.3[\s\S]*\b7\b"):

@@ -96,6 +96,10 @@ def _check_evaluate(run, folder):
 CLI = {
     'pip install -e ".[export,test]"':
         Do(skip="installs the package; this test runs inside that installation"),
+    'pip install -e ".[cuda]"': Do(skip="installs TensorFlow's CUDA build (a GPU machine's install)"),
+    'pip install -e ".[jax]" "jax[cuda12]>=0.10,<0.11"':
+        Do(skip="installs JAX's CUDA build (a GPU machine's install)"),
+    'pip install -e ".[torch]"': Do(skip="installs PyTorch (the test installation has it)"),
     "fcn-keras demo": Do(extra=("--quick",), creates=("demo_output",), fixture="demo_run"),
     "python -m pytest -q -p no:cacheprovider tests":
         Do(skip="runs the test suite this test belongs to"),
@@ -112,6 +116,9 @@ CLI = {
     "fcn-keras convert fcn8s-heavy-pascal.caffemodel --backbone vgg16 --head 8s -o fcn8s.keras":
         Do(skip="needs the paper's FCN-8s caffemodel (about 540 MB to download)"),
     "fcn-keras zoo": Do(),
+    "fcn-keras serve demo_output/web":
+        Do(skip="serves until Ctrl-C; tests/export/test_web.py runs it on the demo's web folder, "
+                "opens the printed URL in Chromium and segments a photo there"),
 }
 
 # Python lines (trailing comments stripped), as written in README.md. Import lines run as
@@ -149,6 +156,7 @@ PY = {
     'export(model, "fcn8s.onnx")': Do(creates=("fcn8s.onnx",)),
     'export(model, "fcn8s_voc.onnx", verify=Verification(data="VOCdevkit/VOC2012", num_images=8))':
         Do(creates=("fcn8s_voc.onnx", "fcn8s_voc.onnx.verify.json")),
+    'export(model, "fcn8s_web", "web")': Do(creates=("fcn8s_web/index.html", "fcn8s_web/model.onnx")),
     'run = runner("fcn8s_int8.tflite")': Do(),
     "labels, scores = run(images)":
         Do(code='labels, scores = run(__import__("numpy").zeros((2, 48, 64, 3), "uint8"))',

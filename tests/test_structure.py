@@ -1,12 +1,14 @@
-"""The import graph between fcn_keras' parts: imports point down the layers only, no cycles.
+"""The import graph of fcn_keras: imports point down the layers only, no circles at all.
 
 Every `import` / `from ... import` in the package (at module level or inside functions) is
-read with `ast`; each module belongs to one part (below), and each part may import only the
-parts listed for it in ALLOWED.
+read with `ast`. Each module belongs to one part (below), and each part may import only the
+parts listed for it in ALLOWED (no upward or sideways import); and the graph between files
+(modules) has no circle either, inside a part included.
 """
 
 import ast
 import os
+import sys
 
 import pytest
 
@@ -20,7 +22,8 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #   weights                       sources and converters for the models
 #   export, training              above weights and data
 #   api                           fcn_keras.build / list_models and the package root
-#   predict                       any model file or artefact -> labels (uses export, api)
+#   predict                       loading.py (one way to open a model) and predict.py: any
+#                                 model file, zoo name or artefact -> labels (uses export, api)
 #   cli                           fcn_keras/cli/: the command line, may use anything
 ALLOWED = {
     "util": set(),
@@ -40,9 +43,6 @@ ALLOWED = {
             "metrics", "conventions", "util"},
 }
 
-# Imports other owners still have to remove (file, imported part).
-KNOWN_VIOLATIONS = set()
-
 
 def part_of(module):
     """The part of a dotted module name inside fcn_keras ("fcn_keras.weights.zoo" -> "weights")."""
@@ -51,7 +51,7 @@ def part_of(module):
         return "cli"
     if len(names) == 1 or names[1] == "api":
         return "api"
-    return {"_io": "util", "_progress": "util"}.get(names[1], names[1])
+    return {"_io": "util", "_progress": "util", "loading": "predict"}.get(names[1], names[1])
 
 
 def _is_module(dotted):
@@ -94,6 +94,53 @@ def import_graph():
     return edges
 
 
+def module_graph():
+    """{module: {modules it names in an import}} for every module of fcn_keras (dotted names).
+
+    A package's own `__init__` counts only where it is named (`from fcn_keras.models import FCN`
+    names fcn_keras.models); the implicit import of a module's parent packages does not.
+    """
+    graph = {}
+    root = os.path.dirname(PACKAGE)
+    for folder, _, files in os.walk(PACKAGE):
+        for name in (n for n in files if n.endswith(".py")):
+            path = os.path.join(folder, name)
+            module = os.path.relpath(path, root)[:-3].replace(os.sep, ".").removesuffix(".__init__")
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read(), path)
+            graph[module] = {target for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                             for target in _imported(node, module, name == "__init__.py") if target != module}
+    return graph
+
+
+def _circles(graph):
+    """The strongly connected components of `graph` with more than one node (sorted lists)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):  # Tarjan's algorithm
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+                on_stack.discard(component[-1])
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
 def _cycles(graph):
     """Parts that sit on a cycle of `graph` ({part: {parts}})."""
     on_cycle = set()
@@ -119,7 +166,7 @@ def test_imports_point_down_the_layers_only():
     edges = import_graph()
     assert {src for _, src, _ in edges} <= set(ALLOWED), "a module outside the known parts"
     bad = {(f, dst) for f, src, dst in edges if dst not in ALLOWED[src]}
-    assert bad - KNOWN_VIOLATIONS == set(), "upward or sideways imports: see ALLOWED"
+    assert bad == set(), "upward or sideways imports: see ALLOWED"
 
 
 def test_the_measured_graph_has_no_cycle():
@@ -129,20 +176,59 @@ def test_the_measured_graph_has_no_cycle():
     assert _cycles(graph) == set(), graph
 
 
+def test_no_import_circle_between_files():
+    graph = module_graph()
+    assert {d for deps in graph.values() for d in deps} <= set(graph), "an import names no module of the package"
+    assert _circles(graph) == []
+
+
+def test_the_circle_finder_finds_circles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
+    assert _circles(graph) == [["a", "b", "c"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []
+
+
+# What model code may import: Keras, NumPy and the standard library outside fcn_keras; inside it,
+# the conventions, the metrics (FCN.compile's defaults) and models itself.
+MODELS_THIRD_PARTY = {"keras", "numpy"}
+MODELS_PARTS = {"models", "conventions", "metrics"}
+
+
 def test_models_import_only_keras_and_the_conventions():
-    """The model code runs on any Keras backend: no TensorFlow, no other part of fcn_keras."""
+    """The model code runs on any Keras backend: Keras, NumPy, the standard library, and of
+    fcn_keras only the conventions and the metrics (no TensorFlow, JAX, torch, data, weights...)."""
+    root = os.path.dirname(PACKAGE)
     for folder, _, files in os.walk(os.path.join(PACKAGE, "models")):
         for name in (n for n in files if n.endswith(".py")):
-            with open(os.path.join(folder, name), encoding="utf-8") as f:
+            path = os.path.join(folder, name)
+            module = os.path.relpath(path, root)[:-3].replace(os.sep, ".").removesuffix(".__init__")
+            with open(path, encoding="utf-8") as f:
                 tree = ast.parse(f.read())
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import):
-                    roots = [a.name.split(".")[0] for a in node.names]
+                    roots = {a.name.split(".")[0] for a in node.names}
                 elif isinstance(node, ast.ImportFrom) and not node.level:
-                    roots = [node.module.split(".")[0]]
+                    roots = {node.module.split(".")[0]}
+                elif isinstance(node, ast.ImportFrom):
+                    roots = {"fcn_keras"}
                 else:
                     continue
-                assert not {"tensorflow", "tf", "torch", "jax"} & set(roots), (name, roots)
+                outside = roots - {"fcn_keras"} - MODELS_THIRD_PARTY - set(sys.stdlib_module_names)
+                assert not outside, (path, ast.unparse(node))
+                parts = {part_of(t) for t in _imported(node, module, name == "__init__.py")}
+                assert parts <= MODELS_PARTS, (path, ast.unparse(node))
+
+
+def test_the_registry_is_plain_data():
+    """models/registry.py (backbones and HEADS) imports only the standard library, at any level:
+    the command line reads its names before Keras is imported."""
+    with open(os.path.join(PACKAGE, "models", "registry.py"), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            roots = {a.name.split(".")[0] for a in node.names} if isinstance(node, ast.Import) else \
+                {(node.module or "").split(".")[0] if not node.level else "fcn_keras"}
+            assert roots <= set(sys.stdlib_module_names), ast.unparse(node)
 
 
 @pytest.mark.parametrize("module,part", [

@@ -1,4 +1,4 @@
-"""The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo.
+"""The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo, serve.
 
 One module per command (`fcn_keras/cli/<command>.py`) adds its parser (`register(subparsers)`)
 and maps the parsed arguments onto the library. Parsing comes first and imports no
@@ -13,8 +13,11 @@ failure:
                that does not fit the model (argparse uses 2 for its own errors too)
     exit 130   interrupted (Ctrl-C); `train` says where its backup is
 
-Every expected failure is one line on stderr, `fcn-keras <command>: error: <message>`;
-`--debug` shows the full traceback instead.
+Every expected failure is one line on stderr, `fcn-keras <command>: error: <message>` (a
+download that cannot be made says, on a few more lines, which URLs failed and where the file
+goes); `--debug` shows the full traceback instead. An error may carry `cli_message`, its text
+in the command line's words (`--overwrite`, `--weights` for Python's `overwrite=True`,
+`weights=`).
 """
 
 import argparse
@@ -26,7 +29,9 @@ import warnings
 
 import fcn_keras
 
-COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo")
+COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo", "serve")
+BACKENDS = ("tensorflow", "jax", "torch")
+TENSORFLOW_ONLY = ("export",)  # commands that trace the model into TensorFlow graphs
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
                 IsADirectoryError)
@@ -43,6 +48,11 @@ def make_parser():
     parser.add_argument("--version", action="version", version=f"fcn-keras {fcn_keras.__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks and TensorFlow's log lines")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="the Keras backend for demo, train, evaluate and predict (default: "
+                             "the KERAS_BACKEND environment variable, else tensorflow); export "
+                             "always runs on tensorflow. Put it before the command: "
+                             "fcn-keras --backend jax train ...")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         importlib.import_module(f"fcn_keras.cli.{command}").register(subparsers)
@@ -87,7 +97,8 @@ def _describe(err):
     an op error whose message holds that error's text among graph annotations: its last
     `SomeError: text` line is kept, and a data error counts as an input error.
     """
-    text = str(getattr(err, "message", None) or err)
+    cli_text = getattr(err, "cli_message", None)
+    text = str(cli_text or getattr(err, "message", None) or err)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     code = EXIT_USAGE if isinstance(err, INPUT_ERRORS) else None
     if code is None and isinstance(err, _runtime_errors()):
@@ -101,7 +112,40 @@ def _describe(err):
             return EXIT_USAGE, raised[-1].group(2)
         lines = ([f"{raised[-1].group(1)}: {raised[-1].group(2)}"] if raised
                  else [line for line in lines if not line.startswith("[[")][:1])
+    if cli_text:  # worded for the command line, lines kept
+        return code, "\n  ".join(line.rstrip() for line in text.splitlines() if line.strip())
     return code, " ".join(lines) or type(err).__name__
+
+
+def _choose_backend(backend, command):
+    """Sets KERAS_BACKEND for this run before anything imports Keras; returns an error
+    message (a backend Keras is already running on, a missing package, a TensorFlow-only
+    command on another backend asked for by name) or None."""
+    import importlib.util
+    import os
+
+    if command in TENSORFLOW_ONLY:
+        if backend not in (None, "tensorflow"):
+            return (f"{command} runs on the TensorFlow backend (it traces the model into "
+                    f"TensorFlow graphs). Received: --backend {backend}; a .keras file trained "
+                    f"on any backend exports as it is: drop --backend")
+        backend = "tensorflow"  # whatever KERAS_BACKEND says: the .keras file is the same
+    if backend is None:
+        backend = os.environ.get("KERAS_BACKEND") or None
+        if backend is not None and backend not in BACKENDS:
+            return f"KERAS_BACKEND must be one of {BACKENDS}. Received: KERAS_BACKEND={backend!r}"
+    if backend is None:
+        return None
+    keras_mod = sys.modules.get("keras")
+    if keras_mod is not None and keras_mod.backend.backend() != backend:
+        return (f"Keras is already running on {keras_mod.backend.backend()!r} in this process. "
+                f"Received: backend {backend!r}")
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+    if importlib.util.find_spec(module) is None:
+        return (f"the {backend} backend needs the {module} package, which is not installed: "
+                f"pip install -e \".[{backend if backend != 'tensorflow' else 'cuda'}]\"")
+    os.environ["KERAS_BACKEND"] = backend
+    return None
 
 
 def main(argv=None):
@@ -111,11 +155,22 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else EXIT_USAGE
+    restore = None
     if not args.debug:
         _quiet()
+        # Native libraries' info lines (TensorFlow's start-up notes, TFLite's XNNPACK line, the
+        # converter's settings) are kept off stderr: `fcn_keras._progress.NATIVE_NOISE`.
+        from fcn_keras._progress import filter_native_stderr
+
+        restore = filter_native_stderr()
     prefix = f"fcn-keras {args.command}"
+    problem = _choose_backend(args.backend, args.command)
+    if problem:
+        print(f"{prefix}: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
+        if getattr(args, "keras", True):  # `serve` needs no Keras
+            fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
         return int(args.func(args) or 0)
     except KeyboardInterrupt as err:
         if args.debug:
@@ -133,3 +188,6 @@ def main(argv=None):
             raise
         print(f"{prefix}: error: {described[1]}", file=sys.stderr)
         return described[0]
+    finally:
+        if restore is not None:
+            restore()

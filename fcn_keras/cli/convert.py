@@ -29,17 +29,9 @@ def register(subparsers):
     return subparsers
 
 
-def _classes_in_file(path):
-    from fcn_keras.weights.caffemodel import read_caffemodel
-
-    for layer in read_caffemodel(path).layers:
-        if layer.name in ("score_fr", "score_fr_sem"):
-            return int(layer.blobs[0].shape[0])
-    return None
-
-
 def run(args):
-    import fcn_keras
+    from fcn_keras import loading
+    from fcn_keras.conventions import DEFAULT_NUM_CLASSES
     from fcn_keras.weights import zoo
 
     out = args.output
@@ -48,25 +40,19 @@ def run(args):
     if os.path.exists(out) and not args.overwrite:
         raise FileExistsError(f"{out} exists: pass --overwrite to replace it")
     source = args.source
-    if source in zoo.ENTRIES and not os.path.exists(source):
-        entry = zoo.get(source)
-        backbone = entry["backbone"]
-        head = entry["head"] or args.head or "32s"
-        num_classes = entry["num_classes"] or args.num_classes or 21
-        weights = "imagenet" if entry["kind"] == "backbone" else source
+    arch = dict(backbone=args.backbone, head=args.head, num_classes=args.num_classes)
+    kind = loading.kind_of(source)
+    if kind == "zoo" and zoo.get(source)["kind"] == "backbone":  # ImageNet weights under a new head
+        arch = dict(backbone=zoo.get(source)["backbone"], head=args.head or "32s",
+                    num_classes=args.num_classes or DEFAULT_NUM_CLASSES)
+        model = loading.load_model(weights=source, **arch)
+    elif kind == "zoo":
+        model = loading.load_model(source, arg="source")
     else:
-        if not os.path.isfile(source):
-            raise FileNotFoundError(f"Expected a .caffemodel / Keras weights file or a zoo name "
-                                    f"(`fcn-keras zoo`). Received: {source!r} (no such file or entry)")
-        if not (args.backbone and args.head):
-            raise ValueError("A weights file needs --backbone and --head (e.g. --backbone vgg16 "
-                             f"--head 8s). Received: --backbone={args.backbone}, --head={args.head}")
-        backbone, head, weights = args.backbone, args.head, source
-        num_classes = args.num_classes
-        if num_classes is None and source.lower().endswith(".caffemodel"):
-            num_classes = _classes_in_file(source)
-        num_classes = num_classes or 21
-    model = fcn_keras.build(backbone, head, num_classes=num_classes, weights=weights)
+        if arch["num_classes"] is None and not source.lower().endswith(".caffemodel"):
+            arch["num_classes"] = DEFAULT_NUM_CLASSES  # a backbone file (Keras' VGG16 .h5)
+        model = loading.load_model(source, arg="source", **arch)
     atomic_write(out, model.save if out.endswith(".keras") else model.save_weights)
-    print(f"wrote {out}: {backbone} FCN-{head}, {num_classes} classes, {model.count_params():,} parameters")
+    print(f"wrote {out}: {model.backbone_name} FCN-{model.head_name}, {model.num_classes} classes, "
+          f"{model.count_params():,} parameters")
     return 0

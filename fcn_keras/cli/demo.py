@@ -3,7 +3,8 @@
 Trains a small FCN-8s (AlexNet layout at width 0.125: its stride-4 conv1 makes a step ~3x
 cheaper than VGG16's on a CPU) on `fcn_keras.data.shapes`, prints the
 paper's four metrics on the validation split, exports the model (SavedModel, TFLite float32
-and full-int8, ONNX; each verified against the Keras model) and writes coloured predictions.
+and full-int8, ONNX, a web page; each verified against the Keras model) and writes coloured
+predictions.
 Everything lands in one folder:
 
     <out>/train/            model.keras, curves.png, history.json, log.csv, checkpoints/
@@ -11,6 +12,9 @@ Everything lands in one folder:
     <out>/export/           fcn8s_savedmodel/, fcn8s.tflite, fcn8s_int8.tflite, fcn8s.onnx
                             (+ .json metadata and .verify.json reports)
     <out>/predictions/      <i>_labels.png, <i>_overlay.png, <i>_panel.png for test images
+    <out>/web/              the page that segments photos in a browser (fcn-keras serve <out>/web);
+                            left out, with a note, when ONNX Runtime Web is not fetched
+                            (npm ci --prefix web)
 """
 
 import os
@@ -19,10 +23,11 @@ import time
 DEMO = {"backbone": "alexnet", "head": "8s", "width": 0.125}
 EPOCHS = 10
 QUICK_EPOCHS = 1
+VAL_SIZE = 64  # the synthetic images' side, in pixels (train and validation)
 
 
 def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=False,
-        formats=("saved_model", "tflite", "tflite-int8", "onnx"), num_predictions=6, verbose=True):
+        formats=("saved_model", "tflite", "tflite-int8", "onnx", "web"), num_predictions=6, verbose=True):
     """Runs the demo: train, evaluate, export, predict, all under `out_dir`.
 
     Args:
@@ -31,7 +36,8 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
         steps_per_epoch: steps per epoch (None: one pass over the training images).
         overwrite: reuse a non-empty `out_dir`, replacing its files.
         formats: exports to write, a subset of ("saved_model", "tflite", "tflite-int8",
-            "onnx").
+            "onnx", "web"); "web" is left out (and said so) when the ONNX Runtime Web files
+            are not there (`fcn_keras.export.web.find_runtime`).
         num_predictions: test images to predict and draw.
         verbose: print progress, the scores and where everything is.
 
@@ -52,9 +58,22 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
 
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise FileExistsError(f"The output folder must be new or empty (or pass --overwrite to "
-                              f"replace its files). Received: --out={out_dir!r} (not empty)")
+        err = FileExistsError(f"The output folder must be new or empty (or pass overwrite=True to "
+                              f"replace its files). Received: out_dir={out_dir!r} (not empty)")
+        err.cli_message = (f"The output folder must be new or empty (or pass --overwrite to replace its "
+                           f"files). Received: --out={out_dir!r} (not empty)")
+        raise err
     os.makedirs(out_dir, exist_ok=True)
+    web_missing = None
+    if "web" in formats:  # known before training: the page needs `npm ci --prefix web` first
+        from fcn_keras.export import ExportError
+        from fcn_keras.export.web import find_runtime
+
+        try:
+            find_runtime()
+        except ExportError as e:
+            web_missing = str(e)
+            formats = tuple(f for f in formats if f != "web")
 
     def say(msg):
         if verbose:
@@ -63,9 +82,9 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     t0 = time.time()
     keras.utils.set_random_seed(0)
     classes = data.SHAPES_CLASSES
-    train_ds = data.pipeline(data.shapes("train", image_size=64), batch_size=8, training=True,
+    train_ds = data.pipeline(data.shapes("train", image_size=VAL_SIZE), batch_size=8, training=True,
                              seed=0, cache=True)
-    val_ds = data.pipeline(data.shapes("val", image_size=64), batch_size=16, cache=True)
+    val_ds = data.pipeline(data.shapes("val", image_size=VAL_SIZE), batch_size=16, cache=True)
     model = fcn_keras.build(DEMO["backbone"], DEMO["head"], num_classes=len(classes), width=DEMO["width"])
     # From scratch (no ImageNet weights on this machine) a small net learns fastest with Adam;
     # model.compile() with no arguments gives the paper's SGD recipe for fine-tuning.
@@ -74,7 +93,7 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
         f"on the synthetic shapes set for {epochs} epochs")
     train_dir = os.path.join(out_dir, "train")
     training.train(model, train_ds, val_ds, epochs=epochs, out_dir=train_dir,
-                   steps_per_epoch=steps_per_epoch, verbose=1 if verbose else 0)
+                   steps_per_epoch=steps_per_epoch, verbose=1 if verbose else 0, class_names=classes)
 
     say("[2/4] evaluating on the validation split")
     scores = training.evaluate(model, val_ds, len(classes), classes, progress=verbose)
@@ -89,11 +108,13 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
         "tflite": ("fcn8s.tflite", dict(format="tflite")),
         "tflite-int8": ("fcn8s_int8.tflite", dict(format="tflite", quantize="int8", representative_data="shapes")),
         "onnx": ("fcn8s.onnx", dict(format="onnx")),
+        "web": (os.path.join(os.pardir, "web"), dict(format="web")),
     }
     exports, reports = {}, []
     for key in formats:
         name, kwargs = targets[key]
-        result = export(model, os.path.join(export_dir, name), overwrite=True, class_names=list(classes), **kwargs)
+        result = export(model, os.path.normpath(os.path.join(export_dir, name)), overwrite=True,
+                        class_names=list(classes), **kwargs)
         exports[key] = result.path
         reports.append(result.report)
     if reports:
@@ -122,11 +143,26 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     say(f"  curves       {curves}")
     say(f"  scores       {os.path.join(out_dir, 'metrics.json')}")
     if exports:
-        say(f"  exports      {export_dir}{os.sep} ({', '.join(os.path.basename(p) for p in exports.values())})")
+        files = [os.path.basename(p) for k, p in exports.items() if k != "web"]
+        say(f"  exports      {export_dir}{os.sep} ({', '.join(files)})")
     say(f"  pictures     {pred_dir}{os.sep} (<i>_panel.png: image, truth, prediction)")
+    web_dir = os.path.join(out_dir, "web")
+    if "web" in exports:
+        say(f"  web page     {web_dir}{os.sep} (index.html, fcn.js, model.onnx: segments photos in a browser, offline)")
+    elif web_missing:
+        say(f"  web page     not written: {web_missing}")
+    say(f"  same score   {evaluate_command(model_path)}")
     say(f"next: fcn-keras predict --model {model_path} your_photo.jpg --out masks/")
+    if "web" in exports:
+        say(f"  or: fcn-keras serve {web_dir}    (open the URL it prints, drop a photo)")
     return {"metrics": scores, "exports": exports, "predictions": written, "model": model_path,
             "curves": curves}
+
+
+def evaluate_command(model_path):
+    """The `fcn-keras evaluate` command that scores `model_path` on the demo's validation data
+    (shapes:val at 64 x 64 pixels) and prints the demo's mean IU."""
+    return f"fcn-keras evaluate --model {model_path} --data shapes --split val --image-size {VAL_SIZE}"
 
 
 def _main(args):
@@ -144,5 +180,5 @@ def register(subparsers):
     p.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs (default: {EPOCHS})")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 epoch of 4 steps")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty output folder")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=_main)

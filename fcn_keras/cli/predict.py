@@ -55,16 +55,42 @@ def _predict_one(predictor, image, paths):
     return labels[0]
 
 
+def check_out_folder(out):
+    """Raises before any work if `--out` cannot hold the outputs: a file, or a folder (or, when
+    it is still to be made, its nearest existing parent) that cannot be written to.
+
+    Raises:
+        NotADirectoryError: `out` (or a parent) is an existing file.
+        ValueError: nothing can be written there (read-only, no permission).
+    """
+    import tempfile
+
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise NotADirectoryError(f"--out {out!r} is an existing file; expected a folder (it is made if missing)")
+    probe = os.path.abspath(out)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise NotADirectoryError(f"--out {out!r}: {probe!r} is a file, so no folder can be made below it")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        where = "" if probe == os.path.abspath(out) else f" (its existing parent {probe!r})"
+        raise ValueError(f"--out {out!r}{where} is not writable: {e.strerror or e}") from None
+
+
 def run(args):
-    from fcn_keras.predict import Predictor, build_with_weights, find_images
     from fcn_keras import viz
     from fcn_keras._progress import bar
     from fcn_keras.images import read_image
-    from fcn_keras.weights import DownloadError
+    from fcn_keras.loading import load_model
+    from fcn_keras.predict import Predictor, find_images
 
     if (args.model is None) == (args.weights is None):
         raise ValueError("give one of --model (a model file, SavedModel folder or zoo name) or --weights "
                          "(with --backbone/--head/--num-classes)")
+    check_out_folder(args.out)
     files = find_images(args.inputs, recursive=not args.no_recursive, skip=args.out)
     planned = [(path, rel, _outputs(args.out, rel, args.save_scores)) for path, rel in files]
     if not args.overwrite:
@@ -73,17 +99,14 @@ def run(args):
             raise FileExistsError(f"{existing[0]} exists ({len(existing)} of the outputs do; pass "
                                   "--overwrite to replace them)")
     arch = dict(backbone=args.backbone, head=args.head, num_classes=args.num_classes, width=args.width)
-    try:
-        with warnings.catch_warnings():  # the bfloat16 note is printed below, with the model line
-            warnings.filterwarnings("ignore", message=".* computes in bfloat16;")
-            if args.weights:
-                predictor = Predictor(build_with_weights(args.weights, arch), max_size=args.max_size,
-                                      precision=args.precision)
-            else:
-                predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads,
-                                      precision=args.precision, **arch)
-    except DownloadError as e:
-        raise ValueError(f"{args.model or args.weights}: {e}") from None
+    with warnings.catch_warnings():  # the bfloat16 note is printed below, with the model line
+        warnings.filterwarnings("ignore", message=".* computes in bfloat16;")
+        if args.weights:
+            predictor = Predictor(load_model(weights=args.weights, **arch), max_size=args.max_size,
+                                  precision=args.precision)
+        else:
+            predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads,
+                                  precision=args.precision, **arch)
     names = _named_classes(args.class_names, predictor.num_classes)
     if names is not None:
         predictor.class_names, _ = class_metadata(predictor.num_classes, names, predictor.palette)
@@ -161,7 +184,7 @@ def register(subparsers):
                         "photo on FCN-8s VGG16 peaks at about 3.2 GB; 0 = full resolution, about 22 GB)")
     p.add_argument("--save-scores", action="store_true", help="also write <name>_scores.npy (float16 logits)")
     p.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1 (default: 0.5)")
     p.add_argument("--legend", action="store_true", help="add a legend to the overlays")
     p.add_argument("--class-names", help="names for the legend: 'voc', 'shapes', 'cityscapes', a file "
                                          "(one per line) or a,b,c (default: the artefact's)")

@@ -10,7 +10,7 @@ import sys
 from fcn_keras._io import atomic_write
 from fcn_keras.cli._args import architecture_args, data_args, pair, source
 from fcn_keras.models import registry
-from fcn_keras.training.distribute import STRATEGIES
+from fcn_keras.training.distribute import DISTRIBUTIONS, STRATEGIES
 
 # From scratch the paper's SGD recipe (fixed rates made for fine-tuning ImageNet weights
 # with an unnormalised loss) leaves the loss at ln(num_classes): Adam at this rate learns.
@@ -100,14 +100,20 @@ def run(args):
         keras.utils.set_random_seed(args.seed)
     start = f"from {args.weights}" if args.weights else "from scratch"
     callbacks = [_stage_callback(heads, args.out, start)] if len(heads) > 1 else []
+    if args.mesh and args.distribute != "model_parallel":
+        raise ValueError(f"`--mesh` goes with --distribute model_parallel. Received: --mesh "
+                         f"{args.mesh} with --distribute {args.distribute}")
+    distribution = training.get_distribution(
+        args.distribute, mesh_shape=pair(args.mesh, "--mesh") if args.mesh else None)
     result = training.run_recipe(
         args.backbone, train_ds, val_ds, schedule=schedule, num_classes=num_classes,
         epochs=epochs, out_dir=args.out, weights=args.weights, width=args.width,
-        optimizer=optimizer, learning_rate=lr, mixed_precision=args.mixed_precision,
+        optimizer=optimizer, learning_rate=lr, mixed_precision=args.mixed_precision or False,
+        distribution=distribution,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit],
         strategy=args.strategy, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
         tensorboard=args.tensorboard, backup_every=args.backup_every,
-        verbose=2 if args.quiet else "auto")
+        verbose=2 if args.quiet else "auto", class_names=train_src.class_names)
     if training.worker_info()[3]:  # the chief writes the run's summary
         _finish(args, heads, result, val_src)
     return 0
@@ -169,14 +175,16 @@ def register(subparsers):
                    help="staged: 32s -> 16s -> 8s, each from the previous (the paper); "
                         "at-once: FCN-8s at-once")
     data_args(p)
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--val-split", default="val", help="'none' to skip validation")
+    p.add_argument("--train-split", default="train", help="split to train on (default: train)")
+    p.add_argument("--val-split", default="val", help="split to validate on after each epoch, 'none' to "
+                                                      "skip validation (default: val)")
     p.add_argument("--weights", help="initial weights: 'imagenet', a zoo name or a path")
-    p.add_argument("--epochs", default="1", help="epochs per stage: N or 'N32,N16,N8'")
+    p.add_argument("--epochs", default="1", help="epochs per stage: N or 'N32,N16,N8' (default: 1)")
     p.add_argument("--steps-per-epoch", type=int,
                    help="steps per epoch (the data repeats when it is shorter)")
-    p.add_argument("--batch-size", type=int, default=1, help="1 = the paper's whole images")
-    p.add_argument("--val-batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=1, help="images per step (default: 1, the paper's "
+                                                             "whole images)")
+    p.add_argument("--val-batch-size", type=int, default=1, help="images per validation batch (default: 1)")
     p.add_argument("--crop-size", help="random crops 'H,W' or N (needed for batch > 1 "
                                        "to have equal sizes; otherwise batches are padded)")
     p.add_argument("--scale-range", help="random rescaling 'lo,hi', e.g. 0.5,2.0")
@@ -185,18 +193,31 @@ def register(subparsers):
                    help=f"default: with --weights the paper's SGD (momentum 0.99, weight decay "
                         f"5e-4, fixed rate); without, Adam {SCRATCH_LR:g}")
     p.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
-    p.add_argument("--mixed-precision", action="store_true", help="mixed_float16")
+    p.add_argument("--mixed-precision", nargs="?", const="mixed_float16", default=None,
+                   choices=("mixed_float16", "mixed_bfloat16"),
+                   help="mixed precision: mixed_float16 (with loss scaling; the default when "
+                        "the flag has no value) or mixed_bfloat16; logits stay float32")
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                    help="XLA: 'on' compiles once per batch shape (pays with --crop-size); "
-                        "'auto' is Keras' choice (off on CPU)")
+                        "'auto' is Keras' choice (TensorFlow: off on CPU; JAX: always on)")
     p.add_argument("--backup-every", type=int, default=500, metavar="STEPS",
                    help="steps between backups within an epoch (0: epoch ends only; default 500)")
     p.add_argument("--strategy", default="auto",
                    choices=STRATEGIES,
-                   help="tf.distribute strategy (multiworker reads TF_CONFIG)")
+                   help="tf.distribute strategy, TensorFlow backend (multiworker reads "
+                        "TF_CONFIG); on JAX use --distribute")
+    p.add_argument("--distribute", choices=DISTRIBUTIONS,
+                   help="JAX backend (fcn-keras --backend jax train ...): keras.distribution "
+                        "over every device; data_parallel: weights replicated, each batch split "
+                        "between the devices; model_parallel: fc6/fc7 also sharded over "
+                        "--mesh's model axis")
+    p.add_argument("--mesh", metavar="BATCH,MODEL",
+                   help="device mesh of --distribute model_parallel (default 1,N for N devices)")
     p.add_argument("--cache", action="store_true", help="cache decoded examples in memory")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--tensorboard", action="store_true")
+    p.add_argument("--seed", type=int, help="random seed of weights, crops, flips and shuffling "
+                                            "(default: none, a different run each time)")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to "
+                                                              "<out>/<stage>/tensorboard")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="one line per epoch, no bars")
     p.set_defaults(func=run)

@@ -13,6 +13,7 @@ Sources: `from_directory` (PASCAL VOC, SBD), `from_tfds` (TFDS segmentation sets
 
 import os
 
+from fcn_keras._io import DownloadError
 from fcn_keras.conventions import IGNORE_LABEL
 
 from .directory import VOC_CLASSES, detect_layout, from_directory, read_image, read_mask, seg11valid_ids
@@ -26,7 +27,7 @@ __all__ = [
     "from_directory", "from_tfds", "shapes", "from_spec", "pipeline", "Source", "DataError",
     "reraise_data_errors", "check_example", "detect_layout", "read_image", "read_mask",
     "seg11valid_ids", "SHAPES_CLASSES", "VOC_CLASSES", "TFDS_CONVENTIONS", "MEAN_RGB",
-    "IGNORE_LABEL",
+    "IGNORE_LABEL", "DownloadError",
 ]
 
 _SPECS = "'shapes', 'voc:PATH', 'sbd:PATH', 'dir:PATH', 'tfds:NAME' or a VOC / SBD folder"

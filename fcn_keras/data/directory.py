@@ -26,7 +26,7 @@ from importlib import resources
 
 import numpy as np
 
-from fcn_keras.conventions import VOC_CLASSES
+from fcn_keras.conventions import DEFAULT_NUM_CLASSES, VOC_CLASSES
 
 from .source import DataError, Source, check_example, python_loader
 
@@ -170,7 +170,7 @@ def detect_layout(root):
         f"one of {', '.join(_SUBFOLDERS)}. Received: root={root!r} ({lacks})")
 
 
-def from_directory(root, split="train", *, layout=None, num_classes=21, class_names=None,
+def from_directory(root, split="train", *, layout=None, num_classes=DEFAULT_NUM_CLASSES, class_names=None,
                    exclude=None, skip_invalid=False):
     """Pairs from a PASCAL VOC or SBD folder tree (layout detected from its folders).
 

@@ -18,6 +18,8 @@ import weakref
 
 import numpy as np
 
+from fcn_keras.conventions import IGNORE_LABEL
+
 SHAPES_CLASSES = ("background", "circle", "square", "triangle")
 
 _SPLITS = {"train": (1, 512), "val": (2, 128), "test": (3, 128)}
@@ -90,7 +92,7 @@ def _draw(index, split_id, seed, lo, hi, noise):
         for dx in (0, 1, 2):
             border |= p[dy:dy + h, dx:dx + w] != label
     mask = label.copy()
-    mask[border] = 255
+    mask[border] = IGNORE_LABEL
     return image, mask
 
 

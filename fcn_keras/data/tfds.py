@@ -22,14 +22,22 @@ value; inside `tf.data` it travels as an `InvalidArgumentError` that
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+
 import numpy as np
 import tensorflow as tf
 
+from fcn_keras._io import DownloadError
 from fcn_keras.conventions import IGNORE_LABEL
 
 from .source import Source
 
 _INVALID = -1
+# urllib3 retries per URL while TFDS downloads (TFDS' own default is 10, with exponential
+# backoff: 3.5 minutes before an offline machine hears of it); 2 still rides out a hiccup.
+DOWNLOAD_RETRIES = 2
 
 CITYSCAPES_CLASSES = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
@@ -95,6 +103,46 @@ def _ranges(values):
     return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in runs)
 
 
+def _prepare(builder, full_name, download):
+    """Makes sure `builder`'s data is prepared, downloading it if `download`; else DownloadError."""
+    if builder.is_prepared():
+        return
+    import requests
+    from tensorflow_datasets.core.download import downloader
+
+    root = getattr(builder, "_data_dir_root", None) or builder.data_dir
+    manual = os.path.join(root, "downloads", "manual")
+
+    def unavailable(why):
+        return DownloadError(
+            f"The TFDS data set {full_name!r} is not prepared in the TFDS data folder {root} and {why}.\n"
+            f"To prepare it offline: on a machine with network access run `tfds build {full_name} "
+            f"--data_dir DIR` and copy DIR's contents to {root} (or pass data_dir=DIR);\n"
+            f"or put its manually downloaded archives in {manual} and run `tfds build {full_name} "
+            f"--data_dir {root} --manual_dir {manual}`.")
+
+    if not download:
+        raise unavailable("download=False")
+    retries, downloader.MAX_RETRIES = downloader.MAX_RETRIES, min(downloader.MAX_RETRIES, DOWNLOAD_RETRIES)
+    pool_log = logging.getLogger("urllib3.connectionpool")  # one "Retrying ..." line per attempt
+    level = pool_log.level
+    pool_log.setLevel(logging.ERROR)
+    try:
+        builder.download_and_prepare()
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+        raise unavailable(f"cannot be downloaded ({_reason(e)})") from None
+    finally:
+        downloader.MAX_RETRIES = retries
+        pool_log.setLevel(level)
+
+
+def _reason(err):
+    """The last cause of a requests error, in short (e.g. "Failed to resolve 'host'")."""
+    text = str(err)
+    found = re.search(r"\(Caused by \w+\(.*?: (.*?)\"?\)\)?$", text)
+    return (found.group(1) if found else text)[:200]
+
+
 def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=None,
               shuffle_files=False, read_config=None, builder_kwargs=None):
     """A TFDS segmentation set as a `fcn_keras.data.Source`.
@@ -119,6 +167,10 @@ def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=
     Raises:
         ValueError: no label convention is known for `name`, or `num_classes` is
             invalid for it.
+        fcn_keras.data.DownloadError: the set is not prepared in the TFDS data folder and
+            cannot be downloaded (offline, or `download=False`): the message names the set,
+            the folder and how to prepare it offline. Raised within seconds, not after
+            minutes of retries.
     """
     import tensorflow_datasets as tfds
 
@@ -132,8 +184,8 @@ def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=
         raise ValueError(f"`num_classes` can only be changed for scene_parse150 ({base} has "
                          f"{conv['num_classes']} classes). Received: num_classes={num_classes!r}")
     n_cls = int(num_classes or conv["num_classes"])
-    if not 1 <= n_cls <= 255:
-        raise ValueError(f"`num_classes` must be within 1..255. Received: num_classes={num_classes!r}")
+    if not 1 <= n_cls <= IGNORE_LABEL:
+        raise ValueError(f"`num_classes` must be within 1..{IGNORE_LABEL}. Received: num_classes={num_classes!r}")
     full_name = name
     if "default_config" in conv and "/" not in name:
         version = ""
@@ -142,8 +194,7 @@ def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=
             version = ":" + version
         full_name = f"{full_name}/{conv['default_config']}{version}"
     builder = tfds.builder(full_name, data_dir=data_dir, **(builder_kwargs or {}))
-    if download:
-        builder.download_and_prepare()
+    _prepare(builder, full_name, download)
     try:
         num_examples = builder.info.splits[split].num_examples
     except Exception:  # noqa: BLE001 - unknown until prepared (or mocked)

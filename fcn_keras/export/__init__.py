@@ -24,8 +24,8 @@ Any artefact runs through `runner(path)` and describes itself through `read_meta
 import importlib
 
 _NAMES = {  # public name -> the submodule that defines it
-    "FORMATS": "fcn_keras.export._common",
-    "QUANTIZATIONS": "fcn_keras.export._common",
+    "FORMATS": "fcn_keras.export.formats",
+    "QUANTIZATIONS": "fcn_keras.export.formats",
     "ExportError": "fcn_keras.export._common",
     "ParityError": "fcn_keras.export._common",
     "Exported": "fcn_keras.export._writer",
@@ -37,7 +37,7 @@ _NAMES = {  # public name -> the submodule that defines it
     "Stats": "fcn_keras.export.report",
     "Targets": "fcn_keras.export.report",
     "format_table": "fcn_keras.export.report",
-    "Runner": "fcn_keras.export.runtime",
+    "Runner": "fcn_keras.export._runner",
     "detect_format": "fcn_keras.export.runtime",
     "read_metadata": "fcn_keras.export.runtime",
     "runner": "fcn_keras.export.runtime",

@@ -18,24 +18,7 @@ import numpy as np
 from fcn_keras import _io
 from fcn_keras import conventions
 
-FORMATS = ("saved_model", "tflite", "onnx")
-QUANTIZATIONS = {  # quantize values per format; None = float32
-    "saved_model": (None, "bfloat16"),
-    "tflite": (None, "float16", "dynamic-int8", "int8"),
-    "onnx": (None,),
-}
-# Why a format has no bfloat16 (checked with TensorFlow 2.21 and onnxruntime 1.32): the fast CPU
-# path each runtime has instead.
-NO_BFLOAT16 = {
-    "tflite": "the TFLite converter refuses bfloat16 ops (e.g. 'tf.Conv2D op is neither a custom op nor "
-              "a flex op'): LiteRT has no bfloat16 kernels. Its fast CPU path is quantize='int8' (or "
-              "'float16' for half the file size)",
-    "onnx": "ONNX's Conv takes float16, float32 or float64 only (onnxruntime refuses a bfloat16 Conv "
-            "as an invalid graph): export float32 here, or TFLite with quantize='int8' for a fast "
-            "CPU path",
-}
 IO_TYPES = ("uint8", "int8")
-SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}
 SIDECAR_SUFFIX = ".json"          # metadata next to the artefact: <path>.json
 REPORT_SUFFIX = ".verify.json"    # verification report next to the artefact
 METADATA_NAME = "fcn_keras"       # key of the metadata embedded in a .tflite / .onnx file
@@ -59,38 +42,6 @@ class ParityError(RuntimeError):
 
 # --------------------------------------------------------------------------- arguments
 
-def normalize_format(format, path=None):
-    """One of FORMATS; format=None is read from the path's suffix (a folder: "saved_model")."""
-    if format is None and path is not None:
-        p = os.fspath(path)
-        return next((f for f, s in SUFFIXES.items() if p.endswith(s)), "saved_model")
-    if not isinstance(format, str):
-        raise ExportError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
-    f = format.lower().replace("-", "_")
-    f = {"savedmodel": "saved_model", "tf_saved_model": "saved_model", "litert": "tflite"}.get(f, f)
-    if f not in FORMATS:
-        raise ExportError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
-    return f
-
-
-def normalize_quantize(format, quantize):
-    """The canonical quantize value for `format` (None = float32), or ExportError."""
-    if quantize in (None, "none", "float32", "fp32"):
-        quantize = None
-    elif isinstance(quantize, str):
-        quantize = {"fp16": "float16", "dynamic_int8": "dynamic-int8", "dynamic": "dynamic-int8",
-                    "full-int8": "int8", "full_int8": "int8", "bf16": "bfloat16"}.get(quantize.lower(),
-                                                                                  quantize.lower())
-    allowed = QUANTIZATIONS[format]
-    if quantize == "bfloat16" and format in NO_BFLOAT16:
-        raise ExportError(f"`quantize` must be one of {allowed} for format={format!r}: "
-                          f"{NO_BFLOAT16[format]}. Received: quantize={quantize!r}")
-    if quantize not in allowed:
-        raise ExportError(
-            f"`quantize` for format={format!r} must be one of {allowed}. Received: quantize={quantize!r}")
-    return quantize
-
-
 def normalize_size(size, name="input_size"):
     """None or a (height, width) tuple of positive ints, or ExportError naming `name`."""
     if size is None:
@@ -105,17 +56,24 @@ def normalize_size(size, name="input_size"):
 
 
 def load_model(model):
-    """`model` itself if it is a keras.Model with one (N, H, W, C) output, else the loaded .keras file."""
+    """`model` itself if it is a keras.Model with one (N, H, W, C) output, else the loaded .keras file.
+
+    Other model kinds (zoo names, weights files) are opened above this package, by
+    `fcn_keras.loading.load_model`, and passed here as a keras.Model.
+    """
     import keras
+
+    from fcn_keras.models.saving import load_keras
 
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
-        if not os.path.isfile(path):
+        if not path.endswith(".keras") and not os.path.isfile(path):
             raise ExportError(f"`model` must be a keras.Model or an existing .keras file. "
                               f"Received: model={path!r} (no such file)")
-        import fcn_keras.models  # noqa: F401  (registers the custom layers)
-
-        model = keras.models.load_model(path, compile=False)
+        try:
+            model = load_keras(path)
+        except (OSError, ValueError) as e:
+            raise ExportError(str(e)) from None
     if not isinstance(model, keras.Model):
         raise ExportError(f"`model` must be a keras.Model or a .keras path. "
                           f"Received: model of type {type(model).__name__}")
@@ -125,43 +83,17 @@ def load_model(model):
     return model
 
 
-def export_precision(model, fmt, quantize, given=None):
-    """(quantize, the model to write) for `model` in format `fmt`: a bfloat16 export writes a
-    bfloat16 copy (`fcn_keras.models.with_precision`); a bfloat16 model exports as bfloat16.
-
-    Args:
-        model: the keras model; fmt: one of FORMATS; quantize: `normalize_quantize`'s value;
-        given: the `quantize` argument as the caller gave it (None: not given).
-
-    Raises:
-        ExportError: a bfloat16 model for a format without bfloat16, or a quantize value that
-            does not match a bfloat16 model, or a bfloat16 export of a model that is not an FCN.
-    """
-    from fcn_keras.models.precision import model_precision, with_precision
-
-    if model_precision(model) == "bfloat16":
-        if fmt in NO_BFLOAT16:
-            raise ExportError(f"`model` computes in bfloat16, which format={fmt!r} cannot: {NO_BFLOAT16[fmt]}. "
-                              "Export its float32 original (fcn_keras.models.with_precision(model, "
-                              f"'float32') gives one, with the bfloat16-rounded weights). Received: {model.name}")
-        if given is not None and quantize != "bfloat16":
-            raise ExportError(f"`quantize` must be None or 'bfloat16' for a bfloat16 model. "
-                              f"Received: quantize={given!r}")
-        return "bfloat16", model
-    if quantize != "bfloat16":
-        return quantize, model
-    try:
-        return quantize, with_precision(model, "bfloat16")
-    except ValueError as e:
-        raise ExportError(f"quantize='bfloat16' rebuilds the model in bfloat16: {e}") from None
-
-
 def model_num_classes(model):
     return int(model.outputs[0].shape[-1])
 
 
 def class_metadata(model, class_names=None, palette=None):
-    """(class_names list[str], palette uint8 (C, 3)) for the model, defaults filled in."""
+    """(class_names list[str], palette uint8 (C, 3)) for the model: the arguments, else the
+    model's own (an FCN's `class_names` / `palette`), else the defaults."""
+    if class_names is None:
+        class_names = getattr(model, "class_names", None)
+    if palette is None:
+        palette = getattr(model, "palette", None)
     try:
         return conventions.class_metadata(model_num_classes(model), class_names, palette)
     except ValueError as e:
@@ -185,8 +117,10 @@ def check_target(path, overwrite, extra=()):
         return
     for p in [path, *extra]:
         if os.path.lexists(p):
-            raise ExportError(f"{p!r} already exists; pass overwrite=True (CLI: --overwrite) to replace it. "
+            err = ExportError(f"{p!r} already exists; pass overwrite=True to replace it. "
                               f"Received: overwrite={overwrite!r}")
+            err.cli_message = f"{p!r} already exists; pass --overwrite to replace it"
+            raise err
 
 
 # --------------------------------------------------------------------------- files
@@ -273,7 +207,7 @@ def base_metadata(model, fmt, quantize, class_names, palette, input_size, io_typ
     num_classes = model_num_classes(model)
     return {
         "format": fmt,
-        "quantize": quantize or "float32",
+        "quantize": quantize,
         "model": {
             "name": model.name,
             "backbone": getattr(model, "backbone_name", None),

@@ -8,8 +8,9 @@ import tempfile
 from fcn_keras import _io
 from fcn_keras.models.layers import dense_upsampling
 
-from . import _common
-from ._common import IO_TYPES, REPORT_SUFFIX, SIDECAR_SUFFIX, SUFFIXES, ExportError
+from . import _common, formats
+from ._common import IO_TYPES, REPORT_SUFFIX, SIDECAR_SUFFIX, ExportError
+from .formats import TABLE, WriteOptions
 from .images import DEFAULT_CALIBRATION, fit_to_size, sample_images
 from .onnx import DEFAULT_OPSET
 from .verification import as_verification, describe, evaluate, raise_on_failure
@@ -38,16 +39,21 @@ class Exported:
 
 def export(model, path, format=None, quantize=None, *, representative_data=None, verify=True,
            overwrite=False, input_size=None, io_type="uint8", class_names=None, palette=None,
-           opset=DEFAULT_OPSET, external_data=None):
+           opset=DEFAULT_OPSET, external_data=None, **web_options):
     """Exports `model` to `path`, verifies it in its own runtime, and only then moves it into place.
 
     Args:
         model: a keras model (an `fcn_keras.FCN`) or the path of a `.keras` file. A bfloat16
             FCN exports as quantize="bfloat16" (SavedModel only).
-        path: a folder for "saved_model", `*.tflite`, `*.onnx`.
-        format: "saved_model" | "tflite" | "onnx" (None: from the path's suffix).
-        quantize: None (float32); TFLite: "float16" (weights) | "dynamic-int8" (weights,
-            slow on x86) | "int8" (full integer, calibrated on `representative_data`);
+        path: a folder for "saved_model" and "web", `*.tflite`, `*.onnx`.
+        format: "saved_model" | "tflite" | "onnx" | "web" (None: from the path's suffix). "web":
+            a folder with the ONNX export (quantize as for "onnx"), a page and its runtime,
+            for browsers (`fcn_keras.export.web`).
+        quantize: None (the model's own precision: "float32", or "bfloat16" for a bfloat16 FCN)
+            or "float32"; TFLite: "float16" (weights) | "dynamic-int8" (weights,
+            slow on x86) | "int8" (full integer, calibrated on `representative_data`); ONNX
+            and web: "int8" (QDQ: int8 weights per channel, uint8 activations, uint8 input and
+            float32 scores as in float32, calibrated on `representative_data`);
             SavedModel: "bfloat16" (bfloat16 weights and compute, float32 scores: TensorFlow
             can run it fast only on CPUs with AVX-512 BF16 or AMX, no faster than float32 elsewhere;
             verified against the float32 `model`). LiteRT and onnxruntime have no bfloat16
@@ -67,6 +73,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
             else "class_i"; the VOC colour map), C names and (C, 3) RGB values.
         opset: ONNX opset, 11..18 (tf2onnx 1.17 converts no later one).
         external_data: ONNX weights in `<path>.data` (None: only above 1.8 GB).
+        web_options: format="web" only: `max_side`, `runtime` (`fcn_keras.export.web.export_web`).
 
     Returns:
         An `Exported`. Beside the artefact: `<path>.json` (class names, palette, input / output
@@ -76,15 +83,32 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
         ExportError: a bad argument or an existing target, before any conversion work.
         ParityError: the verification failed (nothing is written).
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return _export_on_tensorflow(model, path, dict(
+            format=format, quantize=quantize, representative_data=representative_data,
+            verify=verify, overwrite=overwrite, input_size=input_size, io_type=io_type,
+            class_names=class_names, palette=palette, opset=opset, external_data=external_data,
+            **web_options))
     model = _common.load_model(model)
     path = os.fspath(path).rstrip("/\\")
-    fmt = _common.normalize_format(format, path)
-    quantize, written = _common.export_precision(model, fmt, _common.normalize_quantize(fmt, quantize), quantize)
+    fmt = formats.normalize_format(format, path)
+    if web_options and fmt != formats.WEB:
+        raise ExportError(f"{sorted(web_options)} apply to format='web' only. Received: format={fmt!r}")
+    if fmt == formats.WEB:  # a folder around an ONNX export of this same function (web.py)
+        from .web import export_web
+
+        return export_web(model, path, quantize, export_onnx=export, verify=verify, overwrite=overwrite,
+                          input_size=input_size,
+                          class_names=class_names, palette=palette, opset=opset, external_data=external_data,
+                          representative_data=representative_data, io_type=io_type, **web_options)
+    quantize, written = formats.export_precision(model, fmt, quantize)  # the one normalisation
     input_size = _common.normalize_size(input_size)
     _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset)
     verification = as_verification(verify)
     names, pal = _common.class_metadata(model, class_names, palette)
-    extra = [path + SIDECAR_SUFFIX, path + REPORT_SUFFIX] + ([path + ".data"] if fmt == "onnx" else [])
+    extra = [path + SIDECAR_SUFFIX, path + REPORT_SUFFIX] + [path + s for s in TABLE[fmt].EXTRA_SUFFIXES]
     _common.check_target(path, overwrite, extra=extra)
     if verification is not None:  # read the images now: a bad `data` fails before the conversion
         images = sample_images(verification.data, "val", verification.num_images, arg="verify.data")
@@ -98,37 +122,39 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     try:
         staged = os.path.join(staging, os.path.basename(path))
         with dense_upsampling(written):  # one transposed-conv op per layer in the artefact
-            files = _write(fmt, written, staged, quantize, input_size, io_type, calibration, names, pal,
-                           opset, external_data, meta)
+            options = WriteOptions(quantize=quantize, input_size=input_size, io_type=io_type,
+                                   calibration=calibration, class_names=names, palette=pal, opset=opset,
+                                   external_data=external_data, meta=meta)
+            files = TABLE[fmt].write(written, staged, options)
         with open(staged + SIDECAR_SUFFIX, "w") as f:
             f.write(_common.to_json(meta))
         files.append(staged + SIDECAR_SUFFIX)
         report = None
         if verification is not None:
-            report = evaluate(staged, model, verification, quantize=meta["quantize"])
+            report = evaluate(staged, model, verification, quantize=quantize)
             report.path = path
             report.data = data_name
             raise_on_failure(report, written=False)
             with open(staged + REPORT_SUFFIX, "w") as f:
                 f.write(_common.to_json(report.to_dict()))
             files.append(staged + REPORT_SUFFIX)
-        final = _move_into_place(files, path, overwrite)
+        final = _move_into_place(files, path, overwrite, TABLE[fmt].EXTRA_SUFFIXES)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Exported(path=path, files=final, format=fmt, quantize=meta["quantize"], metadata=meta, report=report)
+    return Exported(path=path, files=final, format=fmt, quantize=quantize, metadata=meta, report=report)
 
 
 def _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset):
-    suffix = SUFFIXES.get(fmt)
+    suffix = TABLE[fmt].SUFFIX
     if suffix and not path.endswith(suffix):
         raise ExportError(f"a {fmt} export must be written to a '*{suffix}' path. Received: path={path!r}")
-    if fmt == "saved_model" and path.endswith((".tflite", ".onnx", ".keras")):
-        raise ExportError(f"a SavedModel is a folder; `path` must not end in a file suffix. Received: path={path!r}")
+    if suffix is None and path.endswith(formats.suffixes() + (".keras",)):
+        raise ExportError(f"a {fmt} export is a folder; `path` must not end in a file suffix. Received: path={path!r}")
     if io_type not in IO_TYPES:
         raise ExportError(f"`io_type` must be one of {IO_TYPES}. Received: io_type={io_type!r}")
-    if io_type != "uint8" and quantize != "int8":
-        raise ExportError(f"`io_type` applies to quantize='int8' only. Received: io_type={io_type!r}, "
-                          f"quantize={quantize!r}")
+    if io_type != "uint8" and (quantize != "int8" or fmt != "tflite"):
+        raise ExportError(f"`io_type` applies to TFLite quantize='int8' only. Received: io_type={io_type!r}, "
+                          f"quantize={quantize!r}, format={fmt!r}")
     if quantize == "int8" and representative_data is None:
         raise ExportError("quantize='int8' needs `representative_data` (CLI: --representative-data): "
                           "'shapes', a data folder, a fcn_keras.data Source, a tf.data.Dataset or a "
@@ -155,38 +181,82 @@ def _metadata(model, fmt, quantize, names, palette, input_size, io_type, opset, 
         meta["calibration"] = {"images": len(calibration), "data": describe(representative_data)}
         meta["input"]["quantization"] = ("uint8 raw pixels (scale 1, zero point 0)" if io_type == "uint8"
                                          else "int8 = pixel - 128 (scale 1, zero point -128)")
-        meta["outputs"]["scores"]["dtype"] = f"{io_type} (quantised: float = (q - zero_point) * scale)"
+        if fmt == "tflite":  # ONNX QDQ keeps float32 scores
+            meta["outputs"]["scores"]["dtype"] = f"{io_type} (quantised: float = (q - zero_point) * scale)"
     return meta
 
 
-def _write(fmt, model, staged, quantize, input_size, io_type, calibration, names, palette, opset,
-           external_data, meta):
-    """Writes the artefact at `staged`; returns the files written."""
-    if fmt == "saved_model":
-        from .saved_model import write_saved_model
+def _move_into_place(files, path, overwrite, extra_suffixes=()):
+    """Moves the staged files beside `path`: the format's extra files (ONNX external data) first,
+    the artefact, then sidecars.
 
-        return [write_saved_model(model, staged, names, palette, input_size=input_size, meta=meta)]
-    if fmt == "tflite":
-        from .tflite import write_tflite
-
-        return [write_tflite(model, staged, quantize=quantize, input_size=input_size, io_type=io_type,
-                             calibration_images=calibration, class_names=names, palette=palette, meta=meta)]
-    from .onnx import write_onnx
-
-    return write_onnx(model, staged, opset=opset, input_size=input_size, external_data=external_data, meta=meta)
-
-
-def _move_into_place(files, path, overwrite):
-    """Moves the staged files beside `path`: ONNX external data first, the artefact, then sidecars.
-
-    With overwrite, an earlier export's external data or report that does not describe the new
+    With overwrite, an earlier export's extra files or report that does not describe the new
     artefact is removed.
     """
     parent = os.path.dirname(os.path.abspath(path))
     final = []
-    for f in sorted(files, key=lambda f: (not f.endswith(".data"), f.endswith(".json"))):
+    extra = tuple(extra_suffixes)
+    for f in sorted(files, key=lambda f: (not (extra and f.endswith(extra)), f.endswith(".json"))):
         final.append(_io.move_into_place(f, os.path.join(parent, os.path.basename(f)), overwrite))
-    for stale in (os.path.abspath(path) + ".data", os.path.abspath(path) + REPORT_SUFFIX):
+    for stale in [os.path.abspath(path) + s for s in extra] + [os.path.abspath(path) + REPORT_SUFFIX]:
         if overwrite and stale not in final and os.path.exists(stale):
             os.remove(stale)
     return final
+
+
+_ON_TENSORFLOW = """
+import pickle, sys
+import fcn_keras
+from fcn_keras.export import export
+with open(sys.argv[1], "rb") as f:
+    model, path, kwargs = pickle.load(f)
+try:
+    result = (True, export(model, path, **kwargs))
+except Exception as e:  # sent back and raised in the calling process
+    result = (False, e)
+with open(sys.argv[2], "wb") as f:
+    pickle.dump(result, f)
+"""
+
+
+def _export_on_tensorflow(model, path, kwargs):
+    """`export` from a process whose Keras runs on JAX or PyTorch: the model (its `.keras`
+    file) is exported and verified by a Python process of its own on the TensorFlow backend
+    (the artefacts are TensorFlow graphs); its result, or its error, comes back here."""
+    import pickle
+    import subprocess
+    import sys
+
+    import keras
+
+    work = tempfile.mkdtemp(prefix=".fcn_keras-export-")
+    try:
+        if isinstance(model, keras.Model):
+            saved = os.path.join(work, "model.keras")
+            model.save(saved)
+            model = saved
+        elif not isinstance(model, (str, os.PathLike)):
+            raise ExportError(f"`model` must be a keras.Model or a .keras path. "
+                              f"Received: model of type {type(model).__name__}")
+        args, out = os.path.join(work, "args.pkl"), os.path.join(work, "result.pkl")
+        try:
+            with open(args, "wb") as f:
+                pickle.dump((os.fspath(model), os.fspath(path), kwargs), f)
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            raise ExportError(
+                f"export on the {keras.backend.backend()} backend runs in a TensorFlow process, "
+                f"and its arguments must be picklable ({e}): give representative_data and "
+                f"verify.data as image lists, 'shapes' or a folder") from None
+        env = dict(os.environ, KERAS_BACKEND="tensorflow")
+        run = subprocess.run([sys.executable, "-c", _ON_TENSORFLOW, args, out], env=env,
+                             capture_output=True, text=True)
+        if not os.path.exists(out):
+            raise ExportError(f"the TensorFlow export process failed (exit {run.returncode}): "
+                              f"{run.stderr.strip().splitlines()[-1] if run.stderr.strip() else ''}")
+        with open(out, "rb") as f:
+            ok, result = pickle.load(f)
+        if not ok:
+            raise result
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

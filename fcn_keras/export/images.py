@@ -11,12 +11,12 @@ import os
 
 import numpy as np
 
-from fcn_keras.conventions import CAFFE_RGB_MEAN, IGNORE_LABEL
+from fcn_keras.conventions import CAFFE_RGB_MEAN_UINT8, IGNORE_LABEL
 
 from ._common import ExportError
 
 DEFAULT_CALIBRATION = 32
-PAD_RGB = np.round(CAFFE_RGB_MEAN).astype(np.uint8)  # (123, 117, 104)
+PAD_RGB = np.asarray(CAFFE_RGB_MEAN_UINT8, np.uint8)  # (123, 117, 104)
 
 
 def sample_images(data, split="val", num=None, *, arg="data"):

@@ -28,8 +28,16 @@ import shutil
 import numpy as np
 
 from . import _common
-from .runtime import Runner
+from ._runner import Runner
 
+NAME = "onnx"
+SUFFIX = ".onnx"
+DESCRIPTION = "a .onnx file"
+EXTRA_SUFFIXES = (".data",)  # external weights, `<path>.data`
+QUANTIZE = ("float32", "int8")  # int8: QDQ, onnxruntime's static quantiser (onnx_int8.py)
+NO_BFLOAT16 = ("ONNX's Conv takes float16, float32 or float64 only (onnxruntime refuses a bfloat16 Conv "
+               "as an invalid graph): export float32 here, or TFLite with quantize='int8' for a fast "
+               "CPU path")  # checked with onnxruntime 1.32
 DIM_NAMES = ("batch", "height", "width")
 
 DEFAULT_OPSET = 17  # tf2onnx 1.17 converts opsets 11..18; 19 and above fail ("Opset 19 is not supported yet")
@@ -284,6 +292,29 @@ def write_onnx(model, path, *, opset=DEFAULT_OPSET, input_size=None, external_da
     return attach_weights(proto, variables, path, external_data=external_data)
 
 
+def write(model, path, options):
+    """`write_onnx` with `export`'s `formats.WriteOptions` (quantize="int8": then QDQ-quantised
+    on `options.calibration`); returns the files written."""
+    files = write_onnx(model, path, opset=options.opset, input_size=options.input_size,
+                       external_data=options.external_data, meta=options.meta)
+    if options.quantize == "int8":
+        from .onnx_int8 import quantize_int8
+
+        quantize_int8(path, options.calibration)
+    return files
+
+
+def is_artefact(path):
+    """True for a file whose name ends in .onnx."""
+    return os.path.isfile(path) and os.fspath(path).endswith(SUFFIX)
+
+
+def runtime_name():
+    import onnxruntime
+
+    return f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider"
+
+
 def session(path, num_threads=None):
     import onnxruntime as ort
 
@@ -317,3 +348,6 @@ def embedded_metadata(path):
     if _common.METADATA_NAME in props:
         return json.loads(props[_common.METADATA_NAME])
     return {k: json.loads(props[k]) for k in ("class_names", "palette") if k in props}
+
+
+runner = ONNXRunner

@@ -8,12 +8,22 @@ variables `class_names` / `palette` of the loaded object, the asset `assets/fcn_
 (the whole metadata), and the JSON next to the folder (`<path>.json`).
 """
 
+import json
 import os
 import shutil
 
 import numpy as np
 
 from . import _common
+from ._runner import Runner
+
+NAME = "saved_model"
+SUFFIX = None  # a folder
+DESCRIPTION = "a SavedModel folder (holding saved_model.pb)"
+EXTRA_SUFFIXES = ()
+QUANTIZE = ("float32", "bfloat16")
+NO_BFLOAT16 = None
+ASSET = os.path.join("assets", _common.METADATA_NAME + ".json")  # the embedded metadata, inside the folder
 
 
 def _build_module(model, class_names, palette, input_size=None, input_dtype="uint8"):
@@ -61,3 +71,52 @@ def write_saved_model(model, folder, class_names, palette, input_size=None, inpu
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return folder
+
+
+def write(model, path, options):
+    """`write_saved_model` with `export`'s `formats.WriteOptions`; returns the files written."""
+    return [write_saved_model(model, path, options.class_names, options.palette, input_size=options.input_size,
+                              meta=options.meta)]
+
+
+def is_artefact(path):
+    """True for a folder holding saved_model.pb."""
+    return os.path.isfile(os.path.join(os.fspath(path), "saved_model.pb"))
+
+
+def embedded_metadata(path):
+    """The metadata dict stored as the asset `assets/fcn_keras.json` by `export` ({} if none)."""
+    asset = os.path.join(os.fspath(path), ASSET)
+    if not os.path.isfile(asset):
+        return {}
+    with open(asset) as f:
+        return json.load(f)
+
+
+def runtime_name():
+    import tensorflow as tf
+
+    return f"tensorflow {tf.__version__} (tf.saved_model.load, serving_default)"
+
+
+class SavedModelRunner(Runner):
+    """Runs the `serving_default` signature of a SavedModel with TensorFlow (its own thread pool)."""
+
+    def __init__(self, path, num_threads=None):
+        import tensorflow as tf
+
+        self._tf = tf
+        self._loaded = tf.saved_model.load(os.fspath(path))
+        self._fn = self._loaded.signatures["serving_default"]
+        shape = self._fn.structured_input_signature[1]["image"].shape.as_list()
+        self.fixed_size = tuple(shape[1:3]) if shape[1] and shape[2] else None
+
+    def prepare(self, images):
+        return self._tf.constant(images, self._tf.uint8)
+
+    def run(self, prepared):
+        out = self._fn(image=prepared)
+        return out["labels"].numpy(), out["scores"].numpy()
+
+
+runner = SavedModelRunner

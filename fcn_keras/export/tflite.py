@@ -27,7 +27,16 @@ import shutil
 import numpy as np
 
 from ._common import METADATA_NAME
-from .runtime import Runner
+from ._runner import Runner
+
+NAME = "tflite"
+SUFFIX = ".tflite"
+DESCRIPTION = "a .tflite file"
+EXTRA_SUFFIXES = ()
+QUANTIZE = ("float32", "float16", "dynamic-int8", "int8")
+NO_BFLOAT16 = ("the TFLite converter refuses bfloat16 ops (e.g. 'tf.Conv2D op is neither a custom op nor "
+               "a flex op'): LiteRT has no bfloat16 kernels. Its fast CPU path is quantize='int8' (or "
+               "'float16' for half the file size)")  # checked with TensorFlow 2.21
 
 
 def _make_converter(sm_dir, quantize, representative, io_type):
@@ -49,14 +58,14 @@ def _make_converter(sm_dir, quantize, representative, io_type):
     return conv
 
 
-def write_tflite(model, path, *, quantize=None, input_size=None, io_type="uint8",
+def write_tflite(model, path, *, quantize="float32", input_size=None, io_type="uint8",
                  calibration_images=None, class_names=None, palette=None, meta=None):
     """Converts and writes `path` (no checks, no atomicity: `export` does those).
 
     Args:
         model: the keras model.
         path: the .tflite file to write.
-        quantize: None (float32), "float16", "dynamic-int8" or "int8".
+        quantize: "float32", "float16", "dynamic-int8" or "int8".
         input_size: None (resizable) or (h, w).
         io_type: full int8 only: "uint8" or "int8" input and scores.
         calibration_images: full int8 only: uint8 images (H, W, 3).
@@ -103,6 +112,18 @@ def write_tflite(model, path, *, quantize=None, input_size=None, io_type="uint8"
             "the file would not run without the TF (Flex) runtime"
         )
     return path
+
+
+def write(model, path, options):
+    """`write_tflite` with `export`'s `formats.WriteOptions`; returns the files written."""
+    return [write_tflite(model, path, quantize=options.quantize, input_size=options.input_size,
+                         io_type=options.io_type, calibration_images=options.calibration,
+                         class_names=options.class_names, palette=options.palette, meta=options.meta)]
+
+
+def is_artefact(path):
+    """True for a file whose name ends in .tflite."""
+    return os.path.isfile(path) and os.fspath(path).endswith(SUFFIX)
 
 
 def _name_tensors_and_embed(data, meta):
@@ -184,6 +205,15 @@ def builtin_only(path):
     return all(o["builtin"] for o in op_names(path))
 
 
+def runtime_name():
+    try:
+        import ai_edge_litert
+
+        return f"ai_edge_litert {getattr(ai_edge_litert, '__version__', '?')} Interpreter (signature runner)"
+    except ImportError:  # pragma: no cover
+        return "tf.lite.Interpreter"
+
+
 def interpreter(path, num_threads=None):
     """A LiteRT interpreter (ai_edge_litert), or TF's tf.lite.Interpreter if LiteRT is missing."""
     num_threads = num_threads or os.cpu_count() or 1
@@ -229,3 +259,6 @@ class TFLiteRunner(Runner):
             scale, zero = self.out_details["scores"]["quantization"]
             scores = (scores.astype(np.float32) - zero) * scale
         return out["labels"], scores
+
+
+runner = TFLiteRunner

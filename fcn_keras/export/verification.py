@@ -33,6 +33,7 @@ import numpy as np
 from fcn_keras.conventions import IGNORE_LABEL
 
 from . import _common
+from .formats import TABLE, normalize_quantize
 from .images import fit_to_size, sample_images
 from .report import MARGIN, Latency, Report, Stats, Targets, format_table
 from .runtime import detect_format, read_metadata, runner
@@ -151,9 +152,9 @@ def evaluate(path, model, verification=None, *, quantize=None):
     path = os.fspath(path).rstrip("/\\")
     model = _common.load_model(model)
     fmt = detect_format(path)
-    quantize = quantize or read_metadata(path).get("quantize") or "float32"
-    if quantize not in TARGETS:
-        raise _common.ExportError(f"`quantize` must be one of {tuple(TARGETS)}. Received: quantize={quantize!r}")
+    if quantize is None:  # an artefact without metadata is float32
+        quantize = read_metadata(path).get("quantize", "float32")
+    quantize = normalize_quantize(fmt, quantize)
     run = runner(path, opts.num_threads)
     num_classes = _common.model_num_classes(model)
     items = verification_items(opts, run.fixed_size, num_classes)
@@ -253,11 +254,10 @@ def summarise(path, fmt, quantize, model, per_size, confusion, fixed_size, opts)
     if confusion is not None:
         keras_miou, export_miou = (scores_from_confusion(c)["mean_iou"] * 100 for c in confusion)
         mean_iou = {"keras": keras_miou, "export": export_miou, "loss_points": keras_miou - export_miou}
-    size = _common.path_size(path)
-    if fmt == "onnx" and os.path.exists(path + ".data"):
-        size += os.path.getsize(path + ".data")
+    size = _common.path_size(path) + sum(os.path.getsize(path + s) for s in TABLE[fmt].EXTRA_SUFFIXES
+                                         if os.path.exists(path + s))
     report = Report(
-        path=path, format=fmt, quantize=quantize, runtime=_runtime_name(fmt), data=describe(opts.data),
+        path=path, format=fmt, quantize=quantize, runtime=TABLE[fmt].runtime_name(), data=describe(opts.data),
         overall=sum(per_size.values(), Stats()), per_size=per_size, fixed_input_size=fixed_size,
         mean_iou=mean_iou, bytes=size,
         keras_weight_bytes=int(sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.weights)))
@@ -336,20 +336,3 @@ def describe(data):
     if isinstance(data, (list, tuple)):
         return f"{len(data)} images given"
     return type(data).__name__
-
-
-def _runtime_name(fmt):
-    if fmt == "saved_model":
-        import tensorflow as tf
-
-        return f"tensorflow {tf.__version__} (tf.saved_model.load, serving_default)"
-    if fmt == "tflite":
-        try:
-            import ai_edge_litert
-
-            return f"ai_edge_litert {getattr(ai_edge_litert, '__version__', '?')} Interpreter (signature runner)"
-        except ImportError:  # pragma: no cover
-            return "tf.lite.Interpreter"
-    import onnxruntime
-
-    return f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider"

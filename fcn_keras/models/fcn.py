@@ -1,19 +1,19 @@
-"""`FCN` (a functional keras.Model with the paper's compile defaults) and `build_backbone()`."""
+"""`FCN` (a functional keras.Model with the paper's compile defaults), `build_backbone()`, and
+`with_precision()` / `model_precision()` (an FCN's dtype policy and its copies under another)."""
 
 import keras
 
-from fcn_keras.conventions import IGNORE_LABEL
+from fcn_keras.conventions import DEFAULT_NUM_CLASSES, IGNORE_LABEL, class_metadata
 from fcn_keras.metrics import paper_metrics
 from fcn_keras.models import registry
 from fcn_keras.models.heads import fcn_head
-from fcn_keras.models.layers import PACKAGE, Preprocess
+from fcn_keras.models.layers import PACKAGE, Preprocess, refresh_upsampling
 from fcn_keras.models.precision import policy_name, precision
 
-# The paper trains with Caffe's unnormalised SoftmaxWithLoss (a sum over pixels) at these
-# fixed rates (voc-fcn*/solver.prototxt); 16s starts from the trained 32s, 8s from 16s.
-PAPER_SUM_LOSS_LR = {"32s": 1e-10, "16s": 1e-12, "8s": 1e-14, "8s-atonce": 1e-10}
-# Our loss is the Keras mean over labelled pixels, so the same step needs the rate times the
-# pixels of a typical PASCAL VOC image (500 x 375).
+# The paper trains with Caffe's unnormalised SoftmaxWithLoss (a sum over pixels) at fixed rates
+# per head (`registry.HEADS[head]["paper_lr"]`, voc-fcn*/solver.prototxt). Our loss is the Keras
+# mean over labelled pixels, so the same step needs the rate times the pixels of a typical
+# PASCAL VOC image (500 x 375).
 REFERENCE_PIXELS = 500 * 375
 MOMENTUM = 0.99
 WEIGHT_DECAY = 5e-4
@@ -38,6 +38,13 @@ def _validate(num_classes, input_shape, width):
     return shape
 
 
+def _class_info(num_classes, class_names, palette):
+    """(class_names list or None, palette list of [r, g, b] or None), checked against num_classes."""
+    names, pal = class_metadata(num_classes, class_names, palette)  # raises ValueError on a misfit
+    return (None if class_names is None else names,
+            None if palette is None else pal.astype(int).tolist())
+
+
 def _features(backbone, inputs, include_preprocessing, width, first_pad=None):
     x = Preprocess(name="preprocess")(inputs) if include_preprocessing else inputs
     kwargs = {} if first_pad is None else {"first_pad": first_pad}
@@ -55,7 +62,7 @@ def paper_optimizer(head, learning_rate=None):
         A `keras.optimizers.SGD`.
     """
     if learning_rate is None:
-        learning_rate = PAPER_SUM_LOSS_LR[head] * REFERENCE_PIXELS
+        learning_rate = registry.head(head)["paper_lr"] * REFERENCE_PIXELS
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     return optimizer
@@ -83,18 +90,25 @@ class FCN(keras.Model):
             (`keras.config.dtype_policy()`). The config (and so a `.keras` file) keeps the
             variables' dtype: a bfloat16 net reloads in bfloat16, a mixed one in float32. The
             logits are float32 under every policy.
+        class_names: None or `num_classes` names (label id -> name); palette: None or
+            (num_classes, 3) RGB values 0..255. Both are kept in the config, so a `.keras` file
+            carries them to `fcn-keras predict --legend`, `export()` and the reports;
+            `fcn_keras.training.train(..., class_names=...)` sets them from the training data.
+            Settable later as attributes (`model.class_names = [...]`).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Raises:
         ValueError: an unknown name or a bad argument, naming it and the value received.
     """
 
-    def __init__(self, backbone="vgg16", head="8s", num_classes=21, input_shape=(None, None, 3),
-                 include_preprocessing=True, width=1.0, dtype=None, **kwargs):
+    def __init__(self, backbone="vgg16", head="8s", num_classes=DEFAULT_NUM_CLASSES, input_shape=(None, None, 3),
+                 include_preprocessing=True, width=1.0, dtype=None, class_names=None, palette=None,
+                 **kwargs):
         registry.check(backbone, head)
         shape = _validate(num_classes, input_shape, width)
+        class_info = _class_info(num_classes, class_names, palette)
         policy = None if dtype is None else policy_name(dtype)
-        kwargs.setdefault("name", f"fcn{head.replace('-atonce', '_atonce')}_{backbone}")
+        kwargs.setdefault("name", f"fcn{registry.HEADS[head]['model_id']}_{backbone}")
         with precision(policy):
             inputs = keras.Input(shape=shape, name="image")
             taps = _features(backbone, inputs, include_preprocessing, width)
@@ -106,6 +120,7 @@ class FCN(keras.Model):
         self.width = width
         self.include_preprocessing = include_preprocessing
         self.fcn_input_shape = shape
+        self.class_names, self.palette = class_info
 
     def get_config(self):
         return {
@@ -120,7 +135,17 @@ class FCN(keras.Model):
             # a mixed (training) policy is saved as its variables' dtype: reloaded for inference or
             # export, the net computes in float32, as it was trained to
             "dtype": self.dtype_policy.variable_dtype,
+            "class_names": self.class_names,
+            "palette": self.palette,
         }
+
+    def __setattr__(self, name, value):
+        if name in ("class_names", "palette") and hasattr(self, "num_classes"):
+            names = value if name == "class_names" else getattr(self, "class_names", None)
+            pal = value if name == "palette" else getattr(self, "palette", None)
+            checked = _class_info(self.num_classes, names, pal)
+            value = checked[0] if name == "class_names" else checked[1]
+        super().__setattr__(name, value)
 
     @classmethod
     def from_config(cls, config):
@@ -200,3 +225,37 @@ def build_backbone(backbone, input_shape=(None, None, 3), include_preprocessing=
     inputs = keras.Input(shape=shape, name="image")
     taps = _features(backbone, inputs, include_preprocessing, width, first_pad)
     return keras.Model(inputs, taps, name=f"{backbone}_backbone")
+
+
+def model_precision(model):
+    """The dtype policy name an FCN computes in (a model's own: "float32", "bfloat16", ...)."""
+    return model.dtype_policy.name
+
+
+def with_precision(model, dtype):
+    """The same FCN rebuilt under the dtype policy `dtype`, with `model`'s weights (cast).
+
+    The copy has the architecture, names and weights of `model` (weights rounded to the new
+    dtype); it is not compiled. The logits stay float32 (N, H, W, num_classes).
+
+    Args:
+        model: an `fcn_keras.FCN`.
+        dtype: "bfloat16" (bfloat16 weights and compute: inference), "float32", or another
+            Keras policy name ("mixed_bfloat16": float32 weights, bfloat16 compute).
+
+    Returns:
+        `model` itself when it already has that policy, else a new `fcn_keras.FCN`.
+
+    Raises:
+        ValueError: `model` is not an FCN, or `dtype` is not a float policy.
+    """
+    name = policy_name(dtype)
+    if not isinstance(model, FCN):
+        raise ValueError(f"`model` must be an fcn_keras FCN (its config rebuilds it). "
+                         f"Received: model of type {type(model).__name__}")
+    if model_precision(model) == name:
+        return model
+    copy = FCN.from_config({**model.get_config(), "dtype": name})
+    copy.set_weights(model.get_weights())
+    refresh_upsampling(copy)  # Model.set_weights assigns the variables directly
+    return copy

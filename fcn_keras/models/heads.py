@@ -15,24 +15,26 @@ computed channel by channel (`layers.Conv2DTranspose` of this package).
 
 from keras import layers
 
+from fcn_keras.models import registry
 from fcn_keras.models.layers import BilinearInitializer, Conv2DTranspose, CropToLike
 
 
 def plan(coords, head):
     """The decoder geometry as data.
 
-    coords: {"pool3": (a, b), "pool4": (a, b), "fc7": (a, b)}. Returns a list of steps:
+    coords: {"pool3": (a, b), "pool4": (a, b), "fc7": (a, b)}; head: a name of
+    `registry.HEADS` (its taps `skips` and upsampling layer names). Returns a list of steps:
     ("up", name, kernel, stride), ("fuse", tap, offset) with offset > 0 cropping the tap's
     score and <= 0 cropping the upsampled path by -offset, and finally ("crop", offset) to the input.
     """
-    skips = {"32s": [], "16s": ["pool4"], "8s": ["pool4", "pool3"], "8s-atonce": ["pool4", "pool3"]}[head]
+    spec = registry.head(head)
+    skips = spec["skips"]
     a, b = coords["fc7"]
     steps = []
     targets = [coords[t] for t in skips] + [(1, 0.0)]
-    names = {0: {"32s": "upscore"}, 1: {"16s": "upscore16"}, 2: {"8s": "upscore8", "8s-atonce": "upscore8"}}
     for i, (ta, tb) in enumerate(targets):
         stride = a // ta
-        name = names.get(i, {}).get(head) or ("upscore2" if i == 0 else "upscore_pool4")
+        name = spec["upsample"][i]
         for kernel in (2 * stride, 2 * stride - 1):
             nb = b - ta * (kernel - 1) / 2
             offset = (nb - tb) / ta
@@ -62,6 +64,7 @@ def fcn_head(taps, coords, head, num_classes, reference):
         return layers.Conv2D(num_classes, 1, kernel_initializer="zeros", name=name)(x)
 
     x = score(taps["fc7"], "score_fr")
+    tap_scale = registry.head(head)["tap_scale"]
     up_name = None
     for step in plan(coords, head):
         if step[0] == "up":
@@ -73,8 +76,8 @@ def fcn_head(taps, coords, head, num_classes, reference):
         elif step[0] == "fuse":
             _, tap, offset = step
             t = taps[tap]
-            if head == "8s-atonce":
-                t = layers.Rescaling({"pool4": 0.01, "pool3": 0.0001}[tap], name=f"scale_{tap}")(t)
+            if tap in tap_scale:
+                t = layers.Rescaling(tap_scale[tap], name=f"scale_{tap}")(t)
             s = score(t, f"score_{tap}")
             if offset > 0:
                 s = CropToLike(offset, name=f"score_{tap}c")([s, x])

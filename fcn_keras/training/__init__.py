@@ -1,4 +1,5 @@
-"""Training FCNs: Keras-native loops, the paper's schedules, `tf.distribute` scaling.
+"""Training FCNs: Keras-native loops, the paper's schedules, `tf.distribute` (TensorFlow) and
+`keras.distribution` (JAX) scaling.
 
     import fcn_keras
     from fcn_keras import data, training
@@ -15,6 +16,8 @@
     result = training.run_recipe("vgg16", train_ds, val_ds, schedule="staged",
                                  num_classes=21, epochs=[..], out_dir="runs/voc",
                                  weights="imagenet", strategy="mirrored")
+    # JAX: keras.distribution over every device (TensorFlow: strategy="mirrored" above)
+    result = training.run_recipe("vgg16", train_ds, schedule="32s", distribution="data_parallel")
 
 `train` writes `<out_dir>/history.json` and `<out_dir>/curves.png` (`plot_history`) every
 epoch, saves a backup every `backup_every` steps and on Ctrl-C (`TrainingInterrupted`), and
@@ -30,6 +33,8 @@ _NAMES = {  # public name -> the submodule that defines it
     "TrainingInterrupted": "fcn_keras.training.callbacks",
     "default_callbacks": "fcn_keras.training.callbacks",
     "STRATEGIES": "fcn_keras.training.distribute",
+    "DISTRIBUTIONS": "fcn_keras.training.distribute",
+    "get_distribution": "fcn_keras.training.distribute",
     "get_strategy": "fcn_keras.training.distribute",
     "tf_config": "fcn_keras.training.distribute",
     "worker_info": "fcn_keras.training.distribute",
@@ -52,6 +57,7 @@ __all__ = [
     "Backup", "HistoryFile", "Progress", "TrainingInterrupted", "plot_history",
     "run_recipe", "RecipeResult", "stages_for", "transfer_weights", "make_optimizer",
     "precision", "get_strategy", "tf_config", "worker_info", "STRATEGIES", "SCHEDULES",
+    "get_distribution", "DISTRIBUTIONS",
 ]
 
 

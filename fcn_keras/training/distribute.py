@@ -1,4 +1,5 @@
-"""Scaling out with TensorFlow's own engines (`tf.distribute`); nothing home-made.
+"""Scaling out with existing engines: `tf.distribute` (TensorFlow backend) and
+`keras.distribution` (JAX backend, `get_distribution`); nothing home-made.
 
 * one machine, many GPUs: `MirroredStrategy` (`strategy="mirrored"`)
 * many machines: `MultiWorkerMirroredStrategy` (`strategy="multiworker"`), configured
@@ -111,3 +112,130 @@ def get_strategy(name="auto", devices=None):
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+# --- keras.distribution (JAX) ---------------------------------------------------------------
+
+DISTRIBUTIONS = ("data_parallel", "model_parallel")
+
+# ModelParallel shards the two big fully convolutional layers (VGG16's fc6 alone holds 103M of
+# FCN-8s' 134M parameters) along their output channels over the mesh's "model" axis; every
+# other weight is replicated, and the data is split over the "batch" axis.
+MODEL_PARALLEL_LAYOUT = {"fc6/kernel": (None, None, None, "model"), "fc6/bias": ("model",),
+                         "fc7/kernel": (None, None, None, "model"), "fc7/bias": ("model",)}
+
+
+def get_distribution(name, devices=None, mesh_shape=None):
+    """A `keras.distribution.Distribution` (JAX backend) by name.
+
+    Args:
+        name: None (no distribution), `"data_parallel"` (`keras.distribution.DataParallel`:
+            the weights replicated on every device, each global batch split between them),
+            `"model_parallel"` (`keras.distribution.ModelParallel` on a `(batch, model)`
+            device mesh: fc6 and fc7 sharded along their output channels over "model"
+            (`MODEL_PARALLEL_LAYOUT`), the batch split over "batch"), or a
+            `keras.distribution.Distribution` (returned as is).
+        devices: the devices to use, e.g. `["cpu:0", "cpu:1"]` or `jax.devices()`
+            (default: all of them, `keras.distribution.list_devices()`).
+        mesh_shape: `(batch, model)` for "model_parallel" (default `(1, len(devices))`);
+            the product must equal the number of devices, and fc6 / fc7's channels must
+            divide by `model`.
+
+    Returns:
+        the distribution, or None.
+
+    Raises:
+        ValueError: an unknown name, a backend other than JAX, or a mesh that does not fit
+            the devices.
+    """
+    import keras
+    import numpy as np
+
+    if name is None:
+        return None
+    if _is_distribution(name):
+        require_backend_for_distribution(name)
+        return name
+    if name not in DISTRIBUTIONS:
+        raise ValueError(f"Expected `distribution` to be one of {DISTRIBUTIONS} or a "
+                         f"keras.distribution.Distribution. Received: distribution={name!r}")
+    require_backend_for_distribution(name)
+    devices = list(devices) if devices is not None else keras.distribution.list_devices()
+    devices = [d if isinstance(d, str) else f"{d.platform}:{d.id}" for d in devices]
+    if name == "data_parallel":
+        return keras.distribution.DataParallel(devices=devices)
+    if mesh_shape is None:
+        mesh_shape = (1, len(devices))
+    mesh_shape = tuple(mesh_shape) if isinstance(mesh_shape, (tuple, list)) else (mesh_shape,)
+    if len(mesh_shape) != 2 or int(np.prod(mesh_shape)) != len(devices):
+        raise ValueError(f"Expected `mesh_shape` (batch, model) whose product is the number of "
+                         f"devices ({len(devices)}). Received: mesh_shape={mesh_shape!r}")
+    mesh = keras.distribution.DeviceMesh(mesh_shape, ["batch", "model"], devices)
+    layout_map = keras.distribution.LayoutMap(mesh)
+    for path, axes in MODEL_PARALLEL_LAYOUT.items():
+        layout_map[path] = axes
+    return keras.distribution.ModelParallel(layout_map=layout_map, batch_dim_name="batch")
+
+
+def require_backend_for_distribution(distribution):
+    """Raises ValueError naming the backend when `keras.distribution` cannot run on it."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "jax":
+        alternative = ("a tf.distribute strategy: strategy='mirrored' (one machine) or "
+                       "'multiworker' (TF_CONFIG)" if backend == "tensorflow" else
+                       "KERAS_BACKEND=jax (keras.distribution) or KERAS_BACKEND=tensorflow "
+                       "(tf.distribute): Keras' PyTorch backend trains on one device")
+        raise ValueError(f"distribution={_name(distribution)} (keras.distribution) runs on the "
+                         f"JAX backend only. Received: KERAS_BACKEND={backend!r}; use {alternative}")
+
+
+def require_backend_for_strategy(strategy):
+    """Raises ValueError naming the backend when a `tf.distribute` strategy cannot run on it.
+
+    `strategy` None, "default" and "auto" pass on every backend (no strategy asked for; "auto"
+    picks none outside TensorFlow)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if strategy in (None, "default", "auto") or backend == "tensorflow":
+        return
+    alternative = ("distribution='data_parallel' (keras.distribution.DataParallel) or "
+                   "'model_parallel'" if backend == "jax" else
+                   "KERAS_BACKEND=jax with distribution='data_parallel', or "
+                   "KERAS_BACKEND=tensorflow: Keras' PyTorch backend trains on one device")
+    raise ValueError(f"strategy={_name(strategy)} is a tf.distribute strategy and needs the "
+                     f"TensorFlow backend. Received: KERAS_BACKEND={backend!r}; use {alternative}")
+
+
+def check_model_placement(model, distribution):
+    """Raises ValueError unless `model`'s weights live on `distribution`'s devices (JAX).
+
+    Keras places a variable when it is created: a model built outside
+    `distribution.scope()` keeps its weights on one device and cannot train under it."""
+    import numpy as np
+
+    want = set(np.asarray(distribution.device_mesh.devices).reshape(-1).tolist())
+    for v in model.weights:
+        sharding = getattr(getattr(v, "value", None), "sharding", None)
+        if sharding is None:
+            continue
+        have = {f"{d.platform}:{d.id}" for d in sharding.device_set}
+        if have != {str(d).lower() for d in want}:
+            raise ValueError(
+                f"Expected the model's weights on the distribution's devices {sorted(want)}. "
+                f"Received: weight {v.path!r} on {sorted(have)}; build (and compile) the model "
+                f"inside `with distribution.scope():` (run_recipe does this itself)")
+
+
+def _is_distribution(value):
+    """A `keras.distribution` Distribution (DataParallel, ModelParallel; Keras exports no
+    public base class)."""
+    import keras
+
+    return isinstance(value, (keras.distribution.DataParallel, keras.distribution.ModelParallel))
+
+
+def _name(value):
+    return repr(value) if isinstance(value, str) else type(value).__name__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import keras
@@ -14,7 +15,7 @@ from fcn_keras._progress import bar as progress_bar
 from fcn_keras.data import reraise_data_errors
 
 from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
-from .distribute import worker_info
+from .distribute import check_model_placement, get_distribution, worker_info
 
 
 def _atomic_save_model(model, path):
@@ -24,7 +25,7 @@ def _atomic_save_model(model, path):
 def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epoch=None,
           validation_steps=None, callbacks=None, backup=True, backup_every=500,
           checkpoint=True, csv=True, tensorboard=False, terminate_on_nan=True, verbose="auto",
-          save_model=True):
+          save_model=True, class_names=None, distribution=None):
     """Fits `model` with backups, checkpoints, logs and curves; returns the Keras `History`.
 
     Args:
@@ -45,6 +46,14 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         verbose: 0 prints nothing; 1 or "auto" one line per epoch and, on a terminal, a
             progress bar within each epoch; 2 one line per epoch only.
         save_model: write `<out_dir>/model.keras` at the end (chief only).
+        class_names: the training data's class names (e.g. `source.class_names`), set on an
+            `fcn_keras.FCN` before training, so its `.keras` files carry them (None: keep the
+            model's own).
+        distribution: JAX backend: a `keras.distribution` (e.g. `DataParallel`) or a name
+            for `fcn_keras.training.get_distribution` ("data_parallel", "model_parallel");
+            `fit` runs inside its scope, each global batch split between its devices (the
+            metrics count every device's pixels). The model must have been built inside
+            `distribution.scope()` (`run_recipe` does this). None: no distribution.
         backup, checkpoint, csv, tensorboard, terminate_on_nan: see `default_callbacks`.
 
     Returns:
@@ -55,10 +64,19 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         TrainingInterrupted: on Ctrl-C, after saving the backup (a `KeyboardInterrupt`).
         fcn_keras.data.DataError: a data file is unreadable or inconsistent (named).
         FloatingPointError: the loss became NaN (nothing is saved).
-        ValueError: `epochs` is not a positive int.
+        ValueError: `epochs` is not a positive int; a `distribution` on a backend other
+            than JAX, or a model not built in its scope.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"`epochs` must be a positive int. Received: epochs={epochs!r}")
+    if class_names is not None:
+        if not hasattr(model, "class_names"):
+            raise ValueError(f"`class_names` is kept by fcn_keras FCN models only. Received: a "
+                             f"{type(model).__name__} with class_names={list(class_names)[:3]}...")
+        model.class_names = list(class_names)
+    distribution = get_distribution(distribution)
+    if distribution is not None:
+        check_model_placement(model, distribution)
     if not model.compiled:
         model.compile()
     if steps_per_epoch is not None and hasattr(train_ds, "repeat"):
@@ -76,8 +94,9 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         cbs.append(Progress(bar=False if verbose == 2 else None))
     cbs += list(callbacks or [])
     _multiworker_prebuild(model, train_ds)
+    scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
     try:
-        with reraise_data_errors():
+        with reraise_data_errors(), scope:
             history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                                 steps_per_epoch=steps_per_epoch,
                                 validation_steps=validation_steps, callbacks=cbs, verbose=0,
@@ -147,7 +166,8 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
         ds: batches of (images, masks) (masks: 255 = ignore), e.g. from
             `fcn_keras.data.pipeline`.
         num_classes: default: the model's `num_classes` (or its output channels).
-        class_names: names for the per-class table (default `class_0 ...`).
+        class_names: names for the per-class table (default: the model's own `class_names`,
+            else `class_0 ...`).
         steps: evaluate only this many batches.
         progress: draw a progress bar on stderr when it is a terminal
             (`fcn_keras._progress.bar`); False never.
@@ -158,8 +178,13 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
         where undefined), "confusion_matrix" (list of lists, rows = ground truth), "pixels"
         and "images".
 
+    Every backend: the labels are computed where the model runs (`label_function`) and the
+    confusion matrix is counted on the host in int64, exactly at any pixel count.
+
     Raises:
-        ValueError: `class_names` does not have `num_classes` entries, or `ds` is empty.
+        ValueError: `class_names` does not have `num_classes` entries, `ds` is empty, or a
+            label outside 0..num_classes-1 that is not 255 (a plain dataset's; the
+            pipeline's own check names the file).
         fcn_keras.data.DataError: a data file is unreadable or inconsistent, e.g. a label
             >= `num_classes` other than 255 (the message names the file).
     """
@@ -167,34 +192,30 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
         num_classes = getattr(model, "num_classes", None) or int(model.output_shape[-1])
     num_classes = int(num_classes)
     if class_names is None:
-        class_names = [f"class_{i}" for i in range(num_classes)]
+        own = getattr(model, "class_names", None)
+        class_names = list(own) if own and len(own) == num_classes else [f"class_{i}" for i in range(num_classes)]
     if len(class_names) != num_classes:
         raise ValueError(f"Expected one class name per class ({num_classes}). Received: "
                          f"{len(class_names)} class_names={list(class_names)!r}")
-    cm = fcn_metrics.ConfusionMatrix(num_classes)
-
-    @tf.function(reduce_retracing=True)
-    def step(x, y):
-        logits = model(x, training=False)
-        cm.update_state(y, logits)
-        return tf.shape(x)[0]
-
+    labels_of = label_function(model)
+    hist = np.zeros((num_classes, num_classes), np.int64)
     total = steps
     if total is None:
-        card = int(ds.cardinality())
+        card = int(ds.cardinality()) if hasattr(ds, "cardinality") else -1
         total = card if card > 0 else None
+    batches = ds.as_numpy_iterator() if hasattr(ds, "as_numpy_iterator") else iter(ds)
     images = 0
     with reraise_data_errors(), \
             progress_bar(total, "evaluating", unit="batch", enabled=None if progress else False) as bar:
-        for i, (x, y) in enumerate(ds):
+        for i, (x, y) in enumerate(batches):
             if steps is not None and i >= steps:
                 break
-            images += int(step(x, y))
+            hist += confusion_counts(np.asarray(y), labels_of(x), num_classes)
+            images += len(x)
             bar.update(1)
     if images == 0:
         raise ValueError(f"Expected a dataset with at least one batch. Received: ds={ds!r} "
                          f"(no batches)")
-    hist = cm.confusion_matrix()
     s = fcn_metrics.scores_from_confusion(hist)
 
     def named(values):
@@ -260,9 +281,82 @@ def predict_labels(model, images, batch_size=1):
     single = arr.ndim == 3
     if single:
         arr = arr[None]
-    out = []
-    for i in range(0, len(arr), batch_size):
-        logits = model(tf.convert_to_tensor(arr[i:i + batch_size], tf.float32), training=False)
-        out.append(np.asarray(tf.argmax(logits, -1), np.uint8))
+    labels_of = label_function(model)
+    out = [labels_of(arr[i:i + batch_size].astype(np.float32)).astype(np.uint8)
+           for i in range(0, len(arr), batch_size)]
     labels = np.concatenate(out, 0)
     return labels[0] if single else labels
+
+
+def label_function(model):
+    """A function `images (N, H, W, 3) numpy -> int32 class ids (N, H, W) numpy` for `model`.
+
+    The argmax is taken where the model runs (in a `tf.function` on TensorFlow, under
+    `jax.jit` on JAX, without autograd on PyTorch), so only the labels travel back to the host.
+    Under a `keras.distribution` the JAX function computes on the distribution's devices.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        @tf.function(reduce_retracing=True)
+        def labels(x):
+            return tf.argmax(model(x, training=False), -1, output_type=tf.int32)
+
+        return lambda x: labels(tf.convert_to_tensor(x, tf.float32)).numpy()
+    if backend == "jax":
+        import jax
+
+        @jax.jit
+        def labels_jax(trainable, non_trainable, x):
+            logits, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+            return jax.numpy.argmax(logits, -1).astype("int32")
+
+        def run(x):
+            return np.asarray(labels_jax([v.value for v in model.trainable_variables],
+                                         [v.value for v in model.non_trainable_variables],
+                                         np.asarray(x, np.float32)))
+
+        return run
+    if backend == "torch":
+        import torch
+
+        def run_torch(x):
+            with torch.no_grad():
+                logits = model(np.asarray(x, np.float32), training=False)
+                return keras.ops.convert_to_numpy(keras.ops.argmax(logits, -1)).astype(np.int32)
+
+        return run_torch
+
+    def run_other(x):
+        logits = model(np.asarray(x, np.float32), training=False)
+        return keras.ops.convert_to_numpy(keras.ops.argmax(logits, -1)).astype(np.int32)
+
+    return run_other
+
+
+def confusion_counts(y_true, y_pred, num_classes, ignore_label=fcn_metrics.IGNORE_LABEL):
+    """The confusion matrix of one batch, counted exactly on the host (int64).
+
+    Args:
+        y_true: labels (N, H, W) or (N, H, W, 1); `ignore_label` pixels are not counted.
+        y_pred: class ids (N, H, W).
+        num_classes: C.
+
+    Returns:
+        int64 (C, C), rows = ground truth.
+
+    Raises:
+        ValueError: a label outside 0..C-1 that is not `ignore_label` (naming it).
+    """
+    y_true = np.asarray(y_true).reshape(-1).astype(np.int64)
+    y_pred = np.asarray(y_pred).reshape(-1).astype(np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"Expected one label per predicted pixel. Received: {y_true.size} labels "
+                         f"for {y_pred.size} predictions")
+    scored = y_true != ignore_label
+    bad = scored & ((y_true < 0) | (y_true >= num_classes))
+    if bad.any():
+        raise ValueError(f"Expected labels in 0..{num_classes - 1} or the ignore label "
+                         f"{ignore_label}. Received: label {int(y_true[bad][0])} "
+                         f"({int(bad.sum())} pixels)")
+    idx = y_true[scored] * num_classes + np.clip(y_pred[scored], 0, num_classes - 1)
+    return np.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)

@@ -16,25 +16,19 @@ def _finite(values):
     return [math.nan if v is None else float(v) for v in values]
 
 
-def plot_history(history, path, stages=None, title=None):
-    """Writes a PNG of training curves: loss and the four metrics, train and validation.
+def _epoch_ticks(ax, n):
+    """Whole-epoch ticks on the x axis: each epoch up to 10, else at most 10 integer ticks."""
+    from matplotlib.ticker import MaxNLocator
 
-    One panel per quantity (loss, pixel accuracy, mean accuracy, mean IU, frequency
-    weighted IU), each with the training value (solid) and, where logged, the validation
-    value (`val_` prefix, dashed) against the epoch (1-based). Quantities absent from
-    `history` are left out. The file is written atomically.
+    if n <= 10:
+        ax.set_xticks(range(1, n + 1))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
+    ax.set_xlim(0.5, n + 0.5)
 
-    Args:
-        history: the Keras `History.history` dict, {name: [one float per epoch]}; the
-            metrics are fractions in [0, 1], drawn as percentages.
-        path: where the PNG goes (e.g. `<out>/curves.png`).
-        stages: for the staged schedule, [(label, first_epoch)] pairs with `first_epoch`
-            0-based (e.g. [("FCN-32s", 0), ("FCN-16s", 4), ("FCN-8s", 8)]); each stage is
-            marked by a vertical line and its label.
-        title: text above the panels (default: none).
 
-    Returns:
-        `path`.
+def figure(history, stages=None, title=None):
+    """The matplotlib Figure `plot_history` writes (arguments as there); close it when done.
 
     Raises:
         ValueError: `history` holds no `loss` values.
@@ -61,9 +55,11 @@ def plot_history(history, path, stages=None, title=None):
                         markersize=3, label=legend)
         ax.set_title(label if key == "loss" else f"{label} (%)", fontsize=10)
         ax.set_xlabel("epoch")
+        if key == "loss":  # the metric panels' titles give their unit (%)
+            ax.set_ylabel("cross-entropy loss")
         ax.grid(alpha=0.3)
         ax.margins(y=0.18 if stages else 0.05)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        _epoch_ticks(ax, n)
         for stage_label, first in stages or ():
             ax.axvline(first + 0.5, color="grey", linewidth=0.8, linestyle=":")
             ax.text(first + 0.6, 0.97, stage_label, transform=ax.get_xaxis_transform(),
@@ -74,6 +70,35 @@ def plot_history(history, path, stages=None, title=None):
     axes[-1].legend(handles, labels, loc="center", fontsize=11, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_history(history, path, stages=None, title=None):
+    """Writes a PNG of training curves: loss and the four metrics, train and validation.
+
+    One panel per quantity (loss, pixel accuracy, mean accuracy, mean IU, frequency
+    weighted IU), each with the training value (solid) and, where logged, the validation
+    value (`val_` prefix, dashed) against the epoch (1-based). Quantities absent from
+    `history` are left out. The file is written atomically.
+
+    Args:
+        history: the Keras `History.history` dict, {name: [one float per epoch]}; the
+            metrics are fractions in [0, 1], drawn as percentages.
+        path: where the PNG goes (e.g. `<out>/curves.png`).
+        stages: for the staged schedule, [(label, first_epoch)] pairs with `first_epoch`
+            0-based (e.g. [("FCN-32s", 0), ("FCN-16s", 4), ("FCN-8s", 8)]); each stage is
+            marked by a vertical line and its label.
+        title: text above the panels (default: none).
+
+    Returns:
+        `path`.
+
+    Raises:
+        ValueError: `history` holds no `loss` values.
+    """
+    from matplotlib import pyplot as plt
+
+    fig = figure(history, stages, title)
     path = os.fspath(path)
 
     def write(tmp):

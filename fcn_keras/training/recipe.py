@@ -19,6 +19,7 @@ per stage) overrides it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -26,14 +27,15 @@ import keras
 
 from fcn_keras import weights as weight_sources
 from fcn_keras._io import atomic_write
+from fcn_keras.conventions import DEFAULT_NUM_CLASSES
 from fcn_keras.models import FCN, registry
 from fcn_keras.models.precision import precision
 
-from .distribute import get_strategy, worker_info
+from .distribute import (get_distribution, get_strategy, require_backend_for_strategy,
+                         worker_info)
 from .loop import train
 
 SCHEDULES = registry.SCHEDULES
-STAGED = ("32s", "16s", "8s")
 
 
 def stages_for(backbone, schedule):
@@ -52,9 +54,9 @@ def stages_for(backbone, schedule):
     """
     heads = registry.heads(backbone)
     if schedule == "staged":
-        return list(STAGED)
+        return registry.staged_heads()
     if schedule == "at-once":
-        return ["8s-atonce"] if "8s-atonce" in heads else ["8s"]
+        return [registry.at_once_head(backbone)]
     if schedule in heads:
         return [schedule]
     raise ValueError(f"schedule must be one of {list(SCHEDULES) + heads} for backbone {backbone!r}. "
@@ -130,11 +132,12 @@ class RecipeResult:
     stage_dirs: dict
 
 
-def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classes=21,
+def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classes=DEFAULT_NUM_CLASSES,
                epochs=1, out_dir=None, weights=None, width=1.0, optimizer=None,
                learning_rate=None, mixed_precision=False, jit_compile="auto", strategy=None,
                steps_per_epoch=None, validation_steps=None, callbacks=None, verbose="auto",
-               tensorboard=False, backup_every=500, build_kwargs=None):
+               tensorboard=False, backup_every=500, build_kwargs=None, class_names=None,
+               distribution=None):
     """Train an FCN with the paper's schedule (or at once); returns a `RecipeResult`.
 
     Args:
@@ -149,14 +152,21 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         optimizer: `None` (paper SGD from `FCN.compile()`), `"sgd"`, `"adam"`, ... or a
             Keras optimiser instance (its config is cloned for every stage).
         learning_rate: rate for the chosen optimiser (paper SGD: replaces the per-head rate).
-        mixed_precision: `True` (`mixed_float16`) or a policy name.
+        mixed_precision: `True` (`mixed_float16`, with loss scaling) or a policy name
+            (`"mixed_bfloat16"`); the logits stay float32. Every backend.
         jit_compile: passed to `compile` (XLA); `"auto"` lets Keras decide.
         strategy: a `tf.distribute` strategy or name (see
-            `fcn_keras.training.get_strategy`); None: the default strategy.
+            `fcn_keras.training.get_strategy`); None: the default strategy. TensorFlow
+            backend only (elsewhere a ValueError naming the backend and the alternative).
+        distribution: JAX backend only: a `keras.distribution` or a name for
+            `fcn_keras.training.get_distribution` (`"data_parallel"`, `"model_parallel"`);
+            every stage is built, trained and saved under it.
         steps_per_epoch, validation_steps, callbacks, verbose, tensorboard, backup_every:
             passed to `fcn_keras.training.train` (`backup_every`: steps between backups
             within an epoch; None or 0: at epoch ends only).
         build_kwargs: more arguments of `fcn_keras.FCN` (input_shape, include_preprocessing).
+        class_names: the data's class names (e.g. `source.class_names`), kept in every stage's
+            model and `.keras` file.
 
     Returns:
         A `RecipeResult`.
@@ -170,7 +180,15 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
     epochs = list(epochs)
     if len(epochs) != len(heads) or any(not isinstance(e, int) or e < 1 for e in epochs):
         raise ValueError(f"epochs must be a positive int or one per stage {heads}. Received: epochs={epochs!r}")
-    strat = get_strategy(strategy or "default")
+    require_backend_for_strategy(strategy)
+    dist = get_distribution(distribution)
+    if dist is not None and strategy not in (None, "default", "auto"):
+        raise ValueError(f"Expected either a tf.distribute `strategy` or a keras `distribution`. "
+                         f"Received: strategy={strategy!r} and distribution={distribution!r}")
+    if keras.backend.backend() == "tensorflow":
+        scope = get_strategy(strategy or "default").scope
+    else:
+        scope = dist.scope if dist is not None else contextlib.nullcontext
     histories, dirs = {}, {}
     prev = None
     is_chief = worker_info()[3]
@@ -178,8 +196,9 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         stage_dir = None if out_dir is None else os.path.join(os.fspath(out_dir), f"fcn{head}")
         dirs[head] = stage_dir
         done = stage_dir is not None and os.path.exists(os.path.join(stage_dir, "model.weights.h5"))
-        with precision(mixed_precision), strat.scope():
-            model = FCN(backbone, head, num_classes, width=width, **(build_kwargs or {}))
+        with precision(mixed_precision), scope():
+            model = FCN(backbone, head, num_classes, width=width, **(build_kwargs or {}),
+                        **({} if class_names is None else {"class_names": list(class_names)}))
             if prev is not None:
                 transfer_weights(prev, model)
             elif not done:
@@ -197,7 +216,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
                                     steps_per_epoch=steps_per_epoch,
                                     validation_steps=validation_steps, callbacks=callbacks,
                                     tensorboard=tensorboard, verbose=verbose,
-                                    backup_every=backup_every)
+                                    backup_every=backup_every, distribution=dist)
             if stage_dir is not None and is_chief:
                 atomic_write(os.path.join(stage_dir, "model.weights.h5"), model.save_weights)
         prev = model

@@ -14,6 +14,7 @@ downloads nor converts. A path never touches the network. Loading is all or noth
 
 import os
 
+from fcn_keras.models.saving import KERAS_SUFFIX
 from fcn_keras.weights import mapping, zoo
 from fcn_keras.weights.download import parse_hash
 from fcn_keras.weights.caffemodel import CaffeModelError, read_caffemodel, write_caffemodel
@@ -24,7 +25,9 @@ from fcn_keras.weights.mapping import (WeightsMismatchError, assign, load_conver
 
 list_models = zoo.list_models
 
-PATH_SUFFIXES = (".caffemodel", ".keras", ".weights.h5", ".h5")
+#: Files that hold weights only: their architecture comes from backbone/head/num_classes/width.
+WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".caffemodel")
+PATH_SUFFIXES = WEIGHT_SUFFIXES + (KERAS_SUFFIX,)  # what `load` reads from a path
 
 
 def _backbone_of(model):
@@ -68,6 +71,23 @@ def fetch(name, file_hash=None, *, progress=None):
     return _download(src["urls"], src["filename"], checksum or file_hash, progress=progress)
 
 
+def prefetch(name):
+    """Makes sure zoo entry `name`'s weights are at hand (converted cache or downloaded source)
+    before a model is built for them: offline, the DownloadError comes at once.
+
+    Raises:
+        DownloadError: neither cached nor downloadable.
+    """
+    entry = zoo.get(name)
+    if os.path.exists(converted_path(name)):
+        return
+    if entry["kind"] == "backbone":
+        entry = zoo.imagenet_entry(entry["backbone"])
+        if os.path.exists(converted_path(entry["name"])):
+            return
+    fetch(entry["name"])
+
+
 def converted_path(name):
     """Where the converted weights of zoo entry `name` are cached."""
     return os.path.join(converted_dir(), f"{name}.converted.h5")
@@ -102,7 +122,7 @@ def _load_path(model, path, progress):
         net = read_caffemodel(path)
         names = {layer.name for layer in net.layers}
         kwargs = {}
-        if "score_fr_sem" in names and "score_fr" not in names:  # the two-headed SIFT Flow releases
+        if zoo.two_headed(names):
             sift = zoo.ENTRIES["siftflow-fcn8s"]
             kwargs = {"rename": sift["rename"], "ignore": tuple(sift["ignore"]) + mapping.DEFAULT_IGNORE}
         values = values_from_caffe(model, net, progress=progress, **kwargs)
@@ -195,6 +215,6 @@ def _wrong_arch(model, entry):
 
 __all__ = [
     "CaffeModelError", "ChecksumError", "DownloadError", "WeightsMismatchError", "assign", "converted_path",
-    "fetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
-    "values_from_keras_vgg16", "write_caffemodel", "zoo",
+    "fetch", "prefetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
+    "values_from_keras_vgg16", "write_caffemodel", "zoo", "WEIGHT_SUFFIXES",
 ]

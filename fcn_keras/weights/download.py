@@ -17,15 +17,11 @@ import tempfile
 import urllib.error
 import urllib.request
 
-from fcn_keras._io import atomic_write
+from fcn_keras._io import DownloadError, atomic_write
 from fcn_keras._progress import bar
 
 CHUNK = 1 << 20
 HASH_ALGORITHMS = ("md5", "sha1", "sha256")
-
-
-class DownloadError(OSError):
-    """A download that failed or could not be verified; nothing was written to the cache."""
 
 
 class ChecksumError(DownloadError):
@@ -93,12 +89,37 @@ def file_digest(path, algorithm):
     return h.hexdigest()
 
 
-def _offline_message(url, target, reason):
-    return (
-        f"Could not download {os.path.basename(target)} from {url}: {reason}. "
-        f"Without network access, fetch that URL elsewhere and put the file at {target} "
-        f"(the cache folder is $KERAS_HOME/models, here {os.path.dirname(target)}), or pass the "
-        "file's own path as weights=...")
+class _Unreachable(DownloadError):
+    """One URL that could not be reached (no network, DNS, refused, timed out)."""
+
+    def __init__(self, url, reason):
+        super().__init__(f"{url}: {reason}")
+        self.url, self.reason = url, str(reason)
+
+
+def _offline_error(failures, target):
+    """One DownloadError for every URL of `target` failing: the URLs once, the file, where to put it.
+
+    Args:
+        failures: [(url, reason text)] in the order tried.
+        target: the cache path the file belongs at.
+
+    Returns:
+        A `DownloadError` whose message speaks of `weights=...` and whose `cli_message` of
+        `--weights`.
+    """
+    reasons = {r for _, r in failures}
+    if len(reasons) == 1:
+        head = [f"Could not download {os.path.basename(target)}: {failures[0][1]}.", "Tried:"]
+        head += [f"  {u}" for u, _ in failures]
+    else:
+        head = [f"Could not download {os.path.basename(target)}:"] + [f"  {u}: {r}" for u, r in failures]
+    lines = head + [
+        "Without network access, download it elsewhere from one of those URLs and put it at",
+        f"  {target}",
+        "(the cache folder is $KERAS_HOME/models), or pass the file's own path as "]
+    text = "\n".join(lines)
+    return DownloadError(text + "weights=PATH.", cli_message=text + "--weights PATH.")
 
 
 def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=None,
@@ -144,7 +165,10 @@ def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=Non
             f"No checksum is published for {fname}, so fcn_keras will not trust a download of it. "
             f"Download it yourself from {urls[0]}, check it, and put it at {target} (or pass its "
             "path as weights=...); or download it with an explicit hash: "
-            f"fcn_keras.weights.fetch(name, file_hash='sha256:<hex>').")
+            f"fcn_keras.weights.fetch(name, file_hash='sha256:<hex>').",
+            cli_message=f"No checksum is published for {fname}, so fcn_keras will not trust a download of "
+            f"it. Download it yourself from {urls[0]}, check it, and put it at {target} (or pass its "
+            "path with --weights PATH).")
     errors = []
     for url in urls:
         try:
@@ -152,8 +176,10 @@ def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=Non
         except ChecksumError:
             raise
         except DownloadError as e:
-            errors.append(str(e))
-    raise DownloadError(" | ".join(errors))
+            errors.append(e)
+    if all(isinstance(e, _Unreachable) for e in errors):
+        raise _offline_error([(e.url, e.reason) for e in errors], target)
+    raise DownloadError("\n".join(str(e) for e in errors))
 
 
 def _download_one(url, target, algorithm, expected, progress, timeout):
@@ -164,7 +190,7 @@ def _download_one(url, target, algorithm, expected, progress, timeout):
     except urllib.error.HTTPError as e:
         raise DownloadError(f"Download of {url} failed: HTTP {e.code} {e.reason}") from e
     except (urllib.error.URLError, socket.timeout, OSError) as e:
-        raise DownloadError(_offline_message(url, target, getattr(e, "reason", e))) from e
+        raise _Unreachable(url, getattr(e, "reason", e)) from e
 
     def write(tmp):
         with response, open(tmp, "wb") as out:

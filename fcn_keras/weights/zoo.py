@@ -20,6 +20,7 @@ releases no checksum is published anywhere we could find; those entries have
 import copy
 
 from fcn_keras.conventions import CAFFE_BGR_MEAN, VOC_CLASSES
+from fcn_keras.models import registry
 
 # data/pascal-context/classes-59.txt of the reference: 0 background + the 59 classes.
 PASCAL_CONTEXT_CLASSES = VOC_CLASSES + (
@@ -88,8 +89,12 @@ def _fcn(name, backbone, head, classes, dataset, fname, *, num_params, checksum=
     }
 
 
-_SIFT_RENAME = {f"{layer}_sem": layer for layer in (
-    "score_fr", "upscore", "upscore2", "score_pool4", "upscore_pool4", "score_pool3", "upscore8")}
+# The SIFT Flow releases (32s, 16s, 8s) have two decoders on one trunk: `<layer>_sem` (33
+# semantic classes) and `<layer>_geo` (3 geometric classes), for every decoder layer of those
+# three heads (score_fr, upscore, upscore2, upscore16, score_pool4, upscore_pool4, ...).
+_SIFT_LAYERS = tuple(dict.fromkeys(layer for head in registry.staged_heads() for layer in registry.head_layers(head)))
+_SIFT_RENAME = {f"{layer}_sem": layer for layer in _SIFT_LAYERS}
+_SIFT_IGNORE = tuple(f"{layer}_geo" for layer in _SIFT_LAYERS)
 _SIFT_NOTE = ("The release is two-headed (33 semantic + 3 geometric classes, one VGG16 trunk). "
               "fcn_keras loads the trunk and the semantic head (layers *_sem renamed to the "
               "single-head names) and drops the geometric head (*_geo). The reference README notes "
@@ -139,9 +144,7 @@ _add(_fcn("nyud-fcn32s-color", "vgg16", "32s", NYUD_CLASSES, "NYUDv2 (40 classes
 for _head, _params in (("32s", 138_856_289), ("16s", 135_545_234), ("8s", 134_734_787)):
     _add(_fcn(f"siftflow-fcn{_head}", "vgg16", _head, SIFTFLOW_CLASSES, "SIFT Flow (33 semantic classes)",
               f"siftflow-fcn{_head}-heavy.caffemodel", num_params=_params, rename=_SIFT_RENAME,
-              ignore=tuple(f"{layer}_geo" for layer in (
-                  "score_fr", "upscore", "upscore2", "score_pool4", "upscore_pool4", "score_pool3",
-                  "upscore8")),
+              ignore=_SIFT_IGNORE,
               notes=_SIFT_NOTE + " " + _NO_SUM))
 
 # --- ImageNet backbones (weights="imagenet") ---
@@ -238,6 +241,17 @@ UNSUPPORTED = {
 
 
 METRIC_LABELS = {"mean_iu": "mean IU", "top1": "top-1 %", "top5": "top-5 %"}
+
+
+def two_headed(layer_names):
+    """True for the layer names of a two-headed SIFT Flow caffemodel (`score_fr_sem`, no `score_fr`)."""
+    names = set(layer_names)
+    return "score_fr_sem" in names and "score_fr" not in names
+
+
+def score_layer(layer_names):
+    """The layer whose output count is the class count: `score_fr`, or `score_fr_sem` (SIFT Flow)."""
+    return "score_fr_sem" if two_headed(layer_names) else "score_fr"
 
 
 def get(name):

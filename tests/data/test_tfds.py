@@ -112,3 +112,41 @@ def test_tfds_feeds_the_pipeline(tiny_pets):
 def test_unknown_tfds_name():
     with pytest.raises(ValueError, match="no label convention.*Received: name='mnist'"):
         data.from_tfds("mnist", "train")
+
+
+OFFLINE_SCRIPT = """
+import sys, time
+from fcn_keras import data
+start = time.monotonic()
+try:
+    data.from_tfds("oxford_iiit_pet", "train", data_dir=sys.argv[1])
+except data.DownloadError as e:
+    print(f"@@ {time.monotonic() - start:.1f}")
+    print(e)
+"""
+
+
+def test_offline_not_prepared_fails_fast_with_how_to_prepare(tmp_path):
+    """A set not prepared, no network (an unreachable proxy stands in: a real refused
+    connection, never the internet): the package's DownloadError within seconds, naming the
+    set, the data folder and `tfds build`, not urllib3's 3.5 minutes of retries."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+               https_proxy="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9", no_proxy="",
+               HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="")
+    folder = str(tmp_path / "tfds")
+    run = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT, folder], capture_output=True, text=True,
+                         env=env, timeout=150)  # TFDS' own retries take 210 s
+    out = run.stdout.partition("@@ ")[2]  # TFDS prints its own lines before
+    lines = out.splitlines()
+    assert run.returncode == 0 and lines, (run.stdout[-1000:], run.stderr[-2000:])
+    assert float(lines[0]) < 30, lines[0]
+    message = "\n".join(lines[1:])
+    assert "'oxford_iiit_pet'" in message and folder in message and "tfds build oxford_iiit_pet" in message
+    assert "manual" in message and len(lines) <= 5
+    # download=False on a folder without the set: the same error, no network tried
+    with pytest.raises(data.DownloadError, match="download=False"):
+        data.from_tfds("oxford_iiit_pet", "train", data_dir=str(tmp_path / "empty"), download=False)

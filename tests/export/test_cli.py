@@ -32,5 +32,5 @@ def test_cli_bad_arguments(vgg8s_keras_file, tmp_path, capsys):
                  "--representative-data", str(tmp_path / "no_such_folder")]) == 2
     assert "--representative-data" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "missing.keras"), "-o", out]) == 2
-    assert "no such file" in capsys.readouterr().err
+    assert "missing.keras' does not exist" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []

@@ -198,7 +198,7 @@ def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(format="pytorch"), "format"),
     (dict(format="tflite", quantize="int4"), "quantize"),
-    (dict(format="onnx", quantize="float16"), "quantize"),
+    (dict(format="onnx", quantize="float16"), r"must be one of \('float32',\)"),
     (dict(format="tflite", quantize="int8"), "representative_data"),
     (dict(format="tflite", quantize="int8", representative_data="/no/such/dir"), "representative_data"),
     (dict(format="tflite", quantize="int8", representative_data=[]), "representative_data"),
@@ -206,6 +206,10 @@ def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
     (dict(format="tflite", input_size=(0, 10)), "input_size"),
     (dict(format="tflite", io_type="int8"), "io_type"),
     (dict(format="onnx", opset=19), "opset"),
+    (dict(format="onnx", quantize="int8", representative_data="shapes", io_type="int8"), "io_type"),
+    (dict(format="web", quantize="float16"), "quantize"),
+    (dict(format="web", max_side=-1), "max_side"),
+    (dict(format="tflite", max_side=512), "format='web' only"),
     (dict(format="onnx", verify="yes"), "verify"),
     (dict(format="onnx", verify=Verification(data="/no/such/dir")), "verify.data"),
 ])
@@ -214,6 +218,16 @@ def test_bad_arguments_fail_before_work(vgg8s, tmp_path, kwargs, match):
     with pytest.raises(ExportError, match=match):
         export(vgg8s, str(tmp_path / ("m" + suffix)), **kwargs)
     assert os.listdir(tmp_path) == []
+
+
+def test_float32_has_one_spelling():
+    """None, "none", "fp32" and "float32" all become "float32", the value every part stores."""
+    from fcn_keras.export import QUANTIZATIONS, formats
+
+    for fmt in QUANTIZATIONS:
+        assert QUANTIZATIONS[fmt][0] == "float32" and None not in QUANTIZATIONS[fmt]
+        assert {formats.normalize_quantize(fmt, q) for q in (None, "none", "FP32", "float32")} == {"float32"}
+    assert formats.normalize_quantize("tflite", "fp16") == "float16"
 
 
 @pytest.mark.parametrize("kwargs,match", [

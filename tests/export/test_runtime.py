@@ -90,5 +90,21 @@ def test_detect_format_refuses_what_is_not_an_export(tmp_path):
     with pytest.raises(ExportError, match="saved_model.pb"):
         detect_format(tmp_path)
     (tmp_path / "model.keras").write_bytes(b"PK")
-    with pytest.raises(ExportError, match=r"\.tflite or a \.onnx"):
+    with pytest.raises(ExportError, match=r"\.tflite file or a \.onnx file"):
         detect_format(tmp_path / "model.keras")
+
+
+def test_every_format_module_exposes_the_table_names():
+    """`formats.TABLE` is the only place that knows the formats: each module has the same names."""
+    from fcn_keras.export import FORMATS, QUANTIZATIONS, Runner, formats
+
+    assert FORMATS == tuple(formats.TABLE) == ("saved_model", "tflite", "onnx")
+    for name, module in formats.TABLE.items():
+        assert module.NAME == name and QUANTIZATIONS[name] == module.QUANTIZE
+        assert module.SUFFIX is None or module.SUFFIX.startswith(".")
+        assert isinstance(module.DESCRIPTION, str) and isinstance(module.EXTRA_SUFFIXES, tuple)
+        assert module.NO_BFLOAT16 is None or "int8" in module.NO_BFLOAT16
+        for fn in ("is_artefact", "write", "embedded_metadata", "runtime_name"):
+            assert callable(getattr(module, fn)), (name, fn)
+        assert issubclass(module.runner, Runner), name
+    assert formats.suffixes() == (".tflite", ".onnx") and formats.folder_format() == "saved_model"

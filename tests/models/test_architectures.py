@@ -82,3 +82,22 @@ def test_atonce_scales_skips():
     model = fcn_keras.build("vgg16", "8s-atonce", width=0.125)
     assert model.get_layer("scale_pool4").scale == 0.01
     assert model.get_layer("scale_pool3").scale == 0.0001
+
+
+def test_heads_are_one_table():
+    """registry.HEADS lists every head a backbone offers, and the built nets follow it: the
+    decoder layers with weights are `head_layers`, the names and rates come from the table."""
+    from fcn_keras.models.fcn import REFERENCE_PIXELS, paper_optimizer
+
+    assert registry.heads() == list(registry.HEADS) == ["32s", "16s", "8s", "8s-atonce"]
+    assert {h for b in registry.backbones() for h in registry.heads(b)} == set(registry.HEADS)
+    assert registry.staged_heads() == ["32s", "16s", "8s"]
+    assert [registry.at_once_head(b) for b in ("vgg16", "alexnet")] == ["8s-atonce", "8s"]
+    with pytest.raises(ValueError, match=r"Unknown head.*'32s'.*Received: head='4s'"):
+        registry.head("4s")
+    for head, lr in (("32s", 1e-10), ("16s", 1e-12), ("8s", 1e-14), ("8s-atonce", 1e-10)):
+        model = fcn_keras.build("alexnet" if head != "8s-atonce" else "vgg16", head, num_classes=2, width=0.0625)
+        decoder = [layer.name for layer in model.layers if layer.weights and layer.name.startswith(("score", "upscore"))]
+        assert decoder == registry.head_layers(head), head
+        assert model.name == f"fcn{registry.HEADS[head]['model_id']}_{model.backbone_name}"
+        assert float(paper_optimizer(head).learning_rate) == pytest.approx(lr * REFERENCE_PIXELS)

@@ -1,4 +1,4 @@
-"""bfloat16 FCNs (`with_precision`, `build(dtype=...)`, `FCN(dtype=...)`): every custom layer
+"""bfloat16 FCNs (`with_precision`, `FCN(dtype=...)`; `build(dtype=...)` is in tests/test_api.py): every custom layer
 computes in bfloat16, the logits stay float32, `.keras` files keep the precision, and the labels
 follow float32's wherever its top two scores are apart. Backend-neutral (runs on JAX too)."""
 
@@ -78,19 +78,6 @@ def test_keras_file_keeps_the_precision(tmp_path):
     back = with_precision(loaded, "float32")
     assert {w.dtype for w in back.weights} == {"float32"}
     assert with_precision(back, "float32") is back
-
-
-def test_build_dtype_rounds_loaded_weights(tmp_path):
-    model = _random_scores(fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625))
-    path = str(tmp_path / "m.weights.h5")
-    model.save_weights(path)
-    fast = fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625, weights=path, dtype="bfloat16")
-    assert fast.dtype_policy.name == "bfloat16"
-    for a, b in zip(model.weights, fast.weights):
-        np.testing.assert_array_equal(ops.convert_to_numpy(ops.cast(a, "bfloat16")).astype("float32"),
-                                      ops.convert_to_numpy(b).astype("float32"))
-    assert fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625, dtype="bfloat16").get_config()[
-        "dtype"] == "bfloat16"
 
 
 def test_dense_upsampling_kernel_stays_dense():

@@ -44,3 +44,30 @@ def test_steps_per_epoch_longer_than_the_data_repeats_it(tmp_path):
     with open(tmp_path / "history.json") as f:
         assert len(json.load(f)["loss"]) == 2
     assert (tmp_path / "curves.png").exists() and (tmp_path / "model.keras").exists()
+
+
+def test_one_epoch_curve_has_whole_epoch_ticks_and_a_loss_label():
+    from matplotlib import pyplot as plt
+
+    from fcn_keras.training.plots import figure
+
+    history = {"loss": [0.9], "val_loss": [1.0]}
+    for key in METRICS:
+        history[key], history[f"val_{key}"] = [0.4], [0.5]
+    fig = figure(history)
+    try:
+        drawn = [ax for ax in fig.axes if ax.lines]
+        assert len(drawn) == 5
+        for ax in drawn:
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert ticks == [1.0], ticks  # no 0.96, 0.98, ... on a one-epoch run
+        assert drawn[0].get_title() == "loss" and "loss" in drawn[0].get_ylabel()
+    finally:
+        plt.close(fig)
+    fig = figure({"loss": list(np.linspace(1, 0.1, 40))})
+    try:
+        ax = fig.axes[0]
+        assert all(float(t).is_integer() for t in ax.get_xticks()) and len(ax.get_xticks()) <= 12
+    finally:
+        plt.close(fig)

@@ -74,6 +74,31 @@ def test_offline_error_names_url_file_and_place(keras_home, closed_port):
     assert _cache_listing(keras_home) == []
 
 
+def test_offline_message_is_a_few_short_lines_naming_each_url_once(keras_home, closed_port, http_server):
+    """Two mirrors (https and http) unreachable: each URL once, the file, where it goes; the
+    Python message says weights=, the command line's --weights."""
+    name = "fcn8s-heavy-pascal.caffemodel"
+    urls = (f"https://127.0.0.1:{closed_port}/{name}", f"http://127.0.0.1:{closed_port}/{name}")
+    with pytest.raises(dl.DownloadError) as info:
+        dl.download(urls, name, f"sha1:{SHA1}", timeout=5)
+    message, cli = str(info.value), info.value.cli_message
+    target = os.path.join(str(keras_home), "models", name)
+    for text in (message, cli):
+        lines = text.splitlines()
+        assert 4 <= len(lines) <= 8 and max(len(t) for t in lines if target not in t) < 120, text
+        assert all(text.count(u) == 1 for u in urls), text
+        assert text.count(target) == 1 and name in lines[0]
+    assert "weights=" in message and "--weights" not in message
+    assert "--weights" in cli and "weights=" not in cli
+    # a mirror that answers 404 and one that is unreachable: one line each, with its reason
+    mixed = (http_server.url(name), urls[1])
+    with pytest.raises(dl.DownloadError) as info:
+        dl.download(mixed, name, f"sha1:{SHA1}", timeout=5)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2 and "HTTP 404" in lines[0] and urls[1] in lines[1], lines
+    assert _cache_listing(keras_home) == []
+
+
 def test_no_published_checksum_is_refused_unless_a_hash_is_given(http_server, keras_home):
     url = _serve(http_server, "fcn16s.caffemodel", PAYLOAD)
     with pytest.raises(dl.DownloadError, match="No checksum is published") as info:

@@ -122,14 +122,15 @@ def test_tool_reports_and_rewrites_a_stale_table(tmp_path):
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
 
 
-def test_siftflow_two_headed_file_loads_the_semantic_head(tmp_path, rgb):
-    spec = caffe_nets.vgg16_fcn("8s", num_classes=33, width=0.125)
+@pytest.mark.parametrize("head_name", ["8s", "16s"])
+def test_siftflow_two_headed_file_loads_the_semantic_head(tmp_path, rgb, head_name):
+    spec = caffe_nets.vgg16_fcn(head_name, num_classes=33, width=0.125)
     layers = caffe_nets.random_blobs(spec, seed=6)
-    head = ("score_fr", "upscore2", "score_pool4", "upscore_pool4", "score_pool3", "upscore8")
+    head = ("score_fr", "upscore2", "score_pool4", "upscore_pool4", "score_pool3", "upscore8", "upscore16")
     sift = [(f"{n}_sem" if n in head else n, t, a) for n, t, a in layers]
-    geo = caffe_nets.vgg16_fcn("8s", num_classes=3, width=0.125)
+    geo = caffe_nets.vgg16_fcn(head_name, num_classes=3, width=0.125)
     sift += [(f"{n}_geo", t, a) for n, t, a in caffe_nets.random_blobs(geo, seed=7) if n in head]
-    path = tmp_path / "siftflow-fcn8s-heavy.caffemodel"
+    path = tmp_path / f"siftflow-fcn{head_name}-heavy.caffemodel"
     from fcn_keras.weights.caffemodel import write_caffemodel
 
     write_caffemodel(path, sift)
@@ -138,7 +139,7 @@ def test_siftflow_two_headed_file_loads_the_semantic_head(tmp_path, rgb):
     write_caffemodel(single, layers)
     image = rgb(45, 53)
     expected = caffe_nets.run_opencv(spec, single, image)["score"]
-    model = fcn_keras.build("vgg16", "8s", num_classes=33, width=0.125, weights=str(path))
+    model = fcn_keras.build("vgg16", head_name, num_classes=33, width=0.125, weights=str(path))
     actual = keras.ops.convert_to_numpy(model(image[None]))[0]
     assert caffe_nets.rel_error(actual, expected) <= 1e-4
 

@@ -1,7 +1,9 @@
-"""Bad arguments to build() give ValueErrors that name the argument, the value and the choices."""
+"""`fcn_keras.build()`: bad arguments give ValueErrors that name the argument, the value and the
+choices; weights, zoo names and `dtype` are applied as documented; defaults of positional calls."""
 
 import numpy as np
 import pytest
+from keras import ops
 
 import fcn_keras
 
@@ -69,3 +71,25 @@ def test_positional_build_keeps_its_defaults():
     model = fcn_keras.build("googlenet", "16s", width=0.125)
     assert (model.backbone_name, model.head_name, model.num_classes) == ("googlenet", "16s", 21)
     assert fcn_keras.build("vgg16", "8s", 4, None, (None, None, 3), False, width=0.125).num_classes == 4
+
+
+def _random_scores(model, seed=0):
+    """Non-zero score layers (they start at zero: every logit would be 0)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if layer.name.startswith("score_") and layer.weights:
+            layer.set_weights([rng.normal(0, 0.05, w.shape).astype("float32") for w in layer.get_weights()])
+    return model
+
+
+def test_build_dtype_rounds_loaded_weights(tmp_path):
+    model = _random_scores(fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625))
+    path = str(tmp_path / "m.weights.h5")
+    model.save_weights(path)
+    fast = fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625, weights=path, dtype="bfloat16")
+    assert fast.dtype_policy.name == "bfloat16"
+    for a, b in zip(model.weights, fast.weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(ops.cast(a, "bfloat16")).astype("float32"),
+                                      ops.convert_to_numpy(b).astype("float32"))
+    assert fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625, dtype="bfloat16").get_config()[
+        "dtype"] == "bfloat16"

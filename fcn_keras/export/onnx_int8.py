@@ -1,0 +1,51 @@
+"""Full-int8 ONNX (QDQ) with onnxruntime's static quantiser, for format="onnx" / "web", quantize="int8".
+
+The float32 ONNX export is quantised in place: weights int8 per output channel, activations
+uint8 (asymmetric), calibrated (MinMax) on the same uint8 images as the int8 TFLite route.
+The QDQ form keeps the graph's interface: input `image` uint8 raw pixels (N, H, W, 3),
+outputs `labels` uint8 and `scores` float32 (dequantised), so every ONNX runtime (Python
+onnxruntime, ONNX Runtime Web) runs it unchanged. The metadata_props are kept.
+"""
+
+import os
+
+import numpy as np
+
+
+def quantize_int8(path, calibration_images):
+    """Rewrites the float32 ONNX file `path` as a full-int8 QDQ model.
+
+    Args:
+        path: a .onnx file written by `write_onnx` (weights inside, no external data).
+        calibration_images: uint8 (H, W, 3) images, each run once to gather activation ranges.
+
+    Returns:
+        `path`.
+    """
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                          QuantType, quantize_static)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(calibration_images)
+
+        def get_next(self):
+            image = next(self._it, None)
+            return None if image is None else {"image": np.asarray(image, np.uint8)[None]}
+
+    props = list(onnx.load(path, load_external_data=False).metadata_props)
+    out = path + ".int8.tmp"
+    try:
+        quantize_static(path, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+        proto = onnx.load(out)
+        del proto.metadata_props[:]
+        proto.metadata_props.extend(props)
+        onnx.save(proto, out)
+        os.replace(out, path)
+    finally:
+        if os.path.exists(out):
+            os.remove(out)
+    return path
