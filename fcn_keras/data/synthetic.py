@@ -20,8 +20,6 @@ import numpy as np
 
 from fcn_keras.conventions import IGNORE_LABEL
 
-from .source import Source, check_example, python_loader
-
 SHAPES_CLASSES = ("background", "circle", "square", "triangle")
 
 _SPLITS = {"train": (1, 512), "val": (2, 128), "test": (3, 128)}
@@ -117,6 +115,8 @@ def shapes(split="train", num_examples=None, image_size=(64, 96), seed=0, noise=
     Raises:
         ValueError: an unknown split, a bad `image_size` or `num_examples`.
     """
+    from .source import Source, check_example, python_loader  # here: the drawing above needs no TensorFlow
+
     if split not in _SPLITS:
         raise ValueError(f"`split` must be one of {sorted(_SPLITS)}. Received: split={split!r}")
     split_id, default_n = _SPLITS[split]
