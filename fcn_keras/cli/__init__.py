@@ -52,7 +52,9 @@ def make_parser():
                         help="the Keras backend for demo, train, evaluate and predict (default: "
                              "the KERAS_BACKEND environment variable, else tensorflow); export "
                              "always runs on tensorflow. Put it before the command: "
-                             "fcn-keras --backend jax train ...")
+                             "fcn-keras --backend jax train ... On a CPU tensorflow is the fastest "
+                             "(measured in benchmarks/README.md); jax and torch serve machines "
+                             "without TensorFlow, e.g. a GPU with JAX")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         importlib.import_module(f"fcn_keras.cli.{command}").register(subparsers)
