@@ -104,10 +104,10 @@ def test_every_option_has_help_and_states_its_default():
 
 def test_errors_speak_python_in_python_and_flags_on_the_command_line(damaged, tmp_path, capsys):
     from fcn_keras.export import ExportError, export
-    from fcn_keras.export._common import normalize_quantize
+    from fcn_keras.export.formats import normalize_quantize
 
     with pytest.raises(ExportError) as info:
-        normalize_quantize("onnx", "int8")
+        normalize_quantize("onnx", "float16")
     assert "'float32'" in str(info.value) and "(None,)" not in str(info.value)
     taken = tmp_path / "m.onnx"
     taken.write_text("")

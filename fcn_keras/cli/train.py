@@ -207,13 +207,13 @@ def register(subparsers):
                         "the flag has no value) or mixed_bfloat16; logits stay float32")
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                    help="XLA: 'on' compiles once per batch shape (pays with --crop-size); "
-                        "'auto' is Keras' choice (TensorFlow: off on CPU; JAX: always on)")
+                        "'auto' is Keras' choice (TensorFlow: off on CPU; JAX: always on; default: auto)")
     p.add_argument("--backup-every", type=int, default=500, metavar="STEPS",
                    help="steps between backups within an epoch (0: epoch ends only; default 500)")
     p.add_argument("--strategy", default="auto",
                    choices=STRATEGIES,
                    help="tf.distribute strategy, TensorFlow backend (multiworker reads "
-                        "TF_CONFIG); on JAX use --distribute")
+                        "TF_CONFIG; default: auto); on JAX use --distribute")
     p.add_argument("--distribute", choices=DISTRIBUTIONS,
                    help="JAX backend (fcn-keras --backend jax train ...): keras.distribution "
                         "over every device; data_parallel: weights replicated, each batch split "

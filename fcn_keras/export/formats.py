@@ -99,10 +99,11 @@ def normalize_quantize(fmt, quantize):
         quantize = FLOAT32
     elif isinstance(quantize, str):
         quantize = _QUANTIZE_ALIASES.get(quantize.lower(), quantize.lower())
-    allowed = TABLE[fmt].QUANTIZE
-    if quantize == "bfloat16" and TABLE[fmt].NO_BFLOAT16:
+    written = TABLE["onnx" if fmt == WEB else fmt]  # a web folder holds an ONNX export
+    allowed = written.QUANTIZE
+    if quantize == "bfloat16" and written.NO_BFLOAT16:
         raise ExportError(f"`quantize` must be one of {allowed} for format={fmt!r}: "
-                          f"{TABLE[fmt].NO_BFLOAT16}. Received: quantize={quantize!r}")
+                          f"{written.NO_BFLOAT16}. Received: quantize={quantize!r}")
     if quantize not in allowed:
         raise ExportError(f"`quantize` for format={fmt!r} must be one of {allowed}. Received: quantize={quantize!r}")
     return quantize

@@ -198,7 +198,7 @@ def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(format="pytorch"), "format"),
     (dict(format="tflite", quantize="int4"), "quantize"),
-    (dict(format="onnx", quantize="float16"), r"must be one of \('float32',\)"),
+    (dict(format="onnx", quantize="float16"), r"must be one of \('float32', 'int8'\)"),
     (dict(format="tflite", quantize="int8"), "representative_data"),
     (dict(format="tflite", quantize="int8", representative_data="/no/such/dir"), "representative_data"),
     (dict(format="tflite", quantize="int8", representative_data=[]), "representative_data"),
