@@ -25,6 +25,15 @@ PROGRAM = os.path.join(os.path.dirname(sys.executable), "fcn-keras")
 SIZES = [(1, 1), (7, 9), (33, 47), (83, 117)]
 
 
+def random_scores(model, seed=0):
+    """`model` with non-zero score layers (they start at zero: every logit would be 0)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if layer.name.startswith("score_") and layer.weights:
+            layer.set_weights([rng.normal(0, 0.05, w.shape).astype("float32") for w in layer.get_weights()])
+    return model
+
+
 def check_architecture(backbone, head, tmp_path, width=0.125, num_classes=5, fit_steps=16):
     """Builds, checks sizes, `.keras` round trip and that a short fit lowers the loss."""
     keras.utils.set_random_seed(0)  # initial weights and dropout masks independent of test order

@@ -6,6 +6,7 @@ import pytest
 from keras import ops
 
 import fcn_keras
+from tests.conftest import random_scores as _random_scores
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -71,15 +72,6 @@ def test_positional_build_keeps_its_defaults():
     model = fcn_keras.build("googlenet", "16s", width=0.125)
     assert (model.backbone_name, model.head_name, model.num_classes) == ("googlenet", "16s", 21)
     assert fcn_keras.build("vgg16", "8s", 4, None, (None, None, 3), False, width=0.125).num_classes == 4
-
-
-def _random_scores(model, seed=0):
-    """Non-zero score layers (they start at zero: every logit would be 0)."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if layer.name.startswith("score_") and layer.weights:
-            layer.set_weights([rng.normal(0, 0.05, w.shape).astype("float32") for w in layer.get_weights()])
-    return model
 
 
 def test_build_dtype_rounds_loaded_weights(tmp_path):

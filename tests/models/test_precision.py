@@ -10,17 +10,9 @@ from keras import ops
 import fcn_keras
 from fcn_keras.models import PRECISIONS, native_bfloat16, with_precision
 from fcn_keras.models.layers import Conv2DTranspose
+from tests.conftest import random_scores as _random_scores
 
 MARGIN = 0.05  # the export verifier's wide margin: 5% of the largest |logit|
-
-
-def _random_scores(model, seed=0):
-    """Non-zero score layers (they start at zero: every logit would be 0)."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if layer.name.startswith("score_") and layer.weights:
-            layer.set_weights([rng.normal(0, 0.05, w.shape).astype("float32") for w in layer.get_weights()])
-    return model
 
 
 def _image(h=67, w=91, seed=0):
