@@ -45,6 +45,9 @@ NATIVE_NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
                 b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
                 b"I0000 00:00:", b"W0000 00:00:",
                 b"To enable the following instructions: ")
+#: Lines dropped only when they also hold the text beside: TensorFlow's GPU build, on a machine
+#: without a GPU, logs "E0000 00:00:... cuda_platform.cc:52] failed call to cuInit ...".
+NATIVE_NOISE_WITH = ((b"E0000 00:00:", b"failed call to cuInit"),)
 
 
 def filter_native_stderr(prefixes=NATIVE_NOISE):
@@ -67,10 +70,12 @@ def filter_native_stderr(prefixes=NATIVE_NOISE):
     import threading
 
     def noise(line):
-        return line.startswith(prefixes)
+        return line.startswith(prefixes) or any(line.startswith(p) and text in line
+                                                for p, text in NATIVE_NOISE_WITH)
 
     def maybe_noise(partial):
-        return any(p.startswith(partial) or partial.startswith(p) for p in prefixes)
+        starts = prefixes + tuple(p for p, _ in NATIVE_NOISE_WITH)
+        return any(p.startswith(partial) or partial.startswith(p) for p in starts)
 
     sys.stderr.flush()
     original = os.dup(2)
