@@ -234,12 +234,9 @@ def check_agreement(model, net, tdev, size):
             got = got.float().cpu().numpy().transpose(0, 2, 3, 1)
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = cudnn, mm
-    if want.shape != got.shape:
-        raise AssertionError(f"output shapes differ: keras {want.shape}, port {got.shape}")
-    err = float(np.abs(want - got).max() / np.abs(want).max())
-    if not np.abs(want).max() > 0 or err > 1e-4:
-        raise AssertionError(f"keras and the port disagree: relative error {err:.2e} > 1e-4")
-    return err
+    from torch_fcn import check_agreement
+
+    return check_agreement(want, got, "the port")
 
 
 # ------------------------------------------------------------------ blocks

@@ -191,12 +191,9 @@ def check_agreement(model, net, size):
     want = np.asarray(model(x, training=False))
     with torch.inference_mode():
         got = net(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy().transpose(0, 2, 3, 1)
-    if want.shape != got.shape:
-        raise AssertionError(f"output shapes differ: keras {want.shape}, torch {got.shape}")
-    err = float(np.abs(want - got).max() / np.abs(want).max())
-    if not np.abs(want).max() > 0 or err > 1e-4:
-        raise AssertionError(f"keras and torch outputs disagree: relative error {err:.2e}")
-    return err
+    from torch_fcn import check_agreement
+
+    return check_agreement(want, got, "torch")
 
 
 def bfloat16_agreement(model, fast, x):

@@ -100,3 +100,17 @@ class TorchFCN(nn.Module):
             module.weight.data.copy_(torch.from_numpy(values[0].transpose(3, 2, 0, 1).copy()))
             if module.bias is not None:
                 module.bias.data.copy_(torch.from_numpy(values[1]))
+
+
+def check_agreement(want, got, name="the port"):
+    """The relative max error of `got` against the Keras output `want` (both NHWC arrays).
+
+    Raises:
+        AssertionError: different shapes, an all-zero `want`, or a relative error above 1e-4.
+    """
+    if want.shape != got.shape:
+        raise AssertionError(f"output shapes differ: keras {want.shape}, {name} {got.shape}")
+    err = float(np.abs(want - got).max() / np.abs(want).max())
+    if not np.abs(want).max() > 0 or err > 1e-4:
+        raise AssertionError(f"keras and {name} disagree: relative error {err:.2e} > 1e-4")
+    return err
