@@ -1,6 +1,12 @@
 """Ctrl-C (a real SIGINT to a real `fcn-keras train` process) in the middle of an epoch:
 exit 130 with one line saying where the backup is; the rerun says where it resumes and the
-run ends with history.json, log.csv and curves.png covering every epoch."""
+run ends with history.json, log.csv and curves.png covering every epoch.
+
+The signal is sent at a point the test observes, not after a sleep: the run backs up every
+`BACKUP_EVERY` steps, and the test interrupts as soon as a backup from inside the second
+epoch exists, with `STEPS - BACKUP_EVERY` steps still to go (each step also writes a backup
+now and then, so no CPU runs them in the few milliseconds between seeing it and signalling).
+"""
 
 import csv
 import json
@@ -14,39 +20,54 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+STEPS, BACKUP_EVERY = 600, 10
+
+
 def _train(out, stdout):
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("TF_CONFIG", None)
     return subprocess.Popen(
         [sys.executable, "-m", "fcn_keras.cli", "train", "--backbone", "alexnet", "--width",
          "0.0625", "--head", "32s", "--image-size", "32", "--num-examples", "4",
-         "--batch-size", "2", "--crop-size", "32", "--epochs", "2", "--steps-per-epoch", "300",
-         "--val-split", "none", "--seed", "0", "--out", out],
+         "--batch-size", "2", "--crop-size", "32", "--epochs", "2", "--steps-per-epoch", str(STEPS),
+         "--backup-every", str(BACKUP_EVERY), "--val-split", "none", "--seed", "0", "--out", out],
         stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, start_new_session=False)
+
+
+def _backup_state(backup):
+    """The backup's {"epoch", "step"}, or None while there is none (it is written atomically)."""
+    try:
+        with open(os.path.join(backup, "training_metadata.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def test_sigint_mid_epoch_saves_a_backup_and_the_rerun_resumes(tmp_path):
     out = str(tmp_path / "run")
+    backup = os.path.join(out, "fcn32s", "backup")
     log = tmp_path / "first.out"
     with open(log, "w") as f:
         proc = _train(out, f)
-        deadline = time.time() + 300
-        while "epoch 1/2" not in log.read_text():  # the first epoch is done ...
+        deadline = time.monotonic() + 600
+        while True:  # wait until the second epoch (0-based 1) has saved a backup mid-way
+            state = _backup_state(backup)
+            if state and state["epoch"] == 1 and state["step"] > 0:
+                break
             assert proc.poll() is None, proc.stderr.read()[-3000:]
-            assert time.time() < deadline, "no epoch finished in 300 s"
-            time.sleep(0.2)
-        time.sleep(3)                               # ... and the second is under way
+            assert time.monotonic() < deadline, "the second epoch did not start in 600 s"
+            time.sleep(0.01)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
+    assert "epoch 1/2" in log.read_text()  # the first epoch had ended
     assert proc.returncode == 130, err[-3000:]
-    backup = os.path.join(out, "fcn32s", "backup")
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines == [f"fcn-keras train: interrupted; the backup is in {backup}: "
                      f"run the same command again to resume"], err[-3000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     with open(os.path.join(backup, "training_metadata.json")) as f:
         state = json.load(f)
-    assert state["epoch"] == 1 and 0 < state["step"] < 300, state  # mid second epoch
+    assert state["epoch"] == 1 and 0 < state["step"] < STEPS, state  # mid second epoch
     assert os.path.exists(os.path.join(backup, "latest.weights.h5"))
     assert not os.path.exists(os.path.join(out, "model.keras"))
 
