@@ -1,4 +1,4 @@
-"""The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo, serve.
+"""The `fcn-keras` command line: demo, train, evaluate, predict, export, convert, zoo, data, serve.
 
 One module per command (`fcn_keras/cli/<command>.py`) adds its parser (`register(subparsers)`)
 and maps the parsed arguments onto the library. Parsing comes first and imports no
@@ -29,7 +29,7 @@ import warnings
 
 import fcn_keras
 
-COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo", "serve")
+COMMANDS = ("demo", "train", "evaluate", "predict", "export", "convert", "zoo", "data", "serve")
 BACKENDS = ("tensorflow", "jax", "torch")
 TENSORFLOW_ONLY = ("export",)  # commands that trace the model into TensorFlow graphs
 EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130

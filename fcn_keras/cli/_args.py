@@ -8,9 +8,9 @@
 from fcn_keras.models import registry
 
 DEFAULT_BACKBONE, DEFAULT_HEAD = "vgg16", "8s"
-DATA_HELP = ("'shapes' (the bundled synthetic set), a VOC or SBD folder (e.g. "
-             "VOCdevkit/VOC2012, layout detected), 'voc:PATH', 'sbd:PATH', 'dir:PATH' or "
-             "'tfds:NAME'")
+DATA_HELP = ("'shapes' (the bundled synthetic set), 'folders:IMAGES,MASKS' (your own images "
+             "and masks), a VOC or SBD folder (e.g. VOCdevkit/VOC2012, layout detected), "
+             "'voc:PATH', 'sbd:PATH', 'dir:PATH' or 'tfds:NAME'")
 
 
 def architecture_args(p, backbone=DEFAULT_BACKBONE, head=DEFAULT_HEAD, width=1.0, num_classes=True,
@@ -34,14 +34,25 @@ def architecture_args(p, backbone=DEFAULT_BACKBONE, head=DEFAULT_HEAD, width=1.0
                        help="classes (default: the data's, or the file's)" + suffix)
 
 
-def data_args(p, split_default=None, num_classes=True):
-    """Adds the data flags to parser `p` (`--split` only when `split_default` is given)."""
-    p.add_argument("--data", default="shapes", help=f"data: {DATA_HELP} (default: shapes)")
+def data_args(p, split_default=None, num_classes=True, positional=False):
+    """Adds the data flags to parser `p` (`--split` only when `split_default` is given;
+    with `positional` the data is the positional argument SPEC instead of `--data`)."""
+    if positional:
+        p.add_argument("data", metavar="SPEC", help=f"the data: {DATA_HELP}")
+    else:
+        p.add_argument("--data", default="shapes", help=f"data: {DATA_HELP} (default: shapes)")
     if split_default:
         p.add_argument("--split", default=split_default, help=f"default: {split_default}")
     p.add_argument("--exclude", help="ids to leave out of folder splits, e.g. seg11valid")
     if num_classes:
         p.add_argument("--num-classes", type=int, help="classes of a folder data set (VOC: 21)")
+    p.add_argument("--colors", metavar="FILE", help="folders: the colour table of RGB colour masks "
+                   "(a class_dict.csv of name,r,g,b lines, a JSON file, or 'voc')")
+    p.add_argument("--val-fraction", type=float, help="folders without train/val sub-folders: "
+                   "share of examples in val, chosen by a hash of each name (default: 0.1)")
+    p.add_argument("--unknown-color", choices=("error", "ignore"), help="folders: a mask "
+                   "colour not in --colors fails naming the file (error, default) or is not "
+                   "scored (ignore)")
     p.add_argument("--image-size", help="shapes only: size or 'min,max'")
     p.add_argument("--num-examples", type=int, help="shapes only: examples per split")
     p.add_argument("--skip-invalid", action="store_true",
@@ -66,11 +77,20 @@ def pair(text, name, cast=int):
     return tuple(vals)
 
 
+FOLDER_FLAGS = (("colors", "--colors"), ("val_fraction", "--val-fraction"),
+                ("unknown_color", "--unknown-color"))
+
+
 def source(args, split):
     """The data source of `--data` for `split` (parsing: `fcn_keras.data.from_spec`)."""
     from fcn_keras import data
 
     kw = {}
+    folders = args.data.startswith("folders:")
+    given = [flag for key, flag in FOLDER_FLAGS if getattr(args, key, None) is not None]
+    if given and not folders:
+        raise ValueError(f"`{given[0]}` applies to `--data folders:IMAGES,MASKS` only. "
+                         f"Received: --data={args.data!r}")
     if args.data == "shapes":
         if args.image_size:
             kw["image_size"] = pair(args.image_size, "--image-size")
@@ -79,6 +99,13 @@ def source(args, split):
     elif args.image_size or args.num_examples:
         raise ValueError(f"`--image-size` and `--num-examples` apply to `--data shapes` only. "
                          f"Received: --data={args.data!r}")
+    elif folders:  # your own images and masks
+        if args.exclude:
+            raise ValueError(f"`--exclude` applies to VOC / SBD folders. Received: --data={args.data!r}")
+        kw["skip_invalid"] = args.skip_invalid
+        kw.update({key: getattr(args, key) for key, _ in FOLDER_FLAGS if getattr(args, key, None) is not None})
+        if getattr(args, "num_classes", None):
+            kw["num_classes"] = args.num_classes
     elif not args.data.startswith("tfds:"):  # a folder: VOC / SBD options
         kw["skip_invalid"] = args.skip_invalid
         if args.exclude:

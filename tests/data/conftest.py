@@ -80,3 +80,49 @@ def sbd_tree(tmp_path):
                                            "2008_000011"],
                                  "val": ["2008_000012"]})
     return root, truth
+
+
+# A CamVid-like colour table: name,r,g,b (the class_dict.csv layout).
+CAMVID_LIKE = (("sky", (128, 128, 128)), ("road", (128, 64, 128)), ("car", (64, 0, 128)),
+               ("sign", (192, 128, 128)))
+
+
+def write_class_dict(path, table=CAMVID_LIKE):
+    with open(path, "w") as f:
+        f.write("name,r,g,b\n" + "".join(f"{n},{r},{g},{b}\n" for n, (r, g, b) in table))
+    return str(path)
+
+
+def colour_mask(labels, table=CAMVID_LIKE):
+    """uint8 (H, W, 3): each label's colour from `table`."""
+    colours = np.array([c for _, c in table], np.uint8)
+    return colours[labels]
+
+
+def imbalanced_labels(rng, h, w):
+    """Labels 0..3: sky top, road bottom, a car block, a tiny sign (well under 2% of pixels)."""
+    labels = np.zeros((h, w), np.uint8)
+    labels[h // 2:] = 1
+    y, x = int(rng.integers(h // 2, h - 6)), int(rng.integers(0, w - 8))
+    labels[y:y + 5, x:x + 8] = 2
+    labels[1, 1] = 3
+    return labels
+
+
+def make_folder_pair(root, names, size=(24, 32), seed=0, suffix="", colour=True):
+    """images/<name>.jpg and masks/<name><suffix>.png (colour masks with `CAMVID_LIKE`, or
+    grayscale index masks); returns {name: labels}."""
+    rng = np.random.default_rng(seed)
+    truth = {}
+    for name in names:
+        h, w = size
+        labels = imbalanced_labels(rng, h, w)
+        image = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        ipath = os.path.join(root, "images", name + ".jpg")
+        mpath = os.path.join(root, "masks", name + suffix + ".png")
+        for p in (ipath, mpath):
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+        Image.fromarray(image).save(ipath, quality=95)
+        Image.fromarray(colour_mask(labels) if colour else labels).save(mpath)
+        truth[name] = labels
+    return truth
