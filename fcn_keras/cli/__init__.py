@@ -165,7 +165,8 @@ def main(argv=None):
         from fcn_keras._progress import filter_native_stderr
 
         restore = filter_native_stderr()
-    prefix = f"fcn-keras {args.command}"
+    action = getattr(args, "data_command", None)  # `data check`
+    prefix = f"fcn-keras {args.command}" + (f" {action}" if action else "")
     problem = _choose_backend(args.backend, args.command)
     if problem:
         print(f"{prefix}: error: {problem}", file=sys.stderr)

@@ -100,7 +100,8 @@ def plot(surveys, class_names, path):
 
 
 def run(args):
-    """Runs `fcn-keras data check`; returns the exit code (2 when a file has a problem)."""
+    """Runs `fcn-keras data check`; returns 0, or raises a DataError (exit 2) when a file has a
+    problem."""""
     from fcn_keras import data
     from fcn_keras.data.folders import unpaired_summary
 
@@ -134,10 +135,9 @@ def run(args):
     if len(problems) > MAX_PROBLEMS:
         print(f"  ... and {len(problems) - MAX_PROBLEMS} more")
     total = sum(s.examples for s in surveys) + len(problems)
-    print(f"fcn-keras data check: error: {len(problems)} of {total} examples have problems "
-          f"(listed above); fix them, or train with --skip-invalid to leave them out",
-          file=sys.stderr)
-    return 2
+    sys.stdout.flush()
+    raise data.DataError(f"{len(problems)} of {total} examples have problems (listed above); "
+                         f"fix them, or train with --skip-invalid to leave them out")
 
 
 def register(subparsers):

@@ -57,7 +57,8 @@ def survey(source, progress=None):
     """Reads every example of `source` once, counting classes and collecting problems.
 
     Bad examples (unreadable files, size mismatches, labels out of range, unknown colours)
-    do not stop it: each is recorded in `problems`.
+    do not stop it: each is recorded in `problems` (the source's own `skip_invalid` and
+    `skipped` are left as they were).
 
     Args:
         source: a `fcn_keras.data.Source`.
@@ -90,7 +91,8 @@ def survey(source, progress=None):
                     bar.update(1)
     finally:
         source.skip_invalid = keep
-    result.problems = list(source.skipped[before:]) + result.problems
+        found, source.skipped = source.skipped[before:], source.skipped[:before]
+    result.problems = list(found) + result.problems
     return result
 
 
