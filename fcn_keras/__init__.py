@@ -20,7 +20,7 @@ _NAMES = {
     "FCN": "fcn_keras.models.fcn", "build_backbone": "fcn_keras.models.fcn",
     "convolutionalize": "fcn_keras.models.convolutionalize",
 }
-_SUBMODULES = ("data", "metrics", "export", "training", "weights", "viz", "models", "predict")
+_SUBMODULES = ("data", "metrics", "losses", "export", "training", "weights", "viz", "models", "predict")
 
 # The command line (`fcn-keras`, `python -m fcn_keras.cli`) parses its arguments before it
 # imports Keras, so that `--help` and typos answer at once: there the names load on first use.

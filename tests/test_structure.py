@@ -17,8 +17,9 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # Who may import whom (besides itself). Bottom to top:
 #   util (_io, _progress), conventions
 #   images                        image files -> 8-bit RGB (Pillow)
-#   metrics                       keras metrics on the conventions
+#   metrics, losses               keras metrics and losses on the conventions
 #   data, viz, models             independent of each other; models compiles with the metrics
+#                                 and losses
 #   weights                       sources and converters for the models
 #   export, training              above weights and data
 #   api                           fcn_keras.build / list_models and the package root
@@ -30,17 +31,18 @@ ALLOWED = {
     "conventions": set(),
     "images": {"conventions"},
     "metrics": {"conventions"},
+    "losses": {"conventions"},
     "data": {"conventions", "images", "util"},
     "viz": {"conventions", "metrics", "util"},
-    "models": {"conventions", "metrics"},
+    "models": {"conventions", "metrics", "losses"},
     "weights": {"models", "conventions", "util"},
     "export": {"weights", "models", "data", "metrics", "conventions", "util"},
-    "training": {"weights", "models", "metrics", "data", "viz", "conventions", "util"},
+    "training": {"weights", "models", "metrics", "losses", "data", "viz", "conventions", "util"},
     "api": {"weights", "models", "conventions", "util"},
     "predict": {"api", "export", "weights", "models", "data", "viz", "images", "metrics",
                 "conventions", "util"},
     "cli": {"api", "predict", "export", "training", "weights", "models", "data", "viz", "images",
-            "metrics", "conventions", "util"},
+            "metrics", "losses", "conventions", "util"},
 }
 
 
@@ -189,9 +191,9 @@ def test_the_circle_finder_finds_circles():
 
 
 # What model code may import: Keras, NumPy and the standard library outside fcn_keras; inside it,
-# the conventions, the metrics (FCN.compile's defaults) and models itself.
+# the conventions, the metrics and losses (FCN.compile's defaults) and models itself.
 MODELS_THIRD_PARTY = {"keras", "numpy"}
-MODELS_PARTS = {"models", "conventions", "metrics"}
+MODELS_PARTS = {"models", "conventions", "metrics", "losses"}
 
 
 def test_models_import_only_keras_and_the_conventions():

@@ -4,6 +4,7 @@
 import keras
 
 from fcn_keras.conventions import DEFAULT_NUM_CLASSES, IGNORE_LABEL, class_metadata
+from fcn_keras.losses import CrossEntropy
 from fcn_keras.metrics import paper_metrics
 from fcn_keras.models import registry
 from fcn_keras.models.heads import fcn_head
@@ -151,7 +152,8 @@ class FCN(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
-    def compile(self, optimizer="auto", loss="auto", metrics="auto", learning_rate=None, **kwargs):
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", learning_rate=None,
+                class_weights=None, **kwargs):
         """Compiles with the paper's recipe; any argument given overrides its default.
 
         Args:
@@ -167,10 +169,16 @@ class FCN(keras.Model):
             metrics: "auto" for the paper's pixel accuracy, mean accuracy, mean IU and
                 frequency-weighted IU; or any Keras metrics.
             learning_rate: with the default optimizer only: replaces its rate.
+            class_weights: with the default loss only: one weight per class (an array, or a
+                dict {class: weight}, missing classes 1), e.g.
+                `fcn_keras.data.class_weights(fcn_keras.data.class_frequencies(source))`;
+                each labelled pixel's loss is multiplied by its class's weight and the sum
+                still divided by the labelled pixels (`fcn_keras.losses.CrossEntropy`).
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
 
         Raises:
-            ValueError: `learning_rate` given with an optimizer of your own.
+            ValueError: `learning_rate` given with an optimizer of your own, `class_weights`
+                with a loss of your own or of the wrong length.
         """
         self._paper_optimizer = optimizer == "auto"
         if self._paper_optimizer:
@@ -178,11 +186,30 @@ class FCN(keras.Model):
         elif learning_rate is not None:
             raise ValueError("`learning_rate` can be passed only with the default optimizer (set it on "
                              f"your optimizer instead). Received: optimizer={optimizer!r}")
-        if loss == "auto":
+        if class_weights is not None and loss != "auto":
+            raise ValueError("`class_weights` can be passed only with the default loss (give them to "
+                             f"your loss instead). Received: loss={loss!r}")
+        if class_weights is not None:
+            loss = CrossEntropy(class_weights=self._class_weight_list(class_weights))
+        elif loss == "auto":
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE_LABEL)
         if metrics == "auto":
             metrics = paper_metrics(self.num_classes)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def _class_weight_list(self, class_weights):
+        """One float per class from an array or a {class: weight} dict (missing classes: 1)."""
+        n = self.num_classes
+        if isinstance(class_weights, dict):
+            bad = [k for k in class_weights if not (isinstance(k, int) and 0 <= k < n)]
+            if bad:
+                raise ValueError(f"`class_weights` keys must be classes 0..{n - 1}. Received: {bad[0]!r}")
+            return [float(class_weights.get(c, 1.0)) for c in range(n)]
+        weights = [float(w) for w in keras.ops.convert_to_numpy(class_weights).reshape(-1)]
+        if len(weights) != n or not all(0 <= w < float("inf") for w in weights):
+            raise ValueError(f"`class_weights` must hold {n} finite non-negative weights, one per "
+                             f"class. Received: {weights[:8]}")
+        return weights
 
     def get_compile_config(self):
         """Keras' compile config, plus the paper optimizer's weight-decay exclusions (saved in `.keras`)."""
