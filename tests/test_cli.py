@@ -23,7 +23,7 @@ def _one_error_line(capsys, command):
 def test_help_lists_every_command():
     result = fcn_keras_cli("--help")
     assert result.returncode == 0, result.stderr
-    for command in ("demo", "train", "evaluate", "predict", "export", "convert", "zoo", "serve"):
+    for command in ("demo", "train", "evaluate", "predict", "export", "convert", "zoo", "data", "serve"):
         assert command in result.stdout
     assert "130 interrupted" in " ".join(result.stdout.split())
 

@@ -81,6 +81,7 @@ def run(args):
     if args.num_classes and args.num_classes != num_classes:
         raise ValueError(f"`--num-classes` must match the data ({num_classes} classes in "
                          f"{args.data}). Received: --num-classes={args.num_classes}")
+    compile_kwargs = _loss_kwargs(args, train_src)
     crop = pair(args.crop_size, "--crop-size")
     scale = pair(args.scale_range, "--scale-range", float) if args.scale_range else None
     train_ds = data.pipeline(train_src, batch_size=args.batch_size, crop_size=crop,
@@ -121,10 +122,42 @@ def run(args):
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit],
         strategy=args.strategy, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
         tensorboard=args.tensorboard, backup_every=args.backup_every,
-        verbose=2 if args.quiet else "auto", class_names=train_src.class_names)
+        verbose=2 if args.quiet else "auto", class_names=train_src.class_names,
+        compile_kwargs=compile_kwargs)
     if training.worker_info()[3]:  # the chief writes the run's summary
         _finish(args, heads, result, val_src)
     return 0
+
+
+def _loss_kwargs(args, train_src):
+    """`FCN.compile` arguments for `--loss` and `--class-weights` (a method computed on the
+    training split, or one weight per class), with a line saying which weights."""
+    from fcn_keras import data, losses
+
+    weights = None
+    if args.class_weights in data.stats.METHODS:
+        freq = data.class_frequencies(train_src, progress=False if args.quiet else None)
+        weights = data.class_weights(freq, args.class_weights).tolist()
+    elif args.class_weights:
+        weights = _floats(args.class_weights)
+        if len(weights) != train_src.num_classes:
+            raise ValueError(f"`--class-weights` must give one weight per class ({train_src.num_classes} "
+                             f"in {args.data}). Received: {len(weights)} weights")
+    if weights is not None:
+        names = ", ".join(f"{n} {w:.3g}" for n, w in zip(train_src.class_names, weights))
+        how = args.class_weights if args.class_weights in data.stats.METHODS else "given"
+        print(f"class weights ({how}): {names}", flush=True)
+    if args.loss in (None, "ce"):
+        return {} if weights is None else {"class_weights": weights}
+    return {"loss": losses.get(args.loss, weights)}
+
+
+def _floats(text):
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise ValueError(f"`--class-weights` must be median_frequency, inverse_sqrt or one weight "
+                         f"per class 'w0,w1,...'. Received: --class-weights {text!r}") from None
 
 
 def _epochs(text, heads):
@@ -201,6 +234,13 @@ def register(subparsers):
                    help=f"default: with --weights the paper's SGD (momentum 0.99, weight decay "
                         f"5e-4, fixed rate); without, Adam {SCRATCH_LR:g}")
     p.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
+    p.add_argument("--loss", choices=("ce", "dice", "focal", "lovasz", "ce+dice"),  # losses.LOSSES
+                   help="ce: cross-entropy (the paper's, default); dice, focal, lovasz "
+                        "(Lovasz-softmax) or ce+dice; label 255 is ignored by each")
+    p.add_argument("--class-weights", metavar="METHOD|W0,W1,...",
+                   help="weigh each pixel's loss by its class against imbalance: "
+                        "median_frequency or inverse_sqrt (computed on the training split) or "
+                        "one weight per class (with --loss ce, focal or ce+dice)")
     p.add_argument("--mixed-precision", nargs="?", const="mixed_float16", default=None,
                    choices=("mixed_float16", "mixed_bfloat16"),
                    help="mixed precision: mixed_float16 (with loss scaling; the default when "

@@ -137,7 +137,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
                learning_rate=None, mixed_precision=False, jit_compile="auto", strategy=None,
                steps_per_epoch=None, validation_steps=None, callbacks=None, verbose="auto",
                tensorboard=False, backup_every=500, build_kwargs=None, class_names=None,
-               distribution=None):
+               distribution=None, compile_kwargs=None):
     """Train an FCN with the paper's schedule (or at once); returns a `RecipeResult`.
 
     Args:
@@ -167,6 +167,8 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         build_kwargs: more arguments of `fcn_keras.FCN` (input_shape, include_preprocessing).
         class_names: the data's class names (e.g. `source.class_names`), kept in every stage's
             model and `.keras` file.
+        compile_kwargs: more arguments for every stage's `FCN.compile` (e.g. `loss=`,
+            `class_weights=`).
 
     Returns:
         A `RecipeResult`.
@@ -205,9 +207,10 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
                 weight_sources.load(model, weights)
             opt = make_optimizer(optimizer, learning_rate)
             if opt is None or isinstance(opt, str):  # the paper's SGD, at `learning_rate` when given
-                model.compile(learning_rate=learning_rate, jit_compile=jit_compile)
+                model.compile(learning_rate=learning_rate, jit_compile=jit_compile,
+                              **(compile_kwargs or {}))
             else:
-                model.compile(optimizer=opt, jit_compile=jit_compile)
+                model.compile(optimizer=opt, jit_compile=jit_compile, **(compile_kwargs or {}))
         if done:
             model.load_weights(os.path.join(stage_dir, "model.weights.h5"))
             histories[head] = None
