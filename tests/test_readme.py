@@ -3,8 +3,9 @@
 README.md's fenced blocks are parsed: each `fcn-keras ...` line of a ```bash (or plain) block
 runs as a real subprocess of the installed console script, in README order, in one working
 folder; each ```python block runs in its own. Both folders hold what the README names:
-`VOCdevkit/VOC2012` (a tiny VOC-layout set: 40x56 images, labels 0..20 and 255) and `photos/`
-(two JPEGs). The command lines run as a user runs them (no TF_CPP_MIN_LOG_LEVEL of the
+`VOCdevkit/VOC2012` (a tiny VOC-layout set: 40x56 images, labels 0..20 and 255), `photos/`
+(two JPEGs), and `images/`, `masks/` and `class_dict.csv` (a CamVid-like folder pair with
+train and val sub-folders and RGB colour masks). The command lines run as a user runs them (no TF_CPP_MIN_LOG_LEVEL of the
 test's own). The tables below say how each line runs: as written, with arguments that make it
 small and fast (`--width 0.125`, one short epoch), rewritten (a placeholder filled in, an
 offline source of the same data), or skipped for a stated reason (a download, the test suite
@@ -25,6 +26,7 @@ import keras
 import pytest
 
 from .conftest import fcn_keras_cli, make_tiny_voc
+from .data.conftest import make_folder_pair, write_class_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -92,6 +94,18 @@ def _check_evaluate(run, folder):
     assert scores["images"] == len(split.read_text().split())
 
 
+def _check_data_check(run, folder):
+    """The own-data example: both split folders read, the rare class named, no problem."""
+    _quiet(run)
+    assert "folders:train: 6 examples" in run.stdout and "folders:val: 2 examples" in run.stdout
+    assert "sign" in run.stdout and "no problems found" in run.stdout
+
+
+def _check_folder_evaluate(run, folder):
+    _quiet(run)
+    assert "mean IU" in run.stdout and "sign" in run.stdout
+
+
 # Shell lines (comments stripped, `&&` chains split), as written in README.md.
 CLI = {
     'pip install -e ".[export,test]"':
@@ -116,6 +130,12 @@ CLI = {
     "fcn-keras convert fcn8s-heavy-pascal.caffemodel --backbone vgg16 --head 8s -o fcn8s.keras":
         Do(skip="needs the paper's FCN-8s caffemodel (about 540 MB to download)"),
     "fcn-keras zoo": Do(),
+    "fcn-keras data check folders:images,masks --colors class_dict.csv --plot classes.png":
+        Do(creates=("classes.png",), check=_check_data_check),
+    "fcn-keras train --data folders:images,masks --colors class_dict.csv --class-weights "
+    "median_frequency --out run": Do(extra=FAST, creates=("run/model.keras",)),
+    "fcn-keras evaluate --data folders:images,masks --colors class_dict.csv --model "
+    "run/model.keras": Do(check=_check_folder_evaluate),
     "fcn-keras serve demo_output/web":
         Do(skip="serves until Ctrl-C; tests/export/test_web.py runs it on the demo's web folder, "
                 "opens the printed URL in Chromium and segments a photo there"),
@@ -242,6 +262,8 @@ def _param(line, name, do):
 # ----------------------------------------------------------------------------- fixtures
 def _workspace(path):
     make_tiny_voc(str(path / "VOCdevkit" / "VOC2012"))
+    make_folder_pair(path, [f"train/t{i}" for i in range(6)] + ["val/v0", "val/v1"])
+    write_class_dict(path / "class_dict.csv")
     photos = path / "photos"
     photos.mkdir()
     for src in sorted((path / "VOCdevkit" / "VOC2012" / "JPEGImages").glob("*.jpg"))[:2]:
