@@ -123,7 +123,9 @@ def run(args):
         strategy=args.strategy, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
         tensorboard=args.tensorboard, backup_every=args.backup_every,
         verbose=2 if args.quiet else "auto", class_names=train_src.class_names,
-        compile_kwargs=compile_kwargs)
+        compile_kwargs=compile_kwargs,
+        build_kwargs=None if getattr(train_src, "palette", None) is None  # a colour table's colours
+        else {"palette": train_src.palette})
     if training.worker_info()[3]:  # the chief writes the run's summary
         _finish(args, heads, result, val_src)
     return 0

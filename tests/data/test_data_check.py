@@ -64,13 +64,25 @@ def test_train_and_evaluate_on_the_folder_pair(camvid_like, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.search(r"class weights \(median_frequency\): sky [\d.]+, road [\d.]+, car [\d.]+, "
                      r"sign [\d.]+", proc.stdout)
-    assert os.path.exists(out / "model.keras")
+    import keras
+
+    model = keras.saving.load_model(out / "model.keras", compile=False)
+    assert model.class_names == ["sky", "road", "car", "sign"]  # from class_dict.csv
+    assert model.palette == [[128, 128, 128], [128, 64, 128], [64, 0, 128], [192, 128, 128]]
     proc = fcn_keras_cli("evaluate", *common, "--model", str(out / "model.keras"), "--quiet",
                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mean IU" in proc.stdout or "mean_iu" in proc.stdout.lower()
     for name in ("sky", "road", "car", "sign"):
         assert name in proc.stdout
+
+
+def test_data_check_on_a_voc_tree_reads_train_and_val(voc_tree, capsys):
+    root, truth = voc_tree
+    assert main(["data", "check", root, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "voc:train: 3 examples" in out and "voc:val: 2 examples" in out
+    assert re.search(r"^  aeroplane\s+[\d.]+%\s+[\d.]+%", out, re.M)
 
 
 def test_data_check_on_the_synthetic_set_finds_no_problem():
