@@ -35,7 +35,7 @@ __all__ = [
     "IGNORE_LABEL", "DownloadError",
 ]
 
-_SPECS = ("'shapes', 'folders:IMAGES,MASKS', 'voc:PATH', 'sbd:PATH', 'dir:PATH', 'tfds:NAME' "
+_SPECS = ("'shapes', 'voc:PATH', 'sbd:PATH', 'dir:PATH', 'tfds:NAME', 'folders:IMAGES,MASKS' "
           "or a VOC / SBD folder")
 
 

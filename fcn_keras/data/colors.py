@@ -61,10 +61,10 @@ class ColorTable:
         self.unknown_color = unknown_color
         self.name = name
         keys = _keys(self.colors)
-        if len(set(keys.tolist())) != len(keys):
-            dup = [tuple(c) for c, n in zip(self.colors.tolist(), np.unique(keys, return_counts=True)[1]) if n > 1]
+        uniq, counts = np.unique(keys, return_counts=True)
+        if (counts > 1).any():
             raise ValueError(f"{name}: each colour must appear once in the table. Received: "
-                             f"a repeated colour among {dup[:3] or self.colors.tolist()[:3]}")
+                             f"{_rgb(uniq[counts > 1][0])} {int(counts.max())} times")
         bad = (self.labels != IGNORE_LABEL) & ((self.labels < 0) | (self.labels >= self.num_classes))
         if bad.any():
             raise ValueError(f"{name}: each colour's class must be 0..{self.num_classes - 1} or "

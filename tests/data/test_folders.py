@@ -155,6 +155,10 @@ def test_malformed_colour_table_names_the_file_and_line(tmp_path):
         from_folders(*_dirs(tmp_path), "all", colors=str(bad))
     with pytest.raises(FileNotFoundError, match="missing.csv"):
         from_folders(*_dirs(tmp_path), "all", colors=str(tmp_path / "missing.csv"))
+    twice = tmp_path / "twice.csv"
+    twice.write_text("name,r,g,b\nsky,1,2,3\nroad,9,9,9\ncar,1,2,3\n")
+    with pytest.raises(ValueError, match=r"twice\.csv: each colour must appear once.*\(1, 2, 3\) 2 times"):
+        from_folders(*_dirs(tmp_path), "all", colors=str(twice))
     big = tmp_path / "big.json"
     big.write_bytes(b" " * (2 << 20))
     with pytest.raises(ValueError, match=r"big\.json: a colour table must be at most"):
