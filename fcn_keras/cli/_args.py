@@ -53,6 +53,8 @@ def data_args(p, split_default=None, num_classes=True, positional=False):
     p.add_argument("--unknown-color", choices=("error", "ignore"), help="folders: a mask "
                    "colour not in --colors fails naming the file (error, default) or is not "
                    "scored (ignore)")
+    p.add_argument("--mask-suffix", help="folders: what mask names add to the image's name, "
+                   "e.g. _mask (default: detected)")
     p.add_argument("--image-size", help="shapes only: size or 'min,max'")
     p.add_argument("--num-examples", type=int, help="shapes only: examples per split")
     p.add_argument("--skip-invalid", action="store_true",
@@ -78,7 +80,7 @@ def pair(text, name, cast=int):
 
 
 FOLDER_FLAGS = (("colors", "--colors"), ("val_fraction", "--val-fraction"),
-                ("unknown_color", "--unknown-color"))
+                ("unknown_color", "--unknown-color"), ("mask_suffix", "--mask-suffix"))
 
 
 def source(args, split):

@@ -102,3 +102,16 @@ def test_data_check_argument_errors_are_one_line_exit_2(argv, words, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("fcn-keras data check: error: ") and words in err[0]
+
+
+def test_folder_flags_reach_from_folders(tmp_path, capsys):
+    make_folder_pair(tmp_path, ["a", "b"], suffix="_L")
+    csv = write_class_dict(tmp_path / "c.csv")
+    spec = f"folders:{tmp_path / 'images'},{tmp_path / 'masks'}"
+    assert main(["data", "check", spec, "--colors", csv, "--mask-suffix", "_gt", "--quiet"]) == 2
+    assert "must hold image / mask pairs" in capsys.readouterr().err
+    assert main(["data", "check", spec, "--colors", csv, "--val-fraction", "1.5", "--quiet"]) == 2
+    assert "`val_fraction` must be within [0, 1)" in capsys.readouterr().err
+    assert main(["data", "check", spec, "--colors", csv, "--mask-suffix", "_L", "--split", "all",
+                 "--quiet"]) == 0
+    assert "folders:all: 2 examples" in capsys.readouterr().out
