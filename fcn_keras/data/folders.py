@@ -223,9 +223,14 @@ def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=
         pairs, lone_images, lone_masks, suffix = pair_files(images, masks, mask_suffix)
         if split != "all":
             want_val = split == "val"
-            pairs = [p for p in pairs if (hash_fraction(p[0], seed) < val_fraction) == want_val]
+            chosen = [p for p in pairs if (hash_fraction(p[0], seed) < val_fraction) == want_val]
+            if pairs and not chosen:
+                raise ValueError(f"The hash split of the {len(pairs)} pairs in {images} must leave "
+                                 f"at least one in {split!r}. Received: val_fraction={val_fraction}; "
+                                 f"change it, or make images/train and images/val sub-folders")
+            pairs = chosen
     if not pairs:
-        raise ValueError(_no_pairs_message(images, masks, split, lone_images, lone_masks, val_fraction))
+        raise ValueError(_no_pairs_message(images, masks, split, lone_images, lone_masks))
     if lone_images or lone_masks:
         warnings.warn(f"fcn_keras.data: {unpaired_summary(lone_images, lone_masks)}", stacklevel=2)
 
@@ -281,7 +286,7 @@ def unpaired_summary(lone_images, lone_masks):
     return "unpaired files left out: " + "; ".join(parts)
 
 
-def _no_pairs_message(images, masks, split, lone_images, lone_masks, val_fraction):
+def _no_pairs_message(images, masks, split, lone_images, lone_masks):
     if lone_images or lone_masks:
         found = (f"images such as {', '.join(lone_images[:2]) or 'none'}; masks such as "
                  f"{', '.join(lone_masks[:2]) or 'none'}")
@@ -289,7 +294,5 @@ def _no_pairs_message(images, masks, split, lone_images, lone_masks, val_fractio
     else:
         found = "no image files at all"
         hint = "the folders hold no files Pillow reads"
-    if split == "val" and val_fraction == 0:
-        hint = "val_fraction=0 leaves val empty"
     return (f"{images} and {masks} must hold image / mask pairs for split {split!r}. Expected "
             f"images/<name>.<ext> with masks/<name>[suffix].png. Received: {hint}; {found}")

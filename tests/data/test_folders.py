@@ -228,6 +228,9 @@ def test_folder_and_argument_errors(tmp_path):
         from_folders(*_dirs(tmp_path), "all")
     with pytest.raises(ValueError, match=r"`val_fraction` must be within \[0, 1\)"):
         from_folders(*_dirs(tmp_path), num_classes=4, val_fraction=1.5)
+    with pytest.raises(ValueError, match=r"hash split of the 1 pairs .* at least one in 'val'. "
+                                         r"Received: val_fraction=0.0"):
+        from_folders(*_dirs(tmp_path), "val", num_classes=4, val_fraction=0.0)
     (tmp_path / "other").mkdir()
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "other" / "zzz.png")
     with pytest.raises(ValueError, match=r"must hold image / mask pairs.*masks such as .*zzz\.png"):
