@@ -105,7 +105,8 @@ def source(args, split):
         if args.exclude:
             raise ValueError(f"`--exclude` applies to VOC / SBD folders. Received: --data={args.data!r}")
         kw["skip_invalid"] = args.skip_invalid
-        kw.update({key: getattr(args, key) for key, _ in FOLDER_FLAGS if getattr(args, key, None) is not None})
+        kw.update({key: getattr(args, key) for key, _ in FOLDER_FLAGS
+                   if getattr(args, key, None) is not None})
         if getattr(args, "num_classes", None):
             kw["num_classes"] = args.num_classes
     elif not args.data.startswith("tfds:"):  # a folder: VOC / SBD options

@@ -130,8 +130,9 @@ def run(args):
         print("no problems found")
         return 0
     print(f"\n{len(problems)} problem(s):")
-    for where, message in problems[:MAX_PROBLEMS]:
-        print(f"  {message if where and message.startswith(where) else (where + ': ' if where else '') + message}")
+    for where, message in problems[:MAX_PROBLEMS]:  # the message names its file; else add it
+        named = not where or message.startswith(where)
+        print(f"  {message}" if named else f"  {where}: {message}")
     if len(problems) > MAX_PROBLEMS:
         print(f"  ... and {len(problems) - MAX_PROBLEMS} more")
     total = sum(s.examples for s in surveys) + len(problems)

@@ -278,11 +278,11 @@ def _classes(table, class_names, num_classes):
 def unpaired_summary(lone_images, lone_masks):
     """One line: how many images have no mask and masks no image, with the first few names."""
     parts = []
-    for what, other, files in (("image", "mask", lone_images), ("mask", "image", lone_masks)):
+    for what, lacking, files in (("image", "a mask", lone_images), ("mask", "an image", lone_masks)):
         if files:
             shown = ", ".join(files[:_SHOWN]) + (", ..." if len(files) > _SHOWN else "")
-            parts.append(f"{len(files)} {what}{'s' if len(files) > 1 else ''} without a{'n' if other == 'image' else ''} "
-                         f"{other} ({shown})")
+            plural = "s" if len(files) > 1 else ""
+            parts.append(f"{len(files)} {what}{plural} without {lacking} ({shown})")
     return "unpaired files left out: " + "; ".join(parts)
 
 

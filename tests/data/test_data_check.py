@@ -2,7 +2,6 @@
 masks with a class_dict.csv, a rare class (under 2% of pixels), nested sub-folders, a mask
 suffix, and a few unpaired and broken files - as a user runs them (real subprocesses)."""
 
-import os
 import re
 
 import numpy as np
