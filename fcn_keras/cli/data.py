@@ -26,6 +26,9 @@ def _splits(args):
             warnings.simplefilter("ignore")
             whole = source(args, "all")
         unpaired, splits = whole.unpaired, [s for s in whole.splits if s != "all"]
+        if whole.outside:
+            print(f"{len(whole.outside)} file(s) outside the split folders are not used: "
+                  f"{', '.join(whole.outside[:5])}{', ...' if len(whole.outside) > 5 else ''}")
     if args.split:
         splits = [s for s in args.split.split(",") if s]
     return splits, unpaired

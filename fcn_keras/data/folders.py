@@ -5,7 +5,8 @@ Layouts accepted (any depth of sub-folders, any image format Pillow reads)::
     images/a/b.jpg   masks/a/b.png            paired by relative path and stem
     images/b.jpg     masks/b_mask.png         a mask suffix (_mask, _label, _L, ...) detected
     images/train/... masks/train/...          split sub-folders (train, val, test, ...) used
-    images/val/...   masks/val/...            as they are; otherwise a hash split
+    images/val/...   masks/val/...            as they are (files outside them are reported);
+                                              otherwise a hash split
 
 Masks are index PNGs (palette or grayscale, 8 or 16 bit; an RGB mask whose three channels are
 equal counts as grayscale) or RGB colour masks with a colour table (`colors=`, see
@@ -186,7 +187,8 @@ def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=
     Returns:
         a `fcn_keras.data.Source` named `"folders"` with attributes `pairs` (`[(image
         path, mask path)]`), `unpaired` (`{"images": [...], "masks": [...]}`: files without
-        a partner), `mask_suffix`, `palette` (the colour table's colours, or None) and
+        a partner), `outside` (files beside the split sub-folders, not used), `mask_suffix`,
+        `palette` (the colour table's colours, or None) and
         `splits` (the split names available).
 
     Raises:
@@ -211,6 +213,7 @@ def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=
     if split not in splits:
         how = "split sub-folders" if subs else "no split sub-folders: a hash split"
         raise ValueError(f"`split` must be one of {splits} for {images} ({how}). Received: split={split!r}")
+    outside = []
     if subs:
         roots = subs if split == "all" else [split]
         pairs, lone_images, lone_masks, suffix = [], [], [], mask_suffix
@@ -219,6 +222,11 @@ def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=
             pairs += [(f"{sub}/{k}", i, m) for k, i, m in p]
             lone_images += li
             lone_masks += lm
+        outside = [path for root in (images, masks) for key, path in sorted(_walk(root).items())
+                   if key.split("/", 1)[0] not in subs]
+        if outside:
+            warnings.warn(f"fcn_keras.data: {len(outside)} file(s) outside the split folders "
+                          f"{subs} are not used ({', '.join(outside[:_SHOWN])})", stacklevel=2)
     else:
         pairs, lone_images, lone_masks, suffix = pair_files(images, masks, mask_suffix)
         if split != "all":
@@ -248,6 +256,7 @@ def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=
     src._load_fn = python_loader(weakref.ref(src), load, lambda image_path, mask_path: mask_path)
     src.pairs = list(zip(image_paths, mask_paths))
     src.unpaired = {"images": lone_images, "masks": lone_masks}
+    src.outside = outside
     src.mask_suffix = suffix
     src.palette = None if table is None else table.palette()
     src.splits = splits

@@ -114,3 +114,14 @@ def test_folder_flags_reach_from_folders(tmp_path, capsys):
     assert main(["data", "check", spec, "--colors", csv, "--mask-suffix", "_L", "--split", "all",
                  "--quiet"]) == 0
     assert "folders:all: 2 examples" in capsys.readouterr().out
+
+
+def test_data_check_reads_each_split_folder_and_names_stray_files(tmp_path, capsys):
+    make_folder_pair(tmp_path, ["train/a", "train/b", "val/c", "test/d", "stray"])
+    csv = write_class_dict(tmp_path / "c.csv")
+    spec = f"folders:{tmp_path / 'images'},{tmp_path / 'masks'}"
+    assert main(["data", "check", spec, "--colors", csv, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "folders:test: 1 examples" in out and "folders:train: 2 examples" in out
+    assert "folders:val: 1 examples" in out
+    assert re.search(r"2 file\(s\) outside the split folders are not used: .*stray\.jpg", out)

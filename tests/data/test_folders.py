@@ -76,6 +76,10 @@ def test_split_sub_folders_are_used_as_they_are(tmp_path):
     assert len(train) == 3 and len(val) == 2 and train.splits == ["train", "val", "all"]
     assert all("/val/" in i.replace(os.sep, "/") for i, _ in val.pairs)
     assert len(from_folders(*_dirs(tmp_path), "all", colors=csv)) == 5
+    make_folder_pair(tmp_path, ["stray"])  # beside the split folders: reported, not used
+    with pytest.warns(UserWarning, match=r"2 file\(s\) outside the split folders \['train', 'val'\].*stray\.jpg"):
+        stray = from_folders(*_dirs(tmp_path), "all", colors=csv)
+    assert len(stray) == 5 and sorted(os.path.basename(p) for p in stray.outside) == ["stray.jpg", "stray.png"]
     with pytest.raises(ValueError, match=r"`split` must be one of \['train', 'val', 'all'\].*test"):
         from_folders(*_dirs(tmp_path), "test", colors=csv)
 
