@@ -136,3 +136,13 @@ def test_compile_class_weights_train_and_survive_a_keras_round_trip(tmp_path):
         model.compile(class_weights=[1, 2])
     with pytest.raises(ValueError, match="only with the default loss"):
         model.compile(loss=losses.DiceLoss(), class_weights=[1, 1, 1, 1])
+
+
+def test_train_offers_every_loss():
+    """`fcn-keras train --loss` lists its choices without importing Keras: the same names."""
+    from fcn_keras.cli import make_parser
+
+    parser = make_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    loss = next(a for a in train._actions if a.dest == "loss")
+    assert tuple(loss.choices) == losses.LOSSES
