@@ -11,6 +11,10 @@ Large photos: the network sees the image with its longest side at most `max_size
 (bilinear, 64 rows at a time) before the argmax, so labels and scores always have the
 photo's size and memory stays bounded by the network's input. Artefacts exported with a fixed
 input size take every image resized to that size, and their scores are resized back the same way.
+
+Tiles: `Predictor(..., tile=512)` (or "auto") computes what the network sees in tiles whose
+logits equal the whole image's (`fcn_keras.tiling`), so `max_size=0` (full resolution) needs
+only one tile's memory; at full resolution labels and scores are written as tiles complete.
 """
 
 import os
@@ -20,6 +24,7 @@ import numpy as np
 
 from fcn_keras.conventions import DEFAULT_MAX_SIZE, IGNORE_LABEL, class_metadata
 ROWS = 64  # rows of full-size scores made at a time: bounds the memory of the resize
+TILE_BUDGET = 1 << 30  # bytes of activations a tile may use with tile="auto"
 
 
 def _export_api():
@@ -46,6 +51,11 @@ class Predictor:
             down and their scores resized back); 0 or None = full resolution. Ignored by
             artefacts with a fixed input size.
         num_threads: CPU threads for the TFLite / ONNX runtimes (None: their default).
+        tile: None (the whole image at once), a tile size in pixels (a multiple of the net's
+            output stride, 32), or "auto" (the largest tile whose activations fit
+            `tile_budget` bytes). Tiled logits equal the whole image's (`fcn_keras.tiling`).
+            Not for artefacts with a fixed input size.
+        tile_budget: bytes of activations a tile may use with tile="auto" (default 1 GiB).
         precision: what a Keras model (a keras.Model, .keras, weights file, zoo name) computes
             in: "float32" or "bfloat16" (a copy with bfloat16 weights and compute,
             `fcn_keras.models.with_precision`: half the weight memory, labels equal to
@@ -70,7 +80,7 @@ class Predictor:
 
     def __init__(self, model, *, backbone=None, head=None, num_classes=None, width=None,
                  class_names=None, palette=None, max_size=DEFAULT_MAX_SIZE, num_threads=None,
-                 precision=None):
+                 precision=None, tile=None, tile_budget=TILE_BUDGET):
         import keras
 
         from fcn_keras.models.precision import PRECISIONS
@@ -84,7 +94,7 @@ class Predictor:
                              f"Received: max_size={max_size!r}")
         self.max_size = max_size or None
         arch = {"backbone": backbone, "head": head, "num_classes": num_classes, "width": width}
-        meta = {}
+        meta, self._model = {}, None
         if isinstance(model, keras.Model):
             from fcn_keras.loading import refuse_arch
 
@@ -107,6 +117,33 @@ class Predictor:
         self.class_names, self.palette = class_metadata(
             self.num_classes, class_names if class_names is not None else meta.get("class_names"),
             palette if palette is not None else meta.get("palette"))
+        self.tile, self.tile_spec = self._tiling(tile, tile_budget, meta)
+
+    def _tiling(self, tile, budget, meta):
+        """(core tile size or None, `tiling.TileSpec` or None) for `tile`."""
+        if tile is None:
+            return None, None
+        if tile != "auto" and (isinstance(tile, bool) or not isinstance(tile, int) or tile <= 0):
+            raise ValueError(f'`tile` must be None, "auto" or a positive number of pixels. Received: tile={tile!r}')
+        if self.fixed_size:
+            raise ValueError(f"{self.source} takes a fixed input size {tuple(self.fixed_size)}: it cannot "
+                             "be tiled (tiles need a model that takes any size)")
+        from fcn_keras import tiling
+
+        if self._model is not None:
+            spec = tiling.tile_spec(self._model)
+        else:
+            arch = meta.get("model") or {}
+            if not (arch.get("backbone") and arch.get("head")):
+                raise ValueError(f"{self.source} does not say its backbone and head (its metadata), "
+                                 "which tiling needs for the receptive field")
+            spec = tiling.tile_spec_for(arch["backbone"], arch["head"])
+        if tile == "auto":
+            return spec.tile_for_budget(budget), spec
+        if tile % spec.grid:
+            raise ValueError(f"`tile` must be a multiple of {spec.grid} pixels (the net's output stride), "
+                             f"so tiles start on its grid. Received: tile={tile}")
+        return tile, spec
 
     def _load(self, spec, arch, num_threads):
         from fcn_keras import loading
@@ -142,6 +179,7 @@ class Predictor:
         if self._precision is not None and self._precision != model_precision(model):
             model = with_precision(model, self._precision)
         self.precision = model_precision(model)
+        self._model = model
         self._call, self.fixed_size = _keras_call(model)
         self.num_classes = int(model.outputs[0].shape[-1])
         return {"class_names": getattr(model, "class_names", None), "palette": getattr(model, "palette", None)}
@@ -175,21 +213,47 @@ class Predictor:
         h, w = image.shape[:2]
         size = self.network_size(h, w)
         x = image if size == (h, w) else _resize_image(image, size)
-        small = self._call(x[None])[0]
-        if small.shape != size + (self.num_classes,):
-            raise ValueError(f"{self.source} returned scores of shape {small.shape} for a {size} input; "
-                             f"expected {size + (self.num_classes,)}")
         c = self.num_classes
         if scores_out is None and return_scores:
             scores_out = np.empty((h, w, c), np.float32)
         if scores_out is not None and tuple(scores_out.shape) != (h, w, c):
             raise ValueError(f"`scores_out` must have shape {(h, w, c)}. Received {tuple(scores_out.shape)}")
         labels = np.empty((h, w), np.uint8)
+        if size == (h, w) and self.tile:  # full size: each tile's labels and scores go straight out
+            for (y0, y1, x0, x1), core in self._tiles(x):
+                labels[y0:y1, x0:x1] = core.argmax(-1)
+                if scores_out is not None:
+                    scores_out[y0:y1, x0:x1] = core
+            return labels, scores_out
+        if self.tile:
+            small = np.empty(size + (c,), np.float32)
+            for (y0, y1, x0, x1), core in self._tiles(x):
+                small[y0:y1, x0:x1] = core
+        else:
+            small = self._scores(x)
         for y0, y1, rows in resize_rows(small, h, w):
             labels[y0:y1] = rows.argmax(-1)
             if scores_out is not None:
                 scores_out[y0:y1] = rows
         return labels, scores_out
+
+    def _scores(self, x):
+        """The network's scores (h, w, C) float32 for one image x (h, w, 3) uint8, whole."""
+        scores = self._call(x[None])[0]
+        expected = x.shape[:2] + (self.num_classes,)
+        if scores.shape != expected:
+            raise ValueError(f"{self.source} returned scores of shape {scores.shape} for a "
+                             f"{x.shape[:2]} input; expected {expected}")
+        return scores
+
+    def _tiles(self, x):
+        """Yields ((y0, y1, x0, x1), scores of those pixels) tile by tile, equal to the whole
+        image's scores there (`fcn_keras.tiling.plan`)."""
+        from fcn_keras.tiling import plan
+
+        for (y0, y1, x0, x1), (iy0, iy1, ix0, ix1) in plan(x.shape[0], x.shape[1], self.tile, self.tile_spec):
+            scores = self._scores(np.ascontiguousarray(x[iy0:iy1, ix0:ix1]))
+            yield (y0, y1, x0, x1), scores[y0 - iy0:y1 - iy0, x0 - ix0:x1 - ix0]
 
 
 def resize_rows(scores, height, width, rows=ROWS):

@@ -1,0 +1,114 @@
+"""Exact tiled inference (`fcn_keras.tiling`, `Predictor(tile=...)`): tiled logits equal the
+whole image's on every architecture, at any size, borders included; tiles with half the
+derived margin, or off the grid, do not (so the margin and grid are what make it exact)."""
+
+import numpy as np
+import pytest
+
+from fcn_keras import tiling
+from fcn_keras.models import registry
+from fcn_keras.models.fcn import FCN
+from fcn_keras.predict import Predictor
+from tests.conftest import random_scores
+
+RTOL = 1e-5  # of the largest logit
+
+
+def _model(backbone, head, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return random_scores(FCN(backbone, head, num_classes=5, width=0.0625), seed)
+
+
+def _image(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _tiled_scores(model, image, tile, spec):
+    """Scores computed tile by tile with `spec` (maybe a deliberately wrong one)."""
+    call = Predictor(model, max_size=0)
+    out = np.zeros(image.shape[:2] + (5,), np.float32)
+    for (y0, y1, x0, x1), (iy0, iy1, ix0, ix1) in tiling.plan(*image.shape[:2], tile, spec):
+        s = call._scores(np.ascontiguousarray(image[iy0:iy1, ix0:ix1]))
+        out[y0:y1, x0:x1] = s[y0 - iy0:y1 - iy0, x0 - ix0:x1 - ix0]
+    return out
+
+
+def _rel(a, b):
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+@pytest.mark.parametrize("backbone,head", registry.architectures())
+def test_tiles_equal_the_whole_image(backbone, head):
+    model = _model(backbone, head)
+    whole, tiled = Predictor(model, max_size=0), Predictor(model, max_size=0, tile=64)
+    for h, w in [(1, 1), (33, 47), (130, 171)]:
+        image = _image(h, w)
+        labels, scores = whole.predict(image)
+        tl, ts = tiled.predict(image)
+        assert np.abs(scores).max() > 0.01  # a model that says something
+        assert _rel(ts, scores) <= RTOL, (h, w)
+        top2 = np.sort(scores, -1)[..., -2:]
+        clear = top2[..., 1] - top2[..., 0] > 1e-4 * np.abs(scores).max()
+        np.testing.assert_array_equal(tl[clear], labels[clear])
+
+
+@pytest.mark.parametrize("backbone", registry.backbones())
+def test_tiles_equal_the_whole_of_a_large_odd_image(backbone):
+    head = registry.heads(backbone)[-1]
+    model = _model(backbone, head)
+    image = _image(700, 900, seed=1)
+    _, scores = Predictor(model, max_size=0).predict(image)
+    _, ts = Predictor(model, max_size=0, tile=256).predict(image)
+    assert _rel(ts, scores) <= RTOL
+
+
+@pytest.mark.parametrize("backbone", registry.backbones())
+def test_half_the_margin_or_tiles_off_the_grid_are_not_exact(backbone):
+    model = _model(backbone, "8s")
+    spec = tiling.tile_spec(model)
+    image = _image(520, 610, seed=2)
+    _, scores = Predictor(model, max_size=0).predict(image)
+    assert _rel(_tiled_scores(model, image, 128, spec), scores) <= RTOL
+    half = spec.before // 2 // spec.grid * spec.grid
+    short = tiling.TileSpec(spec.grid, half, half)
+    assert _rel(_tiled_scores(model, image, 128, short), scores) > 10 * RTOL
+    off_grid = tiling.TileSpec(spec.grid // 2, spec.before, spec.after)
+    assert _rel(_tiled_scores(model, image, 112, off_grid), scores) > 10 * RTOL
+
+
+def test_the_grid_comes_from_the_registry_and_the_margin_from_the_layers():
+    for backbone, head in registry.architectures():
+        spec = tiling.tile_spec(_model(backbone, head))
+        assert spec.grid == 32
+        assert spec.before % 32 == 0 and spec.after % 32 == 0
+    # a deeper receptive field gives a larger margin: GoogLeNet's is wider than AlexNet's
+    assert tiling.tile_spec_for("googlenet", "32s").before > tiling.tile_spec_for("alexnet", "32s").before
+
+
+def test_auto_tile_follows_the_memory_budget():
+    spec = tiling.tile_spec_for("vgg16", "8s")
+    small, large = spec.tile_for_budget(256 << 20), spec.tile_for_budget(4 << 30)
+    assert small % 32 == 0 and large % 32 == 0 and 32 <= small < large
+    p = Predictor(_model("alexnet", "32s"), max_size=0, tile="auto", tile_budget=64 << 20)
+    assert p.tile == p.tile_spec.tile_for_budget(64 << 20)
+
+
+def test_resized_images_tile_too():
+    model = _model("alexnet", "8s")
+    image = _image(300, 500, seed=3)
+    _, scores = Predictor(model, max_size=160).predict(image)
+    _, ts = Predictor(model, max_size=160, tile=64).predict(image)
+    assert ts.shape == scores.shape == (300, 500, 5)
+    assert _rel(ts, scores) <= RTOL
+
+
+def test_bad_tiles_are_refused_by_name():
+    model = _model("alexnet", "32s")
+    with pytest.raises(ValueError, match=r"multiple of 32.*tile=50"):
+        Predictor(model, tile=50)
+    with pytest.raises(ValueError, match=r"tile=-32"):
+        Predictor(model, tile=-32)
+    with pytest.raises(ValueError, match=r"tile='big'"):
+        Predictor(model, tile="big")
