@@ -112,3 +112,52 @@ def test_bad_tiles_are_refused_by_name():
         Predictor(model, tile=-32)
     with pytest.raises(ValueError, match=r"tile='big'"):
         Predictor(model, tile="big")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """An FCN-8s AlexNet (width 1/16, random score layers) as .keras, SavedModel, TFLite, ONNX."""
+    from fcn_keras.export import export
+
+    model = _model("alexnet", "8s", seed=4)
+    root = tmp_path_factory.mktemp("tiling_exports")
+    paths = {"keras": str(root / "m.keras")}
+    model.save(paths["keras"])
+    for fmt, name in (("saved_model", "m_saved_model"), ("tflite", "m.tflite"), ("onnx", "m.onnx")):
+        paths[fmt] = str(root / name)
+        export(model, paths[fmt], format=fmt)
+    return paths
+
+
+@pytest.mark.parametrize("fmt", ["keras", "saved_model", "tflite", "onnx"])
+def test_every_artefact_tiles_exactly(exported, fmt):
+    image = _image(230, 300, seed=5)
+    _, scores = Predictor(exported[fmt], max_size=0).predict(image)
+    p = Predictor(exported[fmt], max_size=0, tile=64)
+    expected = tiling.tile_spec_for("alexnet", "8s")
+    assert (p.tile_spec.grid, p.tile_spec.before, p.tile_spec.after) == (expected.grid, expected.before, expected.after)
+    _, ts = p.predict(image)
+    assert _rel(ts, scores) <= RTOL, fmt
+
+
+def test_predict_command_tiles(exported, tmp_path):
+    from PIL import Image
+
+    from tests.conftest import fcn_keras_cli
+
+    Image.fromarray(_image(150, 170, seed=6)).save(tmp_path / "a.png")
+    outs = {}
+    for tile in (None, "64"):
+        out = tmp_path / f"out_{tile}"
+        args = ["predict", str(tmp_path / "a.png"), "--model", exported["onnx"], "--out", str(out),
+                "--max-size", "0", "--save-scores"] + (["--tile", tile] if tile else [])
+        run = fcn_keras_cli(*args, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        outs[tile] = np.load(out / "a.png_scores.npy").astype(np.float32)
+        if tile:
+            assert "tiles of 64x64 px" in run.stdout
+    # float16 files: the tolerance of float16 rounding
+    assert _rel(outs["64"], outs[None]) <= 1e-3
+    bad = fcn_keras_cli("predict", str(tmp_path / "a.png"), "--model", exported["onnx"], "--out",
+                        str(tmp_path / "bad"), "--tile", "0", timeout=120)
+    assert bad.returncode == 2 and "--tile" in bad.stderr and "Traceback" not in bad.stderr
