@@ -56,6 +56,10 @@ class Predictor:
             `tile_budget` bytes). Tiled logits equal the whole image's (`fcn_keras.tiling`).
             Not for artefacts with a fixed input size.
         tile_budget: bytes of activations a tile may use with tile="auto" (default 1 GiB).
+        tta: test-time augmentation: None, "flip", "scales=0.5,0.75,1,1.25,1.5", both
+            ("flip,scales=..."), or a `TTA`. The scores are then the log of the softmax
+            probabilities averaged over the flips and scales (each scale computed at its own
+            size, tiled when `tile` is set, and resized back to the size the network sees).
         precision: what a Keras model (a keras.Model, .keras, weights file, zoo name) computes
             in: "float32" or "bfloat16" (a copy with bfloat16 weights and compute,
             `fcn_keras.models.with_precision`: half the weight memory, labels equal to
@@ -80,7 +84,7 @@ class Predictor:
 
     def __init__(self, model, *, backbone=None, head=None, num_classes=None, width=None,
                  class_names=None, palette=None, max_size=DEFAULT_MAX_SIZE, num_threads=None,
-                 precision=None, tile=None, tile_budget=TILE_BUDGET):
+                 precision=None, tile=None, tile_budget=TILE_BUDGET, tta=None):
         import keras
 
         from fcn_keras.models.precision import PRECISIONS
@@ -89,6 +93,7 @@ class Predictor:
             raise ValueError(f"`precision` must be None (the model's own) or one of {PRECISIONS}. "
                              f"Received: precision={precision!r}")
         self._precision = precision
+        self.tta = TTA.parse(tta)
         if max_size is not None and (not isinstance(max_size, int) or max_size < 0):
             raise ValueError(f"`max_size` must be a non-negative int (0: full resolution). "
                              f"Received: max_size={max_size!r}")
@@ -118,6 +123,9 @@ class Predictor:
             self.num_classes, class_names if class_names is not None else meta.get("class_names"),
             palette if palette is not None else meta.get("palette"))
         self.tile, self.tile_spec = self._tiling(tile, tile_budget, meta)
+        if self.tta and self.fixed_size and self.tta.scales != (1.0,):
+            raise ValueError(f"{self.source} takes a fixed input size {tuple(self.fixed_size)}: TTA scales "
+                             f"need a model that takes any size (flip alone works). Received: tta={str(self.tta)!r}")
 
     def _tiling(self, tile, budget, meta):
         """(core tile size or None, `tiling.TileSpec` or None) for `tile`."""
@@ -204,8 +212,8 @@ class Predictor:
                 the scores are written into, 64 rows at a time, instead of a new array.
 
         Returns:
-            (labels uint8 (H, W) class ids, scores (H, W, C) float32 logits or `scores_out`,
-            or None when neither is asked for).
+            (labels uint8 (H, W) class ids, scores (H, W, C) float32 logits (with `tta`:
+            log-probabilities) or `scores_out`, or None when neither is asked for).
         """
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
@@ -219,23 +227,45 @@ class Predictor:
         if scores_out is not None and tuple(scores_out.shape) != (h, w, c):
             raise ValueError(f"`scores_out` must have shape {(h, w, c)}. Received {tuple(scores_out.shape)}")
         labels = np.empty((h, w), np.uint8)
-        if size == (h, w) and self.tile:  # full size: each tile's labels and scores go straight out
+        if size == (h, w) and self.tile and not self.tta:  # each tile's labels and scores go straight out
             for (y0, y1, x0, x1), core in self._tiles(x):
                 labels[y0:y1, x0:x1] = core.argmax(-1)
                 if scores_out is not None:
                     scores_out[y0:y1, x0:x1] = core
             return labels, scores_out
-        if self.tile:
-            small = np.empty(size + (c,), np.float32)
-            for (y0, y1, x0, x1), core in self._tiles(x):
-                small[y0:y1, x0:x1] = core
-        else:
-            small = self._scores(x)
+        small = self._augmented(x) if self.tta else self._network(x)
         for y0, y1, rows in resize_rows(small, h, w):
             labels[y0:y1] = rows.argmax(-1)
             if scores_out is not None:
                 scores_out[y0:y1] = rows
         return labels, scores_out
+
+    def _network(self, x):
+        """The network's scores (h, w, C) float32 for x (h, w, 3) uint8: whole, or tile by tile."""
+        if not self.tile:
+            return self._scores(x)
+        out = np.empty(x.shape[:2] + (self.num_classes,), np.float32)
+        for (y0, y1, x0, x1), core in self._tiles(x):
+            out[y0:y1, x0:x1] = core
+        return out
+
+    def _augmented(self, x):
+        """Test-time augmentation: log of the softmax probabilities averaged over `tta.scales`
+        (each computed at its own size, resized back as `predict` resizes) and, with
+        `tta.flip`, the horizontal mirror of each. (h, w, C) float32."""
+        size = x.shape[:2]
+        total, n = None, 0
+        for scale in self.tta.scales:
+            scaled = tuple(max(1, round(d * scale)) for d in size)
+            xs = x if scaled == size else _resize_image(x, scaled)
+            for flip in (False, True) if self.tta.flip else (False,):
+                scores = self._network(np.ascontiguousarray(xs[:, ::-1]) if flip else xs)
+                probs = _softmax(scores[:, ::-1] if flip else scores)
+                if scaled != size:
+                    probs = np.concatenate([rows for _, _, rows in resize_rows(probs, *size)])
+                total = probs if total is None else total + probs
+                n += 1
+        return np.log(np.maximum(total / n, np.finfo(np.float32).tiny))
 
     def _scores(self, x):
         """The network's scores (h, w, C) float32 for one image x (h, w, 3) uint8, whole."""
@@ -254,6 +284,50 @@ class Predictor:
         for (y0, y1, x0, x1), (iy0, iy1, ix0, ix1) in plan(x.shape[0], x.shape[1], self.tile, self.tile_spec):
             scores = self._scores(np.ascontiguousarray(x[iy0:iy1, ix0:ix1]))
             yield (y0, y1, x0, x1), scores[y0 - iy0:y1 - iy0, x0 - ix0:x1 - ix0]
+
+
+class TTA:
+    """Test-time augmentation: `flip` (bool: also the horizontal mirror) and `scales` (the
+    factors each image is resized by; 1.0 is the image as the network would see it).
+
+    `TTA.parse("flip")`, `TTA.parse("flip,scales=0.5,0.75,1,1.25,1.5")`, `TTA.parse("scales=1,2")`.
+    """
+
+    def __init__(self, flip=False, scales=(1.0,)):
+        scales = tuple(float(s) for s in scales)
+        if not scales or any(not np.isfinite(s) or s <= 0 or s > 4 for s in scales):
+            raise ValueError(f"TTA scales must be numbers in (0, 4]. Received: scales={scales!r}")
+        self.flip, self.scales = bool(flip), scales
+
+    @classmethod
+    def parse(cls, spec):
+        """A `TTA` from None (none), a `TTA`, or text: "flip", "scales=a,b,...", or both
+        ("flip,scales=0.5,1,1.5")."""
+        if spec is None or isinstance(spec, cls):
+            return spec
+        text = str(spec).replace(" ", "")
+        flip, _, scales = text.partition("scales=")
+        flip = flip.rstrip(",")
+        if flip not in ("", "flip") or (not flip and not scales):
+            raise ValueError(f'`tta` must be "flip", "scales=a,b,..." or "flip,scales=a,b,...". '
+                             f"Received: tta={spec!r}")
+        try:
+            factors = [float(v) for v in scales.split(",") if v] if scales else [1.0]
+        except ValueError:
+            raise ValueError(f"TTA scales must be numbers. Received: tta={spec!r}") from None
+        return cls(flip=flip == "flip", scales=factors)
+
+    def __repr__(self):
+        return f"TTA(flip={self.flip}, scales={self.scales})"
+
+    def __str__(self):
+        parts = (["flip"] if self.flip else []) + [f"scales={','.join(f'{s:g}' for s in self.scales)}"]
+        return ",".join(parts)
+
+
+def _softmax(scores):
+    e = np.exp(scores - scores.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 def resize_rows(scores, height, width, rows=ROWS):

@@ -103,10 +103,10 @@ def run(args):
         warnings.filterwarnings("ignore", message=".* computes in bfloat16;")
         if args.weights:
             predictor = Predictor(load_model(weights=args.weights, **arch), max_size=args.max_size,
-                                  precision=args.precision, tile=args.tile)
+                                  precision=args.precision, tile=args.tile, tta=args.tta)
         else:
             predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads,
-                                  precision=args.precision, tile=args.tile, **arch)
+                                  precision=args.precision, tile=args.tile, tta=args.tta, **arch)
     names = _named_classes(args.class_names, predictor.num_classes)
     if names is not None:
         predictor.class_names, _ = class_metadata(predictor.num_classes, names, predictor.palette)
@@ -121,6 +121,8 @@ def run(args):
             spec = predictor.tile_spec
             print(f"tiles of {predictor.tile}x{predictor.tile} px with a {spec.before} px margin "
                   "(logits equal to the whole image's)")
+        if predictor.tta:
+            print(f"test-time augmentation: {predictor.tta} (probabilities averaged)")
         if predictor._note:
             print(f"note: {predictor._note}")
     failures, reduced = [], 0
@@ -191,7 +193,11 @@ def register(subparsers):
     p.add_argument("--tile", type=tile_arg, metavar="N|auto",
                    help="compute in tiles of N x N pixels (a multiple of 32), or 'auto' (the largest "
                         "that fits 1 GiB of activations); logits equal to the whole image's")
-    p.add_argument("--save-scores", action="store_true", help="also write <name>_scores.npy (float16 logits)")
+    p.add_argument("--tta", metavar="SPEC",
+                   help="test-time augmentation: 'flip', 'scales=0.5,0.75,1,1.25,1.5' or both "
+                        "('flip,scales=...'): softmax probabilities averaged")
+    p.add_argument("--save-scores", action="store_true",
+                   help="also write <name>_scores.npy (float16 logits; log-probabilities with --tta)")
     p.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1 (default: 0.5)")
     p.add_argument("--legend", action="store_true", help="add a legend to the overlays")
