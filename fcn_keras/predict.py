@@ -60,6 +60,10 @@ class Predictor:
             ("flip,scales=..."), or a `TTA`. The scores are then the log of the softmax
             probabilities averaged over the flips and scales (each scale computed at its own
             size, tiled when `tile` is set, and resized back to the size the network sees).
+        refine: None, "crf" (a dense CRF over the probabilities and the image, DeepLab's
+            defaults: `fcn_keras.refine.CRF`), "crf:iterations=5,..." or a `CRF`; run at the
+            size the network sees, after `tta`; scores are then log-probabilities. Needs the
+            extra `pip install "fcn-keras[crf]"`.
         precision: what a Keras model (a keras.Model, .keras, weights file, zoo name) computes
             in: "float32" or "bfloat16" (a copy with bfloat16 weights and compute,
             `fcn_keras.models.with_precision`: half the weight memory, labels equal to
@@ -84,7 +88,7 @@ class Predictor:
 
     def __init__(self, model, *, backbone=None, head=None, num_classes=None, width=None,
                  class_names=None, palette=None, max_size=DEFAULT_MAX_SIZE, num_threads=None,
-                 precision=None, tile=None, tile_budget=TILE_BUDGET, tta=None):
+                 precision=None, tile=None, tile_budget=TILE_BUDGET, tta=None, refine=None):
         import keras
 
         from fcn_keras.models.precision import PRECISIONS
@@ -94,6 +98,11 @@ class Predictor:
                              f"Received: precision={precision!r}")
         self._precision = precision
         self.tta = TTA.parse(tta)
+        from fcn_keras.refine import CRF
+
+        self.refine = CRF.parse(refine)
+        if self.refine:
+            CRF.backend()  # a missing extra is said before any work
         if max_size is not None and (not isinstance(max_size, int) or max_size < 0):
             raise ValueError(f"`max_size` must be a non-negative int (0: full resolution). "
                              f"Received: max_size={max_size!r}")
@@ -212,8 +221,8 @@ class Predictor:
                 the scores are written into, 64 rows at a time, instead of a new array.
 
         Returns:
-            (labels uint8 (H, W) class ids, scores (H, W, C) float32 logits (with `tta`:
-            log-probabilities) or `scores_out`, or None when neither is asked for).
+            (labels uint8 (H, W) class ids, scores (H, W, C) float32 logits (with `tta` or
+            `refine`: log-probabilities) or `scores_out`, or None when neither is asked for).
         """
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
@@ -227,13 +236,16 @@ class Predictor:
         if scores_out is not None and tuple(scores_out.shape) != (h, w, c):
             raise ValueError(f"`scores_out` must have shape {(h, w, c)}. Received {tuple(scores_out.shape)}")
         labels = np.empty((h, w), np.uint8)
-        if size == (h, w) and self.tile and not self.tta:  # each tile's labels and scores go straight out
+        if size == (h, w) and self.tile and not (self.tta or self.refine):  # tiles go straight out
             for (y0, y1, x0, x1), core in self._tiles(x):
                 labels[y0:y1, x0:x1] = core.argmax(-1)
                 if scores_out is not None:
                     scores_out[y0:y1, x0:x1] = core
             return labels, scores_out
         small = self._augmented(x) if self.tta else self._network(x)
+        if self.refine:
+            probs = np.exp(small) if self.tta else _softmax(small)
+            small = np.log(np.maximum(self.refine(x, probs), np.finfo(np.float32).tiny))
         for y0, y1, rows in resize_rows(small, h, w):
             labels[y0:y1] = rows.argmax(-1)
             if scores_out is not None:

@@ -103,10 +103,12 @@ def run(args):
         warnings.filterwarnings("ignore", message=".* computes in bfloat16;")
         if args.weights:
             predictor = Predictor(load_model(weights=args.weights, **arch), max_size=args.max_size,
-                                  precision=args.precision, tile=args.tile, tta=args.tta)
+                                  precision=args.precision, tile=args.tile, tta=args.tta,
+                                  refine=args.refine)
         else:
             predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads,
-                                  precision=args.precision, tile=args.tile, tta=args.tta, **arch)
+                                  precision=args.precision, tile=args.tile, tta=args.tta,
+                                  refine=args.refine, **arch)
     names = _named_classes(args.class_names, predictor.num_classes)
     if names is not None:
         predictor.class_names, _ = class_metadata(predictor.num_classes, names, predictor.palette)
@@ -123,6 +125,8 @@ def run(args):
                   "(logits equal to the whole image's)")
         if predictor.tta:
             print(f"test-time augmentation: {predictor.tta} (probabilities averaged)")
+        if predictor.refine:
+            print(f"refinement: dense CRF ({predictor.refine})")
         if predictor._note:
             print(f"note: {predictor._note}")
     failures, reduced = [], 0
@@ -196,8 +200,12 @@ def register(subparsers):
     p.add_argument("--tta", metavar="SPEC",
                    help="test-time augmentation: 'flip', 'scales=0.5,0.75,1,1.25,1.5' or both "
                         "('flip,scales=...'): softmax probabilities averaged")
+    p.add_argument("--refine", metavar="crf[:name=value,...]",
+                   help="refine with a dense CRF over the probabilities and the photo (DeepLab's "
+                        "defaults; e.g. crf:iterations=5); needs pip install \"fcn-keras[crf]\"")
     p.add_argument("--save-scores", action="store_true",
-                   help="also write <name>_scores.npy (float16 logits; log-probabilities with --tta)")
+                   help="also write <name>_scores.npy (float16 logits; log-probabilities with --tta "
+                        "or --refine)")
     p.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1 (default: 0.5)")
     p.add_argument("--legend", action="store_true", help="add a legend to the overlays")
