@@ -116,7 +116,7 @@ class CRF:
         crf.setUnaryEnergy(np.ascontiguousarray(unary, np.float32))
         crf.addPairwiseGaussian(sxy=self.gaussian_xy, compat=self.gaussian_weight)
         crf.addPairwiseBilateral(sxy=self.bilateral_xy, srgb=self.bilateral_rgb,
-                                 rgbim=np.ascontiguousarray(image), compat=self.bilateral_weight)
+                                 rgbim=np.require(image, np.uint8, ["C", "W"]), compat=self.bilateral_weight)
         q = np.asarray(crf.inference(self.iterations), np.float32)  # (C, H * W)
         return q.T.reshape(h, w, c)
 

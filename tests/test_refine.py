@@ -25,6 +25,7 @@ def test_the_crf_snaps_labels_to_the_colour_edge():
     image, probs, truth = _toy()
     before = probs.argmax(-1)
     assert (before == truth).mean() < 0.9            # 10 columns wrong
+    image.flags.writeable = False  # as Pillow's arrays are
     after = CRF()(image, probs)
     assert after.shape == probs.shape and np.allclose(after.sum(-1), 1, atol=1e-4)
     np.testing.assert_array_equal(after.argmax(-1), truth)
