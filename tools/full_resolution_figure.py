@@ -16,12 +16,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
-def _caption(image, text):
+def _caption(image, text, scale):
+    """`image` enlarged `scale` times (nearest), with `text` under it."""
     import numpy as np
     from PIL import Image, ImageDraw
 
     from fcn_keras.viz import _font
 
+    image = np.asarray(Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale),
+                                                     Image.NEAREST))
     h, w = image.shape[:2]
     canvas = Image.new("RGB", (w, h + 22), "white")
     canvas.paste(Image.fromarray(image), (0, 0))
@@ -55,17 +58,17 @@ def main():
     for i in args.images:
         image, truth = (np.asarray(a) for a in examples[i])
         image = soft(image)
-        cells = [_caption(image, "photo (soft edges)")]
+        cells = [_caption(image, "photo (soft edges)", args.scale)]
         for name, predictor in (("plain", plain), ("flip + CRF", refined)):
             labels, _ = predictor.predict(image, return_scores=False)
             miou = scores_from_confusion(confusion_matrix(truth, labels, 4))["mean_iou"]
             bf = BoundaryF(4)
             bf.update(truth, labels)
             cells.append(_caption(viz.overlay(image, labels, alpha=0.6),
-                                  f"{name}: IU {miou:.2f} BF {bf.result()['boundary_f']:.2f}"))
-        cells.append(_caption(viz.overlay(image, np.where(truth == 255, 0, truth), alpha=0.6), "truth"))
-        big = [np.asarray(Image.fromarray(c).resize((c.shape[1] * args.scale, c.shape[0] * args.scale),
-                                                     Image.NEAREST)) for c in cells]
+                                  f"{name}: IU {miou:.2f}, BF {bf.result()['boundary_f']:.2f}", args.scale))
+        cells.append(_caption(viz.overlay(image, np.where(truth == 255, 0, truth), alpha=0.6), "truth",
+                              args.scale))
+        big = cells
         gap = np.full((big[0].shape[0], 8, 3), 255, np.uint8)
         rows.append(np.concatenate(sum(([c, gap] for c in big), [])[:-1], 1))
     width = max(r.shape[1] for r in rows)
