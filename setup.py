@@ -42,13 +42,16 @@ setup(
         # the CUDA build (GPU users get it as is); the CPU-only build:
         # pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
         "jax": ["jax[cpu]>=0.10,<0.11"],
+        # dense CRF refinement (predict --refine crf): builds from source (a C++ compiler)
+        "crf": ["pydensecrf2>=1.1,<2"],
         "torch": ["torch==2.13.0"],
         # the PyTorch port the benchmarks time side by side (benchmarks/speed.py, gpu_jax.py)
         "bench": ["torch==2.13.0"],
         # playwright drives Debian's chromium (never `playwright install`); scikit-image's bundled
         # sample photos feed the browser tests
         "test": ["pytest>=8,<10", "opencv-python-headless>=4.8,<5", "jax[cpu]>=0.10,<0.11",
-                 "torch==2.13.0", "playwright==1.65.2", "scikit-image>=0.26,<0.27"],
+                 "torch==2.13.0", "playwright==1.65.2", "scikit-image>=0.26,<0.27",
+                 "pydensecrf2>=1.1,<2"],
     },
     entry_points={"console_scripts": ["fcn-keras=fcn_keras.cli:main"]},
 )

@@ -42,7 +42,7 @@ from fcn_keras.conventions import IGNORE_LABEL
 
 __all__ = [
     "ConfusionMatrix", "PixelAccuracy", "MeanAccuracy", "MeanIoU", "FrequencyWeightedIoU",
-    "paper_metrics", "scores_from_confusion", "IGNORE_LABEL",
+    "paper_metrics", "scores_from_confusion", "IGNORE_LABEL", "boundary_f_scores", "BoundaryF",
 ]
 
 
@@ -313,3 +313,100 @@ def scores_from_confusion(hist):
         "per_class_accuracy": acc,
         "pixels": int(total),
     }
+
+
+BOUNDARY_TOLERANCE = 0.0075  # of the image diagonal (Csurka et al. 2013)
+
+
+def _boundary(mask):
+    """bool (H, W): pixels of `mask` with a 4-neighbour outside it (the image edge is not one)."""
+    edge = np.zeros_like(mask)
+    edge[:-1] |= mask[:-1] & ~mask[1:]
+    edge[1:] |= mask[1:] & ~mask[:-1]
+    edge[:, :-1] |= mask[:, :-1] & ~mask[:, 1:]
+    edge[:, 1:] |= mask[:, 1:] & ~mask[:, :-1]
+    return edge
+
+
+def boundary_f_scores(truth, prediction, num_classes, tolerance=BOUNDARY_TOLERANCE):
+    """Per-class boundary F-scores of one image (Csurka, Larlus & Perronnin, BMVC 2013).
+
+    For each class c, the boundary pixels of `truth == c` and of `prediction == c` (pixels of
+    the class with a 4-neighbour of another label) are matched within `tolerance` x the image
+    diagonal (Euclidean distance): precision is the share of predicted boundary pixels near a
+    true one, recall the share of true boundary pixels near a predicted one, F = 2PR / (P + R).
+    Pixels labelled 255 (or any id outside 0 .. C - 1) in `truth` are not scored: the true
+    boundaries are those of the truth with each void pixel given its nearest labelled pixel's
+    class (a VOC void band along an object's edge splits down its middle; a void region inside
+    one class adds none), and a predicted boundary pixel inside a void region counts when it
+    is within the tolerance of a true boundary (a match) and is otherwise left out.
+
+    Args:
+        truth, prediction: (H, W) integer class ids.
+        num_classes: C.
+        tolerance: the match distance as a fraction of the diagonal (default 0.75%).
+
+    Returns:
+        float64 (C,): F per class; NaN for a class with no boundary pixels in either map (all
+        NaN when no pixel is scored), 0 for one with boundary pixels in only one of them.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    truth, prediction = np.asarray(truth).astype(np.int64), np.asarray(prediction).astype(np.int64)
+    if truth.shape != prediction.shape or truth.ndim != 2:
+        raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} must be the same (H, W)")
+    scored = (truth >= 0) & (truth < num_classes)
+    reach = tolerance * float(np.hypot(*truth.shape))
+    scores = np.full(num_classes, np.nan)
+    if not scored.any():
+        return scores
+    filled = truth
+    if not scored.all():
+        _, (iy, ix) = distance_transform_edt(~scored, return_indices=True)
+        filled = truth[iy, ix]
+    for c in range(num_classes):
+        bt, bp = _boundary(filled == c), _boundary(prediction == c)
+        if bt.any():
+            near_true = distance_transform_edt(~bt) <= reach
+            bp &= scored | near_true
+        nt, np_ = int(bt.sum()), int(bp.sum())
+        if nt == 0 and np_ == 0:
+            continue
+        if nt == 0 or np_ == 0:
+            scores[c] = 0.0
+            continue
+        precision = float(near_true[bp].mean())
+        recall = float((distance_transform_edt(~bp)[bt] <= reach).mean())
+        scores[c] = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return scores
+
+
+class BoundaryF:
+    """The mean boundary F-score of a set of images: each image's mean over its classes
+    (those with a boundary in its truth or prediction), averaged over the images; and per class,
+    the mean over the images where the class has one. NumPy, any backend.
+
+        bf = BoundaryF(num_classes)
+        bf.update(truth, labels)          # one (H, W) image at a time
+        bf.result()                       # {"boundary_f": float, "per_class_boundary_f": (C,)}
+    """
+
+    def __init__(self, num_classes, tolerance=BOUNDARY_TOLERANCE):
+        self.num_classes, self.tolerance = int(num_classes), float(tolerance)
+        self._images, self._sum, self._count = [], np.zeros(self.num_classes), np.zeros(self.num_classes)
+
+    def update(self, truth, prediction):
+        """Adds one image; returns its per-class scores (C,)."""
+        f = boundary_f_scores(truth, prediction, self.num_classes, self.tolerance)
+        seen = ~np.isnan(f)
+        if seen.any():
+            self._images.append(float(f[seen].mean()))
+        self._sum[seen] += f[seen]
+        self._count[seen] += 1
+        return f
+
+    def result(self):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class = np.where(self._count > 0, self._sum / np.maximum(self._count, 1), np.nan)
+        mean = float(np.mean(self._images)) if self._images else float("nan")
+        return {"boundary_f": mean, "per_class_boundary_f": per_class}

@@ -5,6 +5,8 @@
     source(args, split)     the data source those flags name
 """
 
+import argparse
+
 from fcn_keras.models import registry
 
 DEFAULT_BACKBONE, DEFAULT_HEAD = "vgg16", "8s"
@@ -116,3 +118,16 @@ def source(args, split):
         if args.num_classes:
             kw["num_classes"] = args.num_classes
     return data.from_spec(args.data, split, **kw)
+
+
+def tile_arg(text):
+    """`--tile`: 'auto' or a positive whole number of pixels (argparse type)."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive number of pixels, got {text!r}")
+    return value

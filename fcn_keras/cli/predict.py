@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from fcn_keras._io import atomic_write
-from fcn_keras.cli._args import architecture_args
+from fcn_keras.cli._args import architecture_args, tile_arg
 from fcn_keras.conventions import PRECISIONS, class_metadata
 from fcn_keras.predict import DEFAULT_MAX_SIZE
 
@@ -103,10 +103,12 @@ def run(args):
         warnings.filterwarnings("ignore", message=".* computes in bfloat16;")
         if args.weights:
             predictor = Predictor(load_model(weights=args.weights, **arch), max_size=args.max_size,
-                                  precision=args.precision)
+                                  precision=args.precision, tile=args.tile, tta=args.tta,
+                                  refine=args.refine)
         else:
             predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads,
-                                  precision=args.precision, **arch)
+                                  precision=args.precision, tile=args.tile, tta=args.tta,
+                                  refine=args.refine, **arch)
     names = _named_classes(args.class_names, predictor.num_classes)
     if names is not None:
         predictor.class_names, _ = class_metadata(predictor.num_classes, names, predictor.palette)
@@ -117,6 +119,14 @@ def run(args):
                  "and its labels back" if predictor.fixed_size else
                  f"images larger than {args.max_size} px are predicted at that size and their scores resized back"
                  if args.max_size else "full resolution"))
+        if predictor.tile:
+            spec = predictor.tile_spec
+            print(f"tiles of {predictor.tile}x{predictor.tile} px with a {spec.before} px margin "
+                  "(logits equal to the whole image's)")
+        if predictor.tta:
+            print(f"test-time augmentation: {predictor.tta} (probabilities averaged)")
+        if predictor.refine:
+            print(f"refinement: dense CRF ({predictor.refine})")
         if predictor._note:
             print(f"note: {predictor._note}")
     failures, reduced = [], 0
@@ -169,7 +179,9 @@ def register(subparsers):
             "Large photos: the network sees at most --max-size pixels on the longest side; the scores\n"
             "are resized back (bilinear) before the argmax, so outputs have the photo's size. A\n"
             "fixed-size artefact (exported with input_size) takes every image resized to its size,\n"
-            "and its labels are resized back the same way.\n\n"
+            "and its labels are resized back the same way. --tile N (or auto) computes what the\n"
+            "network sees in tiles whose logits equal the whole image's: with --max-size 0 a photo\n"
+            "of any size at full resolution in one tile's memory.\n\n"
             "An unreadable image does not stop the batch: the failures are listed at the end and\n"
             "the exit status is 1."))
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
@@ -182,7 +194,18 @@ def register(subparsers):
     p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
                    help=f"longest side the network sees, in pixels (default {DEFAULT_MAX_SIZE}: a 4000x3000 "
                         "photo on FCN-8s VGG16 peaks at about 3.2 GB; 0 = full resolution, about 22 GB)")
-    p.add_argument("--save-scores", action="store_true", help="also write <name>_scores.npy (float16 logits)")
+    p.add_argument("--tile", type=tile_arg, metavar="N|auto",
+                   help="compute in tiles of N x N pixels (a multiple of 32), or 'auto' (the largest "
+                        "that fits 1 GiB of activations); logits equal to the whole image's")
+    p.add_argument("--tta", metavar="SPEC",
+                   help="test-time augmentation: 'flip', 'scales=0.5,0.75,1,1.25,1.5' or both "
+                        "('flip,scales=...'): softmax probabilities averaged")
+    p.add_argument("--refine", metavar="crf[:name=value,...]",
+                   help="refine with a dense CRF over the probabilities and the photo (DeepLab's "
+                        "defaults; e.g. crf:iterations=5); needs pip install \"fcn-keras[crf]\"")
+    p.add_argument("--save-scores", action="store_true",
+                   help="also write <name>_scores.npy (float16 logits; log-probabilities with --tta "
+                        "or --refine)")
     p.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1 (default: 0.5)")
     p.add_argument("--legend", action="store_true", help="add a legend to the overlays")

@@ -1,0 +1,98 @@
+"""Full-resolution prediction in exact tiles: peak memory and time of full-width FCN-8s VGG16
+on 1, 4 and 12 megapixel photos, tiled (`Predictor(max_size=0, tile="auto")`) and, where it
+fits, whole.
+
+Each measurement runs in its own process (random weights with non-zero score layers, 21
+classes, CPU): the model is built, one small warm-up prediction is made, then one photo is
+predicted and the process's peak RSS (VmHWM: model, runtime and all, not reset) and the time
+are printed. The tiled and whole runs of a size alternate, so the time ratio compares runs
+made under the same load; the load average is recorded with the figures.
+
+    python benchmarks/full_resolution.py                    # 1, 4, 12 MP tiled; 1, 4 MP whole
+    python benchmarks/full_resolution.py --sizes 1 --whole-up-to 1
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+SIZES = {1: (866, 1155), 4: (1732, 2309), 12: (3000, 4000)}  # megapixels -> (height, width), 4:3
+
+
+def _status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def child(megapixels, tiled):
+    import numpy as np
+
+    import fcn_keras
+    from fcn_keras.predict import Predictor
+
+    model = fcn_keras.build("vgg16", "8s", num_classes=21)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # score layers start at zero: give the net something to say
+        if layer.name.startswith("score_"):
+            layer.set_weights([rng.normal(0, 0.01, w.shape).astype("float32") for w in layer.get_weights()])
+    predictor = Predictor(model, max_size=0, tile="auto" if tiled else None)
+    predictor.predict(np.zeros((64, 64, 3), np.uint8), return_scores=False)  # warm-up
+    shape = SIZES[megapixels]
+    image = rng.integers(0, 256, size=shape + (3,), dtype=np.uint8)
+    t = time.perf_counter()
+    labels, _ = predictor.predict(image, return_scores=False)
+    seconds = time.perf_counter() - t
+    assert labels.shape == shape
+    print(json.dumps({"megapixels": megapixels, "shape": shape, "tiled": tiled, "tile": predictor.tile,
+                      "margin": predictor.tile_spec.before if tiled else None,
+                      "peak_rss": _status("VmHWM"), "seconds": seconds}))
+
+
+def measure(megapixels, tiled):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    run = subprocess.run([sys.executable, __file__, "--child", str(megapixels), str(int(tiled))],
+                         env=env, capture_output=True, text=True)
+    if run.returncode:
+        return {"megapixels": megapixels, "tiled": tiled, "error": run.stderr.strip().splitlines()[-1:]}
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 12], choices=sorted(SIZES))
+    p.add_argument("--whole-up-to", type=int, default=4, help="measure whole images up to this many MP")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                                 "full_resolution.json"))
+    p.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        return child(args.child[0], bool(args.child[1]))
+    rows = []
+    print("| photo | tile (margin) | tiled: peak RSS, s | whole: peak RSS, s | tiled / whole time |")
+    print("|---|---|---|---|---|")
+    for mp in args.sizes:
+        tiled = measure(mp, True)
+        whole = measure(mp, False) if mp <= args.whole_up_to else None
+        load = os.getloadavg()[0]
+        rows.append({"tiled": tiled, "whole": whole, "load_average": load})
+        gb = lambda r: f"{r['peak_rss'] / 2**30:.2f} GB, {r['seconds']:.1f} s" if r and "peak_rss" in r else (  # noqa: E731
+            r.get("error") if r else "not run")
+        ratio = (f"{tiled['seconds'] / whole['seconds']:.2f}"
+                 if whole and "seconds" in whole and "seconds" in tiled else "")
+        tile = f"{tiled.get('tile')} ({tiled.get('margin')})" if "tile" in tiled else ""
+        h, w = SIZES[mp]
+        print(f"| {w}x{h} ({mp} MP) | {tile} | {gb(tiled)} | {gb(whole)} | {ratio} |  load {load:.1f}", flush=True)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"rows": rows, "cpu_count": os.cpu_count()}, f, indent=1)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
