@@ -53,6 +53,10 @@ class Predictor:
             AVX-512 BF16 or AMX, no faster than float32 elsewhere, with a warning). None: the
             model's own (float32 unless it was saved in bfloat16). An exported artefact's
             precision was fixed at export: it must be None or the artefact's own.
+        trust: a SavedModel is a program that can read and write files: False (default)
+            refuses one holding an op that an fcn_keras export does not hold
+            (`fcn_keras.export.graph_check.UntrustedModelError`, raised before it is loaded);
+            True loads any SavedModel, for one from a source you trust as a program.
 
     Attributes:
         class_names: list of C names; palette: (C, 3) uint8 colours; num_classes: C;
@@ -65,12 +69,14 @@ class Predictor:
         FileNotFoundError: `model` is a path that does not exist.
         ValueError: an unsupported file, a weights file without its architecture, or one that
             does not fit it; a `precision` that is not offered for `model`.
+        fcn_keras.export.graph_check.UntrustedModelError (a ValueError): a SavedModel holding
+            an op outside the allowlist, with trust=False.
         fcn_keras.weights.DownloadError: a zoo model that is neither cached nor downloadable.
     """
 
     def __init__(self, model, *, backbone=None, head=None, num_classes=None, width=None,
                  class_names=None, palette=None, max_size=DEFAULT_MAX_SIZE, num_threads=None,
-                 precision=None):
+                 precision=None, trust=False):
         import keras
 
         from fcn_keras.models.precision import PRECISIONS
@@ -92,7 +98,7 @@ class Predictor:
             self.source, self.format = model.name, "keras"
             meta = self._use_keras(model)
         else:
-            meta = self._load(os.fspath(model), arch, num_threads)
+            meta = self._load(os.fspath(model), arch, num_threads, trust)
         self._note = None
         if self.precision == "bfloat16":
             from fcn_keras.models.cpu_flags import slow_bfloat16_note
@@ -108,7 +114,7 @@ class Predictor:
             self.num_classes, class_names if class_names is not None else meta.get("class_names"),
             palette if palette is not None else meta.get("palette"))
 
-    def _load(self, spec, arch, num_threads):
+    def _load(self, spec, arch, num_threads, trust):
         from fcn_keras import loading
 
         self.source = spec
@@ -118,7 +124,7 @@ class Predictor:
             loading.must_exist(spec)
             runner, read_metadata, _ = _export_api()
             self.format = kind
-            run = runner(spec, num_threads=num_threads)
+            run = runner(spec, num_threads=num_threads, trust=trust)
             self._call = lambda x: np.asarray(run(x)[1], np.float32)
             self.fixed_size = run.fixed_size
             meta = read_metadata(spec)

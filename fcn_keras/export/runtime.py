@@ -50,7 +50,7 @@ def detect_format(path):
     return fmt
 
 
-def runner(path, num_threads=None):
+def runner(path, num_threads=None, trust=False):
     """A `Runner` for an exported artefact, in the artefact's own runtime.
 
     TensorFlow runs a SavedModel (its signature `serving_default`), the LiteRT interpreter a
@@ -61,6 +61,9 @@ def runner(path, num_threads=None):
         path: a SavedModel folder, a `.tflite` or a `.onnx` file.
         num_threads: threads of the LiteRT interpreter / onnxruntime (default: all CPUs). A
             SavedModel runs on TensorFlow's own thread pool.
+        trust: a SavedModel is a program: False (default) refuses one holding an op that an
+            fcn_keras export does not (`fcn_keras.export.graph_check`); True loads any, for a
+            SavedModel from a source trusted as a program. Other formats ignore it.
 
     Returns:
         A `Runner`: `run(images uint8 (N, H, W, 3)) -> (labels (N, H, W), scores float32
@@ -68,8 +71,13 @@ def runner(path, num_threads=None):
 
     Raises:
         FileNotFoundError, ExportError: see `detect_format`.
+        fcn_keras.export.graph_check.UntrustedModelError: a SavedModel with an op outside the
+            allowlist (and trust=False).
     """
-    return TABLE[detect_format(path)].runner(path, num_threads)
+    fmt = detect_format(path)
+    if fmt == "saved_model":
+        return TABLE[fmt].runner(path, num_threads, trust=trust)
+    return TABLE[fmt].runner(path, num_threads)
 
 
 def read_metadata(path):
