@@ -14,9 +14,10 @@ downloads nor converts. A path never touches the network. Loading is all or noth
 
 import os
 
-from fcn_keras.models.saving import KERAS_SUFFIX
+from fcn_keras.models.saving import KERAS_SUFFIX, check_keras_file, read_config, short_error
 from fcn_keras.weights import mapping, zoo
 from fcn_keras.weights.download import parse_hash
+from fcn_keras.weights.hdf5 import WeightsFileError, open_hdf5
 from fcn_keras.weights.caffemodel import CaffeModelError, read_caffemodel, write_caffemodel
 from fcn_keras.weights.download import ChecksumError, DownloadError, converted_dir, keras_home
 from fcn_keras.weights.download import download as _download
@@ -128,9 +129,7 @@ def _load_path(model, path, progress):
         values = values_from_caffe(model, net, progress=progress, **kwargs)
         return assign(model, values, path)
     if lower.endswith(".h5") and not lower.endswith(".weights.h5"):
-        import h5py
-
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             root = f["model_weights"] if "model_weights" in f else f
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", [])]
             converted = f.attrs.get("fcn_keras_converted") is not None
@@ -139,15 +138,47 @@ def _load_path(model, path, progress):
             return assign(model, values, path)
         if "block1_conv1" in names:
             return assign(model, values_from_keras_vgg16(model, path), path)
-    # .keras, .weights.h5, other Keras files: Keras' own loader, undone if it fails half-way.
+    return _keras_load_weights(model, path)
+
+
+def _keras_load_weights(model, path):
+    """Keras' own loader for `.keras` / `.weights.h5` files, checked first, undone if it fails.
+
+    Raises:
+        ValueError: a damaged `.keras` archive or HDF5 file (naming it).
+        WeightsMismatchError: weights of another architecture (one line: the layer and both
+            shapes) or NaN / Inf values (the layer); the model keeps its weights.
+    """
+    import warnings
+
+    import numpy as np
+
+    if path.lower().endswith(KERAS_SUFFIX):
+        check_keras_file(path, "weights")
+        read_config(path, "weights")
+    else:
+        with open_hdf5(path):
+            pass
     backup = [w.numpy() for w in model.weights]
     try:
-        model.load_weights(path)
-    except Exception:
+        with warnings.catch_warnings(record=True) as caught:  # Keras' notes on skipped layers: moot if it fails
+            warnings.simplefilter("always")
+            model.load_weights(path)
+        bad = next((w for w in model.weights if not np.isfinite(np.asarray(w.numpy(), np.float32)).all()), None)
+        if bad is not None:
+            raise WeightsMismatchError(f"{path}: {bad.path} holds NaN or Inf values; nothing was loaded")
+    except Exception as e:
         for w, value in zip(model.weights, backup):
             w.assign(value)
         mapping.refresh_upsampling(model)
+        if isinstance(e, WeightsMismatchError):
+            raise
+        if isinstance(e, (ValueError, KeyError, TypeError, OSError)):
+            raise WeightsMismatchError(f"The weights in {path} do not fit the model {model.name!r}; nothing was "
+                                       f"loaded: {short_error(e)}") from None
         raise
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model
 
 
@@ -214,7 +245,7 @@ def _wrong_arch(model, entry):
 
 
 __all__ = [
-    "CaffeModelError", "ChecksumError", "DownloadError", "WeightsMismatchError", "assign", "converted_path",
+    "CaffeModelError", "ChecksumError", "DownloadError", "WeightsFileError", "WeightsMismatchError", "assign", "converted_path",
     "fetch", "prefetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
     "values_from_keras_vgg16", "write_caffemodel", "zoo", "WEIGHT_SUFFIXES",
 ]
