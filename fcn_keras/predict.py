@@ -110,9 +110,13 @@ class Predictor:
             raise ValueError(f"A label PNG holds class ids 0..{IGNORE_LABEL - 1} ({IGNORE_LABEL} = void): "
                              f"{self.source} has "
                              f"{self.num_classes} classes")
-        self.class_names, self.palette = class_metadata(
-            self.num_classes, class_names if class_names is not None else meta.get("class_names"),
-            palette if palette is not None else meta.get("palette"))
+        try:
+            self.class_names, self.palette = class_metadata(
+                self.num_classes, class_names if class_names is not None else meta.get("class_names"),
+                palette if palette is not None else meta.get("palette"))
+        except ValueError as e:
+            given = "the arguments" if class_names is not None or palette is not None else "its metadata"
+            raise ValueError(f"{self.source}: {given}: {e}") from None
 
     def _load(self, spec, arch, num_threads, trust):
         from fcn_keras import loading

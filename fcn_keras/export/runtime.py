@@ -18,6 +18,8 @@ from ._common import SIDECAR_SUFFIX, ExportError
 from ._runner import Runner  # noqa: F401  (the base class of every runner, public here)
 from .formats import TABLE
 
+MAX_METADATA_BYTES = 2**20  # a sidecar JSON holds names, colours and the export's settings
+
 
 def _expected():
     """'a SavedModel folder (...), a .tflite file or a .onnx file': every format of the table."""
@@ -75,9 +77,20 @@ def runner(path, num_threads=None, trust=False):
             allowlist (and trust=False).
     """
     fmt = detect_format(path)
-    if fmt == "saved_model":
-        return TABLE[fmt].runner(path, num_threads, trust=trust)
-    return TABLE[fmt].runner(path, num_threads)
+    try:
+        if fmt == "saved_model":
+            return TABLE[fmt].runner(path, num_threads, trust=trust)
+        return TABLE[fmt].runner(path, num_threads)
+    except (ExportError, FileNotFoundError):
+        raise
+    except Exception as e:  # noqa: BLE001 - the runtimes' own errors: a damaged or hostile file
+        raise ExportError(f"{os.fspath(path)}: cannot be opened as {TABLE[fmt].DESCRIPTION} "
+                          f"({_first_line(e)})") from None
+
+
+def _first_line(err):
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return (lines[0] if lines else type(err).__name__)[:300]
 
 
 def read_metadata(path):
@@ -99,8 +112,17 @@ def read_metadata(path):
     fmt = detect_format(path)
     p = os.fspath(path).rstrip("/\\")
     meta = {}
-    if os.path.isfile(p + SIDECAR_SUFFIX):
-        with open(p + SIDECAR_SUFFIX) as f:
-            meta.update(json.load(f))
-    meta.update(TABLE[fmt].embedded_metadata(p))
+    where = p + SIDECAR_SUFFIX
+    try:
+        if os.path.isfile(where):
+            with open(where) as f:
+                meta.update(json.loads(f.read(MAX_METADATA_BYTES + 1)))
+        where = p
+        meta.update(TABLE[fmt].embedded_metadata(p))
+    except ExportError:
+        raise
+    except Exception as e:  # noqa: BLE001 - invalid JSON, a damaged file: named, in one line
+        raise ExportError(f"{where}: unreadable metadata ({_first_line(e)})") from None
+    if not isinstance(meta, dict):
+        raise ExportError(f"{where}: its metadata is not a JSON object")
     return meta
