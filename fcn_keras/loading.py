@@ -157,7 +157,7 @@ def build_with_weights(weights, arch):
             if entry is not None or weights == "imagenet":
                 raise
             raise ValueError(f"{weights} does not fit FCN-{arch['head']} {arch['backbone']} with "
-                             f"num_classes={arch['num_classes']}, width={width}: {short_error(e)}") from None
+                             f"num_classes={arch['num_classes']}, width={width}: {getattr(e, 'gist', None) or short_error(e)}") from None
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model

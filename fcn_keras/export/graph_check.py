@@ -8,7 +8,7 @@ outside what this project's exporter emits:
 
     PURE_OPS         every op of the serving function of any fcn_keras export (all backbones
                      and heads, float32 and bfloat16, fixed or any input size, uint8 or float32
-                     input), frozen from fresh exports; tests/export/test_graph_check.py
+                     input, channel-wise or dense upsampling), frozen from fresh exports; tests/export/test_graph_check.py
                      re-derives the set and checks it is covered
     IMAGE_OPS        image decoding / encoding and resizing (a signature taking encoded image
                      bytes): pure computations on tensors, no file access
@@ -26,6 +26,7 @@ import os
 #: Ops of the serving functions this project's exporter writes (see the module docstring).
 PURE_OPS = frozenset({
     "AddV2", "ArgMax", "AssignVariableOp", "BiasAdd", "Cast", "ConcatV2", "Const", "Conv2D",
+    "Conv2DBackpropInput",
     "DepthwiseConv2dNative", "Exp", "GatherV2", "Identity", "Less", "Log", "MatrixDiagV3", "MaxPool",
     "Mul", "NoOp", "Pack", "Pad", "Placeholder", "ReadVariableOp", "Relu", "Reshape", "Select",
     "SelectV2", "Shape", "Squeeze", "StatefulPartitionedCall", "StridedSlice", "Sub", "Sum",

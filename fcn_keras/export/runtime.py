@@ -17,6 +17,7 @@ import os
 from ._common import SIDECAR_SUFFIX, ExportError
 from ._runner import Runner  # noqa: F401  (the base class of every runner, public here)
 from .formats import TABLE
+from .graph_check import UntrustedModelError
 
 MAX_METADATA_BYTES = 2**20  # a sidecar JSON holds names, colours and the export's settings
 
@@ -81,7 +82,7 @@ def runner(path, num_threads=None, trust=False):
         if fmt == "saved_model":
             return TABLE[fmt].runner(path, num_threads, trust=trust)
         return TABLE[fmt].runner(path, num_threads)
-    except (ExportError, FileNotFoundError):
+    except (ExportError, FileNotFoundError, UntrustedModelError):
         raise
     except Exception as e:  # noqa: BLE001 - the runtimes' own errors: a damaged or hostile file
         raise ExportError(f"{os.fspath(path)}: cannot be opened as {TABLE[fmt].DESCRIPTION} "

@@ -220,8 +220,11 @@ def _keras_load_weights(model, path):
         if isinstance(e, WeightsMismatchError):
             raise
         if isinstance(e, (ValueError, KeyError, TypeError, OSError)):
-            raise WeightsMismatchError(f"The weights in {path} do not fit the model {model.name!r}; nothing was "
-                                       f"loaded: {short_error(e)}") from None
+            gist = short_error(e)
+            err = WeightsMismatchError(f"The weights in {path} do not fit the model {model.name!r}; nothing was "
+                                       f"loaded: {gist}")
+            err.gist = gist  # what does not fit, for callers that name the file and model themselves
+            raise err from None
         raise
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -2,6 +2,7 @@
 refused before it loads, the project's own exports load with no flag, and `--trust-model` /
 `trust=True` runs any."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,15 +15,17 @@ import fcn_keras
 from fcn_keras.export import graph_check
 from fcn_keras.export.saved_model import write_saved_model
 from fcn_keras.models.fcn import with_precision
+from fcn_keras.models.layers import dense_upsampling
 from fcn_keras.predict import Predictor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# (backbone, head, variant): every backbone, every kind of head, bfloat16, a fixed input size
-# and the float32 input of the int8 route.
+# (backbone, head, variant): every backbone, every kind of head, bfloat16, a fixed input size,
+# the float32 input of the int8 route, and the dense upsampling path (trained or Caffe kernels
+# that are not channel-wise; what the TFLite / ONNX exporters trace).
 EXPORTS = [("vgg16", "32s", None), ("vgg16", "8s-atonce", None), ("alexnet", "16s", None),
            ("googlenet", "8s", None), ("alexnet", "8s", "bfloat16"), ("googlenet", "32s", "fixed"),
-           ("vgg16", "16s", "float_input")]
+           ("vgg16", "16s", "float_input"), ("alexnet", "8s", "dense"), ("googlenet", "16s", "dense")]
 
 
 def _export(backbone, head, variant, folder):
@@ -34,8 +37,9 @@ def _export(backbone, head, variant, folder):
         kwargs["input_size"] = (32, 40)
     elif variant == "float_input":
         kwargs["input_dtype"] = "float32"
-    return write_saved_model(model, str(folder), ["a", "b", "c"], np.zeros((3, 3), np.uint8),
-                             meta={"class_names": ["a", "b", "c"]}, **kwargs)
+    with dense_upsampling(model) if variant == "dense" else contextlib.nullcontext():
+        return write_saved_model(model, str(folder), ["a", "b", "c"], np.zeros((3, 3), np.uint8),
+                                 meta={"class_names": ["a", "b", "c"]}, **kwargs)
 
 
 def test_the_allowlist_covers_fresh_exports_of_every_architecture(tmp_path):
