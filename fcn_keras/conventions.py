@@ -76,7 +76,8 @@ def class_metadata(num_classes, class_names=None, palette=None):
         class_names = (list(VOC_CLASSES) if num_classes == len(VOC_CLASSES)
                        else [f"class_{i}" for i in range(num_classes)])
     if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__len__"):
-        raise ValueError(f"`class_names` must be a list of {num_classes} names. Received: class_names={class_names!r:.80}")
+        raise ValueError(f"`class_names` must be a list of {num_classes} names. "
+                         f"Received: class_names={class_names!r:.80}")
     odd = next((c for c in class_names if not isinstance(c, (str, int)) or isinstance(c, bool)
                 or (isinstance(c, str) and (not c.isprintable() or len(c) > MAX_NAME_LENGTH))), None)
     if odd is not None:
@@ -90,7 +91,8 @@ def class_metadata(num_classes, class_names=None, palette=None):
     try:
         palette = voc_palette(num_classes) if palette is None else np.asarray(palette)
     except (TypeError, ValueError):  # ragged lists
-        raise ValueError(f"`palette` must be ({num_classes}, 3) integers in 0..255. Received: {palette!r:.80}") from None
+        raise ValueError(f"`palette` must be ({num_classes}, 3) integers in 0..255. "
+                         f"Received: {palette!r:.80}") from None
     if palette.dtype.kind not in "iuf" or (palette.dtype.kind == "f" and not (
             np.isfinite(palette).all() and (palette == np.round(palette)).all())):
         raise ValueError(f"`palette` must be ({num_classes}, 3) integers in 0..255. Received: values of type "

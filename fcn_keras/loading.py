@@ -126,7 +126,7 @@ def build_with_weights(weights, arch):
     """
     from fcn_keras import api
     from fcn_keras.models import registry
-    from fcn_keras.weights import zoo
+    from fcn_keras.weights import WeightsMismatchError, zoo
 
     arch = dict(arch)
     entry = zoo.ENTRIES.get(weights) if not os.path.exists(weights) else None
@@ -154,10 +154,11 @@ def build_with_weights(weights, arch):
             model = api.build(arch["backbone"], arch["head"], num_classes=arch["num_classes"],
                               width=width, weights=weights)
         except ValueError as e:  # Keras' warnings about the layers it skipped say nothing more
-            if entry is not None or weights == "imagenet":
-                raise
+            if entry is not None or weights == "imagenet" or not isinstance(e, WeightsMismatchError):
+                raise  # a zoo entry's own message, or a file refused as such (it names the file)
+            gist = getattr(e, "gist", None) or short_error(e)  # the file's misfit, named once
             raise ValueError(f"{weights} does not fit FCN-{arch['head']} {arch['backbone']} with "
-                             f"num_classes={arch['num_classes']}, width={width}: {getattr(e, 'gist', None) or short_error(e)}") from None
+                             f"num_classes={arch['num_classes']}, width={width}: {gist}") from None
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model

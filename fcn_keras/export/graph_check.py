@@ -8,8 +8,8 @@ outside what this project's exporter emits:
 
     PURE_OPS         every op of the serving function of any fcn_keras export (all backbones
                      and heads, float32 and bfloat16, fixed or any input size, uint8 or float32
-                     input, channel-wise or dense upsampling), frozen from fresh exports; tests/export/test_graph_check.py
-                     re-derives the set and checks it is covered
+                     input, channel-wise or dense upsampling), frozen from fresh exports;
+                     tests/export/test_graph_check.py re-derives the set and checks it is covered
     IMAGE_OPS        image decoding / encoding and resizing (a signature taking encoded image
                      bytes): pure computations on tensors, no file access
     CHECKPOINT_OPS   SaveV2 / RestoreV2 and the filename ops around them: allowed only in the

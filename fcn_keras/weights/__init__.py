@@ -292,7 +292,8 @@ def _wrong_arch(model, entry):
 
 
 __all__ = [
-    "CaffeModelError", "ChecksumError", "DownloadError", "WeightsFileError", "WeightsMismatchError", "assign", "converted_path",
+    "CaffeModelError", "ChecksumError", "DownloadError", "WeightsFileError", "WeightsMismatchError", "assign",
+    "converted_path",
     "fetch", "prefetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
     "values_from_keras_vgg16", "write_caffemodel", "zoo", "WEIGHT_SUFFIXES",
 ]
