@@ -55,6 +55,9 @@ def voc_palette(n=256):
     return pal
 
 
+MAX_NAME_LENGTH = 200  # characters of a class name (names come from files others made)
+
+
 def class_metadata(num_classes, class_names=None, palette=None):
     """A model's class names and colours, checked, with the defaults filled in.
 
@@ -72,12 +75,28 @@ def class_metadata(num_classes, class_names=None, palette=None):
     if class_names is None:
         class_names = (list(VOC_CLASSES) if num_classes == len(VOC_CLASSES)
                        else [f"class_{i}" for i in range(num_classes)])
+    if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__len__"):
+        raise ValueError(f"`class_names` must be a list of {num_classes} names. "
+                         f"Received: class_names={class_names!r:.80}")
+    odd = next((c for c in class_names if not isinstance(c, (str, int)) or isinstance(c, bool)
+                or (isinstance(c, str) and (not c.isprintable() or len(c) > MAX_NAME_LENGTH))), None)
+    if odd is not None:
+        raise ValueError(f"`class_names` must be printable names of at most {MAX_NAME_LENGTH} characters (no "
+                         f"newlines or control characters). Received: {odd!r:.80}")
     class_names = [str(c) for c in class_names]
     if len(class_names) != num_classes:
         raise ValueError(
             f"`class_names` must have num_classes={num_classes} entries. Received {len(class_names)}: "
             f"class_names={class_names[:5]}{'...' if len(class_names) > 5 else ''}")
-    palette = voc_palette(num_classes) if palette is None else np.asarray(palette)
+    try:
+        palette = voc_palette(num_classes) if palette is None else np.asarray(palette)
+    except (TypeError, ValueError):  # ragged lists
+        raise ValueError(f"`palette` must be ({num_classes}, 3) integers in 0..255. "
+                         f"Received: {palette!r:.80}") from None
+    if palette.dtype.kind not in "iuf" or (palette.dtype.kind == "f" and not (
+            np.isfinite(palette).all() and (palette == np.round(palette)).all())):
+        raise ValueError(f"`palette` must be ({num_classes}, 3) integers in 0..255. Received: values of type "
+                         f"{palette.dtype} such as {palette.ravel()[:3].tolist()!r:.80}")
     if palette.shape != (num_classes, 3) or palette.min() < 0 or palette.max() > 255:
         raise ValueError(f"`palette` must be ({num_classes}, 3) values in 0..255. "
                          f"Received: palette of shape {palette.shape}")

@@ -13,15 +13,15 @@ open models through `load_model`; `kind_of` sorts a spec first, so `predict` han
 artefacts (`.tflite`, `.onnx`, SavedModel folders) to their runtimes. This module sits above
 `fcn_keras.build` and the export formats (it builds models, loads weights and knows the
 artefacts' suffixes); the export package below it opens `.keras` files with
-`fcn_keras.models.saving.load_keras`, the same check and loader.
+`fcn_keras.weights.keras_file.load_keras`, the same checks and loader.
 """
 
 import os
-import re
 import warnings
 
 from fcn_keras.export import formats as export_formats  # plain data: no TensorFlow imported
-from fcn_keras.models.saving import KERAS_SUFFIX, load_keras
+from fcn_keras.models.saving import KERAS_SUFFIX, short_error
+from fcn_keras.weights.keras_file import load_keras
 from fcn_keras.weights import WEIGHT_SUFFIXES
 
 #: Exported artefacts (besides SavedModel folders), run by `fcn_keras.export.runner`.
@@ -126,7 +126,7 @@ def build_with_weights(weights, arch):
     """
     from fcn_keras import api
     from fcn_keras.models import registry
-    from fcn_keras.weights import zoo
+    from fcn_keras.weights import WeightsMismatchError, zoo
 
     arch = dict(arch)
     entry = zoo.ENTRIES.get(weights) if not os.path.exists(weights) else None
@@ -154,10 +154,11 @@ def build_with_weights(weights, arch):
             model = api.build(arch["backbone"], arch["head"], num_classes=arch["num_classes"],
                               width=width, weights=weights)
         except ValueError as e:  # Keras' warnings about the layers it skipped say nothing more
-            if entry is not None or weights == "imagenet":
-                raise
+            if entry is not None or weights == "imagenet" or not isinstance(e, WeightsMismatchError):
+                raise  # a zoo entry's own message, or a file refused as such (it names the file)
+            gist = getattr(e, "gist", None) or short_error(e)  # the file's misfit, named once
             raise ValueError(f"{weights} does not fit FCN-{arch['head']} {arch['backbone']} with "
-                             f"num_classes={arch['num_classes']}, width={width}: {_short(e)}") from None
+                             f"num_classes={arch['num_classes']}, width={width}: {gist}") from None
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model
@@ -186,13 +187,3 @@ def must_exist(spec, arg="model"):
     """Raises FileNotFoundError naming `arg` and what it may be, if `spec` does not exist."""
     if not os.path.exists(spec):
         raise FileNotFoundError(f"`{arg}` {spec!r} does not exist: expected {expected_text()}")
-
-
-def _short(err):
-    """The gist of a weights-loading error, without Keras' dump of tensor values."""
-    text = str(err)
-    found = re.search(r"name=(\w+).*?(variable\.shape=\([^)]*\), Received: value\.shape=\([^)]*\))", text, re.S)
-    if found:
-        return f"layer {found.group(1)}: {found.group(2)}"
-    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return first[:300]

@@ -71,6 +71,10 @@ class Predictor:
             AVX-512 BF16 or AMX, no faster than float32 elsewhere, with a warning). None: the
             model's own (float32 unless it was saved in bfloat16). An exported artefact's
             precision was fixed at export: it must be None or the artefact's own.
+        trust: a SavedModel is a program that can read and write files: False (default)
+            refuses one holding an op that an fcn_keras export does not hold
+            (`fcn_keras.export.graph_check.UntrustedModelError`, raised before it is loaded);
+            True loads any SavedModel, for one from a source you trust as a program.
 
     Attributes:
         class_names: list of C names; palette: (C, 3) uint8 colours; num_classes: C;
@@ -83,12 +87,14 @@ class Predictor:
         FileNotFoundError: `model` is a path that does not exist.
         ValueError: an unsupported file, a weights file without its architecture, or one that
             does not fit it; a `precision` that is not offered for `model`.
+        fcn_keras.export.graph_check.UntrustedModelError (a ValueError): a SavedModel holding
+            an op outside the allowlist, with trust=False.
         fcn_keras.weights.DownloadError: a zoo model that is neither cached nor downloadable.
     """
 
     def __init__(self, model, *, backbone=None, head=None, num_classes=None, width=None,
                  class_names=None, palette=None, max_size=DEFAULT_MAX_SIZE, num_threads=None,
-                 precision=None, tile=None, tile_budget=TILE_BUDGET, tta=None, refine=None):
+                 precision=None, trust=False, tile=None, tile_budget=TILE_BUDGET, tta=None, refine=None):
         import keras
 
         from fcn_keras.models.precision import PRECISIONS
@@ -116,7 +122,7 @@ class Predictor:
             self.source, self.format = model.name, "keras"
             meta = self._use_keras(model)
         else:
-            meta = self._load(os.fspath(model), arch, num_threads)
+            meta = self._load(os.fspath(model), arch, num_threads, trust)
         self._note = None
         if self.precision == "bfloat16":
             from fcn_keras.models.cpu_flags import slow_bfloat16_note
@@ -128,9 +134,13 @@ class Predictor:
             raise ValueError(f"A label PNG holds class ids 0..{IGNORE_LABEL - 1} ({IGNORE_LABEL} = void): "
                              f"{self.source} has "
                              f"{self.num_classes} classes")
-        self.class_names, self.palette = class_metadata(
-            self.num_classes, class_names if class_names is not None else meta.get("class_names"),
-            palette if palette is not None else meta.get("palette"))
+        try:
+            self.class_names, self.palette = class_metadata(
+                self.num_classes, class_names if class_names is not None else meta.get("class_names"),
+                palette if palette is not None else meta.get("palette"))
+        except ValueError as e:
+            given = "the arguments" if class_names is not None or palette is not None else "its metadata"
+            raise ValueError(f"{self.source}: {given}: {e}") from None
         self.tile, self.tile_spec = self._tiling(tile, tile_budget, meta)
         if self.tta and self.fixed_size and self.tta.scales != (1.0,):
             raise ValueError(f"{self.source} takes a fixed input size {tuple(self.fixed_size)}: TTA scales "
@@ -162,7 +172,7 @@ class Predictor:
                              f"so tiles start on its grid. Received: tile={tile}")
         return tile, spec
 
-    def _load(self, spec, arch, num_threads):
+    def _load(self, spec, arch, num_threads, trust):
         from fcn_keras import loading
 
         self.source = spec
@@ -172,7 +182,7 @@ class Predictor:
             loading.must_exist(spec)
             runner, read_metadata, _ = _export_api()
             self.format = kind
-            run = runner(spec, num_threads=num_threads)
+            run = runner(spec, num_threads=num_threads, trust=trust)
             self._call = lambda x: np.asarray(run(x)[1], np.float32)
             self.fixed_size = run.fixed_size
             meta = read_metadata(spec)

@@ -108,7 +108,7 @@ def run(args):
         else:
             predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads,
                                   precision=args.precision, tile=args.tile, tta=args.tta,
-                                  refine=args.refine, **arch)
+                                  refine=args.refine, trust=args.trust_model, **arch)
     names = _named_classes(args.class_names, predictor.num_classes)
     if names is not None:
         predictor.class_names, _ = class_metadata(predictor.num_classes, names, predictor.palette)
@@ -182,6 +182,8 @@ def register(subparsers):
             "and its labels are resized back the same way. --tile N (or auto) computes what the\n"
             "network sees in tiles whose logits equal the whole image's: with --max-size 0 a photo\n"
             "of any size at full resolution in one tile's memory.\n\n"
+            "A SavedModel is a program that can read and write files: one holding an op that an\n"
+            "fcn_keras export does not hold is refused (exit 2) unless --trust-model is given.\n\n"
             "An unreadable image does not stop the batch: the failures are listed at the end and\n"
             "the exit status is 1."))
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
@@ -216,6 +218,9 @@ def register(subparsers):
                    help="what a Keras model (.keras, weights, zoo name) computes in (default: its own, "
                         "float32 unless saved in bfloat16); bfloat16 can be fast only on CPUs with AVX-512 BF16 "
                         "or AMX. An exported file's precision is fixed at export")
+    p.add_argument("--trust-model", action="store_true",
+                   help="load a SavedModel even if it holds ops an fcn_keras export does not (e.g. file "
+                        "reads and writes): only for a model from a source you trust as a program")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="only the summary and the failures")
     p.set_defaults(func=run)

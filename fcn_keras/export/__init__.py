@@ -28,6 +28,7 @@ _NAMES = {  # public name -> the submodule that defines it
     "QUANTIZATIONS": "fcn_keras.export.formats",
     "ExportError": "fcn_keras.export._common",
     "ParityError": "fcn_keras.export._common",
+    "UntrustedModelError": "fcn_keras.export.graph_check",
     "Exported": "fcn_keras.export._writer",
     "export": "fcn_keras.export._writer",
     "fit_to_size": "fcn_keras.export.images",
@@ -50,7 +51,7 @@ _NAMES = {  # public name -> the submodule that defines it
 __all__ = [
     "export", "Exported", "Verification", "Targets", "TARGETS", "DEFAULT_SIZES", "verify", "Report",
     "Stats", "format_table", "runner", "Runner", "read_metadata", "detect_format", "sample_images",
-    "fit_to_size", "ExportError", "ParityError", "FORMATS", "QUANTIZATIONS", "DEFAULT_OPSET",
+    "fit_to_size", "ExportError", "ParityError", "UntrustedModelError", "FORMATS", "QUANTIZATIONS", "DEFAULT_OPSET",
 ]
 
 

@@ -63,7 +63,7 @@ def load_model(model):
     """
     import keras
 
-    from fcn_keras.models.saving import load_keras
+    from fcn_keras.weights.keras_file import load_keras
 
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)

@@ -17,6 +17,9 @@ import os
 from ._common import SIDECAR_SUFFIX, ExportError
 from ._runner import Runner  # noqa: F401  (the base class of every runner, public here)
 from .formats import TABLE
+from .graph_check import UntrustedModelError
+
+MAX_METADATA_BYTES = 2**20  # a sidecar JSON holds names, colours and the export's settings
 
 
 def _expected():
@@ -50,7 +53,7 @@ def detect_format(path):
     return fmt
 
 
-def runner(path, num_threads=None):
+def runner(path, num_threads=None, trust=False):
     """A `Runner` for an exported artefact, in the artefact's own runtime.
 
     TensorFlow runs a SavedModel (its signature `serving_default`), the LiteRT interpreter a
@@ -61,6 +64,9 @@ def runner(path, num_threads=None):
         path: a SavedModel folder, a `.tflite` or a `.onnx` file.
         num_threads: threads of the LiteRT interpreter / onnxruntime (default: all CPUs). A
             SavedModel runs on TensorFlow's own thread pool.
+        trust: a SavedModel is a program: False (default) refuses one holding an op that an
+            fcn_keras export does not (`fcn_keras.export.graph_check`); True loads any, for a
+            SavedModel from a source trusted as a program. Other formats ignore it.
 
     Returns:
         A `Runner`: `run(images uint8 (N, H, W, 3)) -> (labels (N, H, W), scores float32
@@ -68,8 +74,24 @@ def runner(path, num_threads=None):
 
     Raises:
         FileNotFoundError, ExportError: see `detect_format`.
+        fcn_keras.export.graph_check.UntrustedModelError: a SavedModel with an op outside the
+            allowlist (and trust=False).
     """
-    return TABLE[detect_format(path)].runner(path, num_threads)
+    fmt = detect_format(path)
+    try:
+        if fmt == "saved_model":
+            return TABLE[fmt].runner(path, num_threads, trust=trust)
+        return TABLE[fmt].runner(path, num_threads)
+    except (ExportError, FileNotFoundError, UntrustedModelError):
+        raise
+    except Exception as e:  # noqa: BLE001 - the runtimes' own errors: a damaged or hostile file
+        raise ExportError(f"{os.fspath(path)}: cannot be opened as {TABLE[fmt].DESCRIPTION} "
+                          f"({_first_line(e)})") from None
+
+
+def _first_line(err):
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return (lines[0] if lines else type(err).__name__)[:300]
 
 
 def read_metadata(path):
@@ -91,8 +113,17 @@ def read_metadata(path):
     fmt = detect_format(path)
     p = os.fspath(path).rstrip("/\\")
     meta = {}
-    if os.path.isfile(p + SIDECAR_SUFFIX):
-        with open(p + SIDECAR_SUFFIX) as f:
-            meta.update(json.load(f))
-    meta.update(TABLE[fmt].embedded_metadata(p))
+    where = p + SIDECAR_SUFFIX
+    try:
+        if os.path.isfile(where):
+            with open(where) as f:
+                meta.update(json.loads(f.read(MAX_METADATA_BYTES + 1)))
+        where = p
+        meta.update(TABLE[fmt].embedded_metadata(p))
+    except ExportError:
+        raise
+    except Exception as e:  # noqa: BLE001 - invalid JSON, a damaged file: named, in one line
+        raise ExportError(f"{where}: unreadable metadata ({_first_line(e)})") from None
+    if not isinstance(meta, dict):
+        raise ExportError(f"{where}: its metadata is not a JSON object")
     return meta

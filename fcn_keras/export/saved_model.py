@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _common
 from ._runner import Runner
+from .graph_check import check_saved_model
 
 NAME = "saved_model"
 SUFFIX = None  # a folder
@@ -89,8 +90,13 @@ def embedded_metadata(path):
     asset = os.path.join(os.fspath(path), ASSET)
     if not os.path.isfile(asset):
         return {}
-    with open(asset) as f:
-        return json.load(f)
+    if os.path.islink(asset) or os.path.islink(os.path.dirname(asset)):
+        raise _common.ExportError(f"{asset}: a link (it could point at any file); an export writes a plain file")
+    try:
+        with open(asset) as f:
+            return json.load(f)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise _common.ExportError(f"{asset}: not a JSON metadata file ({e})") from None
 
 
 def runtime_name():
@@ -100,11 +106,18 @@ def runtime_name():
 
 
 class SavedModelRunner(Runner):
-    """Runs the `serving_default` signature of a SavedModel with TensorFlow (its own thread pool)."""
+    """Runs the `serving_default` signature of a SavedModel with TensorFlow (its own thread pool).
 
-    def __init__(self, path, num_threads=None):
+    A SavedModel is a program: unless `trust=True`, its graph is checked first
+    (`graph_check.check_saved_model`: only the ops an fcn_keras export holds, else
+    `UntrustedModelError`).
+    """
+
+    def __init__(self, path, num_threads=None, trust=False):
         import tensorflow as tf
 
+        if not trust:
+            check_saved_model(path)
         self._tf = tf
         self._loaded = tf.saved_model.load(os.fspath(path))
         self._fn = self._loaded.signatures["serving_default"]

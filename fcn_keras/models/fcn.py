@@ -69,6 +69,22 @@ def paper_optimizer(head, learning_rate=None):
     return optimizer
 
 
+BACKEND_MODULE = "keras.src.backend."
+
+
+def _backend_neutral(config):
+    """`config` with every "module" naming a backend's optimizer as "keras.optimizers" (public class)."""
+    if isinstance(config, dict):
+        config = {k: _backend_neutral(v) for k, v in config.items()}
+        module = config.get("module")
+        if isinstance(module, str) and module.startswith(BACKEND_MODULE) and ".optimizers" in module:
+            config["module"] = "keras.optimizers"
+        return config
+    if isinstance(config, list):
+        return [_backend_neutral(v) for v in config]
+    return config
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class FCN(keras.Model):
     """A Fully Convolutional Network (functional keras.Model).
@@ -212,15 +228,21 @@ class FCN(keras.Model):
         return weights
 
     def get_compile_config(self):
-        """Keras' compile config, plus the paper optimizer's weight-decay exclusions (saved in `.keras`)."""
-        config = super().get_compile_config()
+        """Keras' compile config, plus the paper optimizer's weight-decay exclusions (saved in `.keras`).
+
+        The optimizer is recorded by its public class (`keras.optimizers.SGD`), not by the
+        backend's (`keras.src.backend.torch.optimizers.torch_sgd`), so loading the file on
+        another backend does not import this one's framework."""
+        config = _backend_neutral(super().get_compile_config())
         if config and getattr(self, "_paper_optimizer", False):
             config["exclude_from_weight_decay"] = list(NO_WEIGHT_DECAY)
         return config
 
     def compile_from_config(self, config):
-        """Compiles a loaded model as it was saved: optimizer (its state is restored after), loss, metrics."""
-        config = dict(config)
+        """Compiles a loaded model as it was saved: optimizer (its state is restored after), loss, metrics.
+        A backend's optimizer module (files saved before `get_compile_config` was neutral) is
+        read as the public `keras.optimizers` class."""
+        config = _backend_neutral(dict(config))
         excluded = config.pop("exclude_from_weight_decay", None)
         config = keras.saving.deserialize_keras_object(config)
         if excluded:

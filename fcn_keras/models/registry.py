@@ -17,18 +17,21 @@ BACKBONES = {
         "function": "vgg16",
         "heads": ("32s", "16s", "8s", "8s-atonce"),
         "classifier_pad": 1,
+        "first_channels": 64,  # the first convolution's at width 1 (a .keras file's width is checked by it)
     },
     "alexnet": {
         "module": "fcn_keras.models.backbones.alexnet",
         "function": "alexnet",
         "heads": ("32s", "16s", "8s"),
         "classifier_pad": 0,
+        "first_channels": 96,
     },
     "googlenet": {
         "module": "fcn_keras.models.backbones.googlenet",
         "function": "googlenet",
         "heads": ("32s", "16s", "8s"),
         "classifier_pad": 3,
+        "first_channels": 64,
     },
 }
 

@@ -14,9 +14,10 @@ downloads nor converts. A path never touches the network. Loading is all or noth
 
 import os
 
-from fcn_keras.models.saving import KERAS_SUFFIX
+from fcn_keras.models.saving import KERAS_SUFFIX, check_keras_file, read_config, short_error
 from fcn_keras.weights import mapping, zoo
 from fcn_keras.weights.download import parse_hash
+from fcn_keras.weights.hdf5 import WeightsFileError, open_hdf5
 from fcn_keras.weights.caffemodel import CaffeModelError, read_caffemodel, write_caffemodel
 from fcn_keras.weights.download import ChecksumError, DownloadError, converted_dir, keras_home
 from fcn_keras.weights.download import download as _download
@@ -93,14 +94,59 @@ def converted_path(name):
     return os.path.join(converted_dir(), f"{name}.converted.h5")
 
 
-def _convert(model, entry, progress):
-    """Converted values for `entry` (from the cache, or downloaded and converted now)."""
-    cached = converted_path(entry["name"])
-    if os.path.exists(cached):
+def check_cache_folder(folder):
+    """Refuses a cache folder (or its parent) that other users can write to, or another user owns.
+
+    Converted weights are code-free but are trusted to be this project's conversion of the
+    published file: a folder others can write to lets them plant any weights.
+
+    Raises:
+        PermissionError: naming the folder and how to fix it.
+    """
+    for path in (folder, os.path.dirname(folder)):
+        if not os.path.isdir(path):
+            continue
+        info = os.stat(path)
+        others = info.st_mode & 0o002 and not info.st_mode & 0o1000  # world-writable, not sticky
+        foreign = hasattr(os, "getuid") and info.st_uid not in (os.getuid(), 0)
+        if others or foreign:
+            why = "other users can write to it" if others else f"it belongs to another user (uid {info.st_uid})"
+            raise PermissionError(f"The weights cache {path} is refused: {why}, so its files could have been "
+                                  f"planted. Fix it (chmod o-w {path}) or set KERAS_HOME to a folder of your own")
+
+
+def _cached_values(cached, entry):
+    """The values of a cached conversion of `entry`, or None (absent, from another source file,
+    or unreadable: a warning names the file, which is converted again)."""
+    import warnings
+
+    if not os.path.exists(cached):
+        return None
+    try:
         values, meta = load_converted(cached)
-        if str(meta.get("checksum", "")) == str(entry["source"]["checksum"] or ""):
-            return values, cached
-        # Converted from another file than the one the zoo names now: convert again.
+    except (CaffeModelError, OSError) as e:
+        warnings.warn(f"{cached}: unreadable converted weights ({e}); converting again", stacklevel=3)
+        return None
+    same = (str(meta.get("entry", "")) == entry["name"]
+            and str(meta.get("checksum", "")) == str(entry["source"]["checksum"] or ""))
+    return values if same else None  # converted from another file than the one the zoo names now
+
+
+def _load_entry(model, entry, progress, source):
+    """Assigns the converted values of zoo `entry` (from the cache, or downloaded and converted
+    now) to `model`. A cached conversion that is unreadable or does not fit the model (NaN,
+    shapes, missing layers) is converted again from the source file; returns `model`."""
+    cached = converted_path(entry["name"])
+    check_cache_folder(os.path.dirname(cached))
+    values = _cached_values(cached, entry)
+    if values is not None:
+        try:
+            return assign(model, values, f"{source}, cached as {cached}")
+        except WeightsMismatchError as e:
+            import warnings
+
+            warnings.warn(f"{cached}: the cached conversion does not fit ({str(e).splitlines()[0]}); "
+                          "converting again", stacklevel=3)
     path = fetch(entry["name"], progress=progress)
     if entry["source"]["format"] == "keras-h5":
         values = values_from_keras_vgg16(model, path)
@@ -109,9 +155,10 @@ def _convert(model, entry, progress):
         ignore = tuple(entry.get("ignore", ())) or ()
         values = values_from_caffe(model, net, rename=entry.get("rename"), ignore=ignore,
                                    progress=progress)
+    assign(model, values, source)
     save_converted(cached, values, {"entry": entry["name"], "source": entry["source"]["filename"],
                                     "checksum": entry["source"]["checksum"]})
-    return values, path
+    return model
 
 
 def _load_path(model, path, progress):
@@ -128,9 +175,7 @@ def _load_path(model, path, progress):
         values = values_from_caffe(model, net, progress=progress, **kwargs)
         return assign(model, values, path)
     if lower.endswith(".h5") and not lower.endswith(".weights.h5"):
-        import h5py
-
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             root = f["model_weights"] if "model_weights" in f else f
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", [])]
             converted = f.attrs.get("fcn_keras_converted") is not None
@@ -139,15 +184,50 @@ def _load_path(model, path, progress):
             return assign(model, values, path)
         if "block1_conv1" in names:
             return assign(model, values_from_keras_vgg16(model, path), path)
-    # .keras, .weights.h5, other Keras files: Keras' own loader, undone if it fails half-way.
+    return _keras_load_weights(model, path)
+
+
+def _keras_load_weights(model, path):
+    """Keras' own loader for `.keras` / `.weights.h5` files, checked first, undone if it fails.
+
+    Raises:
+        ValueError: a damaged `.keras` archive or HDF5 file (naming it).
+        WeightsMismatchError: weights of another architecture (one line: the layer and both
+            shapes) or NaN / Inf values (the layer); the model keeps its weights.
+    """
+    import warnings
+
+    import numpy as np
+
+    if path.lower().endswith(KERAS_SUFFIX):
+        check_keras_file(path, "weights")
+        read_config(path, "weights")
+    else:
+        with open_hdf5(path):
+            pass
     backup = [w.numpy() for w in model.weights]
     try:
-        model.load_weights(path)
-    except Exception:
+        with warnings.catch_warnings(record=True) as caught:  # Keras' notes on skipped layers: moot if it fails
+            warnings.simplefilter("always")
+            model.load_weights(path)
+        bad = next((w for w in model.weights if not np.isfinite(np.asarray(w.numpy(), np.float32)).all()), None)
+        if bad is not None:
+            raise WeightsMismatchError(f"{path}: {bad.path} holds NaN or Inf values; nothing was loaded")
+    except Exception as e:
         for w, value in zip(model.weights, backup):
             w.assign(value)
         mapping.refresh_upsampling(model)
+        if isinstance(e, WeightsMismatchError):
+            raise
+        if isinstance(e, (ValueError, KeyError, TypeError, OSError)):
+            gist = short_error(e)
+            err = WeightsMismatchError(f"The weights in {path} do not fit the model {model.name!r}; nothing was "
+                                       f"loaded: {gist}")
+            err.gist = gist  # what does not fit, for callers that name the file and model themselves
+            raise err from None
         raise
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model
 
 
@@ -178,8 +258,7 @@ def load(model, weights, *, progress=None):
         backbone = _backbone_of(model)
         _check_width(model, "ImageNet weights")
         entry = zoo.imagenet_entry(backbone)
-        values, _ = _convert(model, entry, progress)
-        return assign(model, values, f"{entry['name']} ({entry['source']['filename']})")
+        return _load_entry(model, entry, progress, f"{entry['name']} ({entry['source']['filename']})")
     if weights in zoo.ENTRIES:
         entry = zoo.get(weights)
         if entry["kind"] == "backbone":
@@ -191,8 +270,7 @@ def load(model, weights, *, progress=None):
         if have != (entry["backbone"], entry["head"], entry["num_classes"]):
             _wrong_arch(model, entry)
         _check_width(model, f"The {weights!r} weights")
-        values, _ = _convert(model, entry, progress)
-        return assign(model, values, f"{weights} ({entry['source']['filename']})")
+        return _load_entry(model, entry, progress, f"{weights} ({entry['source']['filename']})")
     if weights.lower().endswith(PATH_SUFFIXES) or os.path.sep in weights or os.path.exists(weights):
         return _load_path(model, weights, progress)
     raise ValueError(
@@ -214,7 +292,8 @@ def _wrong_arch(model, entry):
 
 
 __all__ = [
-    "CaffeModelError", "ChecksumError", "DownloadError", "WeightsMismatchError", "assign", "converted_path",
+    "CaffeModelError", "ChecksumError", "DownloadError", "WeightsFileError", "WeightsMismatchError", "assign",
+    "converted_path",
     "fetch", "prefetch", "keras_home", "list_models", "load", "read_caffemodel", "values_from_caffe",
     "values_from_keras_vgg16", "write_caffemodel", "zoo", "WEIGHT_SUFFIXES",
 ]

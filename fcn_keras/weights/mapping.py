@@ -22,6 +22,7 @@ from fcn_keras._io import atomic_write
 from fcn_keras._progress import bar
 from fcn_keras.models.layers import GroupConv2D, refresh_upsampling
 from fcn_keras.weights.caffemodel import CaffeModelError
+from fcn_keras.weights.hdf5 import open_hdf5
 
 # Layers of the FCN decoders; a file with none of them is a backbone (ImageNet) file.
 HEAD_PREFIXES = ("score", "upscore", "scale_pool")
@@ -195,13 +196,7 @@ def values_from_caffe(model, net, *, rename=None, ignore=DEFAULT_IGNORE, progres
 
 def _keras_h5_arrays(path):
     """{layer name: [arrays]} of a Keras HDF5 weights file that holds VGG16's block1_conv1."""
-    import h5py
-
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise CaffeModelError(f"Cannot read the file as HDF5 weights: {e}. Received: path={path!r}") from e
-    with f:
+    with open_hdf5(path) as f:
         root = f["model_weights"] if "model_weights" in f else f
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", [])]
         if "block1_conv1" not in names:
@@ -210,8 +205,13 @@ def _keras_h5_arrays(path):
                 f"layers {names[:8]}{'...' if len(names) > 8 else ''}")
         arrays = {}
         for lname in names:
-            group = root[lname]
-            wnames = [w.decode() if isinstance(w, bytes) else str(w) for w in group.attrs.get("weight_names", [])]
+            group = root.get(lname)
+            wnames = [w.decode() if isinstance(w, bytes) else str(w)
+                      for w in (group.attrs.get("weight_names", []) if group is not None else [])]
+            missing = [w for w in wnames if w not in group] if group is not None else [lname]
+            if missing:
+                raise CaffeModelError(f"{path}: layer {lname!r} lists {missing[0]!r}, which the file does "
+                                      "not hold (a damaged or edited file)")
             arrays[lname] = [np.asarray(group[w], dtype=np.float32) for w in wnames]
     return arrays
 
@@ -265,6 +265,10 @@ def values_from_keras_vgg16(model, path):
 def assign(model, values, source="the weights"):
     """Assigns `values` ({layer name: [arrays]}) after checking every shape; all or nothing.
 
+    The values must cover every layer of the model that has weights, except that values with
+    no decoder layer (score*, upscore*) are a backbone's and leave the decoder alone; and every
+    value must be finite.
+
     Args:
         model: the model to change.
         values: {layer name: [arrays]} in the layers' weight order.
@@ -274,10 +278,19 @@ def assign(model, values, source="the weights"):
         `model`.
 
     Raises:
-        WeightsMismatchError: a layer missing or a shape that differs (nothing assigned).
+        WeightsMismatchError: a layer missing on either side, a shape that differs, or a
+            NaN / Inf value (named by layer; nothing assigned).
     """
     targets = weight_layers(model)
     problems = _Problems()
+    backbone_only = not any(_is_head(n) for n in values)
+    problems.missing = [name for name, layer in targets.items() if layer.weights and name not in values
+                        and not (backbone_only and _is_head(name))]
+    for name, arrays in values.items():
+        bad = next((i for i, a in enumerate(arrays) if not np.isfinite(a).all()), None)
+        if bad is not None:
+            raise WeightsMismatchError(f"{source}: layer {name!r} array {bad} holds NaN or Inf values; "
+                                       "nothing was loaded")
     for name, arrays in values.items():
         if name not in targets:
             problems.extra.append(name)
@@ -325,20 +338,25 @@ def save_converted(path, values, meta):
 
 
 def load_converted(path):
-    """Reads a file written by `save_converted`.
+    """Reads a file written by `save_converted` (checked by `open_hdf5`).
 
     Returns:
         ({layer name: [arrays]}, {meta key: value}).
 
     Raises:
-        CaffeModelError: not an fcn_keras converted-weights file.
+        CaffeModelError: not an fcn_keras converted-weights file, or a damaged one (naming it).
     """
     import h5py
 
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path) as f:
         if f.attrs.get("fcn_keras_converted") != CONVERTED_FORMAT:
             raise CaffeModelError(f"Expected an fcn_keras converted-weights file (format {CONVERTED_FORMAT}). "
                                   f"Received: path={path!r}")
         meta = {k: v for k, v in f.attrs.items() if k != "fcn_keras_converted"}
-        values = {name: [np.asarray(group[str(i)]) for i in range(len(group))] for name, group in f.items()}
+        values = {}
+        for name, group in f.items():
+            if not isinstance(group, h5py.Group) or sorted(group) != [str(i) for i in range(len(group))]:
+                raise CaffeModelError(f"{path}: {name!r} is not a layer's numbered arrays (a damaged or "
+                                      "edited converted-weights file)")
+            values[name] = [np.asarray(group[str(i)], dtype=np.float32) for i in range(len(group))]
     return values, meta
