@@ -167,6 +167,8 @@ def to_rgb(im, name="image"):
     mode = im.mode
     if mode == "P" and "transparency" in im.info:
         im, mode = im.convert("RGBA"), "RGBA"
+    if mode == "RGB":
+        return np.asarray(im, np.uint8)  # no converted copy
     if mode in _DIRECT:
         return np.asarray(im.convert("RGB"), np.uint8)
     if mode in _ALPHA:
