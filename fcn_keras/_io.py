@@ -14,6 +14,7 @@ STALE_AFTER_S = 600  # an unlocked temporary file or folder idle this long (seco
 # move_into_place set aside; ".<base>.tmp-<random>": staging folders of earlier versions
 _TEMP = re.compile(r"\.(?:tmp|old)-(\d+)-[0-9a-f]{8}-(.+)")
 _LEGACY_STAGING = re.compile(r"\.(.+)\.tmp-[a-z0-9_]{8}")
+_LOCK = re.compile(r"\.lock-(\d+)-[0-9a-f]{8}-(.+)")  # the lock file of a ".tmp-" one (`held`)
 
 
 class DownloadError(OSError):
@@ -40,10 +41,10 @@ def atomic_write(path, write):
 
     The temporary name is ".tmp-<pid>-<random>-<base name>": it ends with `path`'s own base
     name, so writers that read the suffix (`.keras`, `.weights.h5`, `.png`) see the right
-    one. It is created empty and locked (`held`) before `write` runs, so that other processes,
-    on this machine or sharing the folder, see it is alive. A failing (or interrupted) `write`
-    leaves nothing; the temporary files of killed processes are removed by a later
-    `atomic_write` of the same path (`remove_stale_temps`).
+    one. While `write` runs, its lock file (`lock_name`) is locked (`held`), so that other
+    processes, on this machine or sharing the folder, see it is alive. A failing (or
+    interrupted) `write` leaves nothing; the temporary files of killed processes are removed
+    by a later `atomic_write` of the same path (`remove_stale_temps`).
 
     Args:
         path: the final file path (its folder is created when missing).
@@ -58,8 +59,6 @@ def atomic_write(path, write):
     remove_stale_temps(path)
     tmp = _temp_name(path)
     try:
-        with open(tmp, "xb"):  # created now, so that it can be locked while `write` runs
-            pass
         with held(tmp):
             write(tmp)
             os.replace(tmp, path)
@@ -72,6 +71,14 @@ def atomic_write(path, write):
 def _temp_name(path):
     folder = os.path.dirname(os.path.abspath(path))
     return os.path.join(folder, f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
+
+
+def lock_name(temp):
+    """The lock file of temporary file or folder `temp` (".tmp-X" -> ".lock-X", beside it).
+
+    A separate file, since the writer may lock the temporary file itself (HDF5 does)."""
+    folder, name = os.path.split(os.fspath(temp))
+    return os.path.join(folder, ".lock-" + name.split("-", 1)[1])
 
 
 @contextlib.contextmanager
@@ -92,59 +99,51 @@ def staging_folder(path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     remove_stale_temps(path)
     staging = _temp_name(path)
-    os.mkdir(staging)
     try:
         with held(staging):
+            os.mkdir(staging)
             yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def held(path):
-    """Holds an exclusive advisory lock (flock) on the existing file or folder `path`.
+def held(temp):
+    """Holds an exclusive advisory lock (flock) on `temp`'s lock file (`lock_name`) while the
+    with-block runs; the lock file is removed after.
 
     The lock says "in use" to `remove_stale_temps` in every process that sees it: on this
     machine, in containers sharing the folder, and over NFS (where Linux maps flock to the
     server's locks). Where no lock can be taken (Windows, some network file systems) it
     does nothing, and staleness is decided by age alone.
     """
-    fd = _lock(path)
+    lock = lock_name(temp)
+    fd = None
+    try:
+        import fcntl
+
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        pass
     try:
         yield
     finally:
         if fd is not None:
+            with contextlib.suppress(OSError):
+                os.remove(lock)
             os.close(fd)  # releases the lock
 
 
-def _lock(path):
-    """An fd holding an exclusive flock on `path`; None when it is locked elsewhere or no
-    lock can be taken here."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        return None
-    try:
-        fd = os.open(path, os.O_RDONLY if os.path.isdir(path) else os.O_RDWR)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def _in_use(path):
-    """True when another open file holds a lock on `path` (a live writer)."""
+def _in_use(temp):
+    """True when a process holds `temp`'s lock (`held`): a live writer."""
     try:
         import fcntl
     except ImportError:
         return False
     try:
-        fd = os.open(path, os.O_RDONLY if os.path.isdir(path) else os.O_RDWR)
-    except OSError:
+        fd = os.open(lock_name(temp), os.O_RDWR)
+    except OSError:  # no lock file: a temp of an earlier version, or its writer ended
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -180,7 +179,7 @@ def remove_stale_temps(path, max_age_s=STALE_AFTER_S):
         max_age_s: seconds since the last write after which an unlocked one is stale.
 
     Returns:
-        The removed paths, sorted.
+        The removed paths (lock files not listed), sorted.
     """
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     base = os.path.basename(os.fspath(path))
@@ -205,6 +204,14 @@ def remove_stale_temps(path, max_age_s=STALE_AFTER_S):
         except FileNotFoundError:  # finished or removed by its own process meanwhile
             continue
         removed.append(temp)
+    for name in names:  # lock files whose writer died before making its temp, or with it
+        match = _LOCK.fullmatch(name)
+        lock = os.path.join(folder, name)
+        temp = os.path.join(folder, ".tmp-" + name[len(".lock-"):])
+        if match and match.group(2) == base and not os.path.lexists(temp) and not _in_use(temp):
+            with contextlib.suppress(OSError):
+                if now - os.lstat(lock).st_mtime >= max_age_s or temp in removed:
+                    os.remove(lock)
     return sorted(removed)
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fcn_keras._io import STALE_AFTER_S, remove_stale_temps
+from fcn_keras._io import STALE_AFTER_S, lock_name, remove_stale_temps
 from fcn_keras.weights import download as dl
 
 
@@ -170,7 +170,7 @@ def test_killed_download_leaves_a_temp_that_the_next_download_removes(http_serve
 
 _HOLD = """
 import fcntl, os, sys, time
-fds = [os.open(p, os.O_RDONLY if os.path.isdir(p) else os.O_RDWR) for p in sys.argv[1:]]
+fds = [os.open(p, os.O_RDWR | os.O_CREAT) for p in sys.argv[1:]]
 for fd in fds:
     fcntl.flock(fd, fcntl.LOCK_EX)
 print("held", flush=True)
@@ -178,10 +178,12 @@ time.sleep(600)
 """
 
 
-def hold_locks(*paths):
-    """Another process (as in another container sharing the folder) holding `paths`' locks,
-    as `fcn_keras._io.held` does; returns the process, to be killed."""
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, *map(str, paths)], stdout=subprocess.PIPE, text=True)
+def hold_locks(*temps):
+    """Another process (as in another container sharing the folder) holding the locks of
+    temporary files or folders `temps`, as `fcn_keras._io.held` does; returns the process,
+    to be killed."""
+    locks = [lock_name(t) for t in temps]
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, *locks], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
 
