@@ -132,3 +132,37 @@ def test_split_ids_cannot_leave_the_data_set(tmp_path, bad):
         f.write(bad + "\n")
     with pytest.raises(DataError, match=r"train\.txt: id 3: an id must be a plain file base name"):
         from_directory(root, "train")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    import fcn_keras
+
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    fcn_keras.build("alexnet", "32s", num_classes=21, width=0.0625).save(path)
+    return str(path)
+
+
+def test_predict_refuses_a_bomb_and_takes_max_pixels(tiny_model, tmp_path, capsys):
+    from fcn_keras.cli import main
+
+    bomb = write_png(tmp_path / "bomb.png", 13000, 13000, data=False)  # the header is enough
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), (90, 120, 30)).save(photo)
+    assert main(["predict", str(bomb), str(photo), "--model", tiny_model, "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "bomb.png: 13000x13000 pixels" in err and "exceeds the limit of 89478485" in err, err
+    assert (tmp_path / "o" / "photo.png_labels.png").exists()
+    assert not (tmp_path / "o" / "bomb.png_labels.png").exists()
+    assert main(["predict", str(photo), "--model", tiny_model, "--out", str(tmp_path / "p"),
+                 "--max-pixels", "1199"]) == 1
+    assert "photo.png: 40x30 pixels (0.0 megapixels) exceeds the limit of 1199 pixels" in capsys.readouterr().err
+
+
+def test_evaluate_takes_max_pixels(tiny_model, tmp_path, capsys):
+    from fcn_keras.cli import main
+
+    root = _voc(tmp_path)
+    code = main(["evaluate", "--model", tiny_model, "--data", root, "--split", "train", "--max-pixels", "700"])
+    err = capsys.readouterr().err
+    assert code == 2 and "exceeds the limit of 700 pixels" in err and "Traceback" not in err, err
