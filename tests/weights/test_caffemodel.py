@@ -171,7 +171,7 @@ def test_too_many_layers_are_refused_before_parsing(tmp_path):
     (_blob([1] * 9, 1), r"at most 8 axes. Received: 9 axes"),
     (_blob([2 ** 40, 2 ** 40, 2 ** 40], 8), r"needs 1329227995784915872903807060280344576 values but the "
                                              r"file holds 8"),
-])
+], ids=["negative", "negative-empty", "negative-legacy", "nine-axes", "overflowing-product"])
 def test_bad_blob_shapes_name_the_file_and_layer(tmp_path, blob, says):
     path = tmp_path / "shapes.caffemodel"
     path.write_bytes(_net_bytes(("conv7", [blob])))
