@@ -1,13 +1,20 @@
 """Writing files so that nothing half-written is ever left under the final name; and the one
 error class of a download that cannot be made (weights and data sets alike)."""
 
+import contextlib
+import errno
 import os
 import re
+import shutil
 import time
 import uuid
 
-STALE_AFTER_S = 24 * 3600
-_TEMP = re.compile(r"\.tmp-(\d+)-[0-9a-f]{8}-(.+)")
+STALE_AFTER_S = 600  # an unlocked temporary file or folder idle this long (seconds) is stale
+# ".tmp-<pid>-<random>-<base>": atomic_write's files and staging folders; ".old-...": a folder
+# move_into_place set aside; ".<base>.tmp-<random>": staging folders of earlier versions
+_TEMP = re.compile(r"\.(?:tmp|old)-(\d+)-[0-9a-f]{8}-(.+)")
+_LEGACY_STAGING = re.compile(r"\.(.+)\.tmp-[a-z0-9_]{8}")
+_LOCK = re.compile(r"\.lock-(\d+)-[0-9a-f]{8}-(.+)")  # the lock file of a ".tmp-" one (`held`)
 
 
 class DownloadError(OSError):
@@ -34,8 +41,10 @@ def atomic_write(path, write):
 
     The temporary name is ".tmp-<pid>-<random>-<base name>": it ends with `path`'s own base
     name, so writers that read the suffix (`.keras`, `.weights.h5`, `.png`) see the right
-    one. A failing (or interrupted) `write` leaves nothing; the temporary files of killed
-    processes are removed by the next `atomic_write` of the same path (`remove_stale_temps`).
+    one. While `write` runs, its lock file (`lock_name`) is locked (`held`), so that other
+    processes, on this machine or sharing the folder, see it is alive. A failing (or
+    interrupted) `write` leaves nothing; the temporary files of killed processes are removed
+    by a later `atomic_write` of the same path (`remove_stale_temps`).
 
     Args:
         path: the final file path (its folder is created when missing).
@@ -48,29 +57,129 @@ def atomic_write(path, write):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     remove_stale_temps(path)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
+    tmp = _temp_name(path)
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        with held(tmp):
+            write(tmp)
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
 
 
-def remove_stale_temps(path, max_age_s=STALE_AFTER_S):
-    """Removes the temporary files `atomic_write` left for `path` in killed processes.
+def _temp_name(path):
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.path.join(folder, f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
 
-    A temporary file is stale when the process named by its pid is no longer running on
-    this machine, or when it has not been written for `max_age_s` seconds (a pid reused by
-    another process, or a cache shared with another machine).
+
+def lock_name(temp):
+    """The lock file of temporary file or folder `temp` (".tmp-X" -> ".lock-X", beside it).
+
+    A separate file, since the writer may lock the temporary file itself (HDF5 does)."""
+    folder, name = os.path.split(os.fspath(temp))
+    return os.path.join(folder, ".lock-" + name.split("-", 1)[1])
+
+
+@contextlib.contextmanager
+def staging_folder(path):
+    """A new hidden folder beside `path` to build it in, locked while in use, then removed.
+
+    Named ".tmp-<pid>-<random>-<base name>" like `atomic_write`'s files, so the folders of
+    killed processes (an export killed with kill -9 leaves hundreds of megabytes) are removed
+    by a later `staging_folder` or `atomic_write` of the same path (`remove_stale_temps`).
 
     Args:
-        path: the final file path whose temporary files are looked for.
-        max_age_s: age in seconds (since the last write) after which any of them is stale.
+        path: the file or folder that will be built (its parent is created when missing).
+
+    Yields:
+        the staging folder's path.
+    """
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    remove_stale_temps(path)
+    staging = _temp_name(path)
+    try:
+        with held(staging):
+            os.mkdir(staging)
+            yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def held(temp):
+    """Holds an exclusive advisory lock (flock) on `temp`'s lock file (`lock_name`) while the
+    with-block runs; the lock file is removed after.
+
+    The lock says "in use" to `remove_stale_temps` in every process that sees it: on this
+    machine, in containers sharing the folder, and over NFS (where Linux maps flock to the
+    server's locks). Where no lock can be taken (Windows, some network file systems) it
+    does nothing, and staleness is decided by age alone.
+    """
+    lock = lock_name(temp)
+    fd = None
+    try:
+        import fcntl
+
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        pass
+    try:
+        yield
+    finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.remove(lock)
+            os.close(fd)  # releases the lock
+
+
+def _in_use(temp):
+    """True when a process holds `temp`'s lock (`held`): a live writer."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fd = os.open(lock_name(temp), os.O_RDWR)
+    except OSError:  # no lock file: a temp of an earlier version, or its writer ended
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError as e:
+        return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)  # our probe's lock, if taken, goes with it
+
+
+def _last_write(path):
+    """The newest modification time of `path` or, for a folder, of anything in it."""
+    newest = os.lstat(path).st_mtime
+    if os.path.isdir(path) and not os.path.islink(path):
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                with contextlib.suppress(OSError):
+                    newest = max(newest, os.lstat(os.path.join(root, name)).st_mtime)
+    return newest
+
+
+def remove_stale_temps(path, max_age_s=STALE_AFTER_S):
+    """Removes the temporary files and staging folders killed processes left for `path`.
+
+    One is stale when no process holds its lock (`held`) and nothing in it has been written
+    for `max_age_s` seconds. The process id in its name is not used: with a folder shared
+    between containers or machines it names a process elsewhere. The age guards a live
+    writer whose lock this machine cannot see (a network file system without locks): a live
+    download writes at least every `timeout` seconds, an export keeps adding files.
+
+    Args:
+        path: the final file or folder whose temporaries are looked for.
+        max_age_s: seconds since the last write after which an unlocked one is stale.
 
     Returns:
-        The removed paths, sorted.
+        The removed paths (lock files not listed), sorted.
     """
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     base = os.path.basename(os.fspath(path))
@@ -81,30 +190,29 @@ def remove_stale_temps(path, max_age_s=STALE_AFTER_S):
         return removed
     now = time.time()
     for name in names:
-        match = _TEMP.fullmatch(name)
-        if not match or match.group(2) != base:
+        match = _TEMP.fullmatch(name) or _LEGACY_STAGING.fullmatch(name)
+        if not match or match.groups()[-1] != base:
             continue
         temp = os.path.join(folder, name)
         try:
-            if _running(int(match.group(1))) and now - os.path.getmtime(temp) < max_age_s:
+            if _in_use(temp) or now - _last_write(temp) < max_age_s:
                 continue
-            os.remove(temp)
+            if os.path.isdir(temp) and not os.path.islink(temp):
+                shutil.rmtree(temp)
+            else:
+                os.remove(temp)
         except FileNotFoundError:  # finished or removed by its own process meanwhile
             continue
         removed.append(temp)
+    for name in names:  # lock files whose writer died before making its temp, or with it
+        match = _LOCK.fullmatch(name)
+        lock = os.path.join(folder, name)
+        temp = os.path.join(folder, ".tmp-" + name[len(".lock-"):])
+        if match and match.group(2) == base and not os.path.lexists(temp) and not _in_use(temp):
+            with contextlib.suppress(OSError):
+                if now - os.lstat(lock).st_mtime >= max_age_s or temp in removed:
+                    os.remove(lock)
     return sorted(removed)
-
-
-def _running(pid):
-    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill would end the process: age only
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: running
-        return True
-    return True
 
 
 def move_into_place(tmp, path, overwrite=False):
@@ -124,8 +232,6 @@ def move_into_place(tmp, path, overwrite=False):
     Raises:
         FileExistsError: `path` exists and overwrite is False.
     """
-    import shutil
-
     tmp, path = os.fspath(tmp), os.fspath(path)
     if os.path.lexists(path):
         if not overwrite:

@@ -96,14 +96,14 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
                 y_true = tf.identity(y_true)
         valid = ops.logical_and(scored, ops.logical_not(bad))
         y_pred = ops.clip(y_pred, 0, c - 1)
-        idx = ops.where(valid, y_true * c + y_pred, ops.zeros_like(y_true))
+        # invalid pixels land in an extra cell, dropped
+        cell = ops.where(valid, y_true * c + y_pred, c * c * ops.ones_like(y_true))
         if sample_weight is not None:
             w = ops.reshape(ops.cast(ops.convert_to_tensor(sample_weight), self._wide), (-1,))
             w = ops.broadcast_to(w, ops.shape(y_true)) if w.shape != y_true.shape else w
-            w = ops.where(valid, w, ops.zeros_like(w))
-            parts = [ops.segment_sum(w, idx, num_segments=c * c, sorted=False)]
+            parts = [_cell_sums(cell, c * c + 1, w)[:c * c]]
         else:
-            counts = ops.segment_sum(ops.cast(valid, "int32"), idx, num_segments=c * c, sorted=False)
+            counts = _cell_sums(cell, c * c + 1)[:c * c]
             # split so that each part is exact in float32 (< 2**24 significant bits)
             high = (counts // _SPLIT) * _SPLIT
             parts = [ops.cast(high, self._wide), ops.cast(counts - high, self._wide)]
@@ -149,6 +149,30 @@ class _ConfusionMatrixMetric(keras.metrics.Metric):
 
 
 _SPLIT = 4096  # a batch's int32 counts are added as a multiple of 2**12 plus a rest < 2**12
+
+
+def _cell_sums(cell, n, weights=None):
+    """Per-cell pixel counts (int32) or weight sums (the weights' dtype), shape (n,).
+
+    Args:
+        cell: (P,) int32 cell ids 0 .. n - 1.
+        n: number of cells.
+        weights: None (count pixels) or (P,) weights.
+
+    Keras' PyTorch `segment_sum` adds in float32 (a cell stops at 2**24) and its `bincount`
+    returns float32 sums of float64 weights, so PyTorch counts with `torch.bincount` (exact
+    integers, weights in their own dtype); JAX's `bincount` needs a static length under jit, and
+    TensorFlow's and JAX's `segment_sum` add in the data's own dtype, so they keep `segment_sum`.
+    """
+    if keras.backend.backend() == "torch":
+        import torch
+
+        cell = ops.convert_to_tensor(cell).long()
+        weights = None if weights is None else ops.convert_to_tensor(weights)
+        counts = torch.bincount(cell, weights=weights, minlength=n)
+        return counts if weights is not None else counts.int()
+    data = ops.ones_like(cell) if weights is None else weights
+    return ops.segment_sum(data, cell, num_segments=n, sorted=False)
 
 
 def _accumulator_dtype():

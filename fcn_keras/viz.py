@@ -20,6 +20,7 @@ from fcn_keras._io import atomic_write
 from fcn_keras.conventions import IGNORE_LABEL, voc_palette
 
 _PALETTE = voc_palette()
+_BLOCK = 1 << 18  # pixels blended at a time by `overlay` (whole rows, at least one)
 VOID_NAME = "void / ignored"
 
 
@@ -31,7 +32,7 @@ def _labels(mask):
         raise ValueError(f"A label map must be (H, W). Received shape {mask.shape}")
     if mask.size and (mask.min() < 0 or mask.max() > 255):
         raise ValueError(f"Label values must be within 0..255. Received values {mask.min()}..{mask.max()}")
-    return mask.astype(np.uint8)
+    return mask.astype(np.uint8, copy=False)
 
 
 def colorize(mask, palette=None):
@@ -69,13 +70,18 @@ def overlay(image, mask, alpha=0.5, palette=None, ignore_background=True):
         raise ValueError(f"`image` {image.shape[:2]} and labels {mask.shape} differ in size")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"`alpha` must be within 0..1. Received: alpha={alpha!r}")
-    img = image.astype(np.float32)
-    col = colorize(mask, palette).astype(np.float32)
-    out = (1 - alpha) * img + alpha * col
-    if ignore_background:
-        keep = (mask == 0) | (mask == IGNORE_LABEL)
-        out[keep] = img[keep]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    pal = _full_palette(palette)
+    out = np.empty(image.shape, np.uint8)
+    rows = max(1, _BLOCK // max(1, mask.shape[1]))
+    for y in range(0, mask.shape[0], rows):  # a block of rows at a time: no full-size float copy
+        labels = mask[y:y + rows]
+        img = image[y:y + rows].astype(np.float32)
+        blend = (1 - alpha) * img + alpha * pal[labels].astype(np.float32)
+        if ignore_background:
+            keep = (labels == 0) | (labels == IGNORE_LABEL)
+            blend[keep] = img[keep]
+        out[y:y + rows] = np.clip(np.rint(blend), 0, 255)
+    return out
 
 
 def legend(class_names, present=None, palette=None, swatch=16, width=None, font_size=14):

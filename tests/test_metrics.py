@@ -202,3 +202,48 @@ def test_counts_exact_beyond_float32_under_tensorflow():
     m.update_state(np.array([[0]]), np.array([[1]]), sample_weight=np.array([[2.0**53 - 8]]))
     m.update_state(np.zeros((1, 2**12 + 3), "int32"), np.ones((1, 2**12 + 3), "int32"))
     assert m.confusion_matrix()[0, 1] == 2**53 - 8 + 2**12 + 3
+
+
+_ONE_BATCH = r"""
+import keras, numpy as np
+from fcn_keras import metrics as M
+n = 4097 * 4097  # > 2**24 pixels of one class in one batch
+truth = np.zeros((1, 4097, 4097), "int32")
+m = M.ConfusionMatrix(2)
+m.update_state(truth, truth)
+m.update_state(truth, truth)
+w = M.ConfusionMatrix(2)
+w.update_state(truth, truth, sample_weight=np.ones((1, 4097, 4097), "float32"))
+# and inside the backend's compiled step, as in fit / evaluate
+c = M.ConfusionMatrix(2)
+if keras.backend.backend() == "jax":
+    import jax
+    values = jax.jit(c.stateless_update_state)([v.value for v in c.variables], truth, truth)
+    for v, x in zip(c.variables, values):
+        v.assign(x)
+elif keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+    tf.function(c.update_state, jit_compile=True)(truth, truth)
+else:
+    c.update_state(truth, truth)
+assert m.confusion_matrix()[0, 0] == 2 * n, (keras.backend.backend(), m.confusion_matrix())
+assert c.confusion_matrix()[0, 0] == n, (keras.backend.backend(), c.confusion_matrix())
+if keras.backend.backend() != "jax":  # JAX without x64 sums weights in float32
+    assert w.confusion_matrix()[0, 0] == n, (keras.backend.backend(), w.confusion_matrix())
+print("exact", keras.backend.backend())
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_one_batch_beyond_float32_is_exact_on_every_backend(backend):
+    """4097 x 4097 pixels of one class: PyTorch's segment_sum counted 2**24 (float32)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip(backend)
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("JAX_ENABLE_X64", None)
+    out = subprocess.run([sys.executable, "-c", _ONE_BATCH], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0 and f"exact {backend}" in out.stdout, out.stderr[-3000:]

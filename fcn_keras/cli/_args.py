@@ -2,6 +2,7 @@
 
     architecture_args(p)    --backbone, --head, --num-classes, --width
     data_args(p)            --data, --split, --exclude, --image-size, --num-examples, ...
+    max_pixels_arg(p)       --max-pixels (in data_args too); max_pixels(args) its value
     source(args, split)     the data source those flags name
 """
 
@@ -61,6 +62,25 @@ def data_args(p, split_default=None, num_classes=True, positional=False):
     p.add_argument("--num-examples", type=int, help="shapes only: examples per split")
     p.add_argument("--skip-invalid", action="store_true",
                    help="skip unreadable/inconsistent files with a warning instead of failing")
+    max_pixels_arg(p)
+
+
+def max_pixels_arg(p):
+    """Adds --max-pixels (None: the library default, `fcn_keras.images.MAX_PIXELS`; 0: no limit)."""
+    p.add_argument("--max-pixels", type=int, metavar="N",
+                   help="refuse image files of more than N pixels (width x height), from their headers, "
+                        "before decoding (default: 89478485, Pillow's decompression-bomb threshold; "
+                        "0: no limit)")
+
+
+def max_pixels(args):
+    """The `max_pixels` argument --max-pixels gives: the library default when absent, None for 0."""
+    from fcn_keras.images import MAX_PIXELS
+
+    value = getattr(args, "max_pixels", None)
+    if value is not None and value < 0:
+        raise ValueError(f"`--max-pixels` must be >= 0 (0: no limit). Received: --max-pixels={value}")
+    return MAX_PIXELS if value is None else (value or None)
 
 
 def pair(text, name, cast=int):
@@ -113,6 +133,7 @@ def source(args, split):
             kw["num_classes"] = args.num_classes
     elif not args.data.startswith("tfds:"):  # a folder: VOC / SBD options
         kw["skip_invalid"] = args.skip_invalid
+        kw["max_pixels"] = max_pixels(args)
         if args.exclude:
             kw["exclude"] = args.exclude
         if args.num_classes:

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from fcn_keras._io import atomic_write
-from fcn_keras.cli._args import architecture_args, tile_arg
+from fcn_keras.cli._args import architecture_args, max_pixels, max_pixels_arg, tile_arg
 from fcn_keras.conventions import PRECISIONS, class_metadata
 from fcn_keras.predict import DEFAULT_MAX_SIZE
 
@@ -91,6 +91,7 @@ def run(args):
         raise ValueError("give one of --model (a model file, SavedModel folder or zoo name) or --weights "
                          "(with --backbone/--head/--num-classes)")
     check_out_folder(args.out)
+    limit = max_pixels(args)
     files = find_images(args.inputs, recursive=not args.no_recursive, skip=args.out)
     planned = [(path, rel, _outputs(args.out, rel, args.save_scores)) for path, rel in files]
     if not args.overwrite:
@@ -133,7 +134,7 @@ def run(args):
     with bar(len(planned), "predict", "image", enabled=False if args.quiet else None) as progress:
         for path, rel, outs in planned:
             try:
-                image = read_image(path)
+                image = read_image(path, max_pixels=limit)
                 reduced += predictor.network_size(*image.shape[:2]) != image.shape[:2]
                 labels = _predict_one(predictor, image, outs)
                 viz.save_label_png(labels, outs["labels"], palette=predictor.palette)
@@ -196,6 +197,7 @@ def register(subparsers):
     p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
                    help=f"longest side the network sees, in pixels (default {DEFAULT_MAX_SIZE}: a 4000x3000 "
                         "photo on FCN-8s VGG16 peaks at about 3.2 GB; 0 = full resolution, about 22 GB)")
+    max_pixels_arg(p)
     p.add_argument("--tile", type=tile_arg, metavar="N|auto",
                    help="compute in tiles of N x N pixels (a multiple of 32), or 'auto' (the largest "
                         "that fits 1 GiB of activations); logits equal to the whole image's")

@@ -21,12 +21,14 @@ repository). `split="seg11valid"` works on any VOC tree that holds those images,
 from __future__ import annotations
 
 import os
+import warnings
 import weakref
 from importlib import resources
 
 import numpy as np
 
 from fcn_keras.conventions import DEFAULT_NUM_CLASSES, VOC_CLASSES
+from fcn_keras.images import MAX_PIXELS
 
 from .source import DataError, Source, check_example, python_loader
 
@@ -44,35 +46,61 @@ def seg11valid_ids():
 def _read_ids(path):
     with open(path) as f:
         ids = [line.split()[0] for line in f if line.strip()]
+    for n, i in enumerate(ids, 1):
+        check_id(i, f"{path}: id {n}")
     return ids
 
 
-def read_image(path):
+def check_id(example_id, where):
+    """Refuses an example id that would name a file outside the data set's folders.
+
+    Args:
+        example_id: one id of a split file (a base name such as "2007_000032").
+        where: the split file and line, for the message.
+
+    Raises:
+        DataError: the id is absolute, holds a path separator, "..", or a NUL byte.
+    """
+    seps = [s for s in (os.sep, os.altsep, "/", "\\") if s]
+    if (os.path.isabs(example_id) or any(s in example_id for s in seps) or ".." in example_id
+            or "\0" in example_id):
+        raise DataError(f"{where}: an id must be a plain file base name (no path separator, '..' or "
+                        f"absolute path). Received: {example_id!r}")
+
+
+def read_image(path, max_pixels=MAX_PIXELS):
     """Decodes a data set image to uint8 (H, W, 3) RGB with `fcn_keras.images.read_image`.
 
     Every Pillow mode is converted faithfully or refused. The EXIF orientation is NOT
     applied: a data set's masks are drawn on the stored pixel grid, so the image keeps it.
 
+    Args:
+        path: the image file.
+        max_pixels: refuse images of more pixels than this, before decoding (see
+            `fcn_keras.images.read_image`).
+
     Raises:
-        DataError: the file is missing or unreadable (the message names it).
+        DataError: the file is missing or unreadable, or larger than `max_pixels` (the message
+            names it).
     """
     from fcn_keras.images import ImageError
     from fcn_keras.images import read_image as _read
 
     try:
-        return _read(path, exif_orientation=False)
+        return _read(path, exif_orientation=False, max_pixels=max_pixels)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
     except ImageError as e:
         raise DataError(str(e)) from None
 
 
-def read_mask(path):
+def read_mask(path, max_pixels=MAX_PIXELS):
     """Read a label map, keeping its class indices (no colour conversion).
 
     Args:
         path: a palette or grayscale PNG (VOC's `SegmentationClass`) or an SBD `.mat`
             file (`GTcls.Segmentation`).
+        max_pixels: refuse PNG masks of more pixels than this, before decoding.
 
     Returns:
         the label map, `(H, W)` (uint8 for VOC and SBD; 16-bit PNGs keep their dtype).
@@ -84,8 +112,14 @@ def read_mask(path):
         return _read_sbd_mat(path)
     from PIL import Image
 
+    from fcn_keras.images import ImageError, check_pixels
+
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():  # our limit replaces Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            check_pixels(im.size, max_pixels, path)  # from the header: nothing decoded yet
             im.load()
             if im.mode not in ("P", "L", "I", "I;16", "I;16B", "I;16L"):
                 raise DataError(
@@ -94,6 +128,8 @@ def read_mask(path):
             return np.asarray(im)
     except DataError:
         raise
+    except ImageError as e:
+        raise DataError(str(e)) from None
     except FileNotFoundError:
         raise DataError(f"{path}: mask file not found") from None
     except Exception as e:  # noqa: BLE001
@@ -171,7 +207,7 @@ def detect_layout(root):
 
 
 def from_directory(root, split="train", *, layout=None, num_classes=DEFAULT_NUM_CLASSES, class_names=None,
-                   exclude=None, skip_invalid=False):
+                   exclude=None, skip_invalid=False, max_pixels=MAX_PIXELS):
     """Pairs from a PASCAL VOC or SBD folder tree (layout detected from its folders).
 
     Args:
@@ -189,6 +225,9 @@ def from_directory(root, split="train", *, layout=None, num_classes=DEFAULT_NUM_
             training set is `from_directory(sbd_root, "train", exclude="seg11valid")`).
         skip_invalid: skip unreadable or inconsistent examples with a warning instead of
             raising.
+        max_pixels: refuse images and masks of more pixels (width x height) than this, from
+            their headers, before decoding (default `fcn_keras.images.MAX_PIXELS`, about 89.5
+            megapixels; None: no limit of ours).
 
     Returns:
         a `fcn_keras.data.Source` of `(uint8 (H, W, 3), uint8 (H, W))` pairs, with
@@ -198,6 +237,8 @@ def from_directory(root, split="train", *, layout=None, num_classes=DEFAULT_NUM_
         FileNotFoundError: `root` or the split file does not exist.
         ValueError: `root` holds neither layout, the layout is unknown, or the split is
             empty.
+        DataError: the split file lists an id holding a path separator, ".." or an absolute
+            path (which would read files outside the data set).
         DataError: (while reading) a file cannot be decoded or is inconsistent.
     """
     if layout is None:
@@ -250,8 +291,8 @@ def from_directory(root, split="train", *, layout=None, num_classes=DEFAULT_NUM_
     masks = [os.path.join(root, mask_dir, f"{i}{mask_ext}") for i in ids]
 
     def load(image_path, mask_path):
-        image = read_image(image_path)
-        mask = read_mask(mask_path)
+        image = read_image(image_path, max_pixels)
+        mask = read_mask(mask_path, max_pixels)
         return check_example(image, mask, num_classes, mask_path)
 
     src = Source(name=layout, split=split_name, num_classes=num_classes,

@@ -118,8 +118,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     meta = _metadata(written, fmt, quantize, names, pal, input_size, io_type, opset, representative_data,
                      calibration)
 
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
+    with _io.staging_folder(path) as staging:  # killed exports' folders are removed by later ones
         staged = os.path.join(staging, os.path.basename(path))
         with dense_upsampling(written):  # one transposed-conv op per layer in the artefact
             options = WriteOptions(quantize=quantize, input_size=input_size, io_type=io_type,
@@ -139,8 +138,6 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
                 f.write(_common.to_json(report.to_dict()))
             files.append(staged + REPORT_SUFFIX)
         final = _move_into_place(files, path, overwrite, TABLE[fmt].EXTRA_SUFFIXES)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return Exported(path=path, files=final, format=fmt, quantize=quantize, metadata=meta, report=report)
 
 

@@ -22,7 +22,6 @@ variable (either an `onnxruntime-web` package folder or its `dist/`), then the c
 import json
 import os
 import shutil
-import tempfile
 
 from fcn_keras import _io
 
@@ -142,8 +141,7 @@ def export_web(model, path, quantize=None, *, export_onnx, verify=True, overwrit
         raise ExportError(f"`max_side` must be a non-negative int (0: full resolution). Received: max_side={max_side!r}")
     dist = find_runtime(runtime)
     _common.check_target(path, overwrite)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
+    with _io.staging_folder(path) as staging:  # killed exports' folders are removed by later ones
         folder = os.path.join(staging, os.path.basename(path))
         os.mkdir(folder)
         result = export_onnx(model, os.path.join(folder, MODEL_NAME), "onnx", quantize, verify=verify,
@@ -163,8 +161,6 @@ def export_web(model, path, quantize=None, *, export_onnx, verify=True, overwrit
         for name in sorted({f for files in ORT_FILES.values() for f in files}):
             shutil.copyfile(os.path.join(dist, name), os.path.join(folder, RUNTIME_DIR, name))
         _io.move_into_place(folder, path, overwrite)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     files = sorted(os.path.join(root, f) for root, _, fs in os.walk(path) for f in fs)
     result.path, result.files, result.format = path, files, "web"
     result.metadata = {**result.metadata, "web": web}

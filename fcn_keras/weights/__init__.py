@@ -69,7 +69,8 @@ def fetch(name, file_hash=None, *, progress=None):
     if file_hash is not None and checksum is not None and parse_hash(file_hash) != parse_hash(checksum):
         raise ValueError(f"`file_hash` disagrees with the published checksum of {name!r}. Expected "
                          f"file_hash={checksum!r}. Received: file_hash={file_hash!r}")
-    return _download(src["urls"], src["filename"], checksum or file_hash, progress=progress)
+    return _download(src["urls"], src["filename"], checksum or file_hash, progress=progress,
+                     size=src.get("size"))
 
 
 def prefetch(name):

@@ -10,6 +10,7 @@ them into Keras weights.
 """
 
 import dataclasses
+import math
 import os
 
 import numpy as np
@@ -17,6 +18,12 @@ from google.protobuf import message as _message
 
 from fcn_keras._io import atomic_write
 from fcn_keras.weights import caffe_pb
+
+
+MAX_LAYERS = 4096  # layers in a file (VGG16 FCN-8s has about 50, with those without weights)
+MAX_BLOBS = 16384  # blobs in all layers
+MAX_FIELDS = 1 << 16  # fields in one layer (its name, type, parameters, blobs...)
+MAX_AXES = 8  # axes of a blob (Caffe's own limit is 32; FCNs use 4)
 
 
 class CaffeModelError(ValueError):
@@ -43,31 +50,109 @@ class CaffeNet:
     legacy_v1: bool = False
 
 
-def _blob_shape(blob):
+def _blob_shape(blob, where):
+    """The blob's shape as Python ints, validated: at most `MAX_AXES` axes, none negative;
+    None when the blob states none."""
     if blob.HasField("shape"):
-        return tuple(int(d) for d in blob.shape.dim)
-    legacy = (blob.num, blob.channels, blob.height, blob.width)
-    if any(legacy):
-        return tuple(int(d) for d in legacy)
-    return None
+        if len(blob.shape.dim) > MAX_AXES:
+            raise CaffeModelError(f"{where}: a blob may have at most {MAX_AXES} axes. Received: "
+                                  f"{len(blob.shape.dim)} axes")
+        shape = tuple(int(d) for d in blob.shape.dim)
+    else:
+        legacy = (blob.num, blob.channels, blob.height, blob.width)
+        if not any(legacy):
+            return None
+        shape = tuple(int(d) for d in legacy)
+    if any(d < 0 for d in shape):
+        raise CaffeModelError(f"{where}: a blob's dimensions must be >= 0. Received: shape={shape}")
+    return shape
 
 
-def _unpacked_floats(blob, field_number, fmt):
-    """Values written with the unpacked encoding (one fixed32/fixed64 per value)."""
+def _read_varint(raw, pos):
+    result, shift = 0, 0
+    while True:
+        if pos >= len(raw) or shift > 63:
+            raise CaffeModelError("a truncated or malformed protobuf varint")
+        b = raw[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(raw, start=0, end=None):
+    """Yields (field number, wire type, payload start, payload end) of the protobuf message in
+    raw[start:end], without decoding payloads."""
+    pos, end = start, len(raw) if end is None else end
+    while pos < end:
+        key, pos = _read_varint(raw, pos)
+        wire = key & 7
+        if wire == 0:
+            _, after = _read_varint(raw, pos)
+        elif wire == 1:
+            after = pos + 8
+        elif wire == 2:
+            length, pos = _read_varint(raw, pos)
+            after = pos + length
+        elif wire == 5:
+            after = pos + 4
+        else:
+            raise CaffeModelError(f"unsupported protobuf wire type {wire}")
+        if after > end:
+            raise CaffeModelError("a protobuf field runs past the end of its message")
+        yield key >> 3, wire, pos, after
+        pos = after
+
+
+def _check_counts(raw, path):
+    """Refuses, before protobuf parses them, files of more than `MAX_LAYERS` layers,
+    `MAX_BLOBS` blobs or `MAX_FIELDS` fields in a layer (each costs memory when parsed)."""
+    layers = blobs = 0
     try:
-        from google.protobuf import unknown_fields
-    except ImportError:  # pragma: no cover - protobuf < 4.21
+        for number, wire, start, end in _fields(raw):
+            if wire != 2 or number not in (2, 100):  # V1 `layers`, `layer`
+                continue
+            layers += 1
+            if layers > MAX_LAYERS:
+                raise CaffeModelError(f"{path}: more than {MAX_LAYERS} layers; not a model this reader accepts")
+            blob_field = 6 if number == 2 else 7
+            for n, (field, _, _, _) in enumerate(_fields(raw, start, end)):
+                blobs += field == blob_field
+                if n >= MAX_FIELDS:
+                    raise CaffeModelError(f"{path}: layer {layers} has more than {MAX_FIELDS} fields; not a "
+                                          "model this reader accepts")
+                if blobs > MAX_BLOBS:
+                    raise CaffeModelError(f"{path}: more than {MAX_BLOBS} blobs; not a model this reader accepts")
+    except CaffeModelError as e:
+        if str(e).startswith(path):
+            raise
+        raise CaffeModelError(f"Expected a Caffe model (a binary NetParameter .caffemodel): {e}. "
+                              f"Received: path={path!r}") from None
+
+
+def _unpacked_floats(blob, field_number, dtype):
+    """Values written with the unpacked encoding (one fixed32 / fixed64 field per value), which
+    the schema leaves as unknown fields: found in the blob's bytes as runs of (key, value)
+    records and decoded with NumPy, no Python object per value."""
+    raw = blob.SerializeToString()  # known fields and the unknown ones, as they were
+    size = np.dtype(dtype).itemsize
+    key = (field_number << 3) | (5 if size == 4 else 1)  # one byte for fields 5 and 8
+    buf = np.frombuffer(raw, np.uint8)
+    runs, pos = [], 0
+    while pos < len(raw):
+        if raw[pos] == key:
+            records = (len(raw) - pos) // (1 + size)
+            block = buf[pos:pos + records * (1 + size)].reshape(records, 1 + size)
+            other = np.flatnonzero(block[:, 0] != key)
+            n = int(other[0]) if other.size else records
+            runs.append(block[:n, 1:])
+            pos += n * (1 + size)
+            continue
+        _, _, _, pos = next(_fields(raw, pos))
+    if not runs:
         return None
-    wire = 5 if fmt == "<f" else 1
-    values = [
-        field.data for field in unknown_fields.UnknownFieldSet(blob)
-        if field.field_number == field_number and field.wire_type == wire
-    ]
-    if not values:
-        return None
-    size = 4 if wire == 5 else 8
-    raw = b"".join(int(v).to_bytes(size, "little") for v in values)
-    return np.frombuffer(raw, dtype=fmt).astype(np.float32)
+    return np.ascontiguousarray(np.concatenate(runs)).view(dtype).reshape(-1).astype(np.float32)
 
 
 def _blob_values(blob, where):
@@ -82,15 +167,18 @@ def _blob_values(blob, where):
             raise CaffeModelError(f"{where}: expected whole float64 values (8 bytes each). Received: {len(raw)} bytes")
         values = np.frombuffer(raw, dtype="<f8").astype(np.float32)
     else:
-        values = _unpacked_floats(blob, 5, "<f")
-        if values is None:
-            values = _unpacked_floats(blob, 8, "<d")
+        try:
+            values = _unpacked_floats(blob, 5, "<f4")
+            if values is None:
+                values = _unpacked_floats(blob, 8, "<f8")
+        except CaffeModelError as e:
+            raise CaffeModelError(f"{where}: {e}") from None
         if values is None:
             values = np.zeros((0,), np.float32)
-    shape = _blob_shape(blob)
+    shape = _blob_shape(blob, where)
     if shape is None:
         shape = (values.size,)
-    expected = int(np.prod(shape, dtype=np.int64))
+    expected = math.prod(shape)  # a Python int: no overflow
     if values.size != expected:
         raise CaffeModelError(
             f"{where}: the blob's shape {shape} needs {expected} values but the file holds {values.size}")
@@ -108,7 +196,9 @@ def read_caffemodel(path):
 
     Raises:
         CaffeModelError: naming the file, when it is not a NetParameter, holds no
-            parameters, or a blob's data does not match its shape.
+            parameters, more than `MAX_LAYERS` layers or `MAX_BLOBS` blobs, a blob of more than
+            `MAX_AXES` axes or a negative dimension, or data that does not match its shape
+            (naming the layer).
     """
     path = os.fspath(path)
     try:
@@ -116,6 +206,7 @@ def read_caffemodel(path):
             raw = f.read()
     except OSError as e:
         raise CaffeModelError(f"Cannot read the caffemodel: {e}. Received: path={path!r}") from e
+    _check_counts(raw, path)
     net = caffe_pb.NetParameter()
     try:
         net.ParseFromString(raw)

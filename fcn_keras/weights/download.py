@@ -5,7 +5,14 @@ its size is checked against Content-Length and its digest against the published 
 and only then is it renamed into the cache (`$KERAS_HOME/models/`, the folder
 keras.applications uses). A dropped connection, a wrong checksum or an interrupted process
 leaves no file under the final name; the temporary file of a killed process is removed by
-the next download of the same file. Offline, the error names the URL, the expected file and where to put it.
+a later download of the same file once unlocked and idle (`fcn_keras._io.remove_stale_temps`:
+safe with a cache shared between containers or machines). Offline, the error names the URL,
+the expected file and where to put it.
+
+A server cannot keep a download going for ever nor fill the disk: each download has an
+overall `deadline` (besides the per-read `timeout`) and a size cap (the published `size` when
+the zoo states one, else `max_bytes`), checked against Content-Length before anything is
+written and while the body streams.
 """
 
 import hashlib
@@ -14,6 +21,7 @@ import re
 import socket
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
@@ -21,6 +29,8 @@ from fcn_keras._io import DownloadError, atomic_write
 from fcn_keras._progress import bar
 
 CHUNK = 1 << 20
+DEADLINE_S = 3600  # one download, start to end (500 MB at 140 kB/s)
+MAX_BYTES = 2 << 30  # 2 GiB: the largest file accepted when no size is published
 HASH_ALGORITHMS = ("md5", "sha1", "sha256")
 
 
@@ -123,7 +133,7 @@ def _offline_error(failures, target):
 
 
 def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=None,
-             progress=None, timeout=60.0):
+             progress=None, timeout=60.0, deadline=DEADLINE_S, size=None, max_bytes=MAX_BYTES):
     """Returns the cached path of `fname`, downloading it from the first URL that works.
 
     Args:
@@ -137,6 +147,11 @@ def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=Non
         cache_subdir: the cache folder (default `$KERAS_HOME/models`).
         progress: draw a progress bar in bytes on stderr (None: when stderr is a terminal).
         timeout: seconds to wait for the server to connect or send.
+        deadline: seconds one URL's download may take in all (a server trickling a byte now
+            and then is cut off).
+        size: the published size in bytes, when known: any other Content-Length is refused
+            before writing, and a longer body is cut off.
+        max_bytes: the size cap when `size` is None.
 
     Returns:
         The path of the verified file in the cache.
@@ -148,6 +163,7 @@ def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=Non
     if isinstance(urls, str):
         urls = (urls,)
     urls = tuple(urls)
+    limits = _Limits(deadline, size, max_bytes)
     algorithm, expected = parse_hash(file_hash)
     folder = cache_subdir or models_dir()
     target = os.path.join(folder, fname)
@@ -172,7 +188,7 @@ def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=Non
     errors = []
     for url in urls:
         try:
-            return _download_one(url, target, algorithm, expected, progress, timeout)
+            return _download_one(url, target, algorithm, expected, progress, timeout, limits)
         except ChecksumError:
             raise
         except DownloadError as e:
@@ -182,7 +198,34 @@ def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=Non
     raise DownloadError("\n".join(str(e) for e in errors))
 
 
-def _download_one(url, target, algorithm, expected, progress, timeout):
+class _Limits:
+    """What one URL's download may take: `deadline` seconds, and `size` bytes exactly (when
+    published) or at most `max_bytes`."""
+
+    def __init__(self, deadline, size, max_bytes):
+        for name, value in (("deadline", deadline), ("size", size), ("max_bytes", max_bytes)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or value <= 0):
+                raise ValueError(f"`{name}` must be a positive number or None. Received: {name}={value!r}")
+        self.deadline, self.size, self.max_bytes = deadline, size, max_bytes
+
+    @property
+    def cap(self):
+        return self.size if self.size is not None else self.max_bytes
+
+    def check_length(self, url, total):
+        """Refuses a Content-Length that is not the published size or exceeds the cap."""
+        if total is None:
+            return
+        if self.size is not None and total != self.size:
+            raise DownloadError(f"Download of {url} refused: the server announces {total} bytes, the "
+                                f"published size is {self.size}; nothing was written.")
+        if self.cap is not None and total > self.cap:
+            raise DownloadError(f"Download of {url} refused: the server announces {total} bytes, more than "
+                                f"the limit of {self.cap}; nothing was written.")
+
+
+def _download_one(url, target, algorithm, expected, progress, timeout, limits):
     """Streams `url` into `target` through `atomic_write`: size and digest checked first."""
     request = urllib.request.Request(url, headers={"User-Agent": "fcn_keras"})
     try:
@@ -194,25 +237,47 @@ def _download_one(url, target, algorithm, expected, progress, timeout):
 
     def write(tmp):
         with response, open(tmp, "wb") as out:
-            _stream(response, out, url, target, algorithm, expected, progress)
+            _stream(response, out, url, target, algorithm, expected, progress, limits)
 
-    return atomic_write(target, write)
+    try:
+        return atomic_write(target, write)
+    except DownloadError:
+        raise
+    except OSError as e:  # the rename failed: the temporary file was removed meanwhile, ...
+        if os.path.isfile(target) and (expected is None or file_digest(target, algorithm) == expected):
+            return target  # ... e.g. by a process that completed the same download
+        raise DownloadError(f"Download of {url} could not be put in place at {target}: "
+                            f"{e.strerror or e}; nothing was written there.") from e
 
 
-def _stream(response, out, url, target, algorithm, expected, progress):
+def _stream(response, out, url, target, algorithm, expected, progress, limits):
     length = response.headers.get("Content-Length")
     total = int(length) if length and length.isdigit() else None
+    limits.check_length(url, total)
     digest = hashlib.new(algorithm) if algorithm else None
     received = 0
+    stop = time.monotonic() + limits.deadline if limits.deadline else None
+    read = getattr(response, "read1", response.read)  # read1: what has arrived, not a full chunk
     with bar(total, f"Downloading {os.path.basename(target)}", unit="B", enabled=progress,
              unit_scale=True, unit_divisor=1024) as progress_bar:
         try:
-            for chunk in iter(lambda: response.read(CHUNK), b""):
+            for chunk in iter(lambda: read(CHUNK), b""):
+                if limits.cap is not None and received + len(chunk) > limits.cap:
+                    raise DownloadError(
+                        f"Download of {url} stopped: more than {limits.cap} bytes "
+                        f"({'the published size' if limits.size else 'the limit'}); nothing was "
+                        f"written to {target}.")
+                if stop is not None and time.monotonic() > stop:
+                    raise DownloadError(
+                        f"Download of {url} stopped: not complete after the deadline of "
+                        f"{limits.deadline:g} s ({received} bytes); nothing was written to {target}.")
                 out.write(chunk)
                 received += len(chunk)
                 if digest is not None:
                     digest.update(chunk)
                 progress_bar.update(len(chunk))
+        except DownloadError:
+            raise
         except Exception as e:  # a reset, a timeout, http.client.IncompleteRead
             raise DownloadError(
                 f"Download of {url} was cut off after {received} bytes ({e!r}); nothing was "

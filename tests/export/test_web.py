@@ -117,12 +117,25 @@ def browser_labels(page, rgb, max_side, threads=1):
     return labels, out
 
 
+def wait_for(page, expression, timeout_s=60):
+    """Polls `expression` in the page until it is truthy. page.evaluate is a DevTools call, which
+    the server's Content-Security-Policy does not govern; wait_for_function evaluates a string
+    in the page, which the policy (rightly) refuses."""
+    import time
+
+    end = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < end, f"{expression} still unset after {timeout_s} s"
+        time.sleep(0.1)
+
+
 def open_page(browser, served):
     page = browser.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(served.url)
-    page.wait_for_function("document.body.dataset.ready", timeout=60_000)
+    response = page.goto(served.url)
+    assert "script-src 'self'" in response.headers["content-security-policy"]  # the page runs under it
+    wait_for(page, "document.body.dataset.ready")
     assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#error")
     assert page.evaluate("crossOriginIsolated") is True  # the server's COOP / COEP headers
     return page, errors
@@ -195,7 +208,7 @@ def test_page_with_a_photo_shows_overlay_and_legend(browser, exports, shapes_ale
     page, errors = open_page(browser, served)
     page.set_viewport_size({"width": 900, "height": 1000})
     page.set_input_files("#file", photo_path("chelsea.png"))
-    page.wait_for_function("document.body.dataset.done", timeout=60_000)
+    wait_for(page, "document.body.dataset.done")
     assert page.evaluate("document.body.dataset.done") == "1", page.inner_text("#error")
     legend = page.eval_on_selector_all(
         "#legend tr", "rows => rows.map((r) => [r.cells[1].textContent, r.cells[2].textContent])")
@@ -244,7 +257,7 @@ def test_page_with_a_broken_image_shows_its_error(browser, exports, tmp_path):
     broken.write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG at all" * 10)
     page, _ = open_page(browser, exports["fp32"])
     page.set_input_files("#file", str(broken))
-    page.wait_for_function("document.body.dataset.done", timeout=60_000)
+    wait_for(page, "document.body.dataset.done")
     assert page.evaluate("document.body.dataset.done") == "error"
     assert page.is_visible("#error")
     assert "holiday.jpg" in page.inner_text("#error") and "not an image" in page.inner_text("#error")
@@ -260,7 +273,7 @@ def test_page_with_a_model_that_fails_to_load_shows_its_error(browser, exports, 
     try:
         page = browser.new_page()
         page.goto(served.url)
-        page.wait_for_function("document.body.dataset.ready", timeout=60_000)
+        wait_for(page, "document.body.dataset.ready")
         assert page.evaluate("document.body.dataset.ready") == "error"
         assert "model failed to load" in page.inner_text("#error")
         page.close()
@@ -348,7 +361,7 @@ def test_demo_then_serve_then_a_photo_in_the_browser(demo_run, browser):
         url = "http://" + printed.split("http://")[1].split()[0]
         page = browser.new_page()
         page.goto(url)
-        page.wait_for_function("document.body.dataset.ready", timeout=60_000)
+        wait_for(page, "document.body.dataset.ready")
         assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#error")
         with open(photo_path("coffee.png"), "rb") as f:  # dropped on the page, as a user drops a file
             photo = base64.b64encode(f.read()).decode()
@@ -358,7 +371,7 @@ def test_demo_then_serve_then_a_photo_in_the_browser(demo_run, browser):
             data.items.add(new File([bytes], "coffee.png", { type: "image/png" }));
             document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true }));
         }""", photo)
-        page.wait_for_function("document.body.dataset.done", timeout=60_000)
+        wait_for(page, "document.body.dataset.done")
         assert page.evaluate("document.body.dataset.done") == "1", page.inner_text("#error")
         names = page.eval_on_selector_all("#legend tr", "rows => rows.map((r) => r.cells[1].textContent)")
         assert names and set(names) <= set(SHAPES_CLASSES), names

@@ -99,3 +99,81 @@ def test_blob_size_must_match_shape(tmp_path):
     path.write_bytes(net.SerializeToString())
     with pytest.raises(CaffeModelError, match=r"conv9.*\(2, 3\) needs 6 values.*holds 5"):
         read_caffemodel(path)
+
+
+def _net_bytes(*layers):
+    """A NetParameter of `layers` [(name, [BlobProto])], serialised."""
+    net = caffe_pb.NetParameter(name="hostile")
+    for name, blobs in layers:
+        layer = net.layer.add(name=name, type="Convolution")
+        for b in blobs:
+            layer.blobs.add().CopyFrom(b)
+    return net.SerializeToString()
+
+
+def _blob(shape=None, values=1, legacy=None):
+    b = caffe_pb.BlobProto()
+    if shape is not None:
+        b.shape.dim.extend(shape)
+    if legacy is not None:
+        b.num, b.channels, b.height, b.width = legacy
+    b.data = np.ones(values, "<f4").tobytes()
+    return b
+
+
+def test_unpacked_floats_are_decoded_without_a_python_object_per_value(tmp_path):
+    """One million values, each its own fixed32 field: decoded with NumPy from the bytes. The
+    old reader built a Python int (and a field object) per value: tens of bytes each, where
+    NumPy needs a few copies of 4."""
+    import tracemalloc
+
+    n = 1 << 20
+    values = np.random.default_rng(0).normal(size=n).astype("<f4")
+    head = caffe_pb.BlobProto()
+    head.shape.dim.extend([n // 1024, 1024])
+    records = np.empty((n, 5), np.uint8)
+    records[:, 0] = 0x2D  # field 5, wire type 5 (fixed32)
+    records[:, 1:] = values.view(np.uint8).reshape(n, 4)
+    blob = head.SerializeToString() + records.tobytes()
+    layer = caffe_pb.LayerParameter(name="fc", type="InnerProduct").SerializeToString()
+    layer += b"\x3a" + write_varint(len(blob)) + blob
+    path = tmp_path / "unpacked.caffemodel"
+    path.write_bytes(b"\xa2\x06" + write_varint(len(layer)) + layer)
+    tracemalloc.start()
+    try:
+        net = read_caffemodel(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(net.layers[0].blobs[0].reshape(-1), values)
+    assert peak < 8 * values.nbytes, f"peak {peak / values.nbytes:.1f} x the values"
+
+
+def write_varint(n):
+    from fcn_keras.weights.caffemodel import _varint
+
+    return _varint(n)
+
+
+def test_too_many_layers_are_refused_before_parsing(tmp_path):
+    from fcn_keras.weights.caffemodel import MAX_LAYERS
+
+    path = tmp_path / "many.caffemodel"
+    path.write_bytes(_net_bytes(*[(f"l{i}", [_blob([1])]) for i in range(MAX_LAYERS + 1)]))
+    with pytest.raises(CaffeModelError, match=rf"many\.caffemodel: more than {MAX_LAYERS} layers"):
+        read_caffemodel(path)
+
+
+@pytest.mark.parametrize("blob, says", [
+    (_blob([-1, -6], 6), r"dimensions must be >= 0. Received: shape=\(-1, -6\)"),
+    (_blob([2, -3], 0), r"dimensions must be >= 0"),
+    (_blob(legacy=(-2, 1, 1, -3), values=6), r"dimensions must be >= 0"),
+    (_blob([1] * 9, 1), r"at most 8 axes. Received: 9 axes"),
+    (_blob([2 ** 40, 2 ** 40, 2 ** 40], 8), r"needs 1329227995784915872903807060280344576 values but the "
+                                             r"file holds 8"),
+], ids=["negative", "negative-empty", "negative-legacy", "nine-axes", "overflowing-product"])
+def test_bad_blob_shapes_name_the_file_and_layer(tmp_path, blob, says):
+    path = tmp_path / "shapes.caffemodel"
+    path.write_bytes(_net_bytes(("conv7", [blob])))
+    with pytest.raises(CaffeModelError, match=rf"shapes\.caffemodel: layer 'conv7' blob 0: .*{says}"):
+        read_caffemodel(path)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fcn_keras._io import STALE_AFTER_S, remove_stale_temps
+from fcn_keras._io import STALE_AFTER_S, lock_name, remove_stale_temps
 from fcn_keras.weights import download as dl
 
 
@@ -159,6 +159,8 @@ def test_killed_download_leaves_a_temp_that_the_next_download_removes(http_serve
     left = _temps(keras_home)
     assert len(left) == 1 and left[0].startswith(f".tmp-{proc.pid}-") and left[0].endswith("-net.caffemodel")
     assert "net.caffemodel" not in _cache_listing(keras_home)
+    idle = time.time() - STALE_AFTER_S - 60  # unlocked and idle long enough: stale
+    os.utime(keras_home / "models" / left[0], (idle, idle))
 
     http_server.handler.stall_after.clear()
     path = dl.download(url, "net.caffemodel", f"sha1:{SHA1}")
@@ -166,15 +168,47 @@ def test_killed_download_leaves_a_temp_that_the_next_download_removes(http_serve
     assert _cache_listing(keras_home) == ["net.caffemodel"]
 
 
+_HOLD = """
+import fcntl, os, sys, time
+fds = [os.open(p, os.O_RDWR | os.O_CREAT) for p in sys.argv[1:]]
+for fd in fds:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def hold_locks(*temps):
+    """Another process (as in another container sharing the folder) holding the locks of
+    temporary files or folders `temps`, as `fcn_keras._io.held` does; returns the process,
+    to be killed."""
+    locks = [lock_name(t) for t in temps]
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, *locks], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
 def test_stale_temp_rules(tmp_path):
-    """Temps of running processes stay unless a day old; other files' temps are never touched."""
+    """A temp is stale when unlocked and idle for STALE_AFTER_S, whatever pid its name gives:
+    a live download of another container (its pid unknown here) stays, even when idle long; a
+    fresh unlocked one stays (a writer whose lock this machine may not see); other files'
+    temps are never touched."""
     target = tmp_path / "net.caffemodel"
-    mine = tmp_path / f".tmp-{os.getpid()}-0123abcd-net.caffemodel"
-    old = tmp_path / f".tmp-{os.getpid()}-89abcdef-net.caffemodel"
+    live_elsewhere = tmp_path / ".tmp-4194000-0123abcd-net.caffemodel"  # no such pid here
+    live_idle = tmp_path / f".tmp-{os.getpid()}-0123abce-net.caffemodel"
+    fresh = tmp_path / ".tmp-4194001-0123abcf-net.caffemodel"
+    dead = tmp_path / f".tmp-{os.getpid()}-89abcdef-net.caffemodel"
     other_file = tmp_path / ".tmp-999999999-0123abcd-other.caffemodel"
-    for p in (mine, old, other_file):
+    for p in (live_elsewhere, live_idle, fresh, dead, other_file):
         p.write_bytes(b"x")
-    day_ago = time.time() - STALE_AFTER_S - 60
-    os.utime(old, (day_ago, day_ago))
-    assert remove_stale_temps(target) == [str(old)]
-    assert mine.exists() and other_file.exists()
+    idle = time.time() - STALE_AFTER_S - 60
+    for p in (live_idle, dead, other_file):
+        os.utime(p, (idle, idle))
+    holder = hold_locks(live_elsewhere, live_idle)
+    try:
+        assert remove_stale_temps(target) == [str(dead)]
+        assert live_elsewhere.exists() and live_idle.exists() and fresh.exists() and other_file.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert remove_stale_temps(target) == [str(live_idle)]  # its process is gone now
