@@ -127,6 +127,7 @@ def source(args, split):
         if args.exclude:
             raise ValueError(f"`--exclude` applies to VOC / SBD folders. Received: --data={args.data!r}")
         kw["skip_invalid"] = args.skip_invalid
+        kw["max_pixels"] = max_pixels(args)
         kw.update({key: getattr(args, key) for key, _ in FOLDER_FLAGS
                    if getattr(args, key, None) is not None})
         if getattr(args, "num_classes", None):

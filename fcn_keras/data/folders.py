@@ -26,7 +26,7 @@ import weakref
 
 import numpy as np
 
-from fcn_keras.images import IMAGE_EXTENSIONS
+from fcn_keras.images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError, check_pixels
 
 from .colors import load_table
 from .directory import read_image
@@ -112,7 +112,7 @@ def split_folders(images_root, masks_root):
     return sorted(common) if "train" in common else []
 
 
-def read_mask_pixels(path, table):
+def read_mask_pixels(path, table, max_pixels=MAX_PIXELS):
     """A mask file's class indices.
 
     Args:
@@ -120,6 +120,8 @@ def read_mask_pixels(path, table):
         table: a `ColorTable` (masks are read by colour), or None (index masks: palette or
             grayscale values are the classes; an RGB mask with equal channels counts as
             grayscale).
+        max_pixels: refuse masks of more pixels (width x height) than this, from the file's
+            header before decoding (`fcn_keras.images.check_pixels`); 0 or None: no limit.
 
     Returns:
         (H, W) class indices (uint8; 16-bit masks keep their dtype).
@@ -132,6 +134,7 @@ def read_mask_pixels(path, table):
 
     try:
         with Image.open(path) as im:
+            check_pixels(im.size, max_pixels, path)  # from the header: nothing decoded yet
             im.load()
             mode = im.mode
             if table is None and mode in _INDEX_MODES:
@@ -143,6 +146,8 @@ def read_mask_pixels(path, table):
             rgb = np.asarray(im.convert("RGB"))
     except DataError:
         raise
+    except ImageError as e:
+        raise DataError(str(e)) from None
     except FileNotFoundError:
         raise DataError(f"{path}: mask file not found") from None
     except Exception as e:  # noqa: BLE001 - any decoder failure names the file
@@ -160,7 +165,7 @@ def read_mask_pixels(path, table):
 
 def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=None,
                  class_names=None, num_classes=None, mask_suffix=None, unknown_color="error",
-                 skip_invalid=False):
+                 skip_invalid=False, max_pixels=MAX_PIXELS):
     """Pairs from a folder of images and a folder of masks (the user's own data).
 
     Args:
@@ -183,6 +188,9 @@ def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=
             the colour and its pixel count) or `"ignore"` (those pixels become 255).
         skip_invalid: skip unreadable or inconsistent examples with a warning instead of
             raising.
+        max_pixels: refuse images and masks of more pixels (width x height) than this, from
+            the file's header before decoding (default: Pillow's warning threshold, about
+            89.5 megapixels; 0 or None: no limit).
 
     Returns:
         a `fcn_keras.data.Source` named `"folders"` with attributes `pairs` (`[(image
@@ -243,8 +251,8 @@ def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=
         warnings.warn(f"fcn_keras.data: {unpaired_summary(lone_images, lone_masks)}", stacklevel=2)
 
     def load(image_path, mask_path):
-        image = read_image(image_path)
-        mask = read_mask_pixels(mask_path, table)
+        image = read_image(image_path, max_pixels)
+        mask = read_mask_pixels(mask_path, table, max_pixels)
         return check_example(image, mask, num_classes, mask_path)
 
     image_paths = [p[1] for p in pairs]

@@ -250,3 +250,21 @@ def test_from_spec_and_pipeline(tmp_path):
     assert images.shape == (2, 16, 16, 3) and masks.shape == (2, 16, 16)
     with pytest.raises(ValueError, match="folders:IMAGES,MASKS"):
         data.from_spec(f"folders:{tmp_path / 'images'}")
+
+
+def test_a_mask_bomb_is_refused_from_its_header(tmp_path):
+    """A colour mask declaring 10000 x 9000 pixels (just over the limit; header only, no pixel
+    data): refused by name before decoding, and `max_pixels` raises the limit."""
+    from tests.bombs import write_png
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "images" / "a.png")
+    write_png(tmp_path / "masks" / "a.png", 10000, 9000, data=False)
+    src = _quiet_folders(tmp_path / "images", tmp_path / "masks", split="all", colors="voc")
+    with pytest.raises(DataError, match=r"a\.png: 10000x9000 pixels .*exceeds the limit"):
+        list(src)
+    src = _quiet_folders(tmp_path / "images", tmp_path / "masks", split="all", colors="voc",
+                         max_pixels=10000 * 9000)
+    with pytest.raises(DataError, match="cannot decode the mask"):  # past the check: a truncated file
+        list(src)
