@@ -94,8 +94,11 @@ def _check_evaluate(run, folder):
 
 # Shell lines (comments stripped, `&&` chains split), as written in README.md.
 CLI = {
-    'pip install -e ".[export,test]"':
-        Do(skip="installs the package; this test runs inside that installation"),
+    "npm ci --prefix web --no-audit --no-fund":
+        Do(skip="fetches ONNX Runtime Web from npm (.ci/run runs it; the demo's page test uses it)"),
+    "pip install -e .": Do(skip="installs the package; this test runs inside that installation"),
+    'pip install -e ".[test]"':
+        Do(skip="installs the package and its test extra; this test runs inside that installation"),
     'pip install -e ".[cuda]"': Do(skip="installs TensorFlow's CUDA build (a GPU machine's install)"),
     'pip install -e ".[jax]" "jax[cuda12]>=0.10,<0.11"':
         Do(skip="installs JAX's CUDA build (a GPU machine's install)"),
@@ -329,3 +332,19 @@ def test_readme_python(tmp_path, monkeypatch, tiny_pets, start, lines):
     exec(compile(source, "README.md", "exec"), namespace)
     for path in creates:
         assert os.path.exists(path), f"README.md block at line {start} did not write {path}"
+
+
+def test_setup_is_two_commands_demo_first_without_test_extra():
+    """The set-up: the first command installs what the demo needs (the package without
+    extras, ONNX Runtime Web for its page) and runs it; the second installs the test extra
+    and runs the tests, and `.ci/run` runs that second line verbatim."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Set-up"):]
+    lang, _, lines = next(b for b in blocks(section) if b[0] in SHELL_LANGS)
+    demo, tests = [_strip_comment(line) for line in lines if line.strip()]
+    steps = [" ".join(s.split()) for s in demo.split("&&")]
+    assert steps == ["npm ci --prefix web --no-audit --no-fund", "pip install -e .",
+                     "fcn-keras demo"], steps
+    assert tests.startswith('pip install -e ".[test]" && ') and "pytest" in tests, tests
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert tests in ci, ".ci/run must run the README's test command verbatim"
