@@ -192,6 +192,8 @@ class FCN(keras.Model):
         no class for) and TensorFlow's data errors raised as one line (`DataError` naming
         the file, or a ValueError naming the label and the class count)."""
         fit_checks.check_inputs(self, x, y, kwargs.get("validation_data"))
+        if "shuffle" not in kwargs and type(x).__module__.startswith("tensorflow"):
+            kwargs["shuffle"] = False  # a tf.data pipeline shuffles itself (Keras warns otherwise)
         with _clear_errors(self):
             return super().fit(x, y, *args, **kwargs)
 
