@@ -47,6 +47,12 @@ def test_numpy_masks_of_another_size(model):
     assert "label 7" in _one_line(err)
 
 
+def test_numpy_masks_with_a_channel_axis_train(model):
+    x = np.zeros((2, 24, 24, 3), "uint8")
+    history = model.fit(x, np.zeros((2, 24, 24, 1), "uint8"), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
 def test_a_bad_mask_through_a_pipeline_names_the_file(tmp_path):
     root = tmp_path / "voc"
     make_tiny_voc(str(root))

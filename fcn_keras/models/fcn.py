@@ -192,6 +192,7 @@ class FCN(keras.Model):
         no class for) and TensorFlow's data errors raised as one line (`DataError` naming
         the file, or a ValueError naming the label and the class count)."""
         fit_checks.check_inputs(self, x, y, kwargs.get("validation_data"))
+        y = fit_checks.squeeze_masks(y)
         if "shuffle" not in kwargs and type(x).__module__.startswith("tensorflow"):
             kwargs["shuffle"] = False  # a tf.data pipeline shuffles itself (Keras warns otherwise)
         with _clear_errors(self):
@@ -201,7 +202,7 @@ class FCN(keras.Model):
         """`keras.Model.evaluate` with `fit`'s checks and errors."""
         fit_checks.check_inputs(self, x, y)
         with _clear_errors(self):
-            return super().evaluate(x, y, *args, **kwargs)
+            return super().evaluate(x, fit_checks.squeeze_masks(y), *args, **kwargs)
 
     def get_compile_config(self):
         """Keras' compile config, plus the paper optimizer's weight-decay exclusions (saved in `.keras`)."""

@@ -55,6 +55,13 @@ def check_inputs(model, x, y=None, validation_data=None):
         raise ValueError(_too_many_classes(model.num_classes, int(bad[0])))
 
 
+def squeeze_masks(y):
+    """NumPy masks (N, H, W, 1) as (N, H, W), the shape the loss and metrics take; else `y`."""
+    if isinstance(y, np.ndarray) and y.ndim == 4 and y.shape[-1] == 1:
+        return y[..., 0]
+    return y
+
+
 def _too_many_classes(num_classes, label):
     return (f"the masks hold label {label}, but the model has {num_classes} classes "
             f"(0..{num_classes - 1}, {IGNORE_LABEL} = ignore): build it with the data's class "
