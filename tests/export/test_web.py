@@ -362,12 +362,16 @@ def test_demo_then_serve_then_a_photo_in_the_browser(demo_run, browser):
         }""", photo)
         page.wait_for_function("document.body.dataset.done", timeout=60_000)
         assert page.evaluate("document.body.dataset.done") == "1", page.inner_text("#error")
-        names = page.eval_on_selector_all("#legend tr", "rows => rows.map((r) => r.cells[1].textContent)")
+        legend = page.eval_on_selector_all(
+            "#legend tr", "rows => rows.map((r) => [r.cells[1].textContent, r.cells[2].textContent])")
+        names = [name for name, _ in legend]
         assert names and set(names) <= set(SHAPES_CLASSES), names
+        tinted = sum(float(share.rstrip("%")) for name, share in legend if name != "background")
         alpha = page.evaluate("""() => { const c = document.getElementById("overlay");
             const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
             let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n / (d.length / 4); }""")
-        assert 0 < alpha < 1  # the shapes coloured by their class, the background untinted
+        # the shapes coloured by their class, the background left untinted (the photo itself)
+        assert abs(100 * alpha - tinted) < 0.2, (alpha, legend)
         page.close()
     finally:
         server.terminate()
