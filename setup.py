@@ -31,10 +31,16 @@ setup(
         # TFDS 4.9's DatasetBuilder.code_path imports the importlib_resources backport but
         # declares it only for Python < 3.9: without it every TFDS builder fails to prepare
         "importlib_resources>=6.4,<8",
+        # export (ONNX, its int8 quantiser and runtime, the LiteRT interpreter that verifies
+        # TFLite files): half of what the package is for, and a step of `fcn-keras demo`
+        "tf2onnx>=1.17,<1.18",
+        "onnx>=1.17,<2",
+        "onnxruntime>=1.20,<2",
+        "ai-edge-litert>=2.3,<3",
     ],
     extras_require={
-        "export": ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<2", "onnxruntime>=1.20,<2",
-                   "ai-edge-litert>=2.3,<3"],
+        # kept so that `pip install "fcn_keras[export]"` still works: export is in the default install
+        "export": [],
         # TensorFlow on NVIDIA GPUs (CUDA and cuDNN from pip), same version range
         "cuda": ["tensorflow[and-cuda]>=2.21,<2.22"],
         # the other Keras backends (KERAS_BACKEND=jax / torch), as the tests use them; JAX on

@@ -5,7 +5,9 @@
     python benchmarks/speed.py --backbones vgg16 --heads 8s --sizes 500 --batches 1 --repeats 3
     python benchmarks/speed.py --bf16 --backbones vgg16 --heads 8s --no-training --no-memory --no-torch
 
-Prints a table and writes benchmarks/results/speed_<cpu>_<threads>t.json. Per configuration
+Prints a table; `--out PATH` also writes the JSON report (the published ones:
+`--out benchmarks/results/speed_<cpu>_<threads>t.json`), so a plain run never rewrites a
+tracked results file. Per configuration
 (backbone, head, size, batch), every variant runs in this one process, interleaved
 (A, B, C, A, B, C, ...) after two warm-up calls each; the figures are medians with the
 min..max spread:
@@ -514,7 +516,8 @@ def main(argv=None):
                    help="also time the bfloat16 copy's tf.function (inference), with its label agreement")
     p.add_argument("--upsampling", action="store_true",
                    help="also time the upsampling layers alone, per channel against dense")
-    p.add_argument("--out", help="JSON path (default benchmarks/results/speed_<cpu>_<threads>t.json)")
+    p.add_argument("--out", help="also write the JSON report there (default: print only; the "
+                                 "published: benchmarks/results/speed_<cpu>_<threads>t.json)")
     p.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -536,8 +539,7 @@ def main(argv=None):
     from fcn_keras._io import atomic_write
 
     model_name, flags = cpu_name()
-    slug = re.sub(r"[^a-z0-9]+", "-", model_name.lower()).strip("-")
-    out = args.out or os.path.join(HERE, "results", f"speed_{slug}_{args.threads}t.json")
+    out = args.out
     load_start = os.getloadavg()
     results = []
     report = {
@@ -550,6 +552,8 @@ def main(argv=None):
     }
 
     def save():  # after every configuration, so an interrupted run keeps what it measured
+        if not out:
+            return
         report["loadavg_1_5_15min_at_start_and_now"] = [load_start, os.getloadavg()]
 
         def write(tmp):
@@ -578,7 +582,8 @@ def main(argv=None):
     for name, u in report.get("upsampling", {}).items():
         print(f"{name} k{u['kernel']} s{u['stride']} on {u['input']}x{u['input']}: per channel "
               f"{u['channelwise']['median_s'] * 1e3:.1f} ms, dense {u['dense']['median_s'] * 1e3:.1f} ms")
-    print(f"\nwritten {out}")
+    if out:
+        print(f"\nwritten {out}")
     return report
 
 

@@ -20,7 +20,8 @@ _NAMES = {
     "FCN": "fcn_keras.models.fcn", "build_backbone": "fcn_keras.models.fcn",
     "convolutionalize": "fcn_keras.models.convolutionalize",
 }
-_SUBMODULES = ("data", "metrics", "losses", "export", "training", "weights", "viz", "models", "predict")
+_SUBMODULES = ("data", "metrics", "losses", "export", "training", "weights", "viz", "models", "predict",
+               "loading")
 
 # The command line (`fcn-keras`, `python -m fcn_keras.cli`) parses its arguments before it
 # imports Keras, so that `--help` and typos answer at once: there the names load on first use.
@@ -33,11 +34,29 @@ def _import_all():
         globals()[name] = getattr(_importlib.import_module(module), name)
 
 
+def _import_all_quietly():
+    """`_import_all` in a Python program: TensorFlow's start-up notes (oneDNN, CPU features,
+    no CUDA driver, a failed cuInit without a GPU: `fcn_keras._progress.NATIVE_NOISE`) are
+    dropped, its warnings and errors kept; TF_CPP_MIN_LOG_LEVEL=0 set before the import shows
+    everything."""
+    if _os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        _import_all()
+        return
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's later info lines
+    from fcn_keras._progress import native_stderr_filtered
+
+    with native_stderr_filtered():
+        _import_all()
+        tf = _sys.modules.get("tensorflow")
+        if tf is not None and hasattr(tf, "config"):
+            tf.config.list_physical_devices("GPU")  # where TensorFlow's GPU build logs cuInit
+
+
 if _CLI:
     # Keep TensorFlow's C++ info/warning lines out of the user's terminal.
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 else:
-    _import_all()
+    _import_all_quietly()
 
 
 def __getattr__(name):

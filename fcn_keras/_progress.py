@@ -5,7 +5,10 @@ export verification, data checks) uses `bar`; training uses `fcn_keras.training`
 which draws the same tqdm bar inside each epoch.
 """
 
+import contextlib
+import os
 import sys
+import tempfile
 
 from tqdm import tqdm
 
@@ -50,6 +53,45 @@ NATIVE_NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
 NATIVE_NOISE_WITH = ((b"E0000 00:00:", b"failed call to cuInit"),)
 
 
+def is_native_noise(line, prefixes=NATIVE_NOISE):
+    """True when the bytes `line` (no newline) is one of the lines described above."""
+    return line.startswith(prefixes) or any(line.startswith(p) and text in line
+                                            for p, text in NATIVE_NOISE_WITH)
+
+
+@contextlib.contextmanager
+def native_stderr_filtered():
+    """Within the block, what is written to file descriptor 2 (native libraries' log lines,
+    Python's stderr too) is held in a temporary file; at the block's end it is written to
+    stderr less the lines of `is_native_noise`, errors and warnings kept, in order. For the
+    library (`import fcn_keras`, the TFLite converter), where no filter thread runs: the
+    command line filters its whole run with `filter_native_stderr`. What a crash of the
+    process inside the block wrote is lost.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (AttributeError, OSError, ValueError):  # no file descriptor 2: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().splitlines(keepends=True)
+                    if not is_native_noise(line.rstrip(b"\r\n"))]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
 def filter_native_stderr(prefixes=NATIVE_NOISE):
     """Drops the lines starting with `prefixes` that native code writes to file descriptor 2.
 
@@ -66,12 +108,10 @@ def filter_native_stderr(prefixes=NATIVE_NOISE):
         `restore()`: flushes, puts fd 2 back and waits for the thread (also run at exit).
     """
     import atexit
-    import os
     import threading
 
     def noise(line):
-        return line.startswith(prefixes) or any(line.startswith(p) and text in line
-                                                for p, text in NATIVE_NOISE_WITH)
+        return is_native_noise(line, prefixes)
 
     def maybe_noise(partial):
         starts = prefixes + tuple(p for p, _ in NATIVE_NOISE_WITH)

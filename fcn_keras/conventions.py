@@ -13,7 +13,12 @@
 - `DEFAULT_MAX_SIZE`: the longest image side, in pixels, the network sees when labelling a
   photo (`fcn-keras predict --max-size`, the web export's page); larger photos are resized down
   and their scores resized back.
+- `DataError`, `MARKER`, `data_error_message`: a data file that is unreadable or inconsistent,
+  and how its one-line message crosses TensorFlow's errors (`fcn_keras.data.errors` raises
+  them inside tf.data; `FCN.fit` and `fcn_keras.data.reraise_data_errors` read them back).
 """
+
+import codecs
 
 import numpy as np
 
@@ -101,3 +106,33 @@ def class_metadata(num_classes, class_names=None, palette=None):
         raise ValueError(f"`palette` must be ({num_classes}, 3) values in 0..255. "
                          f"Received: palette of shape {palette.shape}")
     return class_names, palette.astype(np.uint8)
+
+
+MARKER = "fcn_keras.data.DataError: "
+
+
+class DataError(ValueError):
+    """A data file is unreadable or inconsistent; the message names the file and the value."""
+
+    __module__ = "fcn_keras.data"  # where users meet it (re-exported there)
+
+
+def data_error_message(error):
+    """The `DataError` message a `tf.errors.OpError` carries, or None.
+
+    Args:
+        error: an exception raised by TensorFlow while running a pipeline.
+
+    Returns:
+        the text after `MARKER` up to the end of its line (without the bracket and
+        the C escapes `tf.debugging.Assert` adds), or None when `error` carries no data
+        error.
+    """
+    text = getattr(error, "message", None) or str(error)
+    start = text.find(MARKER)
+    if start < 0:
+        return None
+    line = text[start + len(MARKER):].split("\n", 1)[0].rstrip()
+    line = line[:-1] if line.endswith("]") else line
+    # Assert prints strings C-escaped (quotes, backslashes, UTF-8 bytes as octal): undo it
+    return codecs.escape_decode(line.encode("utf-8"))[0].decode("utf-8", "replace")

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,8 +109,11 @@ def _check_folder_evaluate(run, folder):
 
 # Shell lines (comments stripped, `&&` chains split), as written in README.md.
 CLI = {
-    'pip install -e ".[export,test]"':
-        Do(skip="installs the package; this test runs inside that installation"),
+    "npm ci --prefix web --no-audit --no-fund":
+        Do(skip="fetches ONNX Runtime Web from npm (.ci/run runs it; the demo's page test uses it)"),
+    "pip install -e .": Do(skip="installs the package; this test runs inside that installation"),
+    'pip install -e ".[test]"':
+        Do(skip="installs the package and its test extra; this test runs inside that installation"),
     'pip install -e ".[cuda]"': Do(skip="installs TensorFlow's CUDA build (a GPU machine's install)"),
     'pip install -e ".[jax]" "jax[cuda12]>=0.10,<0.11"':
         Do(skip="installs JAX's CUDA build (a GPU machine's install)"),
@@ -142,14 +146,15 @@ CLI = {
 }
 
 # Python lines (trailing comments stripped), as written in README.md. Import lines run as
-# written without an entry. Each block starts with GIVEN's names, which the README's
-# snippets take from their context.
+# written without an entry. Each block runs on its own (no names from elsewhere), in a folder
+# holding the README's stand-ins (a tiny VOCdevkit/VOC2012, photos/).
 PY = {
     'model = fcn_keras.build("vgg16", "8s", num_classes=21, weights="imagenet")':
         Do(code='model = fcn_keras.build("vgg16", "8s", num_classes=21, width=0.125)',
            why="the ImageNet weights are a download: the same net, built at width 0.125"),
     "model.compile()": Do(),
-    "model.fit(train_ds, validation_data=val_ds)": Do(),
+    'train = data.pipeline(data.from_directory("VOCdevkit/VOC2012", "train"), training=True)': Do(),
+    "model.fit(train, epochs=2)": Do(code="model.fit(train, epochs=1)", why="one epoch is enough here"),
     'fcn_keras.export.export(model, "fcn8s.tflite", format="tflite")':
         Do(creates=("fcn8s.tflite",)),
     'fcn_keras.build(weights="voc-fcn8s")': Do(skip=DOWNLOAD),
@@ -165,9 +170,8 @@ PY = {
                 'download=False)',
            why="TFDS cannot download here: it reads a copy TFDS prepared from local archives"),
     'toy = data.shapes("train")': Do(),
-    "model.fit(train, validation_data=val, epochs=...)":
-        Do(code="model.fit(train, validation_data=val, epochs=1)",
-           why="`epochs=...` is a placeholder"),
+    "model.fit(train, validation_data=val, epochs=2)":
+        Do(code="model.fit(train, validation_data=val, epochs=1)", why="one epoch is enough here"),
     "print(training.format_report(training.evaluate(model, val)))": Do(),
     'export(model, "fcn8s_savedmodel", "saved_model")': Do(creates=("fcn8s_savedmodel",)),
     'export(model, "fcn8s.tflite", quantize="float16")': Do(creates=("fcn8s.tflite",)),
@@ -178,25 +182,16 @@ PY = {
         Do(creates=("fcn8s_voc.onnx", "fcn8s_voc.onnx.verify.json")),
     'export(model, "fcn8s_web", "web")': Do(creates=("fcn8s_web/index.html", "fcn8s_web/model.onnx")),
     'run = runner("fcn8s_int8.tflite")': Do(),
-    "labels, scores = run(images)":
-        Do(code='labels, scores = run(__import__("numpy").zeros((2, 48, 64, 3), "uint8"))',
-           why="`images` stands for the user's uint8 (N, H, W, 3) batch"),
+    "images = np.zeros((2, 240, 320, 3), np.uint8)": Do(),
+    "labels, scores = run(images)": Do(),
     'class_names = read_metadata("fcn8s_int8.tflite")["class_names"]': Do(),
 }
 
 
 def given(tfds_dir):
-    """The names README snippets use from their context: a compiled FCN-32s AlexNet at width
-    0.125 (the fastest net) and train / validation batches of the tiny VOC folder."""
-    import fcn_keras
-    from fcn_keras import data
-
-    model = fcn_keras.build("alexnet", "32s", num_classes=21, width=0.125)
-    model.compile()
-    return {"fcn_keras": fcn_keras, "model": model, "TFDS_DIR": tfds_dir,
-            "train_ds": data.pipeline(data.from_directory("VOCdevkit/VOC2012", "train"),
-                                      training=True),
-            "val_ds": data.pipeline(data.from_directory("VOCdevkit/VOC2012", "val"))}
+    """What a README snippet may take from outside itself: nothing but the TFDS copy the
+    rewritten `from_tfds` line reads (every snippet imports and builds what it uses)."""
+    return {"TFDS_DIR": tfds_dir}
 
 
 # ----------------------------------------------------------------------------- README parsing
@@ -260,6 +255,21 @@ def _param(line, name, do):
 
 
 # ----------------------------------------------------------------------------- fixtures
+INPUTS = ("VOCdevkit", "photos", "keras_home")  # the stand-ins and the test's Keras cache
+
+
+def _not_ignored(folder):
+    """The files under `folder` (but the inputs) that git would not ignore in the checkout:
+    a README command run in the repository root must leave `git status` clean."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*")
+                   if p.is_file() and p.relative_to(folder).parts[0] not in INPUTS)
+    run = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=ROOT,
+                         input="\n".join(files), capture_output=True, text=True)
+    return sorted(set(files) - set(run.stdout.split("\n")))
+
+
 def _workspace(path):
     make_tiny_voc(str(path / "VOCdevkit" / "VOC2012"))
     make_folder_pair(path, [f"train/t{i}" for i in range(6)] + ["val/v0", "val/v1"])
@@ -351,3 +361,27 @@ def test_readme_python(tmp_path, monkeypatch, tiny_pets, start, lines):
     exec(compile(source, "README.md", "exec"), namespace)
     for path in creates:
         assert os.path.exists(path), f"README.md block at line {start} did not write {path}"
+    assert not _not_ignored(tmp_path), "README.md's snippets would leave these in the checkout"
+
+
+def test_commands_leave_the_checkout_clean(cli_dir):
+    """What the README's commands wrote (run before this test, in the same folder) is all
+    ignored by git, so running them in the repository root leaves `git status` clean."""
+    assert any(cli_dir.iterdir())
+    assert not _not_ignored(cli_dir), "README.md's commands would leave these in the checkout"
+
+
+def test_setup_is_two_commands_demo_first_without_test_extra():
+    """The set-up: the first command installs what the demo needs (the package without
+    extras, ONNX Runtime Web for its page) and runs it; the second installs the test extra
+    and runs the tests, and `.ci/run` runs that second line verbatim."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Set-up"):]
+    lang, _, lines = next(b for b in blocks(section) if b[0] in SHELL_LANGS)
+    demo, tests = [_strip_comment(line) for line in lines if line.strip()]
+    steps = [" ".join(s.split()) for s in demo.split("&&")]
+    assert steps == ["npm ci --prefix web --no-audit --no-fund", "pip install -e .",
+                     "fcn-keras demo"], steps
+    assert tests.startswith('pip install -e ".[test]" && ') and "pytest" in tests, tests
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert tests in ci, ".ci/run must run the README's test command verbatim"

@@ -12,16 +12,11 @@ traceback of the loader.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 
 import tensorflow as tf
 
-MARKER = "fcn_keras.data.DataError: "
-
-
-class DataError(ValueError):
-    """A data file is unreadable or inconsistent; the message names the file and the value."""
+from fcn_keras.conventions import MARKER, DataError, data_error_message  # noqa: F401 - re-exported
 
 
 def assert_valid(ok, message, *tensors):
@@ -38,27 +33,6 @@ def assert_valid(ok, message, *tensors):
     check = tf.debugging.Assert(ok, [tf.strings.join([MARKER, message])])
     with tf.control_dependencies([check]):
         return tuple(tf.identity(t) for t in tensors)
-
-
-def data_error_message(error):
-    """The `DataError` message a `tf.errors.OpError` carries, or None.
-
-    Args:
-        error: an exception raised by TensorFlow while running a pipeline.
-
-    Returns:
-        the text after `MARKER` up to the end of its line (without the bracket and
-        the C escapes `tf.debugging.Assert` adds), or None when `error` carries no data
-        error.
-    """
-    text = getattr(error, "message", None) or str(error)
-    start = text.find(MARKER)
-    if start < 0:
-        return None
-    line = text[start + len(MARKER):].split("\n", 1)[0].rstrip()
-    line = line[:-1] if line.endswith("]") else line
-    # Assert prints strings C-escaped (quotes, backslashes, UTF-8 bytes as octal): undo it
-    return codecs.escape_decode(line.encode("utf-8"))[0].decode("utf-8", "replace")
 
 
 @contextlib.contextmanager

@@ -7,7 +7,10 @@ outputs `labels` uint8 and `scores` float32 (dequantised), so every ONNX runtime
 onnxruntime, ONNX Runtime Web) runs it unchanged. The metadata_props are kept.
 """
 
+import contextlib
+import logging
 import os
+import sys
 
 import numpy as np
 
@@ -37,9 +40,10 @@ def quantize_int8(path, calibration_images):
     props = list(onnx.load(path, load_external_data=False).metadata_props)
     out = path + ".int8.tmp"
     try:
-        quantize_static(path, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+        with _without_preprocessing_advice():
+            quantize_static(path, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
         proto = onnx.load(out)
         del proto.metadata_props[:]
         proto.metadata_props.extend(props)
@@ -49,3 +53,29 @@ def quantize_int8(path, calibration_images):
         if os.path.exists(out):
             os.remove(out)
     return path
+
+
+@contextlib.contextmanager
+def _without_preprocessing_advice():
+    """Drops onnxruntime's "Please consider (to run) pre-processing before quantization"
+    (logged on the root logger at every call: the export is verified against the Keras model
+    instead), and keeps its other root-logger warnings from configuring the caller's logging
+    (`logging.warning` runs `basicConfig()` on a bare root logger): while inside, a bare root
+    logger gets a plain stderr handler of its own, removed afterwards."""
+    root = logging.getLogger()
+
+    def keep(record):
+        return not str(record.msg).startswith("Please consider")
+
+    handler = None
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+        if handler is not None:
+            root.removeHandler(handler)

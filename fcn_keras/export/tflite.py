@@ -23,8 +23,11 @@ describes itself (`fcn_keras.export.read_metadata`).
 import json
 import os
 import shutil
+import warnings
 
 import numpy as np
+
+from fcn_keras._progress import native_stderr_filtered
 
 from ._common import METADATA_NAME
 from ._runner import Runner
@@ -99,7 +102,11 @@ def write_tflite(model, path, *, quantize="float32", input_size=None, io_type="u
                     yield {"image": x}
 
         conv = _make_converter(sm_dir, quantize, representative, io_type)
-        data = _name_tensors_and_embed(conv.convert(), meta)
+        # the converter's log lines and its calibrator's tf.lite.Interpreter deprecation tell
+        # the user nothing (the file is verified in LiteRT afterwards); its errors stay
+        with native_stderr_filtered(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated")
+            data = _name_tensors_and_embed(conv.convert(), meta)
     finally:
         shutil.rmtree(sm_dir, ignore_errors=True)
     with open(path, "wb") as f:
@@ -234,6 +241,7 @@ class TFLiteRunner(Runner):
     """
 
     def __init__(self, path, num_threads=None):
+        self._ran = False
         self.interp = interpreter(path, num_threads)
         self.runner = self.interp.get_signature_runner("serving_default")
         self.in_details = self.runner.get_input_details()["image"]
@@ -253,7 +261,12 @@ class TFLiteRunner(Runner):
         return x.astype(dtype)
 
     def run(self, prepared):
-        out = self.runner(image=prepared)
+        if not self._ran:  # LiteRT's first run announces "INFO: Created TensorFlow Lite XNNPACK delegate"
+            with native_stderr_filtered():
+                out = self.runner(image=prepared)
+            self._ran = True
+        else:
+            out = self.runner(image=prepared)
         scores = out["scores"]
         if scores.dtype != np.float32:
             scale, zero = self.out_details["scores"]["quantization"]

@@ -1,12 +1,14 @@
 """`FCN` (a functional keras.Model with the paper's compile defaults), `build_backbone()`, and
 `with_precision()` / `model_precision()` (an FCN's dtype policy and its copies under another)."""
 
+import contextlib
+
 import keras
 
 from fcn_keras.conventions import DEFAULT_NUM_CLASSES, IGNORE_LABEL, class_metadata
 from fcn_keras.losses import CrossEntropy
 from fcn_keras.metrics import paper_metrics
-from fcn_keras.models import registry
+from fcn_keras.models import fit_checks, registry
 from fcn_keras.models.heads import fcn_head
 from fcn_keras.models.layers import PACKAGE, Preprocess, refresh_upsampling
 from fcn_keras.models.precision import policy_name, precision
@@ -227,6 +229,24 @@ class FCN(keras.Model):
                              f"class. Received: {weights[:8]}")
         return weights
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, its inputs checked first (`fit_checks.check_inputs`: a data source
+        not wrapped in a pipeline, NumPy masks of another size or with labels the model has
+        no class for) and TensorFlow's data errors raised as one line (`DataError` naming
+        the file, or a ValueError naming the label and the class count)."""
+        fit_checks.check_inputs(self, x, y, kwargs.get("validation_data"))
+        y = fit_checks.squeeze_masks(y)
+        if "shuffle" not in kwargs and type(x).__module__.startswith("tensorflow"):
+            kwargs["shuffle"] = False  # a tf.data pipeline shuffles itself (Keras warns otherwise)
+        with _clear_errors(self):
+            return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate` with `fit`'s checks and errors."""
+        fit_checks.check_inputs(self, x, y)
+        with _clear_errors(self):
+            return super().evaluate(x, fit_checks.squeeze_masks(y), *args, **kwargs)
+
     def get_compile_config(self):
         """Keras' compile config, plus the paper optimizer's weight-decay exclusions (saved in `.keras`).
 
@@ -308,3 +328,15 @@ def with_precision(model, dtype):
     copy.set_weights(model.get_weights())
     refresh_upsampling(copy)  # Model.set_weights assigns the variables directly
     return copy
+
+
+@contextlib.contextmanager
+def _clear_errors(model):
+    """Raises `fit_checks.clear_error`'s one line instead of a TensorFlow error about the data."""
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 - only the errors clear_error knows are replaced
+        clear = fit_checks.clear_error(model, err)
+        if clear is None:
+            raise
+        raise clear from None

@@ -212,7 +212,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
             else:
                 model.compile(optimizer=opt, jit_compile=jit_compile, **(compile_kwargs or {}))
         if done:
-            model.load_weights(os.path.join(stage_dir, "model.weights.h5"))
+            _load_finished_stage(model, os.path.join(stage_dir, "model.weights.h5"))
             histories[head] = None
         else:
             histories[head] = train(model, train_ds, val_ds, epochs=n_ep, out_dir=stage_dir,
@@ -224,3 +224,15 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
                 atomic_write(os.path.join(stage_dir, "model.weights.h5"), model.save_weights)
         prev = model
     return RecipeResult(model=prev, histories=histories, stage_dirs=dirs)
+
+
+def _load_finished_stage(model, path):
+    """Loads a finished stage's weights into the compiled `model`, its optimizer detached:
+    the next stage starts a fresh optimizer, so a saved optimizer state (or an empty one) is
+    not needed, and Keras then has none to skip with a warning."""
+    optimizer = getattr(model, "optimizer", None)
+    model.optimizer = None
+    try:
+        model.load_weights(path)
+    finally:
+        model.optimizer = optimizer
