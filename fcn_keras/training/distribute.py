@@ -104,14 +104,117 @@ def get_strategy(name="auto", devices=None):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multiworker":
-        if not tf_config():
-            raise ValueError("Expected TF_CONFIG describing the cluster for "
-                             "strategy='multiworker'. Received: TF_CONFIG unset")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multiworker_strategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+# --- many machines: MultiWorkerMirroredStrategy ----------------------------------------------
+
+# Bounds on how long a worker waits for its cluster (TensorFlow's coordination service):
+# every worker must have joined within REGISTER_TIMEOUT_S of the first, and a worker whose
+# heartbeats stop for HEARTBEAT_TIMEOUT_S counts as lost, which ends the others' training
+# (`fcn_keras.training.cluster.WorkerLost`). The environment variables override them.
+REGISTER_TIMEOUT_S = int(os.environ.get("FCN_KERAS_REGISTER_TIMEOUT", "60"))
+HEARTBEAT_TIMEOUT_S = int(os.environ.get("FCN_KERAS_HEARTBEAT_TIMEOUT", "10"))
+
+_MULTIWORKER = []  # this process's MultiWorkerMirroredStrategy (TensorFlow allows one)
+
+
+def _multiworker_strategy():
+    """This process's `MultiWorkerMirroredStrategy`, created on the first call.
+
+    TensorFlow configures collective ops once, before it runs any op: the first call must come
+    before anything else touches TensorFlow (`fcn-keras train` makes it first thing; a
+    program calls `get_strategy("multiworker")` at its top). Later calls return the same one.
+
+    Raises:
+        ValueError: `TF_CONFIG` is unset or does not place this worker in its cluster.
+        RuntimeError: TensorFlow already ran an op (the message says how to call it).
+    """
+    if _MULTIWORKER:
+        return _MULTIWORKER[0]
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    check_tf_config()
+    ctx = context.context()
+    if ctx._context_handle is not None:  # noqa: SLF001 - the test TensorFlow itself makes
+        raise RuntimeError(
+            "strategy='multiworker' must be created before TensorFlow runs any op: call "
+            "fcn_keras.training.get_strategy('multiworker') first thing in the program, before "
+            "building data sets or models, and build the model in its scope() (fcn-keras train "
+            "and run_recipe(strategy=...) called first do this)")
+    cfg = tf_config()
+    cluster = cfg["cluster"]
+    jobs = [coordinated_job(job, len(cluster[job])) for job in ("chief", "worker") if job in cluster]
+    leader = f"/job:{'chief' if 'chief' in cluster else 'worker'}/replica:0/task:0"
+    ctx.configure_coordination_service(
+        service_type="standalone", service_leader=leader, coordinated_jobs=jobs,
+        cluster_register_timeout_in_ms=REGISTER_TIMEOUT_S * 1000,
+        heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_S * 1000)
+    _MULTIWORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+    return _MULTIWORKER[0]
+
+
+def coordinated_job(name, num_tasks):
+    """A `CoordinatedJob` entry of TensorFlow's coordination service configuration."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+
+    return coordination_config_pb2.CoordinatedJob(name=name, num_tasks=num_tasks)
+
+
+def check_tf_config():
+    """Raises ValueError (one line, quoting TF_CONFIG) unless `TF_CONFIG` describes a cluster
+    of "chief" / "worker" addresses (host:port) and a task inside it."""
+    cfg = tf_config()
+    raw = os.environ.get("TF_CONFIG", "")[:300]
+    if not cfg:
+        raise ValueError("Expected TF_CONFIG describing the cluster for strategy='multiworker', "
+                         "e.g. '{\"cluster\": {\"worker\": [\"host1:12345\", \"host2:12345\"]}, "
+                         "\"task\": {\"type\": \"worker\", \"index\": 0}}'. Received: TF_CONFIG unset")
+    cluster, task = cfg["cluster"], cfg.get("task")
+    for job, addresses in cluster.items() if isinstance(cluster, dict) else []:
+        if not isinstance(addresses, list) or not all(
+                isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses):
+            raise ValueError(f"Expected TF_CONFIG's cluster[{job!r}] to be a list of 'host:port' "
+                             f"addresses. Received: TF_CONFIG={raw!r}")
+    if not isinstance(cluster, dict) or not (cluster.get("worker") or cluster.get("chief")):
+        raise ValueError(f"Expected TF_CONFIG's cluster to list 'worker' (and optionally "
+                         f"'chief') addresses. Received: TF_CONFIG={raw!r}")
+    if not isinstance(task, dict) or task.get("type") not in ("chief", "worker"):
+        raise ValueError(f"Expected TF_CONFIG's task to be {{'type': 'worker' or 'chief', "
+                         f"'index': i}}. Received: TF_CONFIG={raw!r}")
+    index, n = task.get("index"), len(cluster.get(task["type"], []))
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+        raise ValueError(f"Expected TF_CONFIG's task index in 0..{n - 1} (the {n} "
+                         f"{task['type']!r} addresses of its cluster). Received: "
+                         f"TF_CONFIG={raw!r}")
+
+
+def start_cluster(strategy=None, backend=None):
+    """Joins the cluster a program was started in, before anything else runs.
+
+    TensorFlow backend with `strategy` "multiworker" (or "auto" with a `TF_CONFIG` of
+    several workers): creates the process's `MultiWorkerMirroredStrategy` (its collective ops
+    must be configured before TensorFlow runs any op). Other cases: nothing.
+
+    Returns:
+        the strategy, or None.
+    """
+    if (backend or _backend()) != "tensorflow":
+        return None
+    if strategy == "multiworker" or (strategy == "auto" and worker_info()[2] > 1):
+        return _multiworker_strategy()
+    return None
+
+
+def _backend():
+    import keras
+
+    return keras.backend.backend()
 
 
 # --- keras.distribution (JAX) ---------------------------------------------------------------
