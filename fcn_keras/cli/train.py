@@ -76,7 +76,7 @@ def run(args):
     from fcn_keras import data, training
     from fcn_keras.training.distribute import start_cluster
 
-    start_cluster(args.strategy)  # before any TensorFlow op: a cluster's collectives need it
+    start_cluster(args.strategy, program="fcn-keras train")  # before any TensorFlow op
     train_src = source(args, args.train_split)
     val_src = None if args.val_split in ("", "none") else source(args, args.val_split)
     num_classes = train_src.num_classes

@@ -18,6 +18,7 @@ between replicas (Keras scales each replica's loss by `1 / num_replicas`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -113,14 +114,16 @@ def get_strategy(name="auto", devices=None):
 
 # --- many machines: MultiWorkerMirroredStrategy ----------------------------------------------
 
-# Bounds on how long a worker waits for its cluster (TensorFlow's coordination service):
-# every worker must have joined within REGISTER_TIMEOUT_S of the first, and a worker whose
+# Bounds on how long a worker waits for its cluster: every worker must have joined within
+# JOIN_TIMEOUT_S (else each one waiting ends with one line, exit 1: `_join_watchdog`), and a
+# worker whose
 # heartbeats stop for HEARTBEAT_TIMEOUT_S counts as lost, which ends the others' training
 # (`fcn_keras.training.cluster.WorkerLost`). The environment variables override them.
-REGISTER_TIMEOUT_S = int(os.environ.get("FCN_KERAS_REGISTER_TIMEOUT", "60"))
+JOIN_TIMEOUT_S = int(os.environ.get("FCN_KERAS_JOIN_TIMEOUT", "120"))
 HEARTBEAT_TIMEOUT_S = int(os.environ.get("FCN_KERAS_HEARTBEAT_TIMEOUT", "10"))
 
 _MULTIWORKER = []  # this process's MultiWorkerMirroredStrategy (TensorFlow allows one)
+_PROGRAM = ["python"]  # how the join watchdog's line starts (`start_cluster(program=...)`)
 
 
 def _multiworker_strategy():
@@ -153,10 +156,47 @@ def _multiworker_strategy():
     leader = f"/job:{'chief' if 'chief' in cluster else 'worker'}/replica:0/task:0"
     ctx.configure_coordination_service(
         service_type="standalone", service_leader=leader, coordinated_jobs=jobs,
-        cluster_register_timeout_in_ms=REGISTER_TIMEOUT_S * 1000,
+        cluster_register_timeout_in_ms=JOIN_TIMEOUT_S * 1000,
         heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_S * 1000)
-    _MULTIWORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+    with _join_watchdog(cluster):
+        _MULTIWORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
     return _MULTIWORKER[0]
+
+
+@contextlib.contextmanager
+def _join_watchdog(cluster):
+    """Ends the process (one line on stderr, exit 1) when the block has not finished within
+    JOIN_TIMEOUT_S seconds: TensorFlow waits for missing peers inside native code that
+    neither times out (its own registration timeout is not enforced there) nor lets Python
+    handle signals."""
+    import sys
+    import threading
+
+    limit = JOIN_TIMEOUT_S
+    ttype, index, _, _ = worker_info()
+    peers = ", ".join(f"{job} {i} {a}" for job, addresses in cluster.items()
+                      for i, a in enumerate(addresses) if (job, i) != (ttype, index))
+
+    def give_up():
+        sys.stderr.write(f"{_PROGRAM[0]}: error: {ttype} {index} "
+                         f"could not join its cluster within {limit} s: not every peer of "
+                         f"TF_CONFIG ({peers}) answered. Start every worker with its own task "
+                         f"index and check that each address is reachable from here\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(limit, give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def multiworker_strategy_started():
+    """Whether this process created its `MultiWorkerMirroredStrategy`."""
+    return bool(_MULTIWORKER)
 
 
 def coordinated_job(name, num_tasks):
@@ -194,16 +234,23 @@ def check_tf_config():
                          f"TF_CONFIG={raw!r}")
 
 
-def start_cluster(strategy=None, backend=None):
+def start_cluster(strategy=None, backend=None, program=None):
     """Joins the cluster a program was started in, before anything else runs.
 
     TensorFlow backend with `strategy` "multiworker" (or "auto" with a `TF_CONFIG` of
     several workers): creates the process's `MultiWorkerMirroredStrategy` (its collective ops
     must be configured before TensorFlow runs any op). Other cases: nothing.
 
+    Args:
+        strategy: the `strategy` name (`get_strategy`).
+        backend: the Keras backend (default: Keras' own).
+        program: how a line that ends the process begins (e.g. "fcn-keras train").
+
     Returns:
         the strategy, or None.
     """
+    if program:
+        _PROGRAM[0] = program
     if (backend or _backend()) != "tensorflow":
         return None
     if strategy == "multiworker" or (strategy == "auto" and worker_info()[2] > 1):

@@ -15,6 +15,7 @@ from fcn_keras._progress import bar as progress_bar
 from fcn_keras.data import reraise_data_errors
 
 from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
+from .cluster import reraise_cluster_errors, resume_from, use_chief_backup
 from .distribute import check_model_placement, get_distribution, worker_info
 
 
@@ -94,9 +95,12 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         cbs.append(Progress(bar=False if verbose == 2 else None))
     cbs += list(callbacks or [])
     _multiworker_prebuild(model, train_ds)
+    if out_dir is not None and backup:
+        use_chief_backup(out_dir)  # a cluster resumes from one state: the chief's
     scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
+    backups = [resume_from(out_dir, cb.backup_dir) for cb in cbs if isinstance(cb, Backup)]
     try:
-        with reraise_data_errors(), scope:
+        with reraise_data_errors(), scope, reraise_cluster_errors(backups[0] if backups else None):
             history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                                 steps_per_epoch=steps_per_epoch,
                                 validation_steps=validation_steps, callbacks=cbs, verbose=0,
