@@ -58,7 +58,8 @@ NATIVE_NOISE_WITH = ((b"E0000 00:00:", b"failed call to cuInit"),
                      (b"/job:worker/replica:", b""), (b"/job:chief/replica:", b""),
                      (b"The tasks have crashed. Check the task logs", b""),
                      (b"The error could be from a previous operation.", b""),
-                     (b"RPC: /tensorflow.CoordinationService/", b""))
+                     (b"RPC: /tensorflow.CoordinationService/", b""),
+                     (b"[Gloo] Rank ", b""))  # jax.distributed's CPU collectives connecting
 
 
 def filter_native_stderr(prefixes=NATIVE_NOISE):

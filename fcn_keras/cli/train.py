@@ -76,7 +76,8 @@ def run(args):
     from fcn_keras import data, training
     from fcn_keras.training.distribute import start_cluster
 
-    start_cluster(args.strategy, program="fcn-keras train")  # before any TensorFlow op
+    start_cluster(args.strategy, program="fcn-keras train", coordinator=args.coordinator,
+                  num_processes=args.num_processes, process_id=args.process_id)  # before any op
     train_src = source(args, args.train_split)
     val_src = None if args.val_split in ("", "none") else source(args, args.val_split)
     num_classes = train_src.num_classes
@@ -222,6 +223,14 @@ def register(subparsers):
                         "between the devices (--batch-size and --val-batch-size: multiples of "
                         "their number); model_parallel: fc6/fc7 also sharded over --mesh's "
                         "model axis")
+    p.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="JAX, several processes (machines): process 0's address; with "
+                        "--num-processes and --process-id (or KERAS_DISTRIBUTION_JOB_ADDRESSES, "
+                        "_NUM_PROCESSES, _PROCESS_ID); --distribute then spans every process's "
+                        "devices and --batch-size is the global batch (docs/many-machines.md)")
+    p.add_argument("--num-processes", type=int, metavar="N", help="JAX: processes in the run")
+    p.add_argument("--process-id", type=int, metavar="I", help="JAX: this process, 0..N-1 "
+                                                               "(0 writes the run's files)")
     p.add_argument("--mesh", metavar="BATCH,MODEL",
                    help="device mesh of --distribute model_parallel (default 1,N for N devices)")
     p.add_argument("--cache", action="store_true", help="cache decoded examples in memory")

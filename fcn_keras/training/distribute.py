@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker", "tpu")
 
@@ -53,8 +54,12 @@ def worker_info():
 
     Returns:
         (task_type, task_index, num_workers, is_chief); ("worker", 0, 1, True) without
-        `TF_CONFIG`.
+        `TF_CONFIG`. After `start_cluster` joined JAX processes: ("worker", process id,
+        number of processes, process id == 0).
     """
+    if _JAX_PROCESS:
+        index, n = _JAX_PROCESS[0]
+        return "worker", index, n, index == 0
     cfg = tf_config()
     if not cfg:
         return "worker", 0, 1, True
@@ -164,7 +169,7 @@ def _multiworker_strategy():
 
 
 @contextlib.contextmanager
-def _join_watchdog(cluster):
+def _join_watchdog(cluster, me=None):
     """Ends the process (one line on stderr, exit 1) when the block has not finished within
     JOIN_TIMEOUT_S seconds: TensorFlow waits for missing peers inside native code that
     neither times out (its own registration timeout is not enforced there) nor lets Python
@@ -173,15 +178,15 @@ def _join_watchdog(cluster):
     import threading
 
     limit = JOIN_TIMEOUT_S
-    ttype, index, _, _ = worker_info()
+    ttype, index = me or worker_info()[:2]
     peers = ", ".join(f"{job} {i} {a}" for job, addresses in cluster.items()
                       for i, a in enumerate(addresses) if (job, i) != (ttype, index))
 
     def give_up():
         sys.stderr.write(f"{_PROGRAM[0]}: error: {ttype} {index} "
-                         f"could not join its cluster within {limit} s: not every peer of "
-                         f"TF_CONFIG ({peers}) answered. Start every worker with its own task "
-                         f"index and check that each address is reachable from here\n")
+                         f"could not join its cluster within {limit} s: not every peer "
+                         f"({peers}) answered. Start every one with its own index and check "
+                         f"that each address is reachable from here\n")
         sys.stderr.flush()
         os._exit(1)
 
@@ -234,28 +239,99 @@ def check_tf_config():
                          f"TF_CONFIG={raw!r}")
 
 
-def start_cluster(strategy=None, backend=None, program=None):
+def start_cluster(strategy=None, backend=None, program=None, coordinator=None,
+                  num_processes=None, process_id=None):
     """Joins the cluster a program was started in, before anything else runs.
 
-    TensorFlow backend with `strategy` "multiworker" (or "auto" with a `TF_CONFIG` of
-    several workers): creates the process's `MultiWorkerMirroredStrategy` (its collective ops
-    must be configured before TensorFlow runs any op). Other cases: nothing.
+    * TensorFlow backend with `strategy` "multiworker" (or "auto" with a `TF_CONFIG` of
+      several workers): creates the process's `MultiWorkerMirroredStrategy` (its collective
+      ops must be configured before TensorFlow runs any op).
+    * JAX backend with `num_processes` > 1 (or `KERAS_DISTRIBUTION_NUM_PROCESSES`):
+      `keras.distribution.initialize` (`jax.distributed`; before any JAX computation), after
+      which `keras.distribution.list_devices()` lists every process's devices and
+      `worker_info()` places this process (process 0 is the chief).
+    * Otherwise nothing.
 
     Args:
         strategy: the `strategy` name (`get_strategy`).
         backend: the Keras backend (default: Keras' own).
         program: how a line that ends the process begins (e.g. "fcn-keras train").
+        coordinator, num_processes, process_id: JAX: process 0's "host:port", the number of
+            processes and this one's id (default: the `KERAS_DISTRIBUTION_JOB_ADDRESSES`,
+            `KERAS_DISTRIBUTION_NUM_PROCESSES`, `KERAS_DISTRIBUTION_PROCESS_ID` variables).
 
     Returns:
-        the strategy, or None.
+        the strategy (TensorFlow), or None.
+
+    Raises:
+        ValueError: JAX process settings given on another backend, or incomplete /
+            out of range.
     """
     if program:
         _PROGRAM[0] = program
-    if (backend or _backend()) != "tensorflow":
+    backend = backend or _backend()
+    processes = jax_processes(coordinator, num_processes, process_id)
+    if processes is not None:
+        if backend != "jax":
+            raise ValueError(f"A coordinator and processes (keras.distribution.initialize) "
+                             f"need the JAX backend. Received: KERAS_BACKEND={backend!r}; on "
+                             f"TensorFlow describe the cluster with TF_CONFIG and "
+                             f"strategy='multiworker'")
+        _initialize_jax(*processes)
+        return None
+    if backend != "tensorflow":
         return None
     if strategy == "multiworker" or (strategy == "auto" and worker_info()[2] > 1):
         return _multiworker_strategy()
     return None
+
+
+def jax_processes(coordinator=None, num_processes=None, process_id=None):
+    """(coordinator, num_processes, process_id) of a multi-process JAX run, from the arguments
+    or the `KERAS_DISTRIBUTION_*` variables; None for one process.
+
+    Raises:
+        ValueError: one is missing, or the id is not in 0..num_processes-1 (named).
+    """
+    env = os.environ
+    coordinator = coordinator or env.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") or None
+    num_processes = num_processes or env.get("KERAS_DISTRIBUTION_NUM_PROCESSES") or None
+    if process_id is None:
+        process_id = env.get("KERAS_DISTRIBUTION_PROCESS_ID") or None
+    if num_processes is None and coordinator is None and process_id is None:
+        return None
+    try:
+        n = int(num_processes)
+        i = int(process_id)
+    except (TypeError, ValueError):
+        n = i = None
+    if n is None or not coordinator or not 0 <= i < n:
+        raise ValueError(f"Expected a coordinator 'host:port' (process 0's), a number of "
+                         f"processes and a process id in 0..N-1 (--coordinator, "
+                         f"--num-processes, --process-id or KERAS_DISTRIBUTION_JOB_ADDRESSES, "
+                         f"_NUM_PROCESSES, _PROCESS_ID). Received: coordinator={coordinator!r}, "
+                         f"num_processes={num_processes!r}, process_id={process_id!r}")
+    if n == 1:
+        return None
+    return coordinator.split(",")[0], n, i
+
+
+_JAX_PROCESS = []  # (process id, number of processes) after `_initialize_jax`
+
+
+def _initialize_jax(coordinator, num_processes, process_id):
+    """`keras.distribution.initialize`, bounded by JOIN_TIMEOUT_S (`_join_watchdog`)."""
+    import keras
+
+    if _JAX_PROCESS:
+        return
+    cluster = {"process": [coordinator] + [f"id {k}" for k in range(1, num_processes)]}
+    with _join_watchdog(cluster, ("process", process_id)):
+        keras.distribution.initialize(coordinator, num_processes, process_id)
+    _JAX_PROCESS.append((process_id, num_processes))
+    # Each process reads its shard of the data (DataParallel.distribute_dataset), whose length
+    # tf.data cannot tell: Keras warns at the end of every first epoch that it ran out of data.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 
 def _backend():
