@@ -171,32 +171,46 @@ def _multiworker_strategy():
 @contextlib.contextmanager
 def _join_watchdog(cluster, me=None):
     """Ends the process (one line on stderr, exit 1) when the block has not finished within
-    JOIN_TIMEOUT_S seconds: TensorFlow waits for missing peers inside native code that
-    neither times out (its own registration timeout is not enforced there) nor lets Python
-    handle signals."""
+    JOIN_TIMEOUT_S seconds.
+
+    TensorFlow waits for missing peers inside native code that holds Python's lock, neither
+    times out (its registration timeout is not enforced there) nor lets Python run a thread
+    or a signal handler. So the line comes from a small watchdog process (its stderr is this
+    one's), and `faulthandler`'s native timer ends this process with exit code 1 a second
+    later (its traceback goes to /dev/null)."""
+    import faulthandler
+    import subprocess
     import sys
-    import threading
 
     limit = JOIN_TIMEOUT_S
     ttype, index = me or worker_info()[:2]
     peers = ", ".join(f"{job} {i} {a}" for job, addresses in cluster.items()
                       for i, a in enumerate(addresses) if (job, i) != (ttype, index))
-
-    def give_up():
-        sys.stderr.write(f"{_PROGRAM[0]}: error: {ttype} {index} "
-                         f"could not join its cluster within {limit} s: not every peer "
-                         f"({peers}) answered. Start every one with its own index and check "
-                         f"that each address is reachable from here\n")
-        sys.stderr.flush()
-        os._exit(1)
-
-    timer = threading.Timer(limit, give_up)
-    timer.daemon = True
-    timer.start()
+    line = (f"{_PROGRAM[0]}: error: {ttype} {index} could not join its cluster within {limit} "
+            f"s: not every peer ({peers}) answered. Start every one with its own index and "
+            f"check that each address is reachable from here\n")
+    try:
+        err_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        err_fd = 2
+    watchdog = subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(limit), line], stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=err_fd)
+    sink = open(os.devnull, "w")
+    faulthandler.dump_traceback_later(limit + 1, exit=True, file=sink)
     try:
         yield
     finally:
-        timer.cancel()
+        faulthandler.cancel_dump_traceback_later()
+        sink.close()
+        watchdog.stdin.close()  # the watchdog leaves without a word
+        watchdog.wait()
+
+
+# Waits for its stdin to close; after argv[1] seconds still open, writes argv[2] to stderr.
+_WATCHDOG = ("import select, sys\n"
+             "ready, _, _ = select.select([sys.stdin], [], [], float(sys.argv[1]))\n"
+             "if not ready:\n    sys.stderr.write(sys.argv[2]); sys.stderr.flush()\n")
 
 
 def multiworker_strategy_started():
