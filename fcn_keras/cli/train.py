@@ -161,7 +161,10 @@ def _finish(args, heads, result, val_src):
         curves = plot_history(history, os.path.join(args.out, "curves.png"),
                               stages=stages if len(heads) > 1 else None,
                               title=f"{result.model.name}: {args.data}")
-    if val_src is not None:
+    if val_src is not None and training.worker_info()[2] > 1 and args.distribute:
+        print("scores: the validation lines above (a multi-process JAX run validates during "
+              f"training only); fcn-keras evaluate --model {model_path} scores it on one machine")
+    elif val_src is not None:
         scores = training.evaluate(result.model, data.pipeline(val_src), val_src.num_classes,
                                    list(val_src.class_names), progress=not args.quiet)
         print(training.format_report(scores, f"{args.data}:{args.val_split}"))

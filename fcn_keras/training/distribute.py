@@ -8,8 +8,12 @@
       TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
                   "task": {"type": "worker", "index": 0}}'
 
-  Worker 0 is the chief: it writes checkpoints, logs and the final model; the others
-  write to `<out_dir>/workers/worker_<i>` (Keras' multi-worker checkpoint protocol).
+  It must be created before TensorFlow runs any op (`start_cluster`, or
+  `get_strategy("multiworker")` first thing); one per process. Worker 0 is the chief: it
+  writes checkpoints, logs and the final model; the others write to
+  `<out_dir>/workers/worker_<i>`. A lost worker: `fcn_keras.training.cluster`.
+* many JAX processes: `start_cluster(coordinator=..., num_processes=..., process_id=...)`
+  (`keras.distribution.initialize`), then a `keras.distribution` over every process's devices.
 * TPUs: `strategy="tpu"` (`TPUClusterResolver`).
 
 Metrics sum their confusion matrices across replicas, and the global batch is split

@@ -105,7 +105,7 @@ def _assert_same_weights(path_a, path_b):
     return worst
 
 
-COMPARE = ("--backbone", "googlenet", "--schedule", "8s", "--epochs", "2")  # Adam 3e-4
+COMPARE = ("--backbone", "googlenet", "--head", "8s", "--epochs", "2")  # Adam 3e-4
 
 
 def test_tensorflow_two_workers_equal_one_worker_and_only_the_chief_writes(voc_no_void, tmp_path):
@@ -150,7 +150,7 @@ def _wait_for_backup(folder, procs, limit=WAIT):
     raise AssertionError(f"no backup in {folder} within {limit} s")
 
 
-KILL = ("--backbone", "alexnet", "--schedule", "8s", "--epochs", "2", "--batch-size", "2",
+KILL = ("--backbone", "alexnet", "--head", "8s", "--epochs", "2", "--batch-size", "2",
         "--steps-per-epoch", "150", "--backup-every", "5")
 
 
