@@ -42,8 +42,9 @@ class WorkerLost(ConnectionError):
 
 
 @contextlib.contextmanager
-def reraise_cluster_errors(backup_dir):
-    """Turns a TensorFlow op error inside a multi-worker `fit` into `WorkerLost`.
+def reraise_cluster_errors(out_dir, backup_dir):
+    """Turns a TensorFlow op error inside a multi-worker `fit` into `WorkerLost`, naming the
+    backup the cluster resumes from (`resume_from(out_dir, backup_dir)`).
 
     Outside a `MultiWorkerMirroredStrategy` process, and for errors that are not about the
     cluster (a `DataError`, a NaN), nothing changes."""
@@ -54,7 +55,7 @@ def reraise_cluster_errors(backup_dir):
         if lost is None:
             raise
         task, detail = lost
-        raise WorkerLost(task, backup_dir, detail) from None
+        raise WorkerLost(task, resume_from(out_dir, backup_dir), detail) from None
 
 
 def _lost_task(err):
