@@ -65,6 +65,8 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         TrainingInterrupted: on Ctrl-C, after saving the backup (a `KeyboardInterrupt`).
         fcn_keras.data.DataError: a data file is unreadable or inconsistent (named).
         FloatingPointError: the loss became NaN (nothing is saved).
+        fcn_keras.training.WorkerLost: a machine of a multi-worker cluster was lost (named,
+            with the backup to resume from).
         ValueError: `epochs` is not a positive int; a `distribution` on a backend other
             than JAX, or a model not built in its scope.
     """
