@@ -50,7 +50,19 @@ NATIVE_NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
                 b"To enable the following instructions: ")
 #: Lines dropped only when they also hold the text beside: TensorFlow's GPU build, on a machine
 #: without a GPU, logs "E0000 00:00:... cuda_platform.cc:52] failed call to cuInit ...".
-NATIVE_NOISE_WITH = ((b"E0000 00:00:", b"failed call to cuInit"),)
+#: A cluster that lost a machine: the survivors' collective ops log their abort (with gRPC's
+#: detail lines) before `fcn_keras.training.cluster.WorkerLost` says it in one line.
+NATIVE_NOISE_WITH = ((b"E0000 00:00:", b"failed call to cuInit"),
+                     (b"E0000 00:00:", b"ring_alg.cc"),
+                     (b"E0000 00:00:", b"base_collective_executor.cc"),
+                     (b"E0000 00:00:", b"coordination_service"),
+                     (b"Additional GRPC error information from remote target", b""),
+                     (b":UNKNOWN:Error received from peer", b""),
+                     (b"/job:worker/replica:", b""), (b"/job:chief/replica:", b""),
+                     (b"The tasks have crashed. Check the task logs", b""),
+                     (b"The error could be from a previous operation.", b""),
+                     (b"RPC: /tensorflow.CoordinationService/", b""),
+                     (b"[Gloo] Rank ", b""))  # jax.distributed's CPU collectives connecting
 
 
 def is_native_noise(line, prefixes=NATIVE_NOISE):

@@ -74,7 +74,10 @@ def _combine_histories(heads, stage_dirs):
 def run(args):
     """Runs `fcn-keras train`; returns the exit code."""
     from fcn_keras import data, training
+    from fcn_keras.training.distribute import start_cluster
 
+    start_cluster(args.strategy, program="fcn-keras train", coordinator=args.coordinator,
+                  num_processes=args.num_processes, process_id=args.process_id)  # before any op
     train_src = source(args, args.train_split)
     val_src = None if args.val_split in ("", "none") else source(args, args.val_split)
     num_classes = train_src.num_classes
@@ -193,7 +196,10 @@ def _finish(args, heads, result, val_src):
         curves = plot_history(history, os.path.join(args.out, "curves.png"),
                               stages=stages if len(heads) > 1 else None,
                               title=f"{result.model.name}: {args.data}")
-    if val_src is not None:
+    if val_src is not None and training.worker_info()[2] > 1 and args.distribute:
+        print("scores: the validation lines above (a multi-process JAX run validates during "
+              f"training only); fcn-keras evaluate --model {model_path} scores it on one machine")
+    elif val_src is not None:
         scores = training.evaluate(result.model, data.pipeline(val_src), val_src.num_classes,
                                    list(val_src.class_names), progress=not args.quiet)
         print(training.format_report(scores, f"{args.data}:{args.val_split}"))
@@ -262,6 +268,14 @@ def register(subparsers):
                         "between the devices (--batch-size and --val-batch-size: multiples of "
                         "their number); model_parallel: fc6/fc7 also sharded over --mesh's "
                         "model axis")
+    p.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="JAX, several processes (machines): process 0's address; with "
+                        "--num-processes and --process-id (or KERAS_DISTRIBUTION_JOB_ADDRESSES, "
+                        "_NUM_PROCESSES, _PROCESS_ID); --distribute then spans every process's "
+                        "devices and --batch-size is the global batch (docs/many-machines.md)")
+    p.add_argument("--num-processes", type=int, metavar="N", help="JAX: processes in the run")
+    p.add_argument("--process-id", type=int, metavar="I", help="JAX: this process, 0..N-1 "
+                                                               "(0 writes the run's files)")
     p.add_argument("--mesh", metavar="BATCH,MODEL",
                    help="device mesh of --distribute model_parallel (default 1,N for N devices)")
     p.add_argument("--cache", action="store_true", help="cache decoded examples in memory")

@@ -36,6 +36,8 @@ _NAMES = {  # public name -> the submodule that defines it
     "DISTRIBUTIONS": "fcn_keras.training.distribute",
     "get_distribution": "fcn_keras.training.distribute",
     "get_strategy": "fcn_keras.training.distribute",
+    "start_cluster": "fcn_keras.training.distribute",
+    "WorkerLost": "fcn_keras.training.cluster",
     "tf_config": "fcn_keras.training.distribute",
     "worker_info": "fcn_keras.training.distribute",
     "evaluate": "fcn_keras.training.loop",
@@ -57,7 +59,7 @@ __all__ = [
     "Backup", "HistoryFile", "Progress", "TrainingInterrupted", "plot_history",
     "run_recipe", "RecipeResult", "stages_for", "transfer_weights", "make_optimizer",
     "precision", "get_strategy", "tf_config", "worker_info", "STRATEGIES", "SCHEDULES",
-    "get_distribution", "DISTRIBUTIONS",
+    "get_distribution", "DISTRIBUTIONS", "start_cluster", "WorkerLost",
 ]
 
 

@@ -8,8 +8,12 @@
       TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
                   "task": {"type": "worker", "index": 0}}'
 
-  Worker 0 is the chief: it writes checkpoints, logs and the final model; the others
-  write to `<out_dir>/workers/worker_<i>` (Keras' multi-worker checkpoint protocol).
+  It must be created before TensorFlow runs any op (`start_cluster`, or
+  `get_strategy("multiworker")` first thing); one per process. Worker 0 is the chief: it
+  writes checkpoints, logs and the final model; the others write to
+  `<out_dir>/workers/worker_<i>`. A lost worker: `fcn_keras.training.cluster`.
+* many JAX processes: `start_cluster(coordinator=..., num_processes=..., process_id=...)`
+  (`keras.distribution.initialize`), then a `keras.distribution` over every process's devices.
 * TPUs: `strategy="tpu"` (`TPUClusterResolver`).
 
 Metrics sum their confusion matrices across replicas, and the global batch is split
@@ -18,8 +22,10 @@ between replicas (Keras scales each replica's loss by `1 / num_replicas`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import warnings
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker", "tpu")
 
@@ -52,8 +58,12 @@ def worker_info():
 
     Returns:
         (task_type, task_index, num_workers, is_chief); ("worker", 0, 1, True) without
-        `TF_CONFIG`.
+        `TF_CONFIG`. After `start_cluster` joined JAX processes: ("worker", process id,
+        number of processes, process id == 0).
     """
+    if _JAX_PROCESS:
+        index, n = _JAX_PROCESS[0]
+        return "worker", index, n, index == 0
     cfg = tf_config()
     if not cfg:
         return "worker", 0, 1, True
@@ -104,14 +114,248 @@ def get_strategy(name="auto", devices=None):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multiworker":
-        if not tf_config():
-            raise ValueError("Expected TF_CONFIG describing the cluster for "
-                             "strategy='multiworker'. Received: TF_CONFIG unset")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multiworker_strategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+# --- many machines: MultiWorkerMirroredStrategy ----------------------------------------------
+
+# Bounds on how long a worker waits for its cluster: every worker must have joined within
+# JOIN_TIMEOUT_S (else each one waiting ends with one line, exit 1: `_join_watchdog`), and a
+# worker whose
+# heartbeats stop for HEARTBEAT_TIMEOUT_S counts as lost, which ends the others' training
+# (`fcn_keras.training.cluster.WorkerLost`). The environment variables override them.
+JOIN_TIMEOUT_S = int(os.environ.get("FCN_KERAS_JOIN_TIMEOUT", "120"))
+HEARTBEAT_TIMEOUT_S = int(os.environ.get("FCN_KERAS_HEARTBEAT_TIMEOUT", "10"))
+
+_MULTIWORKER = []  # this process's MultiWorkerMirroredStrategy (TensorFlow allows one)
+_PROGRAM = ["python"]  # how the join watchdog's line starts (`start_cluster(program=...)`)
+
+
+def _multiworker_strategy():
+    """This process's `MultiWorkerMirroredStrategy`, created on the first call.
+
+    TensorFlow configures collective ops once, before it runs any op: the first call must come
+    before anything else touches TensorFlow (`fcn-keras train` makes it first thing; a
+    program calls `get_strategy("multiworker")` at its top). Later calls return the same one.
+
+    Raises:
+        ValueError: `TF_CONFIG` is unset or does not place this worker in its cluster.
+        RuntimeError: TensorFlow already ran an op (the message says how to call it).
+    """
+    if _MULTIWORKER:
+        return _MULTIWORKER[0]
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    check_tf_config()
+    ctx = context.context()
+    if ctx._context_handle is not None:  # noqa: SLF001 - the test TensorFlow itself makes
+        raise RuntimeError(
+            "strategy='multiworker' must be created before TensorFlow runs any op: call "
+            "fcn_keras.training.get_strategy('multiworker') first thing in the program, before "
+            "building data sets or models, and build the model in its scope() (fcn-keras train "
+            "and run_recipe(strategy=...) called first do this)")
+    cfg = tf_config()
+    cluster = cfg["cluster"]
+    jobs = [coordinated_job(job, len(cluster[job])) for job in ("chief", "worker") if job in cluster]
+    leader = f"/job:{'chief' if 'chief' in cluster else 'worker'}/replica:0/task:0"
+    ctx.configure_coordination_service(
+        service_type="standalone", service_leader=leader, coordinated_jobs=jobs,
+        cluster_register_timeout_in_ms=JOIN_TIMEOUT_S * 1000,
+        heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_S * 1000)
+    with _join_watchdog(cluster):
+        _MULTIWORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+    return _MULTIWORKER[0]
+
+
+@contextlib.contextmanager
+def _join_watchdog(cluster, me=None):
+    """Ends the process (one line on stderr, exit 1) when the block has not finished within
+    JOIN_TIMEOUT_S seconds.
+
+    TensorFlow waits for missing peers inside native code that holds Python's lock, neither
+    times out (its registration timeout is not enforced there) nor lets Python run a thread
+    or a signal handler. So the line comes from a small watchdog process (its stderr is this
+    one's), and `faulthandler`'s native timer ends this process with exit code 1 a second
+    later (its traceback goes to /dev/null)."""
+    import faulthandler
+    import subprocess
+    import sys
+
+    limit = JOIN_TIMEOUT_S
+    ttype, index = me or worker_info()[:2]
+    peers = ", ".join(f"{job} {i} {a}" for job, addresses in cluster.items()
+                      for i, a in enumerate(addresses) if (job, i) != (ttype, index))
+    line = (f"{_PROGRAM[0]}: error: {ttype} {index} could not join its cluster within {limit} "
+            f"s: not every peer ({peers}) answered. Start every one with its own index and "
+            f"check that each address is reachable from here\n")
+    try:
+        err_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        err_fd = 2
+    watchdog = subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(limit), line], stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=err_fd)
+    sink = open(os.devnull, "w")
+    faulthandler.dump_traceback_later(limit + 1, exit=True, file=sink)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        sink.close()
+        watchdog.stdin.close()  # the watchdog leaves without a word
+        watchdog.wait()
+
+
+# Waits for its stdin to close; after argv[1] seconds still open, writes argv[2] to stderr.
+_WATCHDOG = ("import select, sys\n"
+             "ready, _, _ = select.select([sys.stdin], [], [], float(sys.argv[1]))\n"
+             "if not ready:\n    sys.stderr.write(sys.argv[2]); sys.stderr.flush()\n")
+
+
+def multiworker_strategy_started():
+    """Whether this process created its `MultiWorkerMirroredStrategy`."""
+    return bool(_MULTIWORKER)
+
+
+def coordinated_job(name, num_tasks):
+    """A `CoordinatedJob` entry of TensorFlow's coordination service configuration."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+
+    return coordination_config_pb2.CoordinatedJob(name=name, num_tasks=num_tasks)
+
+
+def check_tf_config():
+    """Raises ValueError (one line, quoting TF_CONFIG) unless `TF_CONFIG` describes a cluster
+    of "chief" / "worker" addresses (host:port) and a task inside it."""
+    cfg = tf_config()
+    raw = os.environ.get("TF_CONFIG", "")[:300]
+    if not cfg:
+        raise ValueError("Expected TF_CONFIG describing the cluster for strategy='multiworker', "
+                         "e.g. '{\"cluster\": {\"worker\": [\"host1:12345\", \"host2:12345\"]}, "
+                         "\"task\": {\"type\": \"worker\", \"index\": 0}}'. Received: TF_CONFIG unset")
+    cluster, task = cfg["cluster"], cfg.get("task")
+    for job, addresses in cluster.items() if isinstance(cluster, dict) else []:
+        if not isinstance(addresses, list) or not all(
+                isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses):
+            raise ValueError(f"Expected TF_CONFIG's cluster[{job!r}] to be a list of 'host:port' "
+                             f"addresses. Received: TF_CONFIG={raw!r}")
+    if not isinstance(cluster, dict) or not (cluster.get("worker") or cluster.get("chief")):
+        raise ValueError(f"Expected TF_CONFIG's cluster to list 'worker' (and optionally "
+                         f"'chief') addresses. Received: TF_CONFIG={raw!r}")
+    if not isinstance(task, dict) or task.get("type") not in ("chief", "worker"):
+        raise ValueError(f"Expected TF_CONFIG's task to be {{'type': 'worker' or 'chief', "
+                         f"'index': i}}. Received: TF_CONFIG={raw!r}")
+    index, n = task.get("index"), len(cluster.get(task["type"], []))
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+        raise ValueError(f"Expected TF_CONFIG's task index in 0..{n - 1} (the {n} "
+                         f"{task['type']!r} addresses of its cluster). Received: "
+                         f"TF_CONFIG={raw!r}")
+
+
+def start_cluster(strategy=None, backend=None, program=None, coordinator=None,
+                  num_processes=None, process_id=None):
+    """Joins the cluster a program was started in, before anything else runs.
+
+    * TensorFlow backend with `strategy` "multiworker" (or "auto" with a `TF_CONFIG` of
+      several workers): creates the process's `MultiWorkerMirroredStrategy` (its collective
+      ops must be configured before TensorFlow runs any op).
+    * JAX backend with `num_processes` > 1 (or `KERAS_DISTRIBUTION_NUM_PROCESSES`):
+      `keras.distribution.initialize` (`jax.distributed`; before any JAX computation), after
+      which `keras.distribution.list_devices()` lists every process's devices and
+      `worker_info()` places this process (process 0 is the chief).
+    * Otherwise nothing.
+
+    Args:
+        strategy: the `strategy` name (`get_strategy`).
+        backend: the Keras backend (default: Keras' own).
+        program: how a line that ends the process begins (e.g. "fcn-keras train").
+        coordinator, num_processes, process_id: JAX: process 0's "host:port", the number of
+            processes and this one's id (default: the `KERAS_DISTRIBUTION_JOB_ADDRESSES`,
+            `KERAS_DISTRIBUTION_NUM_PROCESSES`, `KERAS_DISTRIBUTION_PROCESS_ID` variables).
+
+    Returns:
+        the strategy (TensorFlow), or None.
+
+    Raises:
+        ValueError: JAX process settings given on another backend, or incomplete /
+            out of range.
+    """
+    if program:
+        _PROGRAM[0] = program
+    backend = backend or _backend()
+    processes = jax_processes(coordinator, num_processes, process_id)
+    if processes is not None:
+        if backend != "jax":
+            raise ValueError(f"A coordinator and processes (keras.distribution.initialize) "
+                             f"need the JAX backend. Received: KERAS_BACKEND={backend!r}; on "
+                             f"TensorFlow describe the cluster with TF_CONFIG and "
+                             f"strategy='multiworker'")
+        _initialize_jax(*processes)
+        return None
+    if backend != "tensorflow":
+        return None
+    if strategy == "multiworker" or (strategy == "auto" and worker_info()[2] > 1):
+        return _multiworker_strategy()
+    return None
+
+
+def jax_processes(coordinator=None, num_processes=None, process_id=None):
+    """(coordinator, num_processes, process_id) of a multi-process JAX run, from the arguments
+    or the `KERAS_DISTRIBUTION_*` variables; None for one process.
+
+    Raises:
+        ValueError: one is missing, or the id is not in 0..num_processes-1 (named).
+    """
+    env = os.environ
+    coordinator = coordinator or env.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") or None
+    num_processes = num_processes or env.get("KERAS_DISTRIBUTION_NUM_PROCESSES") or None
+    if process_id is None:
+        process_id = env.get("KERAS_DISTRIBUTION_PROCESS_ID") or None
+    if num_processes is None and coordinator is None and process_id is None:
+        return None
+    try:
+        n = int(num_processes)
+        i = int(process_id)
+    except (TypeError, ValueError):
+        n = i = None
+    if n is None or not coordinator or not 0 <= i < n:
+        raise ValueError(f"Expected a coordinator 'host:port' (process 0's), a number of "
+                         f"processes and a process id in 0..N-1 (--coordinator, "
+                         f"--num-processes, --process-id or KERAS_DISTRIBUTION_JOB_ADDRESSES, "
+                         f"_NUM_PROCESSES, _PROCESS_ID). Received: coordinator={coordinator!r}, "
+                         f"num_processes={num_processes!r}, process_id={process_id!r}")
+    if n == 1:
+        return None
+    return coordinator.split(",")[0], n, i
+
+
+_JAX_PROCESS = []  # (process id, number of processes) after `_initialize_jax`
+
+
+def _initialize_jax(coordinator, num_processes, process_id):
+    """`keras.distribution.initialize`, bounded by JOIN_TIMEOUT_S (`_join_watchdog`)."""
+    import keras
+
+    if _JAX_PROCESS:
+        return
+    cluster = {"process": [coordinator] + [f"id {k}" for k in range(1, num_processes)]}
+    with _join_watchdog(cluster, ("process", process_id)):
+        keras.distribution.initialize(coordinator, num_processes, process_id)
+    _JAX_PROCESS.append((process_id, num_processes))
+    # Each process reads its shard of the data (DataParallel.distribute_dataset), whose length
+    # tf.data cannot tell: Keras warns at the end of every first epoch that it ran out of data.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+
+
+def _backend():
+    import keras
+
+    return keras.backend.backend()
 
 
 # --- keras.distribution (JAX) ---------------------------------------------------------------

@@ -15,6 +15,7 @@ from fcn_keras._progress import bar as progress_bar
 from fcn_keras.data import reraise_data_errors
 
 from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
+from .cluster import reraise_cluster_errors, use_chief_backup
 from .distribute import check_model_placement, get_distribution, worker_info
 
 
@@ -64,6 +65,8 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         TrainingInterrupted: on Ctrl-C, after saving the backup (a `KeyboardInterrupt`).
         fcn_keras.data.DataError: a data file is unreadable or inconsistent (named).
         FloatingPointError: the loss became NaN (nothing is saved).
+        fcn_keras.training.WorkerLost: a machine of a multi-worker cluster was lost (named,
+            with the backup to resume from).
         ValueError: `epochs` is not a positive int; a `distribution` on a backend other
             than JAX, or a model not built in its scope.
     """
@@ -94,9 +97,13 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         cbs.append(Progress(bar=False if verbose == 2 else None))
     cbs += list(callbacks or [])
     _multiworker_prebuild(model, train_ds)
+    if out_dir is not None and backup:
+        use_chief_backup(out_dir)  # a cluster resumes from one state: the chief's
     scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
+    backups = [cb.backup_dir for cb in cbs if isinstance(cb, Backup)]
     try:
-        with reraise_data_errors(), scope:
+        with reraise_data_errors(), scope, \
+                reraise_cluster_errors(out_dir, backups[0] if backups else None):
             history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                                 steps_per_epoch=steps_per_epoch,
                                 validation_steps=validation_steps, callbacks=cbs, verbose=0,
@@ -121,7 +128,8 @@ def _multiworker_prebuild(model, train_ds):
 
     1. `fit` first reduces a whole input batch with `strategy.reduce` to build the
        model symbolically, which fails for nested per-replica values under collective ops
-       ("Attempt to convert a value (PerReplica...)"): build from a local batch instead.
+       ("Attempt to convert a value (PerReplica...)"): build from a local batch of zeros
+       instead.
     2. Each step's logs are reduced with `strategy.reduce("MEAN", v, axis=0)`, which
        fails on scalars ("Invalid reduction dimension 0 for input with 0 dimensions"):
        the steps return their scalar logs as 1-element vectors, which that reduction
@@ -135,7 +143,12 @@ def _multiworker_prebuild(model, train_ds):
         return
     if not hasattr(model, "_symbolic_build") or not hasattr(model, "_maybe_symbolic_build"):
         return  # a Keras without these internals: nothing to work around
-    batch = next(iter(train_ds.take(1)))
+    # zeros of the data's shapes (unknown sizes: 32): reading a batch would start an
+    # iteration, and a seeded pipeline that reshuffles per iteration would then train on
+    # another order than the same run on one machine
+    batch = tf.nest.map_structure(
+        lambda spec: tf.zeros([d if d is not None else 32 for d in spec.shape], spec.dtype),
+        train_ds.element_spec)
     with strategy.scope():
         model._symbolic_build(data_batch=batch)
     model._maybe_symbolic_build = lambda *args, **kwargs: None

@@ -158,6 +158,9 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         strategy: a `tf.distribute` strategy or name (see
             `fcn_keras.training.get_strategy`); None: the default strategy. TensorFlow
             backend only (elsewhere a ValueError naming the backend and the alternative).
+            "multiworker" must have been created before TensorFlow ran any op: call
+            `get_strategy("multiworker")` first thing in the program (else a RuntimeError
+            saying so).
         distribution: JAX backend only: a `keras.distribution` or a name for
             `fcn_keras.training.get_distribution` (`"data_parallel"`, `"model_parallel"`);
             every stage is built, trained and saved under it.

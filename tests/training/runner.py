@@ -20,8 +20,10 @@ if MODE == "mirrored":
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 if MODE == "multiworker":
-    # must exist before any other TensorFlow op runs
-    STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
+    # must exist before any other TensorFlow op runs: the library's route, called first thing
+    from fcn_keras.training import get_strategy  # noqa: E402
+
+    STRATEGY = get_strategy("multiworker")
 
 import keras  # noqa: E402
 keras.config.disable_traceback_filtering()
