@@ -139,3 +139,70 @@ def test_named_folders_still_win(tmp_path, monkeypatch, keras_home):
         ort_web.find_runtime()
     monkeypatch.delenv(ort_web.ORT_ENV)
     assert ort_web.find_runtime() == os.path.join(CHECKOUT_PACKAGE, "dist")  # npm ci --prefix web
+
+
+def test_an_installed_wheel_writes_a_working_page(tmp_path, keras_home, vgg8s_keras_file):
+    """A wheel of fcn_keras installed where no checkout is (so no web/node_modules): `fcn-keras
+    export --format web` downloads the pinned runtime (npm's own tarball, served on 127.0.0.1)
+    and the page it writes loads its model in Chromium and segments an image."""
+    import sys
+    import threading
+    import zipfile
+
+    from fcn_keras.export.serve import make_server
+
+    pack = subprocess.run(["npm", "pack", "--offline", f"onnxruntime-web@{ort_web.ORT_WEB_VERSION}",
+                           "--pack-destination", str(tmp_path)], capture_output=True, text=True)
+    if pack.returncode != 0:
+        pytest.skip(f"npm's cache has no onnxruntime-web {ort_web.ORT_WEB_VERSION}: {pack.stderr[-300:]}")
+    registry_root = tmp_path / "registry" / "onnxruntime-web" / "-"
+    registry_root.mkdir(parents=True)
+    shutil.move(tmp_path / f"{NAME}.tgz", registry_root / f"{NAME}.tgz")
+    server = LocalServer(tmp_path / "registry")
+    source = tmp_path / "source"  # the package's files only, so the build writes nothing in the checkout
+    shutil.copytree(os.path.join(ROOT, "fcn_keras"), source / "fcn_keras",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("setup.py", "README.md"):
+        shutil.copyfile(os.path.join(ROOT, f), source / f)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                            "-w", str(tmp_path / "wheel"), str(source)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = os.listdir(tmp_path / "wheel")
+    with zipfile.ZipFile(tmp_path / "wheel" / wheel) as z:  # a pure-Python wheel installs by unzipping
+        z.extractall(tmp_path / "site-packages")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site-packages"), KERAS_HOME=str(keras_home))
+    env[ort_web.REGISTRY_ENV] = f"http://127.0.0.1:{server.port}"
+    env.pop(ort_web.ORT_ENV, None)
+    where = subprocess.run([sys.executable, "-c", "import fcn_keras; print(fcn_keras.__file__)"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True).stdout
+    assert where.startswith(str(tmp_path / "site-packages")), where  # the wheel's copy, not the checkout
+    try:
+        run = subprocess.run([sys.executable, "-m", "fcn_keras.cli", "export", vgg8s_keras_file, "--format", "web",
+                              "--no-verify", "-o", str(tmp_path / "site")], capture_output=True, text=True,
+                             cwd=tmp_path, env=env, timeout=600)
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert os.path.isfile(keras_home / "models" / f"{NAME}.tgz")
+    site = make_server(str(tmp_path / "site"), port=0, quiet=True)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.goto(site.url)
+            page.wait_for_function("document.body.dataset.ready", timeout=60_000)
+            assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#error")
+            out = page.evaluate("""async () => {
+                const { load } = await import("./fcn.js");
+                const s = await load(undefined, { backend: "wasm" });
+                const r = await s.segment(new ImageData(new Uint8ClampedArray(40 * 30 * 4).fill(200), 40, 30));
+                return [r.width, r.height, r.labels.length]; }""")
+            assert out == [40, 30, 1200]
+            browser.close()
+    finally:
+        site.shutdown()
+        site.server_close()
