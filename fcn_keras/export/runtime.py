@@ -16,7 +16,7 @@ import os
 
 from ._common import SIDECAR_SUFFIX, ExportError
 from ._runner import Runner  # noqa: F401  (the base class of every runner, public here)
-from .formats import TABLE
+from .formats import TABLE, detect
 
 
 def _expected():
@@ -42,7 +42,7 @@ def detect_format(path):
     if not os.path.exists(p):
         raise FileNotFoundError(f"Expected an exported model ({_expected()}). "
                                 f"Received: path={p!r}, which does not exist")
-    fmt = next((name for name, m in TABLE.items() if m.is_artefact(p)), None)
+    fmt = detect(p)
     if fmt is None:
         kind = "a folder" if os.path.isdir(p) else "a file"
         raise ExportError(f"Expected an exported model: {_expected()}. Received: path={p!r}, {kind} "
