@@ -35,6 +35,9 @@ setup(
     extras_require={
         "export": ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<2", "onnxruntime>=1.20,<2",
                    "ai-edge-litert>=2.3,<3"],
+        # export(..., "tflite", target="mediapipe"): the TFLite Model Metadata schema classes, and
+        # MediaPipe's Image Segmenter that its tests run the file in
+        "mediapipe": ["mediapipe==1.2.3"],
         # TensorFlow on NVIDIA GPUs (CUDA and cuDNN from pip), same version range
         "cuda": ["tensorflow[and-cuda]>=2.21,<2.22"],
         # the other Keras backends (KERAS_BACKEND=jax / torch), as the tests use them; JAX on
