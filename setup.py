@@ -38,6 +38,8 @@ setup(
         # export(..., "tflite", target="mediapipe"): the TFLite Model Metadata schema classes, and
         # MediaPipe's Image Segmenter that its tests run the file in
         "mediapipe": ["mediapipe==1.2.3"],
+        # export(..., "openvino"): OpenVINO's converter and runtime (Intel CPUs, GPUs, NPUs)
+        "openvino": ["openvino==2026.4.1"],
         # TensorFlow on NVIDIA GPUs (CUDA and cuDNN from pip), same version range
         "cuda": ["tensorflow[and-cuda]>=2.21,<2.22"],
         # the other Keras backends (KERAS_BACKEND=jax / torch), as the tests use them; JAX on

@@ -26,10 +26,10 @@ turns the user's `format` and `quantize` arguments into these names (once, at `e
 import dataclasses
 import os
 
-from . import onnx, saved_model, tflite, tflite_mediapipe
+from . import onnx, openvino, saved_model, tflite, tflite_mediapipe
 from ._common import ExportError
 
-TABLE = {m.NAME: m for m in (saved_model, tflite, onnx, tflite_mediapipe)}
+TABLE = {m.NAME: m for m in (saved_model, tflite, onnx, tflite_mediapipe, openvino)}
 # "web" is not an artefact of its own: a folder around an ONNX export (its quantize values are
 # ONNX's), a page and its runtime, written by `fcn_keras.export.web.export_web`.
 WEB = "web"
@@ -74,7 +74,7 @@ def module(fmt):
 
 def suffixes():
     """The file suffixes of the formats whose artefacts are files ((".tflite", ".onnx"))."""
-    return tuple(m.SUFFIX for m in TABLE.values() if m.SUFFIX)
+    return tuple(dict.fromkeys(m.SUFFIX for m in TABLE.values() if m.SUFFIX))
 
 
 def folder_format():

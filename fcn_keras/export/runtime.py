@@ -21,7 +21,7 @@ from .formats import TABLE, detect
 
 def _expected():
     """'a SavedModel folder (...), a .tflite file or a .onnx file': every format of the table."""
-    kinds = [m.DESCRIPTION for m in TABLE.values()]
+    kinds = [m.DESCRIPTION for m in TABLE.values() if not getattr(m, "REFINES", None)]  # a variant is one of them
     return ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
 
 
