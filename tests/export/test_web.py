@@ -78,7 +78,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def exports(shapes_alexnet, tmp_path_factory):
-    """{"float32", "int8", "other"}: web exports of the trained model (verified) and of an
+    """{"fp32", "fp16", "int8", "other"}: web exports of the trained model (verified) and of an
     untrained one (a model whose labels differ), each served."""
     import keras
 
@@ -87,14 +87,15 @@ def exports(shapes_alexnet, tmp_path_factory):
     names = list(SHAPES_CLASSES)
     fp32 = export(model, str(root / "fp32"), "web", class_names=names)
     int8 = export(model, str(root / "int8"), "web", "int8", representative_data="shapes", class_names=names)
+    fp16 = export(model, str(root / "fp16"), "web", "float16", class_names=names)
     keras.utils.set_random_seed(1)
     other = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.125)
     export(other, str(root / "other"), "web", class_names=names, verify=False)
     shutil.copy(photo_path("coffee.png"), root / "fp32" / "test-photo.png")  # for <img src>
-    served = {k: Served(str(root / k)) for k in ("fp32", "int8", "other")}
-    served["results"] = {"float32": fp32, "int8": int8}
+    served = {k: Served(str(root / k)) for k in ("fp32", "fp16", "int8", "other")}
+    served["results"] = {"float32": fp32, "float16": fp16, "int8": int8}
     yield served
-    for k in ("fp32", "int8", "other"):
+    for k in ("fp32", "fp16", "int8", "other"):
         served[k].close()
 
 
@@ -128,9 +129,9 @@ def open_page(browser, served):
     return page, errors
 
 
-@pytest.mark.parametrize("kind", ["float32", "int8"])
+@pytest.mark.parametrize("kind", ["float32", "float16", "int8"])
 def test_fcn_js_labels_equal_keras_on_photos(browser, exports, shapes_alexnet, kind):
-    served = exports["fp32" if kind == "float32" else "int8"]
+    served = exports[{"float32": "fp32", "float16": "fp16", "int8": "int8"}[kind]]
     keras_predict = Predictor(shapes_alexnet.model, max_size=MAX_SIDE)
     onnx_predict = Predictor(os.path.join(served.folder, "model.onnx"), max_size=MAX_SIDE)
     page, errors = open_page(browser, served)
@@ -141,15 +142,15 @@ def test_fcn_js_labels_equal_keras_on_photos(browser, exports, shapes_alexnet, k
         assert out["backend"] == f"wasm ({1 + i % 2} thread{'s' if i % 2 else ''})"
         ref = keras_predict.predict(rgb, return_scores=False)[0]
         assert len(np.unique(ref)) > 1, f"{name}: the model labels the whole photo as one class"
-        # float32: the parity target of every float32 artefact; int8: the int8 artefacts' one
-        assert agreement(labels, ref) >= (0.999 if kind == "float32" else 0.97), name
+        # float32 and float16 (the issue's target for the half-size page): 99.9%; int8: the int8 artefacts' 97%
+        assert agreement(labels, ref) >= (0.97 if kind == "int8" else 0.999), name
         # the same ONNX model in Python onnxruntime, resized by predict: the browser's runtime
         # and fcn.js's resize against Python's
         assert agreement(labels, onnx_predict.predict(rgb, return_scores=False)[0]) >= 0.999, name
     full = read_photo(PHOTOS[1])  # no resize: the network at the photo's own size
     labels, _ = browser_labels(page, full, 0)
     assert agreement(labels, Predictor(shapes_alexnet.model, max_size=0).predict(full, return_scores=False)[0]) \
-        >= (0.999 if kind == "float32" else 0.97)
+        >= (0.97 if kind == "int8" else 0.999)
     assert not errors
     page.close()
 
@@ -276,6 +277,10 @@ def test_folder_and_server(exports):
     on_disk = json.load(open(os.path.join(served.folder, "model.onnx.verify.json")))
     assert on_disk["path"] == os.path.join(served.folder, "model.onnx") and on_disk["passed"]
     assert exports["results"]["int8"].quantize == "int8" and exports["results"]["int8"].report.passed
+    half = exports["results"]["float16"]
+    assert half.quantize == "float16" and half.report.passed
+    sizes = [os.path.getsize(os.path.join(exports[k].folder, "model.onnx")) for k in ("fp32", "fp16")]
+    assert 0.45 < sizes[1] / sizes[0] < 0.55  # float16 weights: half the download
     listing = sorted(os.path.relpath(f, served.folder) for f in result.files)  # as exported
     assert listing == sorted(["index.html", "fcn.js", "model.onnx", "model.onnx.json", "model.onnx.verify.json",
                               "web.json", *(f"ort/{f}" for fs in web_export.ORT_FILES.values() for f in fs)])
