@@ -385,3 +385,45 @@ def test_cli_export_web_options_are_checked(vgg8s_keras_file, tmp_path, capsys):
     assert "--max-side applies to --format web only" in capsys.readouterr().err
     assert main(["serve", str(tmp_path / "nothing-here")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.xfail(strict=True, reason="ONNX Runtime Web 1.30's WebGPU EP on SwiftShader labels 68% of "
+                   "astronaut.png's pixels as WASM does (2026-12-07): a known difference, not yet explained")
+def test_webgpu_labels_equal_wasm_labels(exports):
+    """Headless Chromium offers a WebGPU adapter here only with --enable-unsafe-webgpu, and then it
+    is SwiftShader's software Vulkan (no shader-f16): fcn.js on WebGPU should label the photos as
+    on WASM. It does not (strict xfail: this test fails once they agree, to drop the mark)."""
+    from playwright.sync_api import sync_playwright
+
+    served = exports["fp32"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-unsafe-webgpu"])
+        page = browser.new_page()
+        page.goto(served.url)
+        adapter = page.evaluate("async () => { const a = navigator.gpu && await navigator.gpu.requestAdapter();"
+                                " return a ? a.info.architecture : null; }")
+        assert adapter == "swiftshader", adapter
+        page.wait_for_function("document.body.dataset.ready", timeout=120_000)  # the page's own WebGPU session
+        assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#error")
+        backends = page.evaluate("""async (maxSide) => {
+            const { load } = await import("./fcn.js");
+            window.segmenters = [await load(undefined, { maxSide, backend: "webgpu" }),
+                                 await load(undefined, { maxSide, backend: "wasm" })];
+            return window.segmenters.map((s) => s.backend.split(" ")[0]); }""", MAX_SIDE)
+        assert backends == ["webgpu", "wasm"]
+        for name in PHOTOS:
+            rgb = read_photo(name)
+            h, w = rgb.shape[:2]
+            rgba = np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], axis=-1)
+            out = page.evaluate("""async ([b64, w, h]) => {
+                const bytes = Uint8ClampedArray.from(atob(b64), (c) => c.charCodeAt(0));
+                const labels = {};
+                for (const s of window.segmenters) {
+                  const r = await s.segment(new ImageData(bytes, w, h));
+                  let text = ""; for (const v of r.labels) text += String.fromCharCode(v);
+                  labels[r.backend.split(" ")[0]] = btoa(text);
+                }
+                return labels; }""", [base64.b64encode(rgba.tobytes()).decode(), w, h])
+            gpu, cpu = (np.frombuffer(base64.b64decode(out[k]), np.uint8) for k in ("webgpu", "wasm"))
+            assert len(np.unique(cpu)) > 1 and agreement(gpu, cpu) >= 0.999, name
+        browser.close()
