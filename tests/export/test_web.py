@@ -387,18 +387,16 @@ def test_cli_export_web_options_are_checked(vgg8s_keras_file, tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="ONNX Runtime Web 1.30's WebGPU EP on SwiftShader labels 68% of "
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="ONNX Runtime Web 1.30's WebGPU EP on SwiftShader labels 68% of "
                    "astronaut.png's pixels as WASM does (2026-12-07): a known difference, not yet explained")
-def test_webgpu_labels_equal_wasm_labels(exports):
+def test_webgpu_labels_equal_wasm_labels(browser, exports):
     """Headless Chromium offers a WebGPU adapter here only with --enable-unsafe-webgpu, and then it
     is SwiftShader's software Vulkan (no shader-f16): fcn.js on WebGPU should label the photos as
     on WASM. It does not (strict xfail: this test fails once they agree, to drop the mark)."""
-    from playwright.sync_api import sync_playwright
-
-    served = exports["fp32"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-unsafe-webgpu"])
-        page = browser.new_page()
+    served = exports["fp32"]  # a second Chromium, from the same Playwright as `browser`
+    gpu_browser = browser.browser_type.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-unsafe-webgpu"])
+    try:
+        page = gpu_browser.new_page()
         page.goto(served.url)
         adapter = page.evaluate("async () => { const a = navigator.gpu && await navigator.gpu.requestAdapter();"
                                 " return a ? a.info.architecture : null; }")
@@ -426,4 +424,33 @@ def test_webgpu_labels_equal_wasm_labels(exports):
                 return labels; }""", [base64.b64encode(rgba.tobytes()).decode(), w, h])
             gpu, cpu = (np.frombuffer(base64.b64decode(out[k]), np.uint8) for k in ("webgpu", "wasm"))
             assert len(np.unique(cpu)) > 1 and agreement(gpu, cpu) >= 0.999, name
-        browser.close()
+    finally:
+        gpu_browser.close()
+
+
+def test_page_on_a_phone_viewport(browser, exports, tmp_path):
+    """390x844, touch, a phone's user agent (as Playwright's "iPhone 13"): a photo from the camera
+    input; the photo, its overlay and the legend fit the width (no sideways scrolling) and the
+    legend's text is readable (>= 12 px). The screenshot is written for a person to look at."""
+    ua = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.0 Mobile/15E148 Safari/604.1")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
+                                  has_touch=True, user_agent=ua)
+    try:
+        page = context.new_page()
+        page.goto(exports["fp32"].url)
+        page.wait_for_function("document.body.dataset.ready", timeout=60_000)
+        assert page.evaluate("[innerWidth, navigator.maxTouchPoints > 0]") == [390, True]
+        page.set_input_files("#camera", photo_path("chelsea.png"))
+        page.wait_for_function("document.body.dataset.done", timeout=60_000)
+        assert page.evaluate("document.body.dataset.done") == "1", page.inner_text("#error")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for selector in ("#overlay", "#legend"):
+            box = page.locator(selector).bounding_box()
+            assert box["width"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= 390, (selector, box)
+        size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#legend td:last-child')).fontSize)")
+        assert size >= 12, size
+        page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    finally:
+        context.close()
+    shutil.copy(tmp_path / "phone.png", os.environ.get("FCN_KERAS_SCREENSHOT", str(tmp_path / "phone-copy.png")))
