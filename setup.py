@@ -41,6 +41,11 @@ setup(
     extras_require={
         # kept so that `pip install "fcn_keras[export]"` still works: export is in the default install
         "export": [],
+        # export(..., "tflite", target="mediapipe"): the TFLite Model Metadata schema classes, and
+        # MediaPipe's Image Segmenter that its tests run the file in
+        "mediapipe": ["mediapipe==1.2.3"],
+        # export(..., "openvino"): OpenVINO's converter and runtime (Intel CPUs, GPUs, NPUs)
+        "openvino": ["openvino==2026.4.1"],
         # TensorFlow on NVIDIA GPUs (CUDA and cuDNN from pip), same version range
         "cuda": ["tensorflow[and-cuda]>=2.21,<2.22"],
         # the other Keras backends (KERAS_BACKEND=jax / torch), as the tests use them; JAX on
@@ -55,9 +60,11 @@ setup(
         "bench": ["torch==2.13.0"],
         # playwright drives Debian's chromium (never `playwright install`); scikit-image's bundled
         # sample photos feed the browser tests
-        "test": ["pytest>=8,<10", "opencv-python-headless>=4.8,<5", "jax[cpu]>=0.10,<0.11",
+        # OpenCV's contrib build: the one mediapipe requires (it has cv2.dnn, the Caffe executor
+        # the reference tests use; two OpenCV wheels would overwrite each other's cv2)
+        "test": ["pytest>=8,<10", "opencv-contrib-python>=4.8,<5", "jax[cpu]>=0.10,<0.11",
                  "torch==2.13.0", "playwright==1.65.2", "scikit-image>=0.26,<0.27",
-                 "pydensecrf2>=1.1,<2"],
+                 "pydensecrf2>=1.1,<2", "mediapipe==1.2.3", "openvino==2026.4.1"],
     },
     entry_points={"console_scripts": ["fcn-keras=fcn_keras.cli:main"]},
 )

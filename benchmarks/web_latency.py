@@ -1,5 +1,5 @@
 """Browser latency of the web export: ONNX Runtime Web (WASM, 1 and 2 threads) in Chromium
-against onnxruntime in Python, on the same ONNX files and the same photo, float32 and int8.
+against onnxruntime in Python, on the same ONNX files and the same photo, float32, float16 and int8.
 
     python benchmarks/web_latency.py                              # demo model + FCN-8s VGG16
     python benchmarks/web_latency.py --models demo --rounds 3 --out /tmp/web.json
@@ -8,10 +8,10 @@ Models: "demo" is the `fcn-keras demo` architecture (FCN-8s AlexNet, width 0.125
 --demo-model PATH takes a trained demo's model.keras, else random weights), "vgg16" is the
 full-width FCN-8s VGG16 (21 classes, 134 M parameters) with random weights: latency does
 not depend on the weights' values. Each model is exported with `export(..., format="web")`
-(float32, and int8 calibrated on 8 shapes images; verify=False here: parity is what the
+(float32, float16, and int8 calibrated on 8 shapes images; verify=False here: parity is what the
 tests check), then every engine runs the photo (scikit-image's chelsea.png, 451 x 300, at its
-own size, so no resize) once per round, interleaved (py-1t, py-2t, web-1t, web-2t for fp32
-then int8, each round), after one untimed warm-up call each. Browser time is
+own size, so no resize) once per round, interleaved (py-1t, py-2t, web-1t, web-2t for fp32,
+fp16 then int8, each round), after one untimed warm-up call each. Browser time is
 `segmenter.segment(ImageData)` in the page (session.run plus fcn.js's copies); Python time is
 `session.run(["labels"])`. Figures: median and min over the rounds, in ms. The machine's
 `uptime` load is recorded before and after: other work on the CPUs inflates every figure.
@@ -73,7 +73,7 @@ def python_session(path, threads):
 PAGE_LOAD = """async ([threads]) => {
   const { load } = await import("./fcn.js");
   window.segmenters = {};
-  for (const kind of ["float32", "int8"]) {
+  for (const kind of ["float32", "float16", "int8"]) {
     window.segmenters[kind] = await load(`./${kind}/model.onnx`, { backend: "wasm", threads, maxSide: 0 });
   }
   return window.segmenters.float32.backend;
@@ -113,10 +113,10 @@ def measure(name, rounds, demo_model, workdir):
     site = os.path.join(workdir, name)
     os.makedirs(site)
     sizes = {}
-    for kind, quantize in (("float32", None), ("int8", "int8")):
+    for kind, quantize in (("float32", None), ("float16", "float16"), ("int8", "int8")):
         t0 = time.time()
-        kw = dict(representative_data="shapes" if quantize else None)
-        if quantize:
+        kw = dict(representative_data="shapes" if quantize == "int8" else None)
+        if quantize == "int8":
             from fcn_keras.export import sample_images
 
             kw["representative_data"] = [im for im, _ in sample_images("shapes", "train", 8)]
@@ -146,7 +146,7 @@ def measure(name, rounds, demo_model, workdir):
             backend = page.evaluate(PAGE_LOAD, [threads])
             pages[threads] = page
             print(f"{name}: page loaded, {backend}", flush=True)
-        for kind in ("float32", "int8"):
+        for kind in ("float32", "float16", "int8"):
             for threads in (1, 2):
                 sess = python_session(os.path.join(site, kind, "model.onnx"), threads)
                 engines[f"python onnxruntime, {threads} thread{'s' * (threads > 1)}", kind] = (
@@ -182,7 +182,8 @@ def _timed(fn):
 
 def table(result):
     lines = [f"{result['model']} ({result['weights']} weights), {result['image']}; model.onnx "
-             f"{result['onnx_bytes']['float32'] / 1e6:.1f} MB float32, {result['onnx_bytes']['int8'] / 1e6:.1f} MB int8",
+             f"{result['onnx_bytes']['float32'] / 1e6:.1f} MB float32, {result['onnx_bytes']['float16'] / 1e6:.1f} MB "
+             f"float16, {result['onnx_bytes']['int8'] / 1e6:.1f} MB int8",
              "", "| engine | precision | median ms | min ms | vs Python, same threads |", "|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['engine']} | {r['precision']} | {r['median_ms']:.0f} | {r['min_ms']:.0f} | "

@@ -180,8 +180,8 @@ class Predictor:
         if kind in ("saved_model", "tflite", "onnx"):
             loading.refuse_arch(arch, spec)
             loading.must_exist(spec)
-            runner, read_metadata, _ = _export_api()
-            self.format = kind
+            runner, read_metadata, detect_format = _export_api()
+            self.format = detect_format(spec)  # a folder may be a SavedModel or an OpenVINO model
             run = runner(spec, num_threads=num_threads, trust=trust)
             self._call = lambda x: np.asarray(run(x)[1], np.float32)
             self.fixed_size = run.fixed_size

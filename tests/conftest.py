@@ -13,6 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # tests' programs are tiny, so they compile without LLVM's optimisations, about 10x faster.
 # Inherited by the tests' subprocesses; a user's own XLA_FLAGS win.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+# The web export downloads ONNX Runtime Web when no copy is at hand; the tests never reach the
+# internet: a closed port (tests that fetch it serve their own tarball on 127.0.0.1).
+os.environ.setdefault("FCN_KERAS_NPM_REGISTRY", "http://127.0.0.1:9")
 
 import keras  # noqa: E402
 

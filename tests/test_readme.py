@@ -373,15 +373,14 @@ def test_commands_leave_the_checkout_clean(cli_dir):
 
 def test_setup_is_two_commands_demo_first_without_test_extra():
     """The set-up: the first command installs what the demo needs (the package without
-    extras, ONNX Runtime Web for its page) and runs it; the second installs the test extra
+    extras; the page's ONNX Runtime Web is fetched on first use) and runs it; the second installs the test extra
     and runs the tests, and `.ci/run` runs that second line verbatim."""
     text = README.read_text(encoding="utf-8")
     section = text[text.index("## Set-up"):]
     lang, _, lines = next(b for b in blocks(section) if b[0] in SHELL_LANGS)
     demo, tests = [_strip_comment(line) for line in lines if line.strip()]
     steps = [" ".join(s.split()) for s in demo.split("&&")]
-    assert steps == ["npm ci --prefix web --no-audit --no-fund", "pip install -e .",
-                     "fcn-keras demo"], steps
+    assert steps == ["pip install -e .", "fcn-keras demo"], steps
     assert tests.startswith('pip install -e ".[test]" && ') and "pytest" in tests, tests
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert tests in ci, ".ci/run must run the README's test command verbatim"

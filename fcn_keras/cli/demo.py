@@ -13,8 +13,8 @@ Everything lands in one folder:
                             (+ .json metadata and .verify.json reports)
     <out>/predictions/      <i>_labels.png, <i>_overlay.png, <i>_panel.png for test images
     <out>/web/              the page that segments photos in a browser (fcn-keras serve <out>/web);
-                            left out, with a note, when ONNX Runtime Web is not fetched
-                            (npm ci --prefix web)
+                            left out, with a note, when ONNX Runtime Web cannot be had
+                            (offline and no copy: fcn_keras.export.ort_web)
 """
 
 import os
@@ -65,7 +65,7 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
         raise err
     os.makedirs(out_dir, exist_ok=True)
     web_missing = None
-    if "web" in formats:  # known before training: the page needs `npm ci --prefix web` first
+    if "web" in formats:  # known before training: the page's runtime, downloaded once when missing
         from fcn_keras.export import ExportError
         from fcn_keras.export.web import find_runtime
 

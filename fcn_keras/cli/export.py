@@ -5,7 +5,7 @@
     fcn-keras export MODEL.keras --verify PATH        # verify an existing export, print the table
 """
 
-from fcn_keras.export.formats import FORMATS, QUANTIZATIONS
+from fcn_keras.export.formats import FORMATS, QUANTIZATIONS, targets
 
 
 def register(subparsers):
@@ -26,6 +26,9 @@ def register(subparsers):
                         "or full-integer int8 calibrated on --representative-data; ONNX / web: int8 (QDQ, "
                         "calibrated on --representative-data); SavedModel: bfloat16 "
                         "weights and compute (can be fast only on CPUs with AVX-512 BF16 or AMX)")
+    p.add_argument("--target", choices=sorted({t for f in FORMATS for t in targets(f)}),
+                   help="the app platform the format is written for: --format tflite --target mediapipe "
+                        "(with --input-size H W) gives a file MediaPipe's Image Segmenter loads")
     p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
                    help="fix the input to (1, H, W, 3) (default: any batch, height and width)")
     p.add_argument("--io-type", choices=["uint8", "int8"], default="uint8",
@@ -87,7 +90,7 @@ def run(args):
         model, args.output, args.format, args.quantize, representative_data=representative,
         verify=False if args.no_verify else verification, overwrite=args.overwrite,
         input_size=args.input_size, io_type=args.io_type, class_names=args.class_names,
-        opset=args.opset or DEFAULT_OPSET, **web)
+        opset=args.opset or DEFAULT_OPSET, target=args.target, **web)
     if result.report is not None:
         print(format_table(result.report))
     if result.format == "web":

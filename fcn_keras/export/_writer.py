@@ -39,7 +39,7 @@ class Exported:
 
 def export(model, path, format=None, quantize=None, *, representative_data=None, verify=True,
            overwrite=False, input_size=None, io_type="uint8", class_names=None, palette=None,
-           opset=DEFAULT_OPSET, external_data=None, **web_options):
+           opset=DEFAULT_OPSET, external_data=None, target=None, **web_options):
     """Exports `model` to `path`, verifies it in its own runtime, and only then moves it into place.
 
     Args:
@@ -73,6 +73,9 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
             else "class_i"; the VOC colour map), C names and (C, 3) RGB values.
         opset: ONNX opset, 11..18 (tf2onnx 1.17 converts no later one).
         external_data: ONNX weights in `<path>.data` (None: only above 1.8 GB).
+        target: None, or the app platform a format is written for: format="tflite",
+            target="mediapipe" writes a file MediaPipe's Image Segmenter loads (needs input_size;
+            `fcn_keras.export.tflite_mediapipe`).
         web_options: format="web" only: `max_side`, `runtime` (`fcn_keras.export.web.export_web`).
 
     Returns:
@@ -90,10 +93,10 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
             format=format, quantize=quantize, representative_data=representative_data,
             verify=verify, overwrite=overwrite, input_size=input_size, io_type=io_type,
             class_names=class_names, palette=palette, opset=opset, external_data=external_data,
-            **web_options))
+            target=target, **web_options))
     model = _common.load_model(model)
     path = os.fspath(path).rstrip("/\\")
-    fmt = formats.normalize_format(format, path)
+    fmt = formats.apply_target(formats.normalize_format(format, path), target)
     if web_options and fmt != formats.WEB:
         raise ExportError(f"{sorted(web_options)} apply to format='web' only. Received: format={fmt!r}")
     if fmt == formats.WEB:  # a folder around an ONNX export of this same function (web.py)
@@ -180,7 +183,7 @@ def _metadata(model, fmt, quantize, names, palette, input_size, io_type, opset, 
                                          else "int8 = pixel - 128 (scale 1, zero point -128)")
         if fmt == "tflite":  # ONNX QDQ keeps float32 scores
             meta["outputs"]["scores"]["dtype"] = f"{io_type} (quantised: float = (q - zero_point) * scale)"
-    return meta
+    return getattr(TABLE[fmt], "adjust_metadata", dict)(meta)
 
 
 def _move_into_place(files, path, overwrite, extra_suffixes=()):

@@ -15,6 +15,9 @@ instead of testing the format's name:
     runner(path, num_threads) -> Runner            runs it in its own runtime
     embedded_metadata(path) -> dict               the metadata stored inside it ({} if none)
     runtime_name() -> str                         that runtime and its version
+    REFINES, TARGET (optional)   a variant of format REFINES for an app platform, chosen by
+                                 `export(..., REFINES, target=TARGET)`; detected before REFINES
+    adjust_metadata(meta) -> dict (optional)      the export metadata as this format changes it
 
 Adding a format is adding a module with these names and one line to TABLE. This module also
 turns the user's `format` and `quantize` arguments into these names (once, at `export`).
@@ -23,10 +26,10 @@ turns the user's `format` and `quantize` arguments into these names (once, at `e
 import dataclasses
 import os
 
-from . import onnx, saved_model, tflite
+from . import onnx, openvino, saved_model, tflite, tflite_mediapipe
 from ._common import ExportError
 
-TABLE = {m.NAME: m for m in (saved_model, tflite, onnx)}
+TABLE = {m.NAME: m for m in (saved_model, tflite, onnx, tflite_mediapipe, openvino)}
 # "web" is not an artefact of its own: a folder around an ONNX export (its quantize values are
 # ONNX's), a page and its runtime, written by `fcn_keras.export.web.export_web`.
 WEB = "web"
@@ -71,7 +74,7 @@ def module(fmt):
 
 def suffixes():
     """The file suffixes of the formats whose artefacts are files ((".tflite", ".onnx"))."""
-    return tuple(m.SUFFIX for m in TABLE.values() if m.SUFFIX)
+    return tuple(dict.fromkeys(m.SUFFIX for m in TABLE.values() if m.SUFFIX))
 
 
 def folder_format():
@@ -83,7 +86,8 @@ def normalize_format(format, path=None):
     """One of FORMATS; format=None is read from the path's suffix (none: a SavedModel folder)."""
     if format is None and path is not None:
         p = os.fspath(path)
-        return next((name for name, m in TABLE.items() if m.SUFFIX and p.endswith(m.SUFFIX)), folder_format())
+        return next((name for name, m in TABLE.items() if m.SUFFIX and p.endswith(m.SUFFIX)
+                     and not getattr(m, "REFINES", None)), folder_format())
     if not isinstance(format, str):
         raise ExportError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
     f = format.lower().replace("-", "_")
@@ -91,6 +95,28 @@ def normalize_format(format, path=None):
     if f not in FORMATS:
         raise ExportError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
     return f
+
+
+def targets(fmt):
+    """{target: format name} of the variants of format `fmt` (tflite: {"mediapipe": "mediapipe"})."""
+    return {m.TARGET: name for name, m in TABLE.items() if getattr(m, "REFINES", None) == fmt}
+
+
+def apply_target(fmt, target):
+    """The format that writes `fmt` for app platform `target` (None: `fmt` itself), or ExportError."""
+    if target is None:
+        return fmt
+    choices = targets(fmt)
+    if target not in choices:
+        raise ExportError(f"`target` for format={fmt!r} must be None" + (f" or one of {sorted(choices)}" if choices
+                          else "") + f". Received: target={target!r}")
+    return choices[target]
+
+
+def detect(path):
+    """The format name of an existing artefact `path` (a variant before the format it refines), or None."""
+    found = [name for name, m in TABLE.items() if m.is_artefact(path)]
+    return next((n for n in found if getattr(TABLE[n], "REFINES", None) in found), found[0] if found else None)
 
 
 def normalize_quantize(fmt, quantize):

@@ -34,7 +34,7 @@ NAME = "onnx"
 SUFFIX = ".onnx"
 DESCRIPTION = "a .onnx file"
 EXTRA_SUFFIXES = (".data",)  # external weights, `<path>.data`
-QUANTIZE = ("float32", "int8")  # int8: QDQ, onnxruntime's static quantiser (onnx_int8.py)
+QUANTIZE = ("float32", "float16", "int8")  # float16: onnx_float16.py; int8: QDQ, onnx_int8.py
 NO_BFLOAT16 = ("ONNX's Conv takes float16, float32 or float64 only (onnxruntime refuses a bfloat16 Conv "
                "as an invalid graph): export float32 here, or TFLite with quantize='int8' for a fast "
                "CPU path")  # checked with onnxruntime 1.32
@@ -294,13 +294,17 @@ def write_onnx(model, path, *, opset=DEFAULT_OPSET, input_size=None, external_da
 
 def write(model, path, options):
     """`write_onnx` with `export`'s `formats.WriteOptions` (quantize="int8": then QDQ-quantised
-    on `options.calibration`); returns the files written."""
+    on `options.calibration`; "float16": then halved); returns the files written."""
     files = write_onnx(model, path, opset=options.opset, input_size=options.input_size,
                        external_data=options.external_data, meta=options.meta)
     if options.quantize == "int8":
         from .onnx_int8 import quantize_int8
 
         quantize_int8(path, options.calibration)
+    elif options.quantize == "float16":
+        from .onnx_float16 import quantize_float16
+
+        quantize_float16(path)
     return files
 
 

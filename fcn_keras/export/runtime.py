@@ -16,7 +16,7 @@ import os
 
 from ._common import SIDECAR_SUFFIX, ExportError
 from ._runner import Runner  # noqa: F401  (the base class of every runner, public here)
-from .formats import TABLE
+from .formats import TABLE, detect
 from .graph_check import UntrustedModelError
 
 MAX_METADATA_BYTES = 2**20  # a sidecar JSON holds names, colours and the export's settings
@@ -24,7 +24,7 @@ MAX_METADATA_BYTES = 2**20  # a sidecar JSON holds names, colours and the export
 
 def _expected():
     """'a SavedModel folder (...), a .tflite file or a .onnx file': every format of the table."""
-    kinds = [m.DESCRIPTION for m in TABLE.values()]
+    kinds = [m.DESCRIPTION for m in TABLE.values() if not getattr(m, "REFINES", None)]  # a variant is one of them
     return ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
 
 
@@ -45,7 +45,7 @@ def detect_format(path):
     if not os.path.exists(p):
         raise FileNotFoundError(f"Expected an exported model ({_expected()}). "
                                 f"Received: path={p!r}, which does not exist")
-    fmt = next((name for name, m in TABLE.items() if m.is_artefact(p)), None)
+    fmt = detect(p)
     if fmt is None:
         kind = "a folder" if os.path.isdir(p) else "a file"
         raise ExportError(f"Expected an exported model: {_expected()}. Received: path={p!r}, {kind} "

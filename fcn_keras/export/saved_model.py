@@ -1,6 +1,8 @@
 """SavedModel for servers (TF Serving / `tf.saved_model.load`).
 
 Signature `serving_default`: image uint8 (N, H, W, 3) any N, H, W -> {"labels", "scores"}.
+Signature `segment_bytes` (up to 256 classes): encoded images in, palette PNG label maps and
+the class names out (`fcn_keras.export.label_png`), for REST clients.
 Each weight is stored once: a `tf.Module` tracks the model's variables and a `tf.function`
 endpoint, saved with `tf.saved_model.save` (Keras' own `model.export` stores every weight
 twice today, keras-team/keras#23553). Class names and palette are stored three ways:
@@ -14,7 +16,7 @@ import shutil
 
 import numpy as np
 
-from . import _common
+from . import _common, label_png
 from ._runner import Runner
 from .graph_check import check_saved_model
 
@@ -27,7 +29,7 @@ NO_BFLOAT16 = None
 ASSET = os.path.join("assets", _common.METADATA_NAME + ".json")  # the embedded metadata, inside the folder
 
 
-def _build_module(model, class_names, palette, input_size=None, input_dtype="uint8"):
+def _build_module(model, class_names, palette, input_size=None, input_dtype="uint8", segment_bytes=False):
     import tensorflow as tf
 
     serve = _common.serving_fn(model, input_dtype=input_dtype)
@@ -37,11 +39,22 @@ def _build_module(model, class_names, palette, input_size=None, input_dtype="uin
     module.class_names = tf.Variable(list(class_names), trainable=False, name="class_names")
     module.palette = tf.Variable(np.asarray(palette, np.uint8), trainable=False, name="palette")
     module.serve = tf.function(serve, input_signature=[_common.input_spec(input_size, input_dtype)])
+    if segment_bytes:
+        module.segment_bytes = tf.function(label_png.segment_bytes_fn(serve, class_names, palette),
+                                           input_signature=[label_png.input_spec()])
     return module
 
 
+def _signatures(module):
+    """{signature name: concrete function} of a `_build_module` module."""
+    signatures = {"serving_default": module.serve.get_concrete_function()}
+    if hasattr(module, "segment_bytes"):
+        signatures[label_png.SIGNATURE] = module.segment_bytes.get_concrete_function()
+    return signatures
+
+
 def write_saved_model(model, folder, class_names, palette, input_size=None, input_dtype="uint8",
-                      meta=None):
+                      meta=None, segment_bytes=False):
     """Writes the SavedModel `folder` (no checks, no atomicity: `export` does those).
 
     Args:
@@ -51,13 +64,14 @@ def write_saved_model(model, folder, class_names, palette, input_size=None, inpu
         input_size: None (any N, H, W) or (h, w): input (1, h, w, 3).
         input_dtype: "uint8", or "float32" for the full-int8 TFLite route.
         meta: metadata dict stored as the asset `assets/fcn_keras.json` (None: no asset).
+        segment_bytes: add the `segment_bytes` signature (uint8 input and up to 256 classes only).
 
     Returns:
         `folder`.
     """
     import tensorflow as tf
 
-    module = _build_module(model, class_names, palette, input_size, input_dtype)
+    module = _build_module(model, class_names, palette, input_size, input_dtype, segment_bytes)
     scratch = None
     if meta is not None:  # an asset keeps its base name: write it as fcn_keras.json in a scratch folder
         scratch = folder + ".assets"
@@ -67,7 +81,7 @@ def write_saved_model(model, folder, class_names, palette, input_size=None, inpu
             f.write(_common.to_json(meta))
         module.metadata_file = tf.saved_model.Asset(asset)
     try:
-        tf.saved_model.save(module, folder, signatures={"serving_default": module.serve.get_concrete_function()})
+        tf.saved_model.save(module, folder, signatures=_signatures(module))
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -77,7 +91,8 @@ def write_saved_model(model, folder, class_names, palette, input_size=None, inpu
 def write(model, path, options):
     """`write_saved_model` with `export`'s `formats.WriteOptions`; returns the files written."""
     return [write_saved_model(model, path, options.class_names, options.palette, input_size=options.input_size,
-                              meta=options.meta)]
+                              meta=options.meta,
+                              segment_bytes=len(options.class_names) <= label_png.MAX_CLASSES)]
 
 
 def is_artefact(path):

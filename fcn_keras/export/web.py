@@ -13,10 +13,9 @@ The folder (nothing in it fetches anything from elsewhere):
     ort/                    the ONNX Runtime Web files the page loads (WASM; WebGPU bundle)
 
 The ONNX Runtime Web files come from the npm package pinned in the repository's
-`web/package.json` / `web/package-lock.json`, fetched once with `npm ci --prefix web`. The
-export looks for them in, in order: the `runtime` argument, the FCN_KERAS_ORT_WEB environment
-variable (either an `onnxruntime-web` package folder or its `dist/`), then the checkout's
-`web/node_modules/onnxruntime-web`.
+`web/package-lock.json`: the `runtime` argument, $FCN_KERAS_ORT_WEB, the checkout's
+`npm ci --prefix web`, or else the pinned tarball from the npm registry, checked against the
+lock's integrity hash and cached in the Keras cache (`fcn_keras.export.ort_web`).
 """
 
 import json
@@ -27,65 +26,13 @@ from fcn_keras import _io
 
 from . import _common
 from ._common import REPORT_SUFFIX, SIDECAR_SUFFIX, ExportError
+from .ort_web import ORT_ENV, ORT_FILES, ORT_WEB_VERSION, find_runtime  # noqa: F401 (this module's API too)
 
-ORT_WEB_VERSION = "1.30.0"  # the version web/package.json pins (a test checks they agree)
-ORT_ENV = "FCN_KERAS_ORT_WEB"
-NPM_COMMAND = "npm ci --prefix web"
 MODEL_NAME = "model.onnx"
 SETTINGS_NAME = "web.json"
 RUNTIME_DIR = "ort"
-# The files the page loads: the WASM backend (ES module + its threaded SIMD WebAssembly) and
-# the WebGPU bundle (which brings its own asyncify WebAssembly, WASM kernels included).
-# A browser downloads only the set of the backend it uses.
-ORT_FILES = {
-    "wasm": ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"),
-    "webgpu": ("ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs",
-               "ort-wasm-simd-threaded.asyncify.wasm"),
-}
 ASSETS = ("index.html", "fcn.js")
 _ASSET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web_assets")
-_CHECKOUT_WEB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                             "web")
-
-
-def find_runtime(runtime=None, backends=("wasm", "webgpu")):
-    """The `dist/` folder of the pinned onnxruntime-web package, holding every file the page needs.
-
-    Args:
-        runtime: None, or an `onnxruntime-web` package folder or its `dist/`.
-        backends: the ORT_FILES sets that must be there.
-
-    Returns:
-        The path of the `dist/` folder.
-
-    Raises:
-        ExportError: the files are missing or of another version; the message names the
-            command that fetches them.
-    """
-    where = "the `runtime` argument" if runtime is not None else None
-    if runtime is None and os.environ.get(ORT_ENV):
-        runtime, where = os.environ[ORT_ENV], f"${ORT_ENV}"
-    if runtime is None:
-        runtime, where = os.path.join(_CHECKOUT_WEB, "node_modules", "onnxruntime-web"), "this checkout's web/"
-    runtime = os.fspath(runtime)
-    dist = os.path.join(runtime, "dist") if os.path.isdir(os.path.join(runtime, "dist")) else runtime
-    fetch = (f"Fetch them once with `{NPM_COMMAND}` in the fcn_keras checkout (web/package.json pins "
-             f"onnxruntime-web {ORT_WEB_VERSION}), or point ${ORT_ENV} at an onnxruntime-web "
-             f"{ORT_WEB_VERSION} package folder")
-    missing = [f for b in backends for f in ORT_FILES[b] if not os.path.isfile(os.path.join(dist, f))]
-    if missing:
-        raise ExportError(f"The web export needs the ONNX Runtime Web files {missing} and found none in "
-                          f"{dist!r} (from {where}). {fetch}.")
-    package = os.path.join(os.path.dirname(dist), "package.json")
-    try:
-        with open(package) as f:
-            version = json.load(f).get("version")
-    except (OSError, ValueError):
-        version = None
-    if version != ORT_WEB_VERSION:
-        raise ExportError(f"The web export needs onnxruntime-web {ORT_WEB_VERSION}; {package!r} (from {where}) "
-                          f"says version {version!r}. {fetch}.")
-    return dist
 
 
 def settings(max_side, model_meta):
@@ -124,8 +71,8 @@ def export_web(model, path, quantize=None, *, export_onnx, verify=True, overwrit
         and metadata = the ONNX metadata plus {"web": web.json}.
 
     Raises:
-        ExportError: a bad argument, an existing folder, or missing runtime files (naming
-            `npm ci --prefix web`), before any conversion work.
+        ExportError: a bad argument, an existing folder, or runtime files that are missing and
+            cannot be downloaded (`fcn_keras.export.ort_web.find_runtime`), before any conversion work.
         ParityError: the ONNX model missed the verification targets (nothing is written).
     """
     from fcn_keras.conventions import DEFAULT_MAX_SIZE

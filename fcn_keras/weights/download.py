@@ -31,7 +31,7 @@ from fcn_keras._progress import bar
 CHUNK = 1 << 20
 DEADLINE_S = 3600  # one download, start to end (500 MB at 140 kB/s)
 MAX_BYTES = 2 << 30  # 2 GiB: the largest file accepted when no size is published
-HASH_ALGORITHMS = ("md5", "sha1", "sha256")
+HASH_ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
 
 
 class ChecksumError(DownloadError):
@@ -64,8 +64,8 @@ def parse_hash(file_hash, algorithm=None):
     """Splits a checksum into (algorithm, lowercase hex); (None, None) for None.
 
     Args:
-        file_hash: "sha1:<hex>" (or md5 / sha256), or bare hex whose algorithm follows from
-            its length: 32 md5, 40 sha1, 64 sha256.
+        file_hash: "sha1:<hex>" (or md5 / sha256 / sha512), or bare hex whose algorithm follows
+            from its length: 32 md5, 40 sha1, 64 sha256, 128 sha512.
         algorithm: the algorithm of bare hex, when known.
 
     Raises:
@@ -79,11 +79,11 @@ def parse_hash(file_hash, algorithm=None):
     if not re.fullmatch(r"[0-9a-f]+", text):
         raise ValueError(f"A checksum must be hexadecimal, optionally prefixed 'sha1:'. Received: file_hash={file_hash!r}")
     if algorithm is None:
-        algorithm = {32: "md5", 40: "sha1", 64: "sha256"}.get(len(text))
+        algorithm = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}.get(len(text))
         if algorithm is None:
             raise ValueError(
                 f"Cannot tell the algorithm of a {len(text)}-digit checksum (md5 has 32, sha1 40, "
-                f"sha256 64); prefix it, e.g. 'sha256:...'. Received: file_hash={file_hash!r}")
+                f"sha256 64, sha512 128); prefix it, e.g. 'sha256:...'. Received: file_hash={file_hash!r}")
     if algorithm not in HASH_ALGORITHMS:
         raise ValueError(f"Unsupported checksum algorithm. Expected one of {HASH_ALGORITHMS}. "
                          f"Received: algorithm={algorithm!r}")

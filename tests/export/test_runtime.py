@@ -90,7 +90,7 @@ def test_detect_format_refuses_what_is_not_an_export(tmp_path):
     with pytest.raises(ExportError, match="saved_model.pb"):
         detect_format(tmp_path)
     (tmp_path / "model.keras").write_bytes(b"PK")
-    with pytest.raises(ExportError, match=r"\.tflite file or a \.onnx file"):
+    with pytest.raises(ExportError, match=r"\.tflite file, a \.onnx file or an OpenVINO folder"):
         detect_format(tmp_path / "model.keras")
 
 
@@ -98,7 +98,7 @@ def test_every_format_module_exposes_the_table_names():
     """`formats.TABLE` is the only place that knows the formats: each module has the same names."""
     from fcn_keras.export import FORMATS, QUANTIZATIONS, Runner, formats
 
-    assert tuple(formats.TABLE) == ("saved_model", "tflite", "onnx")
+    assert tuple(formats.TABLE) == ("saved_model", "tflite", "onnx", "mediapipe", "openvino")
     assert FORMATS == tuple(formats.TABLE) + ("web",)  # a folder around an ONNX export
     for name, module in formats.TABLE.items():
         assert module.NAME == name and QUANTIZATIONS[name] == module.QUANTIZE

@@ -78,7 +78,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def exports(shapes_alexnet, tmp_path_factory):
-    """{"float32", "int8", "other"}: web exports of the trained model (verified) and of an
+    """{"fp32", "fp16", "int8", "other"}: web exports of the trained model (verified) and of an
     untrained one (a model whose labels differ), each served."""
     import keras
 
@@ -87,14 +87,15 @@ def exports(shapes_alexnet, tmp_path_factory):
     names = list(SHAPES_CLASSES)
     fp32 = export(model, str(root / "fp32"), "web", class_names=names)
     int8 = export(model, str(root / "int8"), "web", "int8", representative_data="shapes", class_names=names)
+    fp16 = export(model, str(root / "fp16"), "web", "float16", class_names=names)
     keras.utils.set_random_seed(1)
     other = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.125)
     export(other, str(root / "other"), "web", class_names=names, verify=False)
     shutil.copy(photo_path("coffee.png"), root / "fp32" / "test-photo.png")  # for <img src>
-    served = {k: Served(str(root / k)) for k in ("fp32", "int8", "other")}
-    served["results"] = {"float32": fp32, "int8": int8}
+    served = {k: Served(str(root / k)) for k in ("fp32", "fp16", "int8", "other")}
+    served["results"] = {"float32": fp32, "float16": fp16, "int8": int8}
     yield served
-    for k in ("fp32", "int8", "other"):
+    for k in ("fp32", "fp16", "int8", "other"):
         served[k].close()
 
 
@@ -141,9 +142,9 @@ def open_page(browser, served):
     return page, errors
 
 
-@pytest.mark.parametrize("kind", ["float32", "int8"])
+@pytest.mark.parametrize("kind", ["float32", "float16", "int8"])
 def test_fcn_js_labels_equal_keras_on_photos(browser, exports, shapes_alexnet, kind):
-    served = exports["fp32" if kind == "float32" else "int8"]
+    served = exports[{"float32": "fp32", "float16": "fp16", "int8": "int8"}[kind]]
     keras_predict = Predictor(shapes_alexnet.model, max_size=MAX_SIDE)
     onnx_predict = Predictor(os.path.join(served.folder, "model.onnx"), max_size=MAX_SIDE)
     page, errors = open_page(browser, served)
@@ -154,15 +155,15 @@ def test_fcn_js_labels_equal_keras_on_photos(browser, exports, shapes_alexnet, k
         assert out["backend"] == f"wasm ({1 + i % 2} thread{'s' if i % 2 else ''})"
         ref = keras_predict.predict(rgb, return_scores=False)[0]
         assert len(np.unique(ref)) > 1, f"{name}: the model labels the whole photo as one class"
-        # float32: the parity target of every float32 artefact; int8: the int8 artefacts' one
-        assert agreement(labels, ref) >= (0.999 if kind == "float32" else 0.97), name
+        # float32 and float16 (the issue's target for the half-size page): 99.9%; int8: the int8 artefacts' 97%
+        assert agreement(labels, ref) >= (0.97 if kind == "int8" else 0.999), name
         # the same ONNX model in Python onnxruntime, resized by predict: the browser's runtime
         # and fcn.js's resize against Python's
         assert agreement(labels, onnx_predict.predict(rgb, return_scores=False)[0]) >= 0.999, name
     full = read_photo(PHOTOS[1])  # no resize: the network at the photo's own size
     labels, _ = browser_labels(page, full, 0)
     assert agreement(labels, Predictor(shapes_alexnet.model, max_size=0).predict(full, return_scores=False)[0]) \
-        >= (0.999 if kind == "float32" else 0.97)
+        >= (0.97 if kind == "int8" else 0.999)
     assert not errors
     page.close()
 
@@ -291,6 +292,10 @@ def test_folder_and_server(exports):
     on_disk = json.load(open(os.path.join(served.folder, "model.onnx.verify.json")))
     assert on_disk["path"] == os.path.join(served.folder, "model.onnx") and on_disk["passed"]
     assert exports["results"]["int8"].quantize == "int8" and exports["results"]["int8"].report.passed
+    half = exports["results"]["float16"]
+    assert half.quantize == "float16" and half.report.passed
+    sizes = [os.path.getsize(os.path.join(exports[k].folder, "model.onnx")) for k in ("fp32", "fp16")]
+    assert 0.45 < sizes[1] / sizes[0] < 0.55  # float16 weights: half the download
     listing = sorted(os.path.relpath(f, served.folder) for f in result.files)  # as exported
     assert listing == sorted(["index.html", "fcn.js", "model.onnx", "model.onnx.json", "model.onnx.verify.json",
                               "web.json", *(f"ort/{f}" for fs in web_export.ORT_FILES.values() for f in fs)])
@@ -399,3 +404,72 @@ def test_cli_export_web_options_are_checked(vgg8s_keras_file, tmp_path, capsys):
     assert "--max-side applies to --format web only" in capsys.readouterr().err
     assert main(["serve", str(tmp_path / "nothing-here")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="ONNX Runtime Web 1.30's WebGPU EP on SwiftShader labels 68% of "
+                   "astronaut.png's pixels as WASM does (2026-12-07): a known difference, not yet explained")
+def test_webgpu_labels_equal_wasm_labels(browser, exports):
+    """Headless Chromium offers a WebGPU adapter here only with --enable-unsafe-webgpu, and then it
+    is SwiftShader's software Vulkan (no shader-f16): fcn.js on WebGPU should label the photos as
+    on WASM. It does not (strict xfail: this test fails once they agree, to drop the mark)."""
+    served = exports["fp32"]  # a second Chromium, from the same Playwright as `browser`
+    gpu_browser = browser.browser_type.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-unsafe-webgpu"])
+    try:
+        page = gpu_browser.new_page()
+        page.goto(served.url)
+        adapter = page.evaluate("async () => { const a = navigator.gpu && await navigator.gpu.requestAdapter();"
+                                " return a ? a.info.architecture : null; }")
+        assert adapter == "swiftshader", adapter
+        page.wait_for_function("document.body.dataset.ready", timeout=120_000)  # the page's own WebGPU session
+        assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#error")
+        backends = page.evaluate("""async (maxSide) => {
+            const { load } = await import("./fcn.js");
+            window.segmenters = [await load(undefined, { maxSide, backend: "webgpu" }),
+                                 await load(undefined, { maxSide, backend: "wasm" })];
+            return window.segmenters.map((s) => s.backend.split(" ")[0]); }""", MAX_SIDE)
+        assert backends == ["webgpu", "wasm"]
+        for name in PHOTOS:
+            rgb = read_photo(name)
+            h, w = rgb.shape[:2]
+            rgba = np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], axis=-1)
+            out = page.evaluate("""async ([b64, w, h]) => {
+                const bytes = Uint8ClampedArray.from(atob(b64), (c) => c.charCodeAt(0));
+                const labels = {};
+                for (const s of window.segmenters) {
+                  const r = await s.segment(new ImageData(bytes, w, h));
+                  let text = ""; for (const v of r.labels) text += String.fromCharCode(v);
+                  labels[r.backend.split(" ")[0]] = btoa(text);
+                }
+                return labels; }""", [base64.b64encode(rgba.tobytes()).decode(), w, h])
+            gpu, cpu = (np.frombuffer(base64.b64decode(out[k]), np.uint8) for k in ("webgpu", "wasm"))
+            assert len(np.unique(cpu)) > 1 and agreement(gpu, cpu) >= 0.999, name
+    finally:
+        gpu_browser.close()
+
+
+def test_page_on_a_phone_viewport(browser, exports, tmp_path):
+    """390x844, touch, a phone's user agent (as Playwright's "iPhone 13"): a photo from the camera
+    input; the photo, its overlay and the legend fit the width (no sideways scrolling) and the
+    legend's text is readable (>= 12 px). The screenshot is written for a person to look at."""
+    ua = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.0 Mobile/15E148 Safari/604.1")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
+                                  has_touch=True, user_agent=ua)
+    try:
+        page = context.new_page()
+        page.goto(exports["fp32"].url)
+        page.wait_for_function("document.body.dataset.ready", timeout=60_000)
+        assert page.evaluate("[innerWidth, navigator.maxTouchPoints > 0]") == [390, True]
+        page.set_input_files("#camera", photo_path("chelsea.png"))
+        page.wait_for_function("document.body.dataset.done", timeout=60_000)
+        assert page.evaluate("document.body.dataset.done") == "1", page.inner_text("#error")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for selector in ("#overlay", "#legend"):
+            box = page.locator(selector).bounding_box()
+            assert box["width"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= 390, (selector, box)
+        size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#legend td:last-child')).fontSize)")
+        assert size >= 12, size
+        page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    finally:
+        context.close()
+    shutil.copy(tmp_path / "phone.png", os.environ.get("FCN_KERAS_SCREENSHOT", str(tmp_path / "phone-copy.png")))
