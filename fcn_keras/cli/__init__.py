@@ -211,7 +211,16 @@ def _run(argv):
     try:
         if getattr(args, "keras", True):  # `serve` needs no Keras
             fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so that a closed pipe is met below
+        return code
+    except BrokenPipeError:  # the reader went away (`fcn-keras zoo --json | head`): say nothing
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit writes nowhere
+        os.close(devnull)
+        return EXIT_RUNTIME
     except KeyboardInterrupt as err:
         if args.debug:
             raise
