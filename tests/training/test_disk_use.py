@@ -54,22 +54,21 @@ def test_staged_run_keeps_optimizer_state_out_of_its_files(tmp_path):
     assert not [w for w in caught if "optimizer" in str(w.message)], [str(w.message) for w in caught]
 
 
-def test_backup_alone_holds_the_optimizer_state(tmp_path):
+def test_keep_names_checkpoints_and_the_backup_alone_holds_the_optimizer_state(tmp_path):
+    with pytest.raises(ValueError, match="keep"):
+        training.default_callbacks(str(tmp_path / "unused"), keep=("first",))
     keras.utils.set_random_seed(0)
     model = fcn_keras.build("alexnet", "32s", num_classes=4, width=0.0625)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
 
     class Stop(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if batch == 1:
-                raise KeyboardInterrupt
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt  # after the first epoch's checkpoint
 
-    ds = data.pipeline(data.shapes("train", num_examples=4, image_size=32), batch_size=1)
+    ds = data.pipeline(data.shapes("train", num_examples=2, image_size=32), batch_size=1)
     with pytest.raises(training.TrainingInterrupted) as info:
-        training.train(model, ds, epochs=2, out_dir=tmp_path, callbacks=[Stop()], verbose=0)
+        training.train(model, ds, epochs=2, out_dir=tmp_path, callbacks=[Stop()], verbose=0,
+                       keep=("last",))
     assert "optimizer" in _groups(os.path.join(info.value.backup_dir, "latest.weights.h5"))
-
-
-def test_keep_names_checkpoints_only():
-    with pytest.raises(ValueError, match="keep"):
-        training.default_callbacks("unused", keep=("first",))
+    assert os.listdir(tmp_path / "checkpoints") == ["last.weights.h5"]
+    assert "optimizer" not in _groups(str(tmp_path / "checkpoints" / "last.weights.h5"))
