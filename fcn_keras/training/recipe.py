@@ -36,7 +36,7 @@ from fcn_keras.models.precision import precision
 from .distribute import (get_distribution, get_strategy, require_backend_for_strategy,
                          worker_info)
 from .loop import train
-from .saving import CHECKPOINTS, check_keep, disk_line, save_weights
+from .saving import CHECKPOINTS, check_keep, disk_line, load_weights, save_weights
 
 SCHEDULES = registry.SCHEDULES
 
@@ -216,7 +216,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
             else:
                 model.compile(optimizer=opt, jit_compile=jit_compile)
         if done:
-            model.load_weights(os.path.join(stage_dir, "model.weights.h5"))
+            load_weights(model, os.path.join(stage_dir, "model.weights.h5"))
             histories[head] = None
         else:
             if verbose and stage_dir is not None and is_chief and not any(histories.values()):

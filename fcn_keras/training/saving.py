@@ -45,6 +45,12 @@ def save_weights(model, path):
         model.save_weights(path)
 
 
+def load_weights(model, path):
+    """Loads a file of `save_weights` into `model`, leaving its optimizer as it is."""
+    with without_optimizer(model):
+        model.load_weights(path)
+
+
 def check_keep(keep):
     """`keep` as a tuple of checkpoint names (a subset of "last", "best"), or a ValueError."""
     keep = (keep,) if isinstance(keep, str) else tuple(keep or ())

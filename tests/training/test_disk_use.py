@@ -44,6 +44,12 @@ def test_staged_run_keeps_optimizer_state_out_of_its_files(tmp_path):
     written = sum(os.path.getsize(p) for p in files)
     stated = float(said.group(1)) * (1e9 if said.group(2) == "GB" else 1e6)
     assert 0.5 * written < stated < 2 * written, (stated, written)
+    # the same command again: every stage is done and loads, without Keras' optimizer warning
+    rerun = fcn_keras_cli("train", "--backbone", "alexnet", "--width", "0.0625", "--schedule", "staged",
+                          "--data", "shapes", "--num-examples", "2", "--image-size", "32",
+                          "--keep", "best", "--quiet", "--out", str(out))
+    assert rerun.returncode == 0 and "already trained" in rerun.stdout, rerun.stderr[-2000:]
+    assert "Skipping variable loading for optimizer" not in rerun.stderr, rerun.stderr[-2000:]
     # the final model loads for inference, uncompiled, without a warning about an optimizer
     import warnings
 
