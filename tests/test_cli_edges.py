@@ -73,17 +73,21 @@ def test_offline_download_exits_1_in_every_command_with_a_few_short_lines(tmp_pa
     urls = (f"https://127.0.0.1:{port}/{name}", f"http://127.0.0.1:{port}/{name}")
     monkeypatch.setitem(zoo.ENTRIES["voc-fcn32s"]["source"], "urls", urls)
     photo = str(damaged / "photo.png")
+    from tests.conftest import make_tiny_voc
+
+    make_tiny_voc(str(tmp_path / "voc"), splits=(("val", 1),))
     for command, argv in (("convert", ["voc-fcn32s", "-o", str(tmp_path / "m.keras")]),
                           ("predict", [photo, "--model", "voc-fcn32s", "--out", str(tmp_path / "o")]),
                           ("predict", [photo, "--weights", "voc-fcn32s", "--out", str(tmp_path / "o")]),
-                          ("evaluate", ["--weights", "voc-fcn32s", "--data", "shapes", "--num-examples", "1",
-                                        "--num-classes", "21"])):
+                          ("evaluate", ["--weights", "voc-fcn32s", "--data", str(tmp_path / "voc")])):
         assert main([command, *argv]) == 1, command
         err = _stderr(capsys, command)
         lines = err.splitlines()
         assert 4 <= len(lines) <= 8 and all(err.count(u) == 1 for u in urls), err
         assert name in lines[0] and str(tmp_path / "keras_home" / "models" / name) in err
-        assert "--weights PATH" in err and "weights=" not in err
+        # each command names a flag it has (convert: its `source` argument)
+        flag = "the source argument" if command == "convert" else "--weights PATH"
+        assert flag in err and "weights=" not in err, err
 
 
 def test_every_option_has_help_and_states_its_default():

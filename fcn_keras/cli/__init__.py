@@ -25,6 +25,7 @@ import importlib
 import logging
 import re
 import sys
+import traceback
 import warnings
 
 import fcn_keras
@@ -151,7 +152,44 @@ def _choose_backend(backend, command):
 
 
 def main(argv=None):
-    """Runs `fcn-keras`; returns the exit code (0, 1, 2 or 130, see the module docstring)."""
+    """Runs `fcn-keras`; returns the exit code (0, 1, 2 or 130, see the module docstring).
+
+    As the program (`argv` None) a failed run ends the process as soon as its message is out
+    (`_exit_now`): TensorFlow's data threads may still be decoding a file for an iterator the
+    failure left behind, and finalising that iterator at interpreter exit can wait on them
+    forever (a `train` that printed its data error and never exited).
+    """
+    if argv is not None:
+        return _run(argv)
+    try:
+        code = _run(None)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:  # --debug: the traceback, then the exit code of an interruption
+        traceback.print_exc()
+        _exit_now(EXIT_INTERRUPTED)
+    except BaseException:  # noqa: BLE001 - a bug: its traceback, then out
+        traceback.print_exc()
+        _exit_now(EXIT_RUNTIME)
+    if code:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code):
+    """Flushes stdout and stderr and ends the process with `code`, skipping finalisers."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _run(argv):
+    """`main`'s work: parses `argv` (None: sys.argv), runs the command; returns the exit code."""
     parser = make_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -174,7 +212,16 @@ def main(argv=None):
     try:
         if getattr(args, "keras", True):  # `serve` needs no Keras
             fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so that a closed pipe is met below
+        return code
+    except BrokenPipeError:  # the reader went away (`fcn-keras zoo --json | head`): say nothing
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit writes nowhere
+        os.close(devnull)
+        return EXIT_RUNTIME
     except KeyboardInterrupt as err:
         if args.debug:
             raise

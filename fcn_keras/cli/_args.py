@@ -116,6 +116,11 @@ def source(args, split):
         raise ValueError(f"`{given[0]}` applies to `--data folders:IMAGES,MASKS` only. "
                          f"Received: --data={args.data!r}")
     if args.data == "shapes":
+        asked = getattr(args, "num_classes", None)
+        if asked and asked != len(data.SHAPES_CLASSES):
+            raise ValueError(f"`--num-classes` does not apply to --data shapes: it has "
+                             f"{len(data.SHAPES_CLASSES)} classes ({', '.join(data.SHAPES_CLASSES)}). "
+                             f"Received: --num-classes {asked}")
         if args.image_size:
             kw["image_size"] = pair(args.image_size, "--image-size")
         if args.num_examples:

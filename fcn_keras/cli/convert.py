@@ -31,8 +31,8 @@ def register(subparsers):
 
 def run(args):
     from fcn_keras import loading
-    from fcn_keras.conventions import DEFAULT_NUM_CLASSES
-    from fcn_keras.weights import zoo
+    from fcn_keras.cli.export import offline_hint
+    from fcn_keras.weights import DownloadError
 
     out = args.output
     if not (out.endswith(".keras") or out.endswith(".weights.h5")):
@@ -40,8 +40,27 @@ def run(args):
     if os.path.exists(out) and not args.overwrite:
         raise FileExistsError(f"{out} exists: pass --overwrite to replace it")
     source = args.source
-    arch = dict(backbone=args.backbone, head=args.head, num_classes=args.num_classes)
     kind = loading.kind_of(source)
+    if kind != "zoo" and not os.path.exists(source):
+        raise FileNotFoundError(f"`source` {source!r} does not exist: expected a .caffemodel, Keras' "
+                                f"VGG16 .h5 or a zoo name (fcn-keras zoo)")
+    try:
+        model = _load(args, source, kind)
+    except DownloadError as err:
+        raise offline_hint(err, "the source argument (fcn-keras convert PATH -o ...)") from None
+    atomic_write(out, model.save if out.endswith(".keras") else model.save_weights)
+    print(f"wrote {out}: {model.backbone_name} FCN-{model.head_name}, {model.num_classes} classes, "
+          f"{model.count_params():,} parameters")
+    return 0
+
+
+def _load(args, source, kind):
+    """The model `source` (a file or a zoo name) converts to."""
+    from fcn_keras import loading
+    from fcn_keras.conventions import DEFAULT_NUM_CLASSES
+    from fcn_keras.weights import zoo
+
+    arch = dict(backbone=args.backbone, head=args.head, num_classes=args.num_classes)
     if kind == "zoo" and zoo.get(source)["kind"] == "backbone":  # ImageNet weights under a new head
         arch = dict(backbone=zoo.get(source)["backbone"], head=args.head or "32s",
                     num_classes=args.num_classes or DEFAULT_NUM_CLASSES)
@@ -52,7 +71,4 @@ def run(args):
         if arch["num_classes"] is None and not source.lower().endswith(".caffemodel"):
             arch["num_classes"] = DEFAULT_NUM_CLASSES  # a backbone file (Keras' VGG16 .h5)
         model = loading.load_model(source, arg="source", **arch)
-    atomic_write(out, model.save if out.endswith(".keras") else model.save_weights)
-    print(f"wrote {out}: {model.backbone_name} FCN-{model.head_name}, {model.num_classes} classes, "
-          f"{model.count_params():,} parameters")
-    return 0
+    return model

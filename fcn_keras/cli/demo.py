@@ -20,6 +20,8 @@ Everything lands in one folder:
 import os
 import time
 
+from fcn_keras.cli.predict import check_out_folder
+
 DEMO = {"backbone": "alexnet", "head": "8s", "width": 0.125}
 EPOCHS = 10
 QUICK_EPOCHS = 1
@@ -34,7 +36,9 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
         out_dir: the output folder (see the module docstring for its contents).
         epochs: training epochs over the 512 synthetic training images.
         steps_per_epoch: steps per epoch (None: one pass over the training images).
-        overwrite: reuse a non-empty `out_dir`, replacing its files.
+        overwrite: reuse a non-empty `out_dir`, replacing its files. Without it a folder
+            holding an interrupted demo (its training backup, `<out>/train/backup/`) is
+            reused too: the run resumes its training.
         formats: exports to write, a subset of ("saved_model", "tflite", "tflite-int8",
             "onnx", "web"); "web" is left out (and said so) when the ONNX Runtime Web files
             are not there (`fcn_keras.export.web.find_runtime`).
@@ -46,18 +50,27 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
         {format: path}, "predictions": [PNG paths], "model": path, "curves": path}.
 
     Raises:
-        FileExistsError: `out_dir` is not empty and `overwrite` is False.
+        FileExistsError: `out_dir` is not empty, holds no interrupted demo and `overwrite`
+            is False.
+        ValueError: `epochs` or `steps_per_epoch` is not a positive int.
     """
+    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            err = ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+            err.cli_message = f"`--{name.replace('_', '-')}` must be at least 1. Received: {value!r}"
+            raise err
     import keras
     import numpy as np
 
     import fcn_keras
     from fcn_keras import data, training, viz
     from fcn_keras.export import export, format_table
-    from fcn_keras.training.callbacks import write_json
+    from fcn_keras.training.callbacks import Backup, write_json
 
     out_dir = os.fspath(out_dir)
-    if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
+    backup = os.path.join(out_dir, "train", "backup")
+    resuming = Backup.saved_state(backup) is not None
+    if os.path.exists(out_dir) and os.listdir(out_dir) and not (overwrite or resuming):
         err = FileExistsError(f"The output folder must be new or empty (or pass overwrite=True to "
                               f"replace its files). Received: out_dir={out_dir!r} (not empty)")
         err.cli_message = (f"The output folder must be new or empty (or pass --overwrite to replace its "
@@ -79,6 +92,8 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
         if verbose:
             print(msg, flush=True)
 
+    if resuming:
+        say(f"resuming the interrupted demo in {out_dir} (its training backup, {backup})")
     t0 = time.time()
     keras.utils.set_random_seed(0)
     classes = data.SHAPES_CLASSES
@@ -166,6 +181,7 @@ def evaluate_command(model_path):
 
 
 def _main(args):
+    check_out_folder(args.out)
     run(args.out, epochs=QUICK_EPOCHS if args.quick else args.epochs,
         steps_per_epoch=4 if args.quick else None, overwrite=args.overwrite,
         verbose=not args.quiet)

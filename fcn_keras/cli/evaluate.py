@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from fcn_keras.cli._args import architecture_args, data_args, source
+from fcn_keras.cli.predict import check_out_folder
 
 
 def _load_model(args, num_classes):
@@ -19,11 +22,27 @@ def _load_model(args, num_classes):
     return loading.load_model(args.model, weights=args.weights, arg="--model", **arch)
 
 
+def _check(args):
+    """Refuses bad counts and an unwritable `--json` before any work."""
+    for flag, value in (("--batch-size", args.batch_size), ("--steps", args.steps)):
+        if value is not None and value < 1:
+            raise ValueError(f"`{flag}` must be a positive count. Received: {flag} {value}")
+    if args.json:
+        if os.path.isdir(args.json):
+            raise IsADirectoryError(f"--json {args.json!r} is a folder; expected a file name")
+        check_out_folder(os.path.dirname(os.path.abspath(args.json)), flag="--json's folder")
+
+
 def run(args):
-    """Runs `fcn-keras evaluate`; returns the exit code."""
+    """Runs `fcn-keras evaluate`; returns the exit code.
+
+    Whole images are batched by size (`fcn_keras.data.pipeline`'s `group_by_size`), so the
+    scores do not depend on `--batch-size`.
+    """
     from fcn_keras import data, training
     from fcn_keras.training.callbacks import write_json
 
+    _check(args)
     src = source(args, args.split)
     model = _load_model(args, args.num_classes or src.num_classes)
     n_out = getattr(model, "num_classes", None) or int(model.output_shape[-1])
@@ -52,7 +71,9 @@ def register(subparsers):
                       note="with a weights file --model or --weights")
     p.add_argument("--weights", help="weights for a built model: a zoo name or a path")
     data_args(p, split_default="val")
-    p.add_argument("--batch-size", type=int, default=1, help="images per batch (default: 1)")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="images per batch, each of one image size (the scores do not depend on "
+                        "it; default: 1)")
     p.add_argument("--steps", type=int, help="evaluate only this many batches")
     p.add_argument("--json", help="also write the scores to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -5,7 +5,35 @@
     fcn-keras export MODEL.keras --verify PATH        # verify an existing export, print the table
 """
 
-from fcn_keras.export.formats import FORMATS, QUANTIZATIONS, targets
+import os
+
+from fcn_keras.cli.predict import check_out_folder
+from fcn_keras.export.formats import FORMATS, QUANTIZATIONS, folder_format, normalize_format, targets
+
+# A zoo name that cannot be downloaded: export takes no weights file, a .keras file made from it
+OFFLINE_HINT = ("the path of a .keras file made from it (fcn-keras convert PATH -o model.keras, "
+                "then fcn-keras export model.keras ...)")
+
+
+def offline_hint(err, hint):
+    """`err` (a DownloadError) with its `--weights PATH` advice worded as `hint` for a command
+    that has no --weights."""
+    text = getattr(err, "cli_message", None) or str(err)
+    err.cli_message = text.replace("--weights PATH", hint)
+    return err
+
+
+def _check_output(args):
+    """Refuses, before any work, an output the format cannot take (a SavedModel folder named
+    like a file, e.g. m.pdf) or a folder that cannot be written to."""
+    fmt = normalize_format(args.format, args.output)
+    if fmt == folder_format():
+        ext = os.path.splitext(os.path.basename(os.path.normpath(args.output)))[1]
+        if ext:
+            raise ValueError(f"-o {args.output!r} names a file ({ext}), but a SavedModel is a folder: "
+                             f"give a folder name without an extension, or --format tflite / onnx "
+                             f"(-o ending in .tflite / .onnx)")
+    check_out_folder(os.path.dirname(os.path.abspath(args.output)), flag="-o's folder")
 
 
 def register(subparsers):
@@ -65,7 +93,14 @@ def run(args):
                                   format_table, sample_images, verify)
     from fcn_keras.loading import load_model
 
-    model = load_model(args.model, arg="MODEL")  # a .keras file or a zoo name
+    from fcn_keras.weights import DownloadError
+
+    if args.output and not args.verify_path:
+        _check_output(args)
+    try:
+        model = load_model(args.model, arg="MODEL")  # a .keras file or a zoo name
+    except DownloadError as err:
+        raise offline_hint(err, OFFLINE_HINT) from None
     verification = Verification(data=args.verify_data)
     if args.verify_path:
         if args.output:

@@ -55,9 +55,10 @@ def _predict_one(predictor, image, paths):
     return labels[0]
 
 
-def check_out_folder(out):
+def check_out_folder(out, flag="--out"):
     """Raises before any work if `--out` cannot hold the outputs: a file, or a folder (or, when
-    it is still to be made, its nearest existing parent) that cannot be written to.
+    it is still to be made, its nearest existing parent) that cannot be written to. `flag`
+    names the argument in the messages (demo, train, evaluate and export use it too).
 
     Raises:
         NotADirectoryError: `out` (or a parent) is an existing file.
@@ -66,18 +67,18 @@ def check_out_folder(out):
     import tempfile
 
     if os.path.exists(out) and not os.path.isdir(out):
-        raise NotADirectoryError(f"--out {out!r} is an existing file; expected a folder (it is made if missing)")
+        raise NotADirectoryError(f"{flag} {out!r} is an existing file; expected a folder (it is made if missing)")
     probe = os.path.abspath(out)
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
-        raise NotADirectoryError(f"--out {out!r}: {probe!r} is a file, so no folder can be made below it")
+        raise NotADirectoryError(f"{flag} {out!r}: {probe!r} is a file, so no folder can be made below it")
     try:
         with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as e:
         where = "" if probe == os.path.abspath(out) else f" (its existing parent {probe!r})"
-        raise ValueError(f"--out {out!r}{where} is not writable: {e.strerror or e}") from None
+        raise ValueError(f"{flag} {out!r}{where} is not writable: {e.strerror or e}") from None
 
 
 def run(args):
@@ -90,9 +91,14 @@ def run(args):
     if (args.model is None) == (args.weights is None):
         raise ValueError("give one of --model (a model file, SavedModel folder or zoo name) or --weights "
                          "(with --backbone/--head/--num-classes)")
+    if not 0 <= args.alpha <= 1:
+        raise ValueError(f"`--alpha` is the overlay's opacity, 0..1. Received: --alpha {args.alpha:g}")
     check_out_folder(args.out)
     limit = max_pixels(args)
-    files = find_images(args.inputs, recursive=not args.no_recursive, skip=args.out)
+    left_out = []
+    files = find_images(args.inputs, recursive=not args.no_recursive, skip=args.out, skipped=left_out)
+    for line in left_out:
+        print(f"note: {line}", file=sys.stderr)
     planned = [(path, rel, _outputs(args.out, rel, args.save_scores)) for path, rel in files]
     if not args.overwrite:
         existing = [p for _, _, outs in planned for p in outs.values() if os.path.exists(p)]

@@ -9,6 +9,7 @@ import sys
 
 from fcn_keras._io import atomic_write
 from fcn_keras.cli._args import architecture_args, data_args, pair, source
+from fcn_keras.cli.predict import check_out_folder
 from fcn_keras.models import registry
 from fcn_keras.training.distribute import DISTRIBUTIONS, STRATEGIES
 
@@ -71,13 +72,38 @@ def _combine_histories(heads, stage_dirs):
     return combined, stages
 
 
+def _check(args):
+    """Refuses bad numbers before any work (the data, the model); returns (heads, epochs)."""
+    import math
+
+    from fcn_keras import training
+
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise ValueError(f"`--lr` must be a positive learning rate. Received: --lr {args.lr:g}")
+    for flag, value in (("--batch-size", args.batch_size), ("--val-batch-size", args.val_batch_size),
+                        ("--steps-per-epoch", args.steps_per_epoch)):
+        if value is not None and value < 1:
+            raise ValueError(f"`{flag}` must be a positive count. Received: {flag} {value}")
+    if args.backup_every < 0:
+        raise ValueError(f"`--backup-every` must be a number of steps >= 0 (0: at epoch ends "
+                         f"only). Received: --backup-every {args.backup_every}")
+    if args.mesh and args.distribute != "model_parallel":
+        raise ValueError(f"`--mesh` goes with --distribute model_parallel. Received: --mesh "
+                         f"{args.mesh} with --distribute {args.distribute}")
+    heads = training.stages_for(args.backbone, args.schedule or args.head)
+    return heads, _epochs(args.epochs, heads)
+
+
 def run(args):
     """Runs `fcn-keras train`; returns the exit code."""
     from fcn_keras import data, training
     from fcn_keras.training.distribute import start_cluster
 
+    heads, epochs = _check(args)
+    keep = _keep(args.keep)
     start_cluster(args.strategy, program="fcn-keras train", coordinator=args.coordinator,
                   num_processes=args.num_processes, process_id=args.process_id)  # before any op
+    check_out_folder(args.out)
     train_src = source(args, args.train_split)
     val_src = None if args.val_split in ("", "none") else source(args, args.val_split)
     num_classes = train_src.num_classes
@@ -93,8 +119,6 @@ def run(args):
     val_ds = None if val_src is None else data.pipeline(
         val_src, batch_size=args.val_batch_size, cache=args.cache)
     schedule = args.schedule or args.head
-    heads = training.stages_for(args.backbone, schedule)
-    epochs = _epochs(args.epochs, heads)
     optimizer, lr, note = _optimizer(args)
     if note:
         print(note, file=sys.stderr if note.startswith("warning") else sys.stdout, flush=True)
@@ -104,9 +128,6 @@ def run(args):
         keras.utils.set_random_seed(args.seed)
     start = f"from {args.weights}" if args.weights else "from scratch"
     callbacks = [_stage_callback(heads, args.out, start)] if len(heads) > 1 else []
-    if args.mesh and args.distribute != "model_parallel":
-        raise ValueError(f"`--mesh` goes with --distribute model_parallel. Received: --mesh "
-                         f"{args.mesh} with --distribute {args.distribute}")
     distribution = training.get_distribution(
         args.distribute, mesh_shape=pair(args.mesh, "--mesh") if args.mesh else None)
     if distribution is not None:
@@ -126,7 +147,7 @@ def run(args):
         strategy=args.strategy, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
         tensorboard=args.tensorboard, backup_every=args.backup_every,
         verbose=2 if args.quiet else "auto", class_names=train_src.class_names,
-        compile_kwargs=compile_kwargs,
+        compile_kwargs=compile_kwargs, keep=keep,
         build_kwargs=None if getattr(train_src, "palette", None) is None  # a colour table's colours
         else {"palette": train_src.palette})
     if training.worker_info()[3]:  # the chief writes the run's summary
@@ -163,6 +184,15 @@ def _floats(text):
     except ValueError:
         raise ValueError(f"`--class-weights` must be median_frequency, inverse_sqrt or one weight "
                          f"per class 'w0,w1,...'. Received: --class-weights {text!r}") from None
+
+
+def _keep(text):
+    """The checkpoint names of `--keep` ('last,best', 'best', 'none', ...)."""
+    names = tuple(n for n in str(text).split(",") if n and n != "none")
+    if any(n not in ("last", "best") for n in names):
+        raise ValueError(f"`--keep` must be 'last,best', 'last', 'best' or 'none'. "
+                         f"Received: --keep {text!r}")
+    return names
 
 
 def _epochs(text, heads):
@@ -256,6 +286,10 @@ def register(subparsers):
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                    help="XLA: 'on' compiles once per batch shape (pays with --crop-size); "
                         "'auto' is Keras' choice (TensorFlow: off on CPU; JAX: always on; default: auto)")
+    p.add_argument("--keep", default="last,best", metavar="last,best",
+                   help="the checkpoints each stage keeps in <stage>/checkpoints/: 'last,best' "
+                        "(default), 'last', 'best' or 'none'; weights only (the backup alone "
+                        "holds the optimizer state)")
     p.add_argument("--backup-every", type=int, default=500, metavar="STEPS",
                    help="steps between backups within an epoch (0: epoch ends only; default 500)")
     p.add_argument("--strategy", default="auto",

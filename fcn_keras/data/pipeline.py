@@ -141,7 +141,8 @@ def _augment(scale_range, flip, crop, mean, rand_crop):
 def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=None,
              scale_range=None, flip=None, mean=MEAN_RGB, cache=False, repeat=False,
              seed=None, num_classes=None, drop_remainder=None, deterministic=None,
-             shuffle_buffer=None, num_parallel_calls=tf.data.AUTOTUNE, prefetch=True):
+             shuffle_buffer=None, num_parallel_calls=tf.data.AUTOTUNE, prefetch=True,
+             group_by_size=None):
     """Turn a source into batches for `model.fit` / `evaluate` / `predict`.
 
     Args:
@@ -150,7 +151,8 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
             (or dicts with `"image"` and `"mask"`).
         batch_size: images per batch. The paper's recipe is `batch_size=1` whole images
             of any size. With `crop_size=None` and `batch_size > 1` each batch is padded
-            to its largest image (image with `mean`, mask with 255 = ignored).
+            to its largest image (image with `mean`, mask with 255 = ignored), or with
+            `group_by_size` holds images of one size only.
         crop_size: `None` (whole images) or an int / `(height, width)`: images smaller
             than it are padded (mean / 255), then cropped - at random when `training`,
             centred otherwise.
@@ -175,6 +177,11 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
         shuffle_buffer: buffer for shuffling decoded (cached) examples (default: all).
         num_parallel_calls: parallelism of decoding and augmentation (`AUTOTUNE`).
         prefetch: prefetch `AUTOTUNE` batches.
+        group_by_size: whole images (`crop_size=None`, `batch_size > 1`) are batched only
+            with images of the same size, never padded (default: `not training`). Padding
+            changes an FCN's scores near it, so without this evaluation scores would depend
+            on the batch size. Up to `batch_size - 1` decoded images (uint8) per distinct
+            size wait for their batch; a size's last partial batch comes at the end.
 
     Returns:
         a `tf.data.Dataset` of `(images, masks)`: `float32 (N, H, W, 3)` RGB 0..255
@@ -258,10 +265,22 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
         ds = ds.map(lambda i, m: _augment(None, False, crop, mean, False)(i, m, tf.constant(0, tf.int64)),
                     num_parallel_calls=num_parallel_calls, deterministic=det)
 
-    ds = ds.map(lambda i, m: (tf.cast(i, tf.float32), m), num_parallel_calls=num_parallel_calls,
-                deterministic=det)
+    group = (not training if group_by_size is None else bool(group_by_size)) and \
+        crop is None and batch_size > 1
+
+    def to_float(i, m):
+        return tf.cast(i, tf.float32), m
+
+    if not group:  # grouped images wait for their batch in uint8
+        ds = ds.map(to_float, num_parallel_calls=num_parallel_calls, deterministic=det)
     if crop is not None or batch_size == 1:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    elif group:
+        ds = ds.group_by_window(
+            key_func=lambda i, m: tf.cast(tf.shape(i)[0], tf.int64) * (1 << 32)
+            + tf.cast(tf.shape(i)[1], tf.int64),
+            reduce_func=lambda _, window: window.batch(batch_size, drop_remainder=drop_remainder),
+            window_size=batch_size).map(to_float)
     else:
         # whole images of different sizes: pad each batch to its largest image
         mean_t = tf.constant(mean, tf.float32)

@@ -14,6 +14,7 @@ from fcn_keras._progress import bar as progress_bar
 from fcn_keras._progress import interactive
 
 from .distribute import worker_info
+from .saving import CHECKPOINTS, check_keep, without_optimizer
 
 
 def write_json(obj, path):
@@ -196,12 +197,13 @@ class Progress(keras.callbacks.Callback):
 
 def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True, csv=True,
                       history=True, tensorboard=False, terminate_on_nan=True,
-                      monitor="val_mean_iou", verbose=True):
+                      monitor="val_mean_iou", verbose=True, keep=CHECKPOINTS):
     """The callbacks `train` uses, rooted at `out_dir`.
 
     - `TerminateOnNaN`.
     - `ModelCheckpoint`: `<out_dir>/checkpoints/last.weights.h5` every epoch and
-      `best.weights.h5` by `monitor` (max) when it is logged.
+      `best.weights.h5` by `monitor` (max) when it is logged (those named in `keep`);
+      weights only, without the optimizer state (the backup alone keeps it).
     - `CSVLogger` (`<out_dir>/log.csv`, appended to on resume).
     - `HistoryFile`: `<out_dir>/history.json` and `<out_dir>/curves.png` every epoch,
       complete across resumes.
@@ -216,6 +218,7 @@ def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True
         out_dir: the run folder.
         backup_every: steps between backups within an epoch (None or 0: epoch ends only).
         monitor: the logged metric that picks `best.weights.h5`.
+        keep: the checkpoints to write, among ("last", "best").
         verbose: print where a resumed run continues.
         backup, checkpoint, csv, history, tensorboard, terminate_on_nan: include that
             callback.
@@ -224,8 +227,9 @@ def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True
         a list of Keras callbacks.
 
     Raises:
-        ValueError: `backup_every` is not None or an int >= 0.
+        ValueError: `backup_every` is not None or an int >= 0; `keep` names another file.
     """
+    keep = check_keep(keep)
     if backup_every is not None and (isinstance(backup_every, bool) or not isinstance(backup_every, int)
                                      or backup_every < 0):
         raise ValueError("`backup_every` must be None or a number of steps >= 0 (0: at epoch ends "
@@ -239,9 +243,10 @@ def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True
     if checkpoint:
         ck = os.path.join(root, "checkpoints")
         os.makedirs(ck, exist_ok=True)
-        cbs.append(keras.callbacks.ModelCheckpoint(os.path.join(ck, "last.weights.h5"),
-                                                   save_weights_only=True))
-        cbs.append(_BestCheckpoint(os.path.join(ck, "best.weights.h5"), monitor))
+        if "last" in keep:
+            cbs.append(_LastCheckpoint(os.path.join(ck, "last.weights.h5")))
+        if "best" in keep:
+            cbs.append(_BestCheckpoint(os.path.join(ck, "best.weights.h5"), monitor))
     if csv:
         cbs.append(keras.callbacks.CSVLogger(os.path.join(root, "log.csv"), append=True))
     if history:
@@ -257,13 +262,24 @@ def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True
     return cbs
 
 
-class _BestCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint(save_best_only) that stays quiet when `monitor` is not logged
+class _LastCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint(save_weights_only) writing the weights without the optimizer state."""
+
+    def __init__(self, path):
+        super().__init__(path, save_weights_only=True)
+
+    def _save_model(self, epoch, batch, logs):
+        with without_optimizer(self.model):
+            super()._save_model(epoch, batch, logs)
+
+
+class _BestCheckpoint(_LastCheckpoint):
+    """The best epoch's weights by `monitor` (max); quiet when `monitor` is not logged
     (e.g. training without validation data)."""
 
     def __init__(self, path, monitor):
-        super().__init__(path, monitor=monitor, mode="max", save_best_only=True,
-                         save_weights_only=True)
+        keras.callbacks.ModelCheckpoint.__init__(self, path, monitor=monitor, mode="max",
+                                                 save_best_only=True, save_weights_only=True)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs and self.monitor in logs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -17,16 +18,17 @@ from fcn_keras.data import reraise_data_errors
 from .callbacks import Backup, HistoryFile, Progress, TrainingInterrupted, default_callbacks
 from .cluster import reraise_cluster_errors, use_chief_backup
 from .distribute import check_model_placement, get_distribution, worker_info
+from .saving import CHECKPOINTS, save_model
 
 
 def _atomic_save_model(model, path):
-    atomic_write(path, model.save)
+    atomic_write(path, lambda tmp: save_model(model, tmp))
 
 
 def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epoch=None,
           validation_steps=None, callbacks=None, backup=True, backup_every=500,
           checkpoint=True, csv=True, tensorboard=False, terminate_on_nan=True, verbose="auto",
-          save_model=True, class_names=None, distribution=None):
+          save_model=True, class_names=None, distribution=None, keep=CHECKPOINTS):
     """Fits `model` with backups, checkpoints, logs and curves; returns the Keras `History`.
 
     Args:
@@ -46,7 +48,11 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         backup_every: steps between backups within an epoch (None or 0: epoch ends only).
         verbose: 0 prints nothing; 1 or "auto" one line per epoch and, on a terminal, a
             progress bar within each epoch; 2 one line per epoch only.
-        save_model: write `<out_dir>/model.keras` at the end (chief only).
+        save_model: write `<out_dir>/model.keras` at the end (chief only): the architecture
+            and weights, without the optimizer state (it loads uncompiled: `compile()` it to
+            train on; the backup keeps the state while a run can still resume).
+        keep: the checkpoints `<out_dir>/checkpoints/` keeps, among ("last", "best")
+            (`default_callbacks`).
         class_names: the training data's class names (e.g. `source.class_names`), set on an
             `fcn_keras.FCN` before training, so its `.keras` files carry them (None: keep the
             model's own).
@@ -90,7 +96,8 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
         os.makedirs(out_dir, exist_ok=True)
         cbs = default_callbacks(out_dir, backup=backup, backup_every=backup_every,
                                 checkpoint=checkpoint, csv=csv, tensorboard=tensorboard,
-                                terminate_on_nan=terminate_on_nan, verbose=bool(verbose))
+                                terminate_on_nan=terminate_on_nan, verbose=bool(verbose),
+                                keep=keep)
     elif terminate_on_nan:
         cbs = [keras.callbacks.TerminateOnNaN()]
     if verbose:
@@ -102,8 +109,11 @@ def train(model, train_ds, val_ds=None, epochs=1, out_dir=None, *, steps_per_epo
     scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
     backups = [cb.backup_dir for cb in cbs if isinstance(cb, Backup)]
     try:
-        with reraise_data_errors(), scope, \
+        with reraise_data_errors(), scope, warnings.catch_warnings(), \
                 reraise_cluster_errors(out_dir, backups[0] if backups else None):
+            # Keras warns when a data set of unknown length ends; a validation set batched by
+            # image size has one (train_ds repeats whenever steps_per_epoch is given).
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
             history = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                                 steps_per_epoch=steps_per_epoch,
                                 validation_steps=validation_steps, callbacks=cbs, verbose=0,

@@ -9,7 +9,8 @@
 * a head name (`"32s"`, `"16s"`, `"8s"`, `"8s-atonce"`): that net alone.
 
 Each stage writes to `<out_dir>/fcn<head>/` (checkpoints, backup, log.csv, model.keras,
-model.weights.h5). Re-running the same call resumes: finished stages are loaded from their
+model.weights.h5); only the backup holds the optimizer state (`fcn_keras.training.saving`),
+and before the first stage trains the run says how much disk it needs. Re-running the same call resumes: finished stages are loaded from their
 `model.weights.h5` and the interrupted one continues from its `BackupAndRestore` state.
 
 The optimiser defaults to `FCN.compile()`'s (the paper's SGD, momentum 0.99, weight decay
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 
 import keras
@@ -34,6 +36,7 @@ from fcn_keras.models.precision import precision
 from .distribute import (get_distribution, get_strategy, require_backend_for_strategy,
                          worker_info)
 from .loop import train
+from .saving import CHECKPOINTS, check_keep, disk_line, save_weights
 
 SCHEDULES = registry.SCHEDULES
 
@@ -137,7 +140,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
                learning_rate=None, mixed_precision=False, jit_compile="auto", strategy=None,
                steps_per_epoch=None, validation_steps=None, callbacks=None, verbose="auto",
                tensorboard=False, backup_every=500, build_kwargs=None, class_names=None,
-               distribution=None, compile_kwargs=None):
+               distribution=None, compile_kwargs=None, keep=CHECKPOINTS):
     """Train an FCN with the paper's schedule (or at once); returns a `RecipeResult`.
 
     Args:
@@ -172,6 +175,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
             model and `.keras` file.
         compile_kwargs: more arguments for every stage's `FCN.compile` (e.g. `loss=`,
             `class_weights=`).
+        keep: the checkpoints each stage keeps, among ("last", "best").
 
     Returns:
         A `RecipeResult`.
@@ -185,6 +189,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
     epochs = list(epochs)
     if len(epochs) != len(heads) or any(not isinstance(e, int) or e < 1 for e in epochs):
         raise ValueError(f"epochs must be a positive int or one per stage {heads}. Received: epochs={epochs!r}")
+    keep = check_keep(keep)
     require_backend_for_strategy(strategy)
     dist = get_distribution(distribution)
     if dist is not None and strategy not in (None, "default", "auto"):
@@ -206,6 +211,8 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
                         **({} if class_names is None else {"class_names": list(class_names)}))
             if prev is not None:
                 transfer_weights(prev, model)
+                prev = None  # the coarser net and its optimizer state: no longer needed
+                gc.collect()
             elif not done:
                 weight_sources.load(model, weights)
             opt = make_optimizer(optimizer, learning_rate)
@@ -218,13 +225,17 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
             _load_finished_stage(model, os.path.join(stage_dir, "model.weights.h5"))
             histories[head] = None
         else:
+            if verbose and stage_dir is not None and is_chief and not any(histories.values()):
+                print(disk_line(out_dir, model.count_params(), len(heads), keep,
+                                getattr(model.optimizer, "name", "sgd")), flush=True)
             histories[head] = train(model, train_ds, val_ds, epochs=n_ep, out_dir=stage_dir,
                                     steps_per_epoch=steps_per_epoch,
                                     validation_steps=validation_steps, callbacks=callbacks,
                                     tensorboard=tensorboard, verbose=verbose,
-                                    backup_every=backup_every, distribution=dist)
+                                    backup_every=backup_every, distribution=dist, keep=keep)
             if stage_dir is not None and is_chief:
-                atomic_write(os.path.join(stage_dir, "model.weights.h5"), model.save_weights)
+                atomic_write(os.path.join(stage_dir, "model.weights.h5"),
+                             lambda tmp: save_weights(model, tmp))
         prev = model
     return RecipeResult(model=prev, histories=histories, stage_dirs=dirs)
 

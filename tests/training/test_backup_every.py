@@ -49,6 +49,6 @@ def test_cli_refuses_a_negative_backup_every(tmp_path):
                          "--image-size", "32", "--num-examples", "2", "--val-split", "none",
                          "--backup-every", "-1", "--out", str(tmp_path / "run"), timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "`backup_every` must be None or a number of steps >= 0" in proc.stderr
-    assert "Received: backup_every=-1" in proc.stderr
+    assert "`--backup-every` must be a number of steps >= 0" in proc.stderr
+    assert "Received: --backup-every -1" in proc.stderr
     assert "Traceback" not in proc.stderr
