@@ -15,7 +15,9 @@ from packaging.requirements import Requirement
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: modules imported only on the backend of that name, with the extra that installs them
-BY_CHOICE = {"jax": "jax", "torch": "torch"}
+# modules of optional parts, each from its own extra (the part says which when it is missing)
+BY_CHOICE = {"jax": "jax", "torch": "torch", "mediapipe": "mediapipe", "openvino": "openvino",
+             "pydensecrf": "crf"}
 
 
 def _setup_lists():

@@ -24,7 +24,8 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #   export, training              above weights and data
 #   api                           fcn_keras.build / list_models and the package root
 #   predict                       loading.py (one way to open a model) and predict.py: any
-#                                 model file, zoo name or artefact -> labels (uses export, api)
+#                                 model file, zoo name or artefact -> labels (uses export, api);
+#                                 tiling.py (exact tiles) and refine.py (dense CRF) beside it
 #   cli                           fcn_keras/cli/: the command line, may use anything
 ALLOWED = {
     "util": set(),
@@ -53,7 +54,8 @@ def part_of(module):
         return "cli"
     if len(names) == 1 or names[1] == "api":
         return "api"
-    return {"_io": "util", "_progress": "util", "loading": "predict"}.get(names[1], names[1])
+    return {"_io": "util", "_progress": "util", "loading": "predict", "tiling": "predict",
+            "refine": "predict"}.get(names[1], names[1])
 
 
 def _is_module(dotted):
