@@ -147,6 +147,19 @@ def source(args, split):
     return data.from_spec(args.data, split, **kw)
 
 
+def refinement_args(p):
+    """Adds --tile, --tta and --refine (`fcn_keras.predict.Predictor`'s tile, tta, refine)."""
+    p.add_argument("--tile", type=tile_arg, metavar="N|auto",
+                   help="compute in tiles of N x N pixels (a multiple of 32), or 'auto' (the largest "
+                        "that fits 1 GiB of activations); logits equal to the whole image's")
+    p.add_argument("--tta", metavar="SPEC",
+                   help="test-time augmentation: 'flip', 'scales=0.5,0.75,1,1.25,1.5' or both "
+                        "('flip,scales=...'): softmax probabilities averaged")
+    p.add_argument("--refine", metavar="crf[:name=value,...]",
+                   help="refine with a dense CRF over the probabilities and the photo (DeepLab's "
+                        "defaults; e.g. crf:iterations=5); needs pip install \"fcn-keras[crf]\"")
+
+
 def tile_arg(text):
     """`--tile`: 'auto' or a positive whole number of pixels (argparse type)."""
     if text == "auto":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from fcn_keras.cli._args import architecture_args, data_args, source
+from fcn_keras.cli._args import architecture_args, data_args, refinement_args, source
 from fcn_keras.cli.predict import check_out_folder
 
 
@@ -51,12 +51,30 @@ def run(args):
                          f"{args.data}). Received: a model with {n_out} classes")
     ds = data.pipeline(src, batch_size=args.batch_size)
     scores = training.evaluate(model, ds, src.num_classes, list(src.class_names),
-                               steps=args.steps, progress=not args.quiet)
+                               steps=args.steps, progress=not args.quiet, labels_fn=_labels_fn(args, model))
     print(training.format_report(scores, f"{args.data}:{args.split}"))
     if args.json:
         write_json(scores, args.json)
         print(f"wrote {args.json}")
     return 0
+
+
+def _labels_fn(args, model):
+    """None (the model's own argmax), or with --tile / --tta / --refine a function of a batch
+    that predicts each image through `fcn_keras.predict.Predictor` at its full size."""
+    if not (args.tile or args.tta or args.refine):
+        return None
+    import numpy as np
+
+    from fcn_keras.predict import Predictor
+
+    predictor = Predictor(model, max_size=0, tile=args.tile, tta=args.tta, refine=args.refine)
+
+    def labels(images):
+        return np.stack([predictor.predict(np.asarray(np.round(image), np.uint8), return_scores=False)[0]
+                         for image in np.asarray(images)])
+
+    return labels
 
 
 def register(subparsers):
@@ -75,6 +93,7 @@ def register(subparsers):
                    help="images per batch, each of one image size (the scores do not depend on "
                         "it; default: 1)")
     p.add_argument("--steps", type=int, help="evaluate only this many batches")
+    refinement_args(p)
     p.add_argument("--json", help="also write the scores to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from fcn_keras._io import atomic_write
-from fcn_keras.cli._args import architecture_args, max_pixels, max_pixels_arg, tile_arg
+from fcn_keras.cli._args import architecture_args, max_pixels, max_pixels_arg, refinement_args
 from fcn_keras.conventions import PRECISIONS, class_metadata
 from fcn_keras.predict import DEFAULT_MAX_SIZE
 
@@ -204,15 +204,7 @@ def register(subparsers):
                    help=f"longest side the network sees, in pixels (default {DEFAULT_MAX_SIZE}: a 4000x3000 "
                         "photo on FCN-8s VGG16 peaks at about 3.2 GB; 0 = full resolution, about 22 GB)")
     max_pixels_arg(p)
-    p.add_argument("--tile", type=tile_arg, metavar="N|auto",
-                   help="compute in tiles of N x N pixels (a multiple of 32), or 'auto' (the largest "
-                        "that fits 1 GiB of activations); logits equal to the whole image's")
-    p.add_argument("--tta", metavar="SPEC",
-                   help="test-time augmentation: 'flip', 'scales=0.5,0.75,1,1.25,1.5' or both "
-                        "('flip,scales=...'): softmax probabilities averaged")
-    p.add_argument("--refine", metavar="crf[:name=value,...]",
-                   help="refine with a dense CRF over the probabilities and the photo (DeepLab's "
-                        "defaults; e.g. crf:iterations=5); needs pip install \"fcn-keras[crf]\"")
+    refinement_args(p)
     p.add_argument("--save-scores", action="store_true",
                    help="also write <name>_scores.npy (float16 logits; log-probabilities with --tta "
                         "or --refine)")

@@ -181,7 +181,8 @@ def _has_nan(history):
     return any(not np.isfinite(v) for v in history.history.get("loss", []))
 
 
-def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progress=True):
+def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progress=True,
+             labels_fn=None, boundary=True):
     """Scores `model` on `ds` with the paper's definitions, from one confusion matrix.
 
     Args:
@@ -194,12 +195,18 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
         steps: evaluate only this many batches.
         progress: draw a progress bar on stderr when it is a terminal
             (`fcn_keras._progress.bar`); False never.
+        labels_fn: how a batch of images (N, H, W, 3) becomes labels (N, H, W); default: the
+            model's argmax where it runs. E.g. a `fcn_keras.predict.Predictor` with tiles,
+            TTA or CRF refinement, image by image (`fcn-keras evaluate --tile/--tta/--refine`).
+        boundary: also score the boundary F-score (`fcn_keras.metrics.BoundaryF`, per image on
+            the host).
 
     Returns:
         {"pixel_accuracy", "mean_accuracy", "mean_iou", "frequency_weighted_iou"} (fractions
-        in [0, 1]), "per_class_iou" and "per_class_accuracy" ({name: float or None}, None
-        where undefined), "confusion_matrix" (list of lists, rows = ground truth), "pixels"
-        and "images".
+        in [0, 1]), "boundary_f" (with `boundary`; None where no image has a boundary),
+        "per_class_iou" and "per_class_accuracy" ({name: float or None}, None where
+        undefined), "confusion_matrix" (list of lists, rows = ground truth), "pixels" and
+        "images".
 
     Every backend: the labels are computed where the model runs (`label_function`) and the
     confusion matrix is counted on the host in int64, exactly at any pixel count.
@@ -220,7 +227,8 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
     if len(class_names) != num_classes:
         raise ValueError(f"Expected one class name per class ({num_classes}). Received: "
                          f"{len(class_names)} class_names={list(class_names)!r}")
-    labels_of = label_function(model)
+    labels_of = labels_fn or label_function(model)
+    edges = fcn_metrics.BoundaryF(num_classes) if boundary else None
     hist = np.zeros((num_classes, num_classes), np.int64)
     total = steps
     if total is None:
@@ -233,7 +241,11 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
         for i, (x, y) in enumerate(batches):
             if steps is not None and i >= steps:
                 break
-            hist += confusion_counts(np.asarray(y), labels_of(x), num_classes)
+            y, labels = np.asarray(y), np.asarray(labels_of(x))
+            hist += confusion_counts(y, labels, num_classes)
+            if edges is not None:
+                for truth, predicted in zip(y, labels):
+                    edges.update(truth, predicted)
             images += len(x)
             bar.update(1)
     if images == 0:
@@ -249,12 +261,17 @@ def evaluate(model, ds, num_classes=None, class_names=None, *, steps=None, progr
         "mean_accuracy": s["mean_accuracy"],
         "mean_iou": s["mean_iou"],
         "frequency_weighted_iou": s["frequency_weighted_iou"],
+        **({} if edges is None else {"boundary_f": _finite(edges.result()["boundary_f"])}),
         "per_class_iou": named(s["per_class_iou"]),
         "per_class_accuracy": named(s["per_class_accuracy"]),
         "confusion_matrix": hist.tolist(),
         "pixels": s["pixels"],
         "images": images,
     }
+
+
+def _finite(value):
+    return float(value) if np.isfinite(value) else None
 
 
 def format_report(scores, title=None):
@@ -271,7 +288,10 @@ def format_report(scores, title=None):
     if title:
         lines.append(title)
     for k, label in (("pixel_accuracy", "pixel accuracy"), ("mean_accuracy", "mean accuracy"),
-                     ("mean_iou", "mean IU"), ("frequency_weighted_iou", "frequency weighted IU")):
+                     ("mean_iou", "mean IU"), ("frequency_weighted_iou", "frequency weighted IU"),
+                     ("boundary_f", "boundary F")):
+        if k == "boundary_f" and k not in scores:
+            continue
         v = scores.get(k)
         lines.append(f"  {label:<24}{'n/a' if v is None or not np.isfinite(v) else f'{100 * v:6.2f}'}")
     per = scores.get("per_class_iou") or {}
