@@ -18,16 +18,10 @@ import subprocess
 import sys
 import tempfile
 
+from predict_memory import _status  # VmHWM / VmRSS of this process, in bytes (benchmarks/ is on the path)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KINDS = {"rgb8": dict(channels=3, bits=8), "grey16": dict(channels=1, bits=16)}
-
-
-def _status(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
 
 
 def _reset_peak():

@@ -232,6 +232,19 @@ def shapes_alexnet(tmp_path_factory):
                            out_dir=out_dir, val_ds=val_ds)
 
 
+def free_ports(n):
+    """`n` TCP ports free on 127.0.0.1 now (for the processes of a test cluster)."""
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
 def fcn_keras_cli(*args, cwd=None, timeout=900, env=None):
     """Runs the installed `fcn-keras` program on this checkout, as a user would (no
     TF_CPP_MIN_LOG_LEVEL of our own: the program keeps TensorFlow's lines out itself).

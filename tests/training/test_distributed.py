@@ -3,11 +3,12 @@ and a two-worker MultiWorkerMirroredStrategy cluster on 127.0.0.1 completes an e
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
+
+from tests.conftest import free_ports
 
 RUNNER = os.path.join(os.path.dirname(__file__), "runner.py")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,18 +49,10 @@ def test_mirrored_two_cpus_equals_one_device(tmp_path):
         assert abs(res["one"]["scores"][name] - res["two"]["scores"][name]) < 1e-5, name
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def test_multiworker_two_workers_complete_an_epoch(tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     out_dir = str(tmp_path / "run")
     procs = []

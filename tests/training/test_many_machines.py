@@ -10,7 +10,6 @@ GoogLeNet for the comparisons: it has no dropout, whose masks differ per replica
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,19 +17,11 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, make_tiny_voc
+from tests.conftest import ROOT, free_ports, make_tiny_voc
 
 WAIT = 420  # seconds any one process may take (2 shared CPU cores)
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +105,7 @@ def test_tensorflow_two_workers_equal_one_worker_and_only_the_chief_writes(voc_n
     single = _start(_train_args(voc_no_void, one, "--batch-size", "4", *COMPARE))
     (out1, err1), = _finish([single])
     assert single.returncode == 0, err1[-2000:]
-    procs = _cluster(voc_no_void, two, _free_ports(2), "--strategy", "multiworker",
+    procs = _cluster(voc_no_void, two, free_ports(2), "--strategy", "multiworker",
                      "--batch-size", "4", *COMPARE)
     outs = _finish(procs)
     for p, (_, err) in zip(procs, outs):
@@ -158,7 +149,7 @@ KILL = ("--backbone", "alexnet", "--head", "8s", "--epochs", "2", "--batch-size"
 def test_tensorflow_lost_machine_ends_the_survivor_and_the_cluster_resumes(voc_no_void, tmp_path,
                                                                            victim):
     out = str(tmp_path / "run")
-    ports = _free_ports(2)
+    ports = free_ports(2)
     procs = _cluster(voc_no_void, out, ports, "--strategy", "multiworker", *KILL)
     try:
         _wait_for_backup(os.path.join(out, "fcn8s", "backup"), procs)
@@ -179,7 +170,7 @@ def test_tensorflow_lost_machine_ends_the_survivor_and_the_cluster_resumes(voc_n
     if victim == 0:
         return  # the restart is the same for either loss: checked once
     # the whole cluster again, with the same command: both resume from the chief's backup
-    procs = _cluster(voc_no_void, out, _free_ports(2), "--strategy", "multiworker", *KILL)
+    procs = _cluster(voc_no_void, out, free_ports(2), "--strategy", "multiworker", *KILL)
     outs = _finish(procs)
     for p, (stdout, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
@@ -189,7 +180,7 @@ def test_tensorflow_lost_machine_ends_the_survivor_and_the_cluster_resumes(voc_n
 
 
 def test_tensorflow_wrong_cluster_is_one_line(voc_no_void, tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cfg = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                       "task": {"type": "worker", "index": 2}})
     bad = _start(_train_args(voc_no_void, str(tmp_path / "a"), "--strategy", "multiworker"),
@@ -214,7 +205,7 @@ def test_multiworker_strategy_after_an_op_says_how_to_call_it():
             "from fcn_keras import training\n"
             "try:\n    training.get_strategy('multiworker')\n"
             "except RuntimeError as e:\n    print(e)\n")
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CONFIG=_tf_config(_free_ports(2), 0))
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CONFIG=_tf_config(free_ports(2), 0))
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=WAIT)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -229,7 +220,7 @@ def test_jax_two_processes_train_as_one(voc_no_void, tmp_path):
     only process 0 writes the run's files. (Equal weights to one process with the global
     batch are not established yet: measured relative difference 4.5, see the docs page.)"""
     two = str(tmp_path / "two")
-    port = _free_ports(1)[0]
+    port = free_ports(1)[0]
     procs = []
     for i in range(2):
         how = (["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "0"]
