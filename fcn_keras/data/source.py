@@ -205,6 +205,19 @@ class Source:
         return n
 
 
+    def class_weights(self, method="median_frequency", progress=None):
+        """Per-class loss weights from this source's pixel counts (every example read once):
+        `fcn_keras.data.class_weights(fcn_keras.data.class_frequencies(self), method)`, for
+        `FCN.compile(class_weights="median_frequency", source=...)`.
+
+        Returns:
+            float32 array (num_classes,).
+        """
+        from .stats import class_frequencies, class_weights
+
+        return class_weights(class_frequencies(self, progress), method)
+
+
 def python_loader(source_ref, fn, name_fn):
     """Wrap a Python loader as a `Source` `load_fn`.
 

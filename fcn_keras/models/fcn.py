@@ -171,7 +171,7 @@ class FCN(keras.Model):
         return cls(**config)
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", learning_rate=None,
-                class_weights=None, **kwargs):
+                class_weights=None, source=None, **kwargs):
         """Compiles with the paper's recipe; any argument given overrides its default.
 
         Args:
@@ -191,7 +191,10 @@ class FCN(keras.Model):
                 dict {class: weight}, missing classes 1), e.g.
                 `fcn_keras.data.class_weights(fcn_keras.data.class_frequencies(source))`;
                 each labelled pixel's loss is multiplied by its class's weight and the sum
-                still divided by the labelled pixels (`fcn_keras.losses.CrossEntropy`).
+                still divided by the labelled pixels (`fcn_keras.losses.CrossEntropy`). Or a
+                method, "median_frequency" or "inverse_sqrt", computed from `source`.
+            source: the training data (a `fcn_keras.data.Source`) when `class_weights` names a
+                method: its pixels are counted once (`Source.class_weights`).
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
 
         Raises:
@@ -207,6 +210,15 @@ class FCN(keras.Model):
         if class_weights is not None and loss != "auto":
             raise ValueError("`class_weights` can be passed only with the default loss (give them to "
                              f"your loss instead). Received: loss={loss!r}")
+        if isinstance(class_weights, str):
+            if not hasattr(source, "class_weights"):
+                raise ValueError(f"`class_weights={class_weights!r}` is computed from the training data: "
+                                 "pass it as source= (a fcn_keras.data source). Received: "
+                                 f"source={source!r}")
+            class_weights = source.class_weights(class_weights)
+        elif source is not None:
+            raise ValueError("`source` is only read when `class_weights` names a method "
+                             f"(\"median_frequency\", \"inverse_sqrt\"). Received: class_weights={class_weights!r}")
         if class_weights is not None:
             loss = CrossEntropy(class_weights=self._class_weight_list(class_weights))
         elif loss == "auto":

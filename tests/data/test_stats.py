@@ -52,3 +52,19 @@ def test_survey_keeps_going_past_bad_files(tmp_path):
     assert "b.jpg" in result.problems[0][1] and "d.png" in result.problems[1][1]
     assert result.pixels.sum() == 2 * 24 * 32 and (result.images_with == [2, 2, 2, 2]).all()
     assert not src.skip_invalid and src.skipped == []  # the source is left as it was
+
+
+def test_compile_takes_a_method_and_the_source():
+    """`compile(class_weights="median_frequency", source=src)`: the loss gets the source's
+    median-frequency weights, exactly those of class_weights(class_frequencies(src))."""
+    import fcn_keras
+
+    src = data.shapes("val", num_examples=3, image_size=24)
+    expected = data.class_weights(data.class_frequencies(src))
+    model = fcn_keras.build("alexnet", "32s", num_classes=4, width=0.0625)
+    model.compile(class_weights="median_frequency", source=src)
+    np.testing.assert_allclose(model.loss.class_weights, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="pass it as source="):
+        model.compile(class_weights="median_frequency")
+    with pytest.raises(ValueError, match="only read when `class_weights` names a method"):
+        model.compile(class_weights=[1, 1, 1, 1], source=src)
