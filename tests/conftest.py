@@ -232,6 +232,18 @@ def shapes_alexnet(tmp_path_factory):
                            out_dir=out_dir, val_ds=val_ds)
 
 
+def wait_for(page, expression, timeout_s=60):
+    """Polls `expression` in the page until it is truthy. page.evaluate is a DevTools call, which
+    the server's Content-Security-Policy does not govern; wait_for_function evaluates a string
+    in the page, which the policy (rightly) refuses."""
+    import time
+
+    end = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < end, f"{expression} still unset after {timeout_s} s"
+        time.sleep(0.1)
+
+
 def free_ports(n):
     """`n` TCP ports free on 127.0.0.1 now (for the processes of a test cluster)."""
     import socket

@@ -198,7 +198,7 @@ def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(format="pytorch"), "format"),
     (dict(format="tflite", quantize="int4"), "quantize"),
-    (dict(format="onnx", quantize="float16"), r"must be one of \('float32', 'int8'\)"),
+    (dict(format="onnx", quantize="dynamic-int8"), r"must be one of \('float32', 'float16', 'int8'\)"),
     (dict(format="tflite", quantize="int8"), "representative_data"),
     (dict(format="tflite", quantize="int8", representative_data="/no/such/dir"), "representative_data"),
     (dict(format="tflite", quantize="int8", representative_data=[]), "representative_data"),
@@ -207,7 +207,7 @@ def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
     (dict(format="tflite", io_type="int8"), "io_type"),
     (dict(format="onnx", opset=19), "opset"),
     (dict(format="onnx", quantize="int8", representative_data="shapes", io_type="int8"), "io_type"),
-    (dict(format="web", quantize="float16"), "quantize"),
+    (dict(format="web", quantize="dynamic-int8"), "quantize"),
     (dict(format="web", max_side=-1), "max_side"),
     (dict(format="tflite", max_side=512), "format='web' only"),
     (dict(format="onnx", verify="yes"), "verify"),

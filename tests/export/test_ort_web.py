@@ -15,6 +15,7 @@ import pytest
 
 from fcn_keras.export import ExportError, export
 from fcn_keras.export import ort_web
+from tests.conftest import wait_for
 from tests.weights.conftest import LocalServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -194,7 +195,7 @@ def test_an_installed_wheel_writes_a_working_page(tmp_path, keras_home, vgg8s_ke
                                         args=["--headless", "--no-sandbox", "--disable-gpu"])
             page = browser.new_page()
             page.goto(site.url)
-            page.wait_for_function("document.body.dataset.ready", timeout=60_000)
+            wait_for(page, "document.body.dataset.ready")
             assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#error")
             out = page.evaluate("""async () => {
                 const { load } = await import("./fcn.js");

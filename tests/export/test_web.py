@@ -25,6 +25,7 @@ from fcn_keras.export import ExportError, export
 from fcn_keras.export import web as web_export
 from fcn_keras.export.serve import make_server
 from fcn_keras.predict import Predictor
+from tests.conftest import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHROMIUM = os.environ.get("FCN_KERAS_CHROMIUM", "/usr/bin/chromium")
@@ -116,18 +117,6 @@ def browser_labels(page, rgb, max_side, threads=1):
     assert (out["width"], out["height"]) == (w, h)
     labels = np.frombuffer(base64.b64decode(out["labels"]), np.uint8).reshape(h, w)
     return labels, out
-
-
-def wait_for(page, expression, timeout_s=60):
-    """Polls `expression` in the page until it is truthy. page.evaluate is a DevTools call, which
-    the server's Content-Security-Policy does not govern; wait_for_function evaluates a string
-    in the page, which the policy (rightly) refuses."""
-    import time
-
-    end = time.monotonic() + timeout_s
-    while not page.evaluate(expression):
-        assert time.monotonic() < end, f"{expression} still unset after {timeout_s} s"
-        time.sleep(0.1)
 
 
 def open_page(browser, served):
@@ -420,7 +409,7 @@ def test_webgpu_labels_equal_wasm_labels(browser, exports):
         adapter = page.evaluate("async () => { const a = navigator.gpu && await navigator.gpu.requestAdapter();"
                                 " return a ? a.info.architecture : null; }")
         assert adapter == "swiftshader", adapter
-        page.wait_for_function("document.body.dataset.ready", timeout=120_000)  # the page's own WebGPU session
+        wait_for(page, "document.body.dataset.ready", 120)  # the page's own WebGPU session
         assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#error")
         backends = page.evaluate("""async (maxSide) => {
             const { load } = await import("./fcn.js");
@@ -458,10 +447,10 @@ def test_page_on_a_phone_viewport(browser, exports, tmp_path):
     try:
         page = context.new_page()
         page.goto(exports["fp32"].url)
-        page.wait_for_function("document.body.dataset.ready", timeout=60_000)
+        wait_for(page, "document.body.dataset.ready")
         assert page.evaluate("[innerWidth, navigator.maxTouchPoints > 0]") == [390, True]
         page.set_input_files("#camera", photo_path("chelsea.png"))
-        page.wait_for_function("document.body.dataset.done", timeout=60_000)
+        wait_for(page, "document.body.dataset.done")
         assert page.evaluate("document.body.dataset.done") == "1", page.inner_text("#error")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         for selector in ("#overlay", "#legend"):
