@@ -25,7 +25,8 @@ from fcn_keras.weights.keras_file import load_keras
 from fcn_keras.weights import WEIGHT_SUFFIXES
 
 #: Exported artefacts (besides SavedModel folders), run by `fcn_keras.export.runner`.
-ARTEFACT_SUFFIXES = {m.SUFFIX: name for name, m in export_formats.TABLE.items() if m.SUFFIX}
+ARTEFACT_SUFFIXES = {m.SUFFIX: name for name, m in export_formats.TABLE.items()
+                     if m.SUFFIX and not getattr(m, "REFINES", None)}  # a variant: detected in the file
 ARCH = ("backbone", "head", "num_classes", "width")
 
 

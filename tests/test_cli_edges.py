@@ -111,7 +111,7 @@ def test_errors_speak_python_in_python_and_flags_on_the_command_line(damaged, tm
     from fcn_keras.export.formats import normalize_quantize
 
     with pytest.raises(ExportError) as info:
-        normalize_quantize("onnx", "float16")
+        normalize_quantize("onnx", "dynamic-int8")
     assert "'float32'" in str(info.value) and "(None,)" not in str(info.value)
     taken = tmp_path / "m.onnx"
     taken.write_text("")
