@@ -109,8 +109,6 @@ def _check_folder_evaluate(run, folder):
 
 # Shell lines (comments stripped, `&&` chains split), as written in README.md.
 CLI = {
-    "npm ci --prefix web --no-audit --no-fund":
-        Do(skip="fetches ONNX Runtime Web from npm (.ci/run runs it; the demo's page test uses it)"),
     "pip install -e .": Do(skip="installs the package; this test runs inside that installation"),
     'pip install -e ".[test]"':
         Do(skip="installs the package and its test extra; this test runs inside that installation"),
