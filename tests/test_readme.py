@@ -253,7 +253,7 @@ def _param(line, name, do):
 
 
 # ----------------------------------------------------------------------------- fixtures
-INPUTS = ("VOCdevkit", "photos", "keras_home")  # the stand-ins and the test's Keras cache
+INPUTS = ("VOCdevkit", "photos", "keras_home", "images", "masks", "class_dict.csv")  # the stand-ins, the Keras cache
 
 
 def _not_ignored(folder):
