@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 
 import keras
@@ -78,14 +81,18 @@ class Backup(keras.callbacks.BackupAndRestore):
         self._save_model()
 
     def save_now(self):
-        """Saves the current state (used on Ctrl-C); returns the backup folder."""
-        self._save_model()
+        """Saves the current state (used on Ctrl-C); returns the backup folder. A second
+        Ctrl-C while it writes is ignored: the run is stopping already."""
+        with _ctrl_c_after() as pending:
+            self._save_model()
+            pending.clear()
         return self.backup_dir
 
     def _save_model(self):
-        atomic_write(self._weights_path, self.model.save_weights)
-        write_json({"epoch": self._current_epoch, "step": self._step,
-                     "batch": self._last_batch_seen}, self._training_metadata_path)
+        with _ctrl_c_after():  # a backup is never left half-written, and weights and step agree
+            atomic_write(self._weights_path, self.model.save_weights)
+            write_json({"epoch": self._current_epoch, "step": self._step,
+                         "batch": self._last_batch_seen}, self._training_metadata_path)
 
     @staticmethod
     def saved_state(backup_dir):
@@ -99,6 +106,25 @@ class Backup(keras.callbacks.BackupAndRestore):
         except (OSError, ValueError):
             return None
         return {"epoch": int(meta.get("epoch", 0)), "step": int(meta.get("step", 0))}
+
+
+@contextlib.contextmanager
+def _ctrl_c_after():
+    """Within the block, Ctrl-C (SIGINT) is held; on leaving it, a held one is raised as the
+    KeyboardInterrupt it would have been (unless the block cleared the list it yields).
+    Only in the main thread with Python's own handler installed; elsewhere nothing changes."""
+    pending = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield pending
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield pending
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pending:
+        raise KeyboardInterrupt
 
 
 class HistoryFile(keras.callbacks.Callback):

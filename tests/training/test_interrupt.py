@@ -84,3 +84,23 @@ def test_sigint_mid_epoch_saves_a_backup_and_the_rerun_resumes(tmp_path):
     for name in ("model.keras", "curves.png", "history.json", "fcn32s/curves.png"):
         assert os.path.exists(os.path.join(out, name)), name
     assert not os.path.exists(backup)  # removed once the run finished
+
+
+def test_ctrl_c_during_a_backup_write_waits_for_it():
+    """A real SIGINT inside the backup's write is held until the write is done, then raised."""
+    from fcn_keras.training.callbacks import _ctrl_c_after
+
+    done = []
+    try:
+        with _ctrl_c_after():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)   # the signal is handled here, in the block: no KeyboardInterrupt yet
+            done.append("written")
+    except KeyboardInterrupt:
+        done.append("interrupted")
+    assert done == ["written", "interrupted"]
+    with _ctrl_c_after() as pending:  # save_now's way: a second Ctrl-C while stopping is dropped
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        pending.clear()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
