@@ -244,6 +244,15 @@ def wait_for(page, expression, timeout_s=60):
         time.sleep(0.1)
 
 
+def ctrl_c_as_at_a_terminal():
+    """`preexec_fn` for a child that a test stops with SIGINT: the default disposition, as a
+    program started at a terminal has it (a shell ignores SIGINT for background jobs, and CI
+    may start the suite as one; Python then installs no KeyboardInterrupt handler)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_ports(n):
     """`n` TCP ports free on 127.0.0.1 now (for the processes of a test cluster)."""
     import socket

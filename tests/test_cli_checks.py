@@ -11,7 +11,7 @@ import pytest
 
 import fcn_keras
 from fcn_keras.cli import main
-from tests.conftest import PROGRAM, ROOT
+from tests.conftest import PROGRAM, ROOT, ctrl_c_as_at_a_terminal
 
 UNWRITABLE = "/proc/fcn_keras_out"  # read-only even for root
 
@@ -149,7 +149,7 @@ def test_interrupted_demo_resumes_with_the_same_command(tmp_path):
 
     def start():
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env, cwd=tmp_path)
+                                env=env, cwd=tmp_path, preexec_fn=ctrl_c_as_at_a_terminal)
 
     first = start()
     while not log.exists() and first.poll() is None:

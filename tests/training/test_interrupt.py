@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from tests.conftest import ctrl_c_as_at_a_terminal
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -31,7 +33,8 @@ def _train(out, stdout):
          "0.0625", "--head", "32s", "--image-size", "32", "--num-examples", "4",
          "--batch-size", "2", "--crop-size", "32", "--epochs", "2", "--steps-per-epoch", str(STEPS),
          "--backup-every", str(BACKUP_EVERY), "--val-split", "none", "--seed", "0", "--out", out],
-        stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, start_new_session=False)
+        stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, start_new_session=False,
+        preexec_fn=ctrl_c_as_at_a_terminal)
 
 
 def _backup_state(backup):
@@ -90,17 +93,21 @@ def test_ctrl_c_during_a_backup_write_waits_for_it():
     """A real SIGINT inside the backup's write is held until the write is done, then raised."""
     from fcn_keras.training.callbacks import _ctrl_c_after
 
-    done = []
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal
     try:
-        with _ctrl_c_after():
+        done = []
+        try:
+            with _ctrl_c_after():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)   # the signal is handled here, in the block: no KeyboardInterrupt yet
+                done.append("written")
+        except KeyboardInterrupt:
+            done.append("interrupted")
+        assert done == ["written", "interrupted"]
+        with _ctrl_c_after() as pending:  # save_now's way: a second Ctrl-C while stopping is dropped
             os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)   # the signal is handled here, in the block: no KeyboardInterrupt yet
-            done.append("written")
-    except KeyboardInterrupt:
-        done.append("interrupted")
-    assert done == ["written", "interrupted"]
-    with _ctrl_c_after() as pending:  # save_now's way: a second Ctrl-C while stopping is dropped
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)
-        pending.clear()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            time.sleep(0.05)
+            pending.clear()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
