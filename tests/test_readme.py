@@ -132,12 +132,12 @@ CLI = {
     "fcn-keras convert fcn8s-heavy-pascal.caffemodel --backbone vgg16 --head 8s -o fcn8s.keras":
         Do(skip="needs the paper's FCN-8s caffemodel (about 540 MB to download)"),
     "fcn-keras zoo": Do(),
-    "fcn-keras data check folders:images,masks --colors class_dict.csv --plot classes.png":
-        Do(creates=("classes.png",), check=_check_data_check),
+    "fcn-keras data check folders:images,masks --colors class_dict.csv --plot runs/classes.png":
+        Do(creates=("runs/classes.png",), check=_check_data_check),
     "fcn-keras train --data folders:images,masks --colors class_dict.csv --class-weights "
-    "median_frequency --out run": Do(extra=FAST, creates=("run/model.keras",)),
+    "median_frequency --out runs/own": Do(extra=FAST, creates=("runs/own/model.keras",)),
     "fcn-keras evaluate --data folders:images,masks --colors class_dict.csv --model "
-    "run/model.keras": Do(check=_check_folder_evaluate),
+    "runs/own/model.keras": Do(check=_check_folder_evaluate),
     "fcn-keras serve demo_output/web":
         Do(skip="serves until Ctrl-C; tests/export/test_web.py runs it on the demo's web folder, "
                 "opens the printed URL in Chromium and segments a photo there"),
