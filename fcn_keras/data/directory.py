@@ -112,7 +112,7 @@ def read_mask(path, max_pixels=MAX_PIXELS):
         return _read_sbd_mat(path)
     from PIL import Image
 
-    from fcn_keras.images import ImageError, check_pixels
+    from fcn_keras.images import check_pixels
 
     try:
         with warnings.catch_warnings():  # our limit replaces Pillow's warning
@@ -126,14 +126,22 @@ def read_mask(path, max_pixels=MAX_PIXELS):
                     f"{path}: the mask must be a palette or grayscale PNG holding class "
                     f"indices (convert a colour-coded mask first). Received: PIL mode={im.mode!r}")
             return np.asarray(im)
-    except DataError:
-        raise
-    except ImageError as e:
-        raise DataError(str(e)) from None
-    except FileNotFoundError:
-        raise DataError(f"{path}: mask file not found") from None
-    except Exception as e:  # noqa: BLE001
-        raise DataError(f"{path}: cannot decode the mask ({type(e).__name__}: {e})") from None
+    except Exception as e:  # noqa: BLE001 - every failure names the file
+        raise mask_error(path, e) from None
+
+
+def mask_error(path, err):
+    """The `DataError` naming `path` for `err`, an error raised while reading the mask there
+    (a `DataError` stays as it is; a pixel limit's `ImageError` keeps its message)."""
+    from fcn_keras.images import ImageError
+
+    if isinstance(err, DataError):
+        return err
+    if isinstance(err, ImageError):
+        return DataError(str(err))
+    if isinstance(err, FileNotFoundError):
+        return DataError(f"{path}: mask file not found")
+    return DataError(f"{path}: cannot decode the mask ({type(err).__name__}: {err})")
 
 
 def _read_sbd_mat(path):

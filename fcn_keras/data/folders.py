@@ -26,10 +26,10 @@ import weakref
 
 import numpy as np
 
-from fcn_keras.images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError, check_pixels
+from fcn_keras.images import IMAGE_EXTENSIONS, MAX_PIXELS, check_pixels
 
 from .colors import load_table
-from .directory import read_image
+from .directory import mask_error, read_image
 from .errors import DataError
 from .source import Source, check_example, python_loader
 
@@ -144,14 +144,8 @@ def read_mask_pixels(path, table, max_pixels=MAX_PIXELS):
                                 f"(16/32-bit index) image. Expected RGB or palette colour masks, "
                                 f"or no colour table for index masks")
             rgb = np.asarray(im.convert("RGB"))
-    except DataError:
-        raise
-    except ImageError as e:
-        raise DataError(str(e)) from None
-    except FileNotFoundError:
-        raise DataError(f"{path}: mask file not found") from None
-    except Exception as e:  # noqa: BLE001 - any decoder failure names the file
-        raise DataError(f"{path}: cannot decode the mask ({type(e).__name__}: {e})") from None
+    except Exception as e:  # noqa: BLE001 - every failure names the file
+        raise mask_error(path, e) from None
     if table is not None:
         return table.to_labels(rgb, path)
     if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
