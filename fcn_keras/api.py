@@ -1,5 +1,7 @@
 """`build()` and `list_models()`: the public entry points, above `models` and `weights`."""
 
+import os
+
 import keras
 
 from fcn_keras import weights as weight_sources
@@ -7,35 +9,10 @@ from fcn_keras.models import FCN
 from fcn_keras.models import registry
 from fcn_keras.models.fcn import with_precision
 from fcn_keras.models.precision import policy_name
+from fcn_keras.resolve import resolve
 from fcn_keras.weights import zoo
 
 from fcn_keras.conventions import DEFAULT_NUM_CLASSES
-
-
-def _from_zoo(weights, given):
-    """Fills backbone, head and num_classes from zoo entry `weights`; refuses a conflict.
-
-    Args:
-        weights: the `weights` argument of `build` (only a zoo name has an effect).
-        given: {"backbone": ..., "head": ..., "num_classes": ...}, None where not given.
-
-    Returns:
-        `given` with the entry's values filled in (a backbone entry fills only the backbone).
-    """
-    if not isinstance(weights, str) or weights not in zoo.ENTRIES:
-        return given
-    entry = zoo.ENTRIES[weights]
-    filled = dict(given)
-    for arg in ("backbone", "head", "num_classes"):
-        implied = entry[arg]
-        if implied is None:
-            continue
-        if given[arg] is not None and given[arg] != implied:
-            raise ValueError(
-                f"`{arg}` conflicts with the zoo entry {weights!r}. Expected {arg}={implied!r} (the "
-                f"entry's; or leave `{arg}` out). Received: {arg}={given[arg]!r}")
-        filled[arg] = implied
-    return filled
 
 
 def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=(None, None, 3),
@@ -82,7 +59,9 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
         fcn_keras.weights.WeightsMismatchError: a weights file that does not fit.
         fcn_keras.weights.DownloadError: weights that must be downloaded and cannot be.
     """
-    arch = _from_zoo(weights, {"backbone": backbone, "head": head, "num_classes": num_classes})
+    found = resolve(weights if isinstance(weights, (str, os.PathLike)) else None, backbone=backbone, head=head,
+                    num_classes=num_classes, as_weights=True)
+    arch, entry = found.arch, found.entry
     for arg in ("backbone", "head"):
         if arch[arg] is None:
             raise ValueError(
@@ -97,10 +76,9 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
     # loads them in float32 and is rounded after; float32 and mixed policies build once
     float_vars = keras.dtype_policies.get(policy).variable_dtype == "float32"
     load_as = policy if weights is None or float_vars else "float32"
-    entry = zoo.ENTRIES.get(weights) if isinstance(weights, str) else None
     if class_names is None and entry is not None and len(entry.get("classes") or ()) == n:
         class_names = list(entry["classes"])  # a zoo FCN's classes travel with the model
-    if entry is not None and width == 1.0 and entry["backbone"] == arch["backbone"]:
+    if entry is not None and width == 1.0:
         weight_sources.prefetch(weights)  # offline: fail before building the model
     model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, load_as,
                 class_names=class_names, palette=palette, **kwargs)

@@ -1,61 +1,28 @@
-"""One way to open a model: a path or a name -> a Keras model (or, for `predict`, an artefact).
+"""One way to open a model: a path or a name -> a Keras model.
 
-    from fcn_keras.loading import load_model, kind_of
+    from fcn_keras.loading import load_model
     load_model("model.keras")                                        # a saved model
     load_model("voc-fcn8s")                                          # a zoo name
     load_model("fcn8s-heavy-pascal.caffemodel", backbone="vgg16", head="8s")  # classes read from it
     load_model("run.weights.h5", backbone="alexnet", head="8s", num_classes=4, width=0.125)
     load_model(weights="voc-fcn8s")                                  # build(..., weights=...)
-    kind_of("fcn8s.tflite")                                          # "tflite": an exported artefact
 
 Every command (`evaluate`, `predict`, `export`, `convert`) and `fcn_keras.predict.Predictor`
-open models through `load_model`; `kind_of` sorts a spec first, so `predict` hands exported
-artefacts (`.tflite`, `.onnx`, SavedModel folders) to their runtimes. This module sits above
-`fcn_keras.build` and the export formats (it builds models, loads weights and knows the
-artefacts' suffixes); the export package below it opens `.keras` files with
-`fcn_keras.weights.keras_file.load_keras`, the same checks and loader.
+open Keras models through `load_model`. What a spec names, and whether the architecture
+arguments fit it, is `fcn_keras.resolve.resolve`'s answer; this module builds or opens what
+it names (it sits above `fcn_keras.build`). `.keras` files are opened by
+`fcn_keras.weights.keras_file.load_keras`, the checked loader export uses too.
 """
 
+import dataclasses
 import os
 import warnings
 
-from fcn_keras.export import formats as export_formats  # plain data: no TensorFlow imported
+import numpy as np
+
 from fcn_keras.models.saving import KERAS_SUFFIX, short_error
+from fcn_keras.resolve import expected_text, must_exist, resolve
 from fcn_keras.weights.keras_file import load_keras
-from fcn_keras.weights import WEIGHT_SUFFIXES
-
-#: Exported artefacts (besides SavedModel folders), run by `fcn_keras.export.runner`.
-ARTEFACT_SUFFIXES = {m.SUFFIX: name for name, m in export_formats.TABLE.items()
-                     if m.SUFFIX and not getattr(m, "REFINES", None)}  # a variant: detected in the file
-ARCH = ("backbone", "head", "num_classes", "width")
-
-
-def kind_of(spec):
-    """What `spec` names: "keras", "weights", "zoo", "saved_model", "tflite", "onnx" or None.
-
-    A path that exists is sorted by its suffix (a folder: "saved_model"); a zoo name that is not
-    also a path is "zoo"; anything else is sorted by its suffix, or None.
-    """
-    from fcn_keras.weights import zoo
-
-    spec = os.fspath(spec)
-    lower = spec.lower()
-    if os.path.isdir(spec):
-        return "saved_model"
-    if spec in zoo.ENTRIES and not os.path.exists(spec):
-        return "zoo"
-    if lower.endswith(KERAS_SUFFIX):
-        return "keras"
-    if lower.endswith(WEIGHT_SUFFIXES):
-        return "weights"
-    return next((k for s, k in ARTEFACT_SUFFIXES.items() if lower.endswith(s)), None)
-
-
-def expected_text():
-    """What a model argument may be, for error messages."""
-    return (f"a {KERAS_SUFFIX} file, a weights file ({', '.join(WEIGHT_SUFFIXES)}) with its architecture, "
-            "a zoo name (fcn_keras.list_models(), `fcn-keras zoo`), or for predict an exported .tflite, "
-            ".onnx or SavedModel folder")
 
 
 def load_model(model=None, *, weights=None, backbone=None, head=None, num_classes=None, width=None,
@@ -82,40 +49,38 @@ def load_model(model=None, *, weights=None, backbone=None, head=None, num_classe
             architecture or one that does not fit it, an exported artefact, an unknown kind.
         fcn_keras.weights.DownloadError: a zoo model that is neither cached nor downloadable.
     """
-    import keras
-
-    arch = {"backbone": backbone, "head": head, "num_classes": num_classes, "width": width}
     if (model is None) == (weights is None):
         raise ValueError(f"Give one of `{arg}` (a model file or zoo name) or `weights` (with the "
                          f"architecture). Received: {arg}={model!r}, weights={weights!r}")
+    arch = {"backbone": backbone, "head": head, "num_classes": num_classes, "width": width}
     if weights is not None:
-        return build_with_weights(os.fspath(weights), arch)
-    if isinstance(model, keras.Model):
-        refuse_arch(arch, "a keras.Model")
+        return build_with_weights(resolve(os.fspath(weights), **arch, read_classes=True, as_weights=True))
+    return _keras_model(resolve(model, **arch, read_classes=True), model, arg)
+
+
+def _keras_model(found, model, arg):
+    """The keras.Model that `found` (the `Resolved` of `model`) names; errors name `arg`."""
+    if found.kind == "model":
         return model
-    spec = os.fspath(model)
-    kind = kind_of(spec)
-    if kind == "keras":
-        refuse_arch(arch, spec)
-        return load_keras(spec, arg)
-    if kind in ("weights", "zoo"):
-        return build_with_weights(spec, arch)
-    if kind is not None:
-        raise ValueError(f"`{arg}` {spec!r} is an exported {kind} artefact: only `predict` runs those; "
-                         f"give the {KERAS_SUFFIX} model it was exported from")
-    must_exist(spec, arg)
-    raise ValueError(f"`{arg}` must be {expected_text()}. Received: {arg}={spec!r}")
+    if found.kind == "keras":
+        return load_keras(found.path, arg)
+    if found.kind in ("weights", "zoo"):
+        return build_with_weights(found)
+    if found.is_artefact:
+        raise ValueError(f"`{arg}` {found.path!r} is an exported {found.kind} artefact: only `predict` runs "
+                         f"those; give the {KERAS_SUFFIX} model it was exported from")
+    must_exist(found.path, arg)
+    raise ValueError(f"`{arg}` must be {expected_text()}. Received: {arg}={found.path!r}")
 
 
-def build_with_weights(weights, arch):
-    """`fcn_keras.build` of the architecture `arch` with `weights` (a file or a name).
+def build_with_weights(found):
+    """`fcn_keras.build` of the architecture `found.arch` with the weights `found.path` names.
 
     Args:
-        weights: a weights file (.weights.h5, .h5, .caffemodel), a zoo name or "imagenet".
-        arch: dict with "backbone", "head", "num_classes", "width" (None: not given). A zoo
-            FCN name implies all but width; a `.caffemodel` implies num_classes (its score
-            layer's; an ImageNet classifier's: 21, as do "imagenet" and the zoo's backbone
-            entries); otherwise backbone, head and num_classes are required; width: 1.0.
+        found: the `fcn_keras.resolve.Resolved` of a weights file (.weights.h5, .h5,
+            .caffemodel), a zoo name or "imagenet", with the architecture arguments (a zoo
+            FCN implies all but width; a `.caffemodel` resolved with `read_classes` its class
+            count; otherwise backbone, head and num_classes are required; width: 1.0).
 
     Returns:
         the `fcn_keras.FCN` (class names set from the zoo entry for a zoo FCN).
@@ -127,20 +92,12 @@ def build_with_weights(weights, arch):
     """
     from fcn_keras import api
     from fcn_keras.models import registry
-    from fcn_keras.weights import WeightsMismatchError, zoo
+    from fcn_keras.weights import WeightsMismatchError
 
-    arch = dict(arch)
-    entry = zoo.ENTRIES.get(weights) if not os.path.exists(weights) else None
-    implied = set() if entry is None else {k for k in ("backbone", "head", "num_classes") if entry[k] is not None}
-    if entry is None and weights != "imagenet":
+    weights, arch = found.path, found.arch
+    if found.kind not in ("zoo", "imagenet"):
         must_exist(weights, "weights")
-        if arch["num_classes"] is None and weights.lower().endswith(".caffemodel"):
-            arch["num_classes"] = caffemodel_classes(weights)
-            if arch["num_classes"] is None:  # a backbone's classifier: build's default class count
-                implied.add("num_classes")
-    missing = [k for k in ("backbone", "head", "num_classes") if arch[k] is None and k not in implied]
-    if missing == ["num_classes"] and (entry is not None or weights == "imagenet"):
-        missing = []  # a backbone's ImageNet weights: build's default class count
+    missing = found.missing()
     if missing:
         raise ValueError(
             f"{weights} holds weights only: give the architecture they were trained with "
@@ -155,7 +112,7 @@ def build_with_weights(weights, arch):
             model = api.build(arch["backbone"], arch["head"], num_classes=arch["num_classes"],
                               width=width, weights=weights)
         except ValueError as e:  # Keras' warnings about the layers it skipped say nothing more
-            if entry is not None or weights == "imagenet" or not isinstance(e, WeightsMismatchError):
+            if found.kind in ("zoo", "imagenet") or not isinstance(e, WeightsMismatchError):
                 raise  # a zoo entry's own message, or a file refused as such (it names the file)
             gist = getattr(e, "gist", None) or short_error(e)  # the file's misfit, named once
             raise ValueError(f"{weights} does not fit FCN-{arch['head']} {arch['backbone']} with "
@@ -165,26 +122,105 @@ def build_with_weights(weights, arch):
     return model
 
 
-def caffemodel_classes(path):
-    """The class count of a `.caffemodel`'s score layer (score_fr / score_fr_sem), or None."""
-    from fcn_keras.weights import zoo
-    from fcn_keras.weights.caffemodel import read_caffemodel
+@dataclasses.dataclass(frozen=True)
+class Runnable:
+    """A model or exported artefact opened for inference (`open_runnable`).
 
-    layers = read_caffemodel(path).layers
-    score = zoo.score_layer(layer.name for layer in layers)
-    return next((int(layer.blobs[0].shape[0]) for layer in layers if layer.name == score), None)
+    Attributes:
+        call: images uint8 (N, H, W, 3) RGB 0..255 -> float32 scores (N, H, W, num_classes).
+        fixed_size: None (any size) or the (height, width) an artefact was exported with.
+        num_classes: C.
+        precision: a Keras dtype policy name ("float32", "bfloat16") or an artefact's
+            `quantize` ("float32", "bfloat16", "float16", "dynamic-int8", "int8").
+        format: "keras", "weights", "zoo", or the artefact's format ("saved_model", "tflite", ...).
+        source: the path, zoo name or (for a keras.Model) the model's name.
+        meta: {"class_names", "palette"} and, for an artefact, its export metadata ("model": the
+            architecture, ...).
+        model: the keras.Model, or None for an artefact.
+    """
+
+    call: object
+    fixed_size: tuple
+    num_classes: int
+    precision: str
+    format: str
+    source: str
+    meta: dict
+    model: object = None
 
 
-def refuse_arch(arch, what):
-    """Raises ValueError if an architecture argument is given for `what`, which has its own."""
-    given = {k: v for k, v in arch.items() if v is not None}
-    if given:
-        k, v = next(iter(given.items()))
-        raise ValueError(f"`{k}` applies only to weights files ({', '.join(WEIGHT_SUFFIXES)}); {what} "
-                         f"defines its own architecture. Received: {k}={v!r}")
+def open_runnable(model, *, backbone=None, head=None, num_classes=None, width=None, precision=None,
+                  num_threads=None, trust=False):
+    """Opens `model` (see `fcn_keras.predict.Predictor`) for inference, Keras model or exported artefact.
+
+    Args:
+        model: a keras.Model, a `.keras` file, a weights file with its architecture, a zoo
+            name, or an exported artefact (a SavedModel or OpenVINO folder, `.tflite`, `.onnx`).
+        backbone, head, num_classes, width: the architecture of a weights file.
+        precision: None (the model's own) or a policy name for a Keras model; for an artefact
+            None or the precision it was exported with.
+        num_threads: threads of the TFLite / ONNX runtimes.
+        trust: load any SavedModel (False: `fcn_keras.export.graph_check` first).
+
+    Returns:
+        A `Runnable`.
+
+    Raises:
+        FileNotFoundError, ValueError: see `fcn_keras.predict.Predictor`.
+    """
+    found = resolve(model, backbone=backbone, head=head, num_classes=num_classes, width=width, read_classes=True)
+    if not found.is_artefact:
+        keras_model = _keras_model(found, model, "model")
+        source = keras_model.name if found.kind == "model" else found.path
+        return _keras_runnable(keras_model, precision, "keras" if found.kind == "model" else found.kind, source)
+    must_exist(found.path)
+    return _artefact_runnable(found.path, precision, num_threads, trust)
 
 
-def must_exist(spec, arg="model"):
-    """Raises FileNotFoundError naming `arg` and what it may be, if `spec` does not exist."""
-    if not os.path.exists(spec):
-        raise FileNotFoundError(f"`{arg}` {spec!r} does not exist: expected {expected_text()}")
+def _keras_runnable(model, precision, fmt, source):
+    """A `Runnable` of a keras.Model, as a copy in `precision` when that is not the model's own."""
+    from fcn_keras.models.fcn import with_precision
+
+    if precision is not None and precision != model.dtype_policy.name:
+        model = with_precision(model, precision)
+    call, fixed = _keras_call(model)
+    meta = {"class_names": getattr(model, "class_names", None), "palette": getattr(model, "palette", None)}
+    return Runnable(call, fixed, int(model.outputs[0].shape[-1]), model.dtype_policy.name, fmt, source, meta,
+                    model)
+
+
+def _artefact_runnable(path, precision, num_threads, trust):
+    """A `Runnable` of an exported artefact, run by its own runtime (`fcn_keras.export.runner`)."""
+    from fcn_keras.export import detect_format, read_metadata, runner
+
+    fmt = detect_format(path)  # a folder may be a SavedModel or an OpenVINO model
+    run = runner(path, num_threads=num_threads, trust=trust)
+    call = lambda x: np.asarray(run(x)[1], np.float32)  # noqa: E731
+    meta = read_metadata(path)
+    own = meta.get("quantize") or "float32"
+    if precision not in (None, own):
+        raise ValueError(
+            f"`precision` applies to Keras models (.keras, weights files, zoo names); {path} was "
+            f"exported with quantize={own!r}, which fixes what it computes in. Expected "
+            f"precision=None or {own!r}. Received: precision={precision!r}")
+    n = (meta.get("model") or {}).get("num_classes") or len(meta.get("class_names") or ())
+    if not n:
+        probe = np.zeros((1,) + tuple(run.fixed_size or (32, 32)) + (3,), np.uint8)
+        n = call(probe).shape[-1]
+    return Runnable(call, run.fixed_size, int(n), own, fmt, path, meta)
+
+
+def _keras_call(model):
+    """(call: uint8 images -> float32 scores, fixed (h, w) input size or None) of a keras.Model."""
+    import keras
+
+    if getattr(model, "include_preprocessing", True) is False:
+        from fcn_keras.models.layers import Preprocess
+
+        pre = Preprocess()
+        call = lambda x: model(pre(x), training=False)  # noqa: E731
+    else:
+        call = lambda x: model(x, training=False)  # noqa: E731
+    shape = model.inputs[0].shape
+    fixed = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
+    return (lambda x: np.asarray(keras.ops.convert_to_numpy(call(x)), np.float32)), fixed

@@ -17,7 +17,6 @@ logits equal the whole image's (`fcn_keras.tiling`), so `max_size=0` (full resol
 only one tile's memory; at full resolution labels and scores are written as tiles complete.
 """
 
-import os
 import warnings
 
 import numpy as np
@@ -25,13 +24,6 @@ import numpy as np
 from fcn_keras.conventions import DEFAULT_MAX_SIZE, IGNORE_LABEL, class_metadata
 ROWS = 64  # rows of full-size scores made at a time: bounds the memory of the resize
 TILE_BUDGET = 1 << 30  # bytes of activations a tile may use with tile="auto"
-
-
-def _export_api():
-    """(runner, read_metadata, detect_format) of the export package (imported on first use)."""
-    from fcn_keras.export import detect_format, read_metadata, runner
-
-    return runner, read_metadata, detect_format
 
 
 class Predictor:
@@ -95,14 +87,11 @@ class Predictor:
     def __init__(self, model, *, backbone=None, head=None, num_classes=None, width=None,
                  class_names=None, palette=None, max_size=DEFAULT_MAX_SIZE, num_threads=None,
                  precision=None, trust=False, tile=None, tile_budget=TILE_BUDGET, tta=None, refine=None):
-        import keras
-
         from fcn_keras.models.precision import PRECISIONS
 
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"`precision` must be None (the model's own) or one of {PRECISIONS}. "
                              f"Received: precision={precision!r}")
-        self._precision = precision
         self.tta = TTA.parse(tta)
         from fcn_keras.refine import CRF
 
@@ -113,16 +102,13 @@ class Predictor:
             raise ValueError(f"`max_size` must be a non-negative int (0: full resolution). "
                              f"Received: max_size={max_size!r}")
         self.max_size = max_size or None
-        arch = {"backbone": backbone, "head": head, "num_classes": num_classes, "width": width}
-        meta, self._model = {}, None
-        if isinstance(model, keras.Model):
-            from fcn_keras.loading import refuse_arch
+        from fcn_keras.loading import open_runnable
 
-            refuse_arch(arch, "a keras.Model")
-            self.source, self.format = model.name, "keras"
-            meta = self._use_keras(model)
-        else:
-            meta = self._load(os.fspath(model), arch, num_threads, trust)
+        opened = open_runnable(model, backbone=backbone, head=head, num_classes=num_classes, width=width,
+                               precision=precision, num_threads=num_threads, trust=trust)
+        self.source, self.format, self.precision = opened.source, opened.format, opened.precision
+        self.fixed_size, self.num_classes = opened.fixed_size, opened.num_classes
+        self._call, self._model, meta = opened.call, opened.model, opened.meta
         self._note = None
         if self.precision == "bfloat16":
             from fcn_keras.models.cpu_flags import slow_bfloat16_note
@@ -171,45 +157,6 @@ class Predictor:
             raise ValueError(f"`tile` must be a multiple of {spec.grid} pixels (the net's output stride), "
                              f"so tiles start on its grid. Received: tile={tile}")
         return tile, spec
-
-    def _load(self, spec, arch, num_threads, trust):
-        from fcn_keras import loading
-
-        self.source = spec
-        kind = loading.kind_of(spec)
-        if kind in ("saved_model", "tflite", "onnx"):
-            loading.refuse_arch(arch, spec)
-            loading.must_exist(spec)
-            runner, read_metadata, detect_format = _export_api()
-            self.format = detect_format(spec)  # a folder may be a SavedModel or an OpenVINO model
-            run = runner(spec, num_threads=num_threads, trust=trust)
-            self._call = lambda x: np.asarray(run(x)[1], np.float32)
-            self.fixed_size = run.fixed_size
-            meta = read_metadata(spec)
-            self.precision = meta.get("quantize") or "float32"
-            if self._precision not in (None, self.precision):
-                raise ValueError(
-                    f"`precision` applies to Keras models (.keras, weights files, zoo names); {spec} was "
-                    f"exported with quantize={self.precision!r}, which fixes what it computes in. Expected "
-                    f"precision=None or {self.precision!r}. Received: precision={self._precision!r}")
-            n = (meta.get("model") or {}).get("num_classes") or len(meta.get("class_names") or ())
-            probe = np.zeros((1,) + tuple(self.fixed_size or (32, 32)) + (3,), np.uint8)
-            self.num_classes = int(n) if n else int(self._call(probe).shape[-1])
-            return meta
-        model = loading.load_model(spec, **arch)
-        self.format = kind
-        return self._use_keras(model)
-
-    def _use_keras(self, model):
-        from fcn_keras.models.fcn import model_precision, with_precision
-
-        if self._precision is not None and self._precision != model_precision(model):
-            model = with_precision(model, self._precision)
-        self.precision = model_precision(model)
-        self._model = model
-        self._call, self.fixed_size = _keras_call(model)
-        self.num_classes = int(model.outputs[0].shape[-1])
-        return {"class_names": getattr(model, "class_names", None), "palette": getattr(model, "palette", None)}
 
     def network_size(self, height, width):
         """The (height, width) the network sees for an image of (height, width) pixels."""
@@ -387,90 +334,3 @@ def _resize_image(image, size):
     from PIL import Image
 
     return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR), np.uint8)
-
-
-def _keras_call(model):
-    import keras
-
-    if getattr(model, "include_preprocessing", True) is False:
-        from fcn_keras.models.layers import Preprocess
-
-        pre = Preprocess()
-        call = lambda x: model(pre(x), training=False)  # noqa: E731
-    else:
-        call = lambda x: model(x, training=False)  # noqa: E731
-    shape = model.inputs[0].shape
-    fixed = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
-    return (lambda x: np.asarray(keras.ops.convert_to_numpy(call(x)), np.float32)), fixed
-
-
-# What `fcn-keras predict` (and the demo) write beside each image: never taken as inputs.
-OWN_OUTPUTS = ("_labels.png", "_overlay.png", "_panel.png")
-
-
-def find_images(inputs, recursive=True, skip=None, skipped=None):
-    """The image files named by `inputs`, with the output name each gets.
-
-    Args:
-        inputs: files and folders. A folder gives its image files (by extension,
-            `fcn_keras.images.IMAGE_EXTENSIONS`), in subfolders too when `recursive`.
-        recursive: search subfolders.
-        skip: the output folder: never searched, and no input may lie inside it.
-        skipped: a list that receives one line per thing left out (the output folder inside
-            an input folder; this project's own outputs, `OWN_OUTPUTS`, found as inputs).
-
-    Returns:
-        [(path, relative name)]: a folder's files are named by their path below it
-        ("sub/a.jpg"), a file given directly by its base name.
-
-    Raises:
-        FileNotFoundError: an input does not exist.
-        ValueError: no images; two inputs that would get the same output name; an input
-            inside the output folder `skip` (its outputs would be mixed with the inputs).
-    """
-    from fcn_keras.images import IMAGE_EXTENSIONS
-
-    out, skip = skip, os.path.realpath(skip) if skip else None
-    found, names, own = [], {}, []
-    notes = skipped if skipped is not None else []
-    for p in inputs:
-        real_p = os.path.realpath(p)
-        if skip and os.path.exists(p) and (real_p == skip or real_p.startswith(skip + os.sep)):
-            raise ValueError(f"input {os.fspath(p)!r} is inside the output folder {os.fspath(out)!r}: the outputs "
-                             "would be mixed with the inputs (and read as inputs next time); give "
-                             "another --out")
-        if os.path.isdir(p):
-            items = []
-            for root, dirs, files in os.walk(p):
-                kept = []
-                for d in sorted(dirs) if recursive else []:
-                    if os.path.realpath(os.path.join(root, d)) != skip:
-                        kept.append(d)
-                    else:
-                        notes.append(f"the output folder {os.path.join(root, d)} is inside the input "
-                                     f"{os.fspath(p)}: its files are not read")
-                dirs[:] = kept
-                items += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS)]
-            items = [(f, os.path.relpath(f, p)) for f in items]
-        elif os.path.isfile(p):
-            items = [(p, os.path.basename(p))]
-        else:
-            raise FileNotFoundError(f"input {p!r} is neither a file nor a folder")
-        for path, rel in items:
-            if os.fspath(path).endswith(OWN_OUTPUTS):
-                own.append(os.fspath(path))
-                continue
-            real = os.path.realpath(path)
-            if rel in names and names[rel] != real:
-                raise ValueError(f"{names[rel]} and {path} would both be written as {rel}*: give them in "
-                                 "separate runs (or with different --out)")
-            if rel not in names:
-                names[rel] = real
-                found.append((path, rel))
-    if own:
-        notes.append(f"{len(own)} files are this program's own outputs ({', '.join('*' + s for s in OWN_OUTPUTS)}), "
-                     f"not read as images, e.g. {own[0]}")
-    if not found:
-        raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {list(map(os.fspath, inputs))}"
-                         + (f" ({notes[-1]})" if notes else ""))
-    return found

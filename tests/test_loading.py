@@ -11,6 +11,7 @@ from fcn_keras import loading
 from fcn_keras.export import ExportError, export
 from fcn_keras.images import ImageError, read_image
 from fcn_keras.predict import Predictor
+from fcn_keras.resolve import kind_of  # the sorting moved from loading to the resolver
 
 NAMES = ["background", "disc", "square"]
 
@@ -36,8 +37,8 @@ def saved(tmp_path_factory):
 def test_every_kind_opens_through_one_function(saved):
     model, paths = saved
     assert loading.load_model(model) is model
-    assert loading.kind_of(paths["keras"]) == "keras" and loading.kind_of("voc-fcn8s") == "zoo"
-    assert loading.kind_of("x.tflite") == "tflite" and loading.kind_of(os.path.dirname(paths["keras"])) == "saved_model"
+    assert kind_of(paths["keras"]) == "keras" and kind_of("voc-fcn8s") == "zoo"
+    assert kind_of("x.tflite") == "tflite" and kind_of(os.path.dirname(paths["keras"])) == "saved_model"
     x = np.random.default_rng(0).integers(0, 256, (1, 37, 41, 3)).astype("uint8")
     want = np.asarray(model(x))
     for spec, arch in ((paths["keras"], {}),
@@ -78,7 +79,7 @@ def test_empty_image_file_is_named_empty(tmp_path):
 def test_class_names_travel_with_the_model(saved, tmp_path):
     import keras
 
-    from fcn_keras.export._common import class_metadata
+    from fcn_keras.export._common import model_classes  # renamed: conventions.class_metadata is the other job
     from fcn_keras.models import with_precision
 
     model, paths = saved
@@ -87,7 +88,7 @@ def test_class_names_travel_with_the_model(saved, tmp_path):
     assert with_precision(loaded, "bfloat16").class_names == NAMES
     predictor = Predictor(paths["keras"])
     assert predictor.class_names == NAMES and predictor.palette[2].tolist() == [10, 200, 10]
-    names, palette = class_metadata(loaded)  # what export() stores in its metadata
+    names, palette = model_classes(loaded)  # what export() stores in its metadata
     assert names == NAMES and palette[1].tolist() == [200, 10, 10]
     with pytest.raises(ValueError, match="num_classes=3 entries"):
         loaded.class_names = ["only one"]

@@ -251,7 +251,7 @@ def test_cli_zoo_name_offline(photos, tmp_path):
 
 
 def test_find_images_mirrors_folders_and_refuses_collisions(photos, tmp_path):
-    from fcn_keras.predict import find_images
+    from fcn_keras.cli._inputs import find_images  # the command line's file walker (moved from predict)
 
     found = find_images([photos], skip=photos / "sub")
     assert [rel for _, rel in found] == ["a.jpg", "a.png", "broken.jpg", "grey8.png"]

@@ -21,7 +21,10 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #   data, viz, models             independent of each other; models compiles with the metrics
 #                                 and losses
 #   weights                       sources and converters for the models
-#   export, training              above weights and data
+#   export                        above weights and data
+#   resolve                       fcn_keras/resolve.py: what a model spec names (reads the zoo,
+#                                 the registry and export's format table), for all that open models
+#   training                      above weights, data and the resolver
 #   api                           fcn_keras.build / list_models and the package root
 #   predict                       loading.py (one way to open a model) and predict.py: any
 #                                 model file, zoo name or artefact -> labels (uses export, api);
@@ -38,11 +41,12 @@ ALLOWED = {
     "models": {"conventions", "metrics", "losses"},
     "weights": {"models", "conventions", "util"},
     "export": {"weights", "models", "data", "metrics", "conventions", "util"},
-    "training": {"weights", "models", "metrics", "losses", "data", "viz", "conventions", "util"},
-    "api": {"weights", "models", "conventions", "util"},
-    "predict": {"api", "export", "weights", "models", "data", "viz", "images", "metrics",
+    "resolve": {"export", "weights", "models", "conventions", "util"},
+    "training": {"resolve", "weights", "models", "metrics", "losses", "data", "viz", "conventions", "util"},
+    "api": {"resolve", "weights", "models", "conventions", "util"},
+    "predict": {"api", "resolve", "export", "weights", "models", "data", "viz", "images", "metrics",
                 "conventions", "util"},
-    "cli": {"api", "predict", "export", "training", "weights", "models", "data", "viz", "images",
+    "cli": {"api", "predict", "resolve", "export", "training", "weights", "models", "data", "viz", "images",
             "metrics", "losses", "conventions", "util"},
 }
 

@@ -30,8 +30,8 @@ def register(subparsers):
 
 
 def run(args):
-    from fcn_keras import loading
     from fcn_keras.cli.export import offline_hint
+    from fcn_keras.resolve import kind_of
     from fcn_keras.weights import DownloadError
 
     out = args.output
@@ -40,7 +40,7 @@ def run(args):
     if os.path.exists(out) and not args.overwrite:
         raise FileExistsError(f"{out} exists: pass --overwrite to replace it")
     source = args.source
-    kind = loading.kind_of(source)
+    kind = kind_of(source)
     if kind != "zoo" and not os.path.exists(source):
         raise FileNotFoundError(f"`source` {source!r} does not exist: expected a .caffemodel, Keras' "
                                 f"VGG16 .h5 or a zoo name (fcn-keras zoo)")

@@ -12,12 +12,13 @@ def _load_model(args, num_classes):
     """The model `evaluate` scores: `--model` (a .keras file, a zoo name, or a weights file with
     the architecture flags) or a model built with `--weights` (`fcn_keras.loading`)."""
     from fcn_keras import loading
+    from fcn_keras.resolve import kind_of
 
     if not (args.model or args.weights):
         raise ValueError("Expected `--model PATH` (.keras) or `--weights` (a zoo name, "
                          ".caffemodel, ...). Received: neither")
     arch = dict(backbone=args.backbone, head=args.head, width=args.width)
-    if args.weights or loading.kind_of(args.model) in ("weights", "zoo"):
+    if args.weights or kind_of(args.model) in ("weights", "zoo"):
         arch["num_classes"] = num_classes  # the data's classes (a zoo name must agree)
     return loading.load_model(args.model, weights=args.weights, arg="--model", **arch)
 

@@ -86,7 +86,8 @@ def run(args):
     from fcn_keras._progress import bar
     from fcn_keras.images import read_image
     from fcn_keras.loading import load_model
-    from fcn_keras.predict import Predictor, find_images
+    from fcn_keras.cli._inputs import find_images
+    from fcn_keras.predict import Predictor
 
     if (args.model is None) == (args.weights is None):
         raise ValueError("give one of --model (a model file, SavedModel folder or zoo name) or --weights "

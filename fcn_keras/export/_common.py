@@ -55,19 +55,21 @@ def normalize_size(size, name="input_size"):
     return (h, w)
 
 
-def load_model(model):
+def keras_model(model):
     """`model` itself if it is a keras.Model with one (N, H, W, C) output, else the loaded .keras file.
 
-    Other model kinds (zoo names, weights files) are opened above this package, by
-    `fcn_keras.loading.load_model`, and passed here as a keras.Model.
+    Other model kinds (zoo names, weights files) are sorted above this package by
+    `fcn_keras.resolve.resolve` and opened by `fcn_keras.loading.load_model`, which pass a
+    keras.Model here. (Named apart from `fcn_keras.load_model`, which opens every kind.)
     """
     import keras
 
+    from fcn_keras.models.saving import KERAS_SUFFIX
     from fcn_keras.weights.keras_file import load_keras
 
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
-        if not path.endswith(".keras") and not os.path.isfile(path):
+        if not path.endswith(KERAS_SUFFIX) and not os.path.isfile(path):
             raise ExportError(f"`model` must be a keras.Model or an existing .keras file. "
                               f"Received: model={path!r} (no such file)")
         try:
@@ -87,7 +89,7 @@ def model_num_classes(model):
     return int(model.outputs[0].shape[-1])
 
 
-def class_metadata(model, class_names=None, palette=None):
+def model_classes(model, class_names=None, palette=None):
     """(class_names list[str], palette uint8 (C, 3)) for the model: the arguments, else the
     model's own (an FCN's `class_names` / `palette`), else the defaults."""
     if class_names is None:

@@ -94,7 +94,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
             verify=verify, overwrite=overwrite, input_size=input_size, io_type=io_type,
             class_names=class_names, palette=palette, opset=opset, external_data=external_data,
             target=target, **web_options))
-    model = _common.load_model(model)
+    model = _common.keras_model(model)
     path = os.fspath(path).rstrip("/\\")
     fmt = formats.apply_target(formats.normalize_format(format, path), target)
     if web_options and fmt != formats.WEB:
@@ -110,7 +110,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     input_size = _common.normalize_size(input_size)
     _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset)
     verification = as_verification(verify)
-    names, pal = _common.class_metadata(model, class_names, palette)
+    names, pal = _common.model_classes(model, class_names, palette)
     extra = [path + SIDECAR_SUFFIX, path + REPORT_SUFFIX] + [path + s for s in TABLE[fmt].EXTRA_SUFFIXES]
     _common.check_target(path, overwrite, extra=extra)
     if verification is not None:  # read the images now: a bad `data` fails before the conversion

@@ -18,6 +18,8 @@ instead of testing the format's name:
     REFINES, TARGET (optional)   a variant of format REFINES for an app platform, chosen by
                                  `export(..., REFINES, target=TARGET)`; detected before REFINES
     adjust_metadata(meta) -> dict (optional)      the export metadata as this format changes it
+    PROGRAM (optional)   True for an artefact that is a program (SavedModel): its runner takes
+                         `trust` (False: `graph_check` refuses unknown ops before it is loaded)
 
 Adding a format is adding a module with these names and one line to TABLE. This module also
 turns the user's `format` and `quantize` arguments into these names (once, at `export`).
@@ -150,9 +152,9 @@ def export_precision(model, fmt, quantize):
             bfloat16 or with another quantize value, or a bfloat16 export of a model that is
             not an FCN.
     """
-    from fcn_keras.models.fcn import model_precision, with_precision
+    from fcn_keras.models.fcn import with_precision
 
-    if model_precision(model) == "bfloat16":
+    if model.dtype_policy.name == "bfloat16":
         reason = TABLE[fmt].NO_BFLOAT16
         if reason:
             raise ExportError(f"`model` computes in bfloat16, which format={fmt!r} cannot: {reason}. "

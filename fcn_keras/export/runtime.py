@@ -78,10 +78,9 @@ def runner(path, num_threads=None, trust=False):
             allowlist (and trust=False).
     """
     fmt = detect_format(path)
+    program = getattr(TABLE[fmt], "PROGRAM", False)  # a program's runner checks its graph unless trusted
     try:
-        if fmt == "saved_model":
-            return TABLE[fmt].runner(path, num_threads, trust=trust)
-        return TABLE[fmt].runner(path, num_threads)
+        return TABLE[fmt].runner(path, num_threads, **({"trust": trust} if program else {}))
     except (ExportError, FileNotFoundError, UntrustedModelError):
         raise
     except Exception as e:  # noqa: BLE001 - the runtimes' own errors: a damaged or hostile file

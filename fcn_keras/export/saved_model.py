@@ -22,6 +22,7 @@ from .graph_check import check_saved_model
 
 NAME = "saved_model"
 SUFFIX = None  # a folder
+PROGRAM = True  # loading it can run any op: its runner takes `trust` (False: graph_check first)
 DESCRIPTION = "a SavedModel folder (holding saved_model.pb)"
 EXTRA_SUFFIXES = ()
 QUANTIZE = ("float32", "bfloat16")

@@ -150,7 +150,7 @@ def evaluate(path, model, verification=None, *, quantize=None):
         raise _common.ExportError(f"`verification` must be None or a fcn_keras.export.Verification. "
                                   f"Received: verification={verification!r}")
     path = os.fspath(path).rstrip("/\\")
-    model = _common.load_model(model)
+    model = _common.keras_model(model)
     fmt = detect_format(path)
     if quantize is None:  # an artefact without metadata is float32
         quantize = read_metadata(path).get("quantize", "float32")

@@ -9,7 +9,7 @@ This subpackage imports only Keras and fcn_keras' conventions and metrics; `fcn_
 import importlib
 
 _NAMES = {
-    "FCN": "fcn", "build_backbone": "fcn", "with_precision": "fcn", "model_precision": "fcn",
+    "FCN": "fcn", "build_backbone": "fcn", "with_precision": "fcn",
     "BACKBONES": "registry", "architectures": "registry", "heads": "registry",
     "PRECISIONS": "precision", "native_bfloat16": "cpu_flags",
 }

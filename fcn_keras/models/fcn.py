@@ -1,5 +1,5 @@
 """`FCN` (a functional keras.Model with the paper's compile defaults), `build_backbone()`, and
-`with_precision()` / `model_precision()` (an FCN's dtype policy and its copies under another)."""
+`with_precision()` (an FCN's copies under another dtype policy; its own is `model.dtype_policy.name`)."""
 
 import contextlib
 
@@ -308,11 +308,6 @@ def build_backbone(backbone, input_shape=(None, None, 3), include_preprocessing=
     return keras.Model(inputs, taps, name=f"{backbone}_backbone")
 
 
-def model_precision(model):
-    """The dtype policy name an FCN computes in (a model's own: "float32", "bfloat16", ...)."""
-    return model.dtype_policy.name
-
-
 def with_precision(model, dtype):
     """The same FCN rebuilt under the dtype policy `dtype`, with `model`'s weights (cast).
 
@@ -334,7 +329,7 @@ def with_precision(model, dtype):
     if not isinstance(model, FCN):
         raise ValueError(f"`model` must be an fcn_keras FCN (its config rebuilds it). "
                          f"Received: model of type {type(model).__name__}")
-    if model_precision(model) == name:
+    if model.dtype_policy.name == name:
         return model
     copy = FCN.from_config({**model.get_config(), "dtype": name})
     copy.set_weights(model.get_weights())

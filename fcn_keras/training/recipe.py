@@ -32,6 +32,7 @@ from fcn_keras._io import atomic_write
 from fcn_keras.conventions import DEFAULT_NUM_CLASSES
 from fcn_keras.models import FCN, registry
 from fcn_keras.models.precision import precision
+from fcn_keras.resolve import resolve
 
 from .distribute import (get_distribution, get_strategy, require_backend_for_strategy,
                          worker_info)
@@ -184,6 +185,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         ValueError: an unknown schedule, or `epochs` that does not fit the stages.
     """
     heads = stages_for(backbone, schedule)
+    resolve(weights, backbone=backbone, num_classes=num_classes, as_weights=True)  # a zoo misfit, refused first
     if isinstance(epochs, int):
         epochs = [epochs] * len(heads)
     epochs = list(epochs)
