@@ -61,6 +61,15 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
     """
     found = resolve(weights if isinstance(weights, (str, os.PathLike)) else None, backbone=backbone, head=head,
                     num_classes=num_classes, as_weights=True)
+    return build_resolved(found, weights, input_shape, include_preprocessing, width=width, name=name,
+                          dtype=dtype, class_names=class_names, palette=palette)
+
+
+def build_resolved(found, weights=None, input_shape=(None, None, 3), include_preprocessing=True, *, width=1.0,
+                   name=None, dtype=None, class_names=None, palette=None):
+    """`build` of a spec already sorted by `fcn_keras.resolve.resolve` (which `build` calls first;
+    `fcn_keras.loading` resolves once and calls this). `found.arch` gives backbone, head and
+    num_classes; `weights` is `build`'s argument as given; the rest as in `build`."""
     arch, entry = found.arch, found.entry
     for arg in ("backbone", "head"):
         if arch[arg] is None:
@@ -82,7 +91,9 @@ def build(backbone=None, head=None, num_classes=None, weights=None, input_shape=
         weight_sources.prefetch(weights)  # offline: fail before building the model
     model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, load_as,
                 class_names=class_names, palette=palette, **kwargs)
-    if weights is not None:
+    if found.kind in ("weights", "keras"):
+        weight_sources.load_file(model, found.path)  # a file: its reader, no name to look up
+    elif weights is not None:
         weight_sources.load(model, weights)
     return with_precision(model, policy)
 

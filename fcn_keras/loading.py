@@ -91,26 +91,22 @@ def build_with_weights(found):
             without Keras' dump of tensor values).
     """
     from fcn_keras import api
-    from fcn_keras.models import registry
     from fcn_keras.weights import WeightsMismatchError
 
     weights, arch = found.path, found.arch
     if found.kind not in ("zoo", "imagenet"):
         must_exist(weights, "weights")
-    missing = found.missing()
+    missing = found.missing
     if missing:
         raise ValueError(
             f"{weights} holds weights only: give the architecture they were trained with "
             f"({', '.join(f'`{k}`' for k in missing)} missing; command line: --backbone, --head, "
             "--num-classes, and --width when not 1.0)")
-    if arch["backbone"] and arch["head"]:
-        registry.check(arch["backbone"], arch["head"])
     width = 1.0 if arch["width"] is None else arch["width"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = api.build(arch["backbone"], arch["head"], num_classes=arch["num_classes"],
-                              width=width, weights=weights)
+            model = api.build_resolved(found, weights, width=width)
         except ValueError as e:  # Keras' warnings about the layers it skipped say nothing more
             if found.kind in ("zoo", "imagenet") or not isinstance(e, WeightsMismatchError):
                 raise  # a zoo entry's own message, or a file refused as such (it names the file)

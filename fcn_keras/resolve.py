@@ -51,6 +51,10 @@ class Resolved:
         entry: the zoo entry (a dict of `fcn_keras.weights.zoo.ENTRIES`) for kind "zoo", else None.
         implied: the architecture keys the spec itself fills (a zoo entry's; for a
             `.caffemodel` read with `read_classes`, "num_classes").
+        missing: the architecture keys a build of these weights still needs (["backbone",
+            "head"], ...). num_classes is never missing for ImageNet or zoo backbone weights,
+            nor for a `.caffemodel` of an ImageNet classifier: `build`'s default count applies.
+        is_artefact: True for an exported artefact (run by its own runtime, not by Keras).
     """
 
     kind: str
@@ -58,21 +62,14 @@ class Resolved:
     arch: dict
     entry: dict = dataclasses.field(default=None, repr=False)
     implied: frozenset = frozenset()
+    missing: list = dataclasses.field(init=False)
+    is_artefact: bool = dataclasses.field(init=False)
 
-    @property
-    def is_artefact(self):
-        """True for an exported artefact (run by its own runtime, not by Keras)."""
-        return self.kind is not None and self.kind not in MODEL_KINDS
-
-    def missing(self):
-        """The architecture keys a build of these weights still needs (["backbone", "head"], ...).
-
-        num_classes is never missing for ImageNet or zoo backbone weights, nor for a
-        `.caffemodel` of an ImageNet classifier: `build`'s default class count applies.
-        """
+    def __post_init__(self):
+        object.__setattr__(self, "is_artefact", self.kind is not None and self.kind not in MODEL_KINDS)
         default_classes = self.kind in ("zoo", IMAGENET) or "num_classes" in self.implied
-        return [k for k in ("backbone", "head", "num_classes")
-                if self.arch[k] is None and not (k == "num_classes" and default_classes)]
+        object.__setattr__(self, "missing", [k for k in ("backbone", "head", "num_classes") if self.arch[k] is None
+                                             and not (k == "num_classes" and default_classes)])
 
 
 def resolve(spec, *, backbone=None, head=None, num_classes=None, width=None, read_classes=False,
@@ -109,9 +106,8 @@ def resolve(spec, *, backbone=None, head=None, num_classes=None, width=None, rea
             return Resolved("model", None, given)
         return Resolved(None, None, given)
     path = os.fspath(spec)
-    kind = kind_of(path)
+    kind, entry = _sort(path)
     if kind == "zoo" or kind == IMAGENET:
-        entry = zoo.ENTRIES.get(path)
         arch, implied = _from_zoo(path, entry, given)
         return Resolved(kind, path, arch, entry, implied)
     if kind == "weights" and read_classes and num_classes is None and path.lower().endswith(".caffemodel") \
@@ -124,18 +120,22 @@ def resolve(spec, *, backbone=None, head=None, num_classes=None, width=None, rea
 
 def kind_of(path):
     """The kind of the path or name `path` (a str), as `Resolved.kind`, by existence and suffix only."""
+    return _sort(path)[0]
+
+
+def _sort(path):
+    """(kind, zoo entry or None) of `path`: the one place that reads the zoo's names and the suffixes."""
     lower = path.lower()
     if os.path.isdir(path):
-        return export_formats.folder_format()
-    if path in zoo.ENTRIES and not os.path.exists(path):
-        return "zoo"
-    if path == IMAGENET and not os.path.exists(path):
-        return IMAGENET
+        return export_formats.folder_format(), None
+    entry = zoo.ENTRIES.get(path)
+    if (entry is not None or path == IMAGENET) and not os.path.exists(path):
+        return ("zoo" if entry is not None else IMAGENET), entry
     if lower.endswith(KERAS_SUFFIX):
-        return "keras"
+        return "keras", None
     if lower.endswith(WEIGHT_SUFFIXES):
-        return "weights"
-    return next((k for s, k in ARTEFACT_SUFFIXES.items() if lower.endswith(s)), None)
+        return "weights", None
+    return next((k for s, k in ARTEFACT_SUFFIXES.items() if lower.endswith(s)), None), None
 
 
 def _from_zoo(name, entry, given):

@@ -22,8 +22,8 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #                                 and losses
 #   weights                       sources and converters for the models
 #   export                        above weights and data
-#   resolve                       fcn_keras/resolve.py: what a model spec names (reads the zoo,
-#                                 the registry and export's format table), for all that open models
+#   resolve                       fcn_keras/resolve.py: what a model spec names (reads the zoo
+#                                 and export's format table), for all that open models
 #   training                      above weights, data and the resolver
 #   api                           fcn_keras.build / list_models and the package root
 #   predict                       loading.py (one way to open a model) and predict.py: any

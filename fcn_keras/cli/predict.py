@@ -82,20 +82,37 @@ def check_out_folder(out, flag="--out"):
 
 
 def run(args):
-    from fcn_keras import viz
-    from fcn_keras._progress import bar
-    from fcn_keras.images import read_image
-    from fcn_keras.loading import load_model
-    from fcn_keras.cli._inputs import find_images
-    from fcn_keras.predict import Predictor
+    """`fcn-keras predict`: checks, plans the outputs, opens the model, predicts, reports.
 
+    Returns:
+        0, or 1 when some images failed (listed on stderr).
+    """
+    limit = _check(args)
+    planned = _plan(args)
+    predictor = _open_predictor(args)
+    if not args.quiet:
+        _describe(predictor, args.max_size)
+    reduced, failures = _predict_all(predictor, planned, args, limit)
+    return _summary(args, len(planned), reduced, failures, predictor.fixed_size)
+
+
+def _check(args):
+    """Refuses a bad combination of arguments or an unusable --out before any work; returns
+    the image size limit of --max-pixels (`fcn_keras.images.read_image`'s `max_pixels`)."""
     if (args.model is None) == (args.weights is None):
         raise ValueError("give one of --model (a model file, SavedModel folder or zoo name) or --weights "
                          "(with --backbone/--head/--num-classes)")
     if not 0 <= args.alpha <= 1:
         raise ValueError(f"`--alpha` is the overlay's opacity, 0..1. Received: --alpha {args.alpha:g}")
     check_out_folder(args.out)
-    limit = max_pixels(args)
+    return max_pixels(args)
+
+
+def _plan(args):
+    """[(image path, name under --out, {output kind: path})]; refuses existing outputs without
+    --overwrite; prints a note for each thing left out."""
+    from fcn_keras.cli._inputs import find_images
+
     left_out = []
     files = find_images(args.inputs, recursive=not args.no_recursive, skip=args.out, skipped=left_out)
     for line in left_out:
@@ -106,6 +123,14 @@ def run(args):
         if existing:
             raise FileExistsError(f"{existing[0]} exists ({len(existing)} of the outputs do; pass "
                                   "--overwrite to replace them)")
+    return planned
+
+
+def _open_predictor(args):
+    """The `Predictor` of --model (or of --weights on the architecture flags), with --class-names."""
+    from fcn_keras.loading import load_model
+    from fcn_keras.predict import Predictor
+
     arch = dict(backbone=args.backbone, head=args.head, num_classes=args.num_classes, width=args.width)
     with warnings.catch_warnings():  # the bfloat16 note is printed below, with the model line
         warnings.filterwarnings("ignore", message=".* computes in bfloat16;")
@@ -120,47 +145,74 @@ def run(args):
     names = _named_classes(args.class_names, predictor.num_classes)
     if names is not None:
         predictor.class_names, _ = class_metadata(predictor.num_classes, names, predictor.palette)
-    if not args.quiet:
-        print(f"model: {predictor.source} ({predictor.format}, {predictor.num_classes} classes, "
-              f"computes in {predictor.precision}); "
-              + (f"fixed input {predictor.fixed_size[0]}x{predictor.fixed_size[1]}: every image is resized to it "
-                 "and its labels back" if predictor.fixed_size else
-                 f"images larger than {args.max_size} px are predicted at that size and their scores resized back"
-                 if args.max_size else "full resolution"))
-        if predictor.tile:
-            spec = predictor.tile_spec
-            print(f"tiles of {predictor.tile}x{predictor.tile} px with a {spec.before} px margin "
-                  "(logits equal to the whole image's)")
-        if predictor.tta:
-            print(f"test-time augmentation: {predictor.tta} (probabilities averaged)")
-        if predictor.refine:
-            print(f"refinement: dense CRF ({predictor.refine})")
-        if predictor._note:
-            print(f"note: {predictor._note}")
+    return predictor
+
+
+def _describe(predictor, max_size):
+    """Prints what the model is and how it sees the images (size, tiles, TTA, refinement)."""
+    print(f"model: {predictor.source} ({predictor.format}, {predictor.num_classes} classes, "
+          f"computes in {predictor.precision}); "
+          + (f"fixed input {predictor.fixed_size[0]}x{predictor.fixed_size[1]}: every image is resized to it "
+             "and its labels back" if predictor.fixed_size else
+             f"images larger than {max_size} px are predicted at that size and their scores resized back"
+             if max_size else "full resolution"))
+    if predictor.tile:
+        spec = predictor.tile_spec
+        print(f"tiles of {predictor.tile}x{predictor.tile} px with a {spec.before} px margin "
+              "(logits equal to the whole image's)")
+    if predictor.tta:
+        print(f"test-time augmentation: {predictor.tta} (probabilities averaged)")
+    if predictor.refine:
+        print(f"refinement: dense CRF ({predictor.refine})")
+    if predictor._note:
+        print(f"note: {predictor._note}")
+
+
+def _predict_all(predictor, planned, args, limit):
+    """Writes each planned image's outputs; one bad file does not stop the batch.
+
+    Returns:
+        (how many images the network saw reduced, [one line per failed image]).
+    """
+    from fcn_keras._progress import bar
+    from fcn_keras.images import read_image
+
     failures, reduced = [], 0
     with bar(len(planned), "predict", "image", enabled=False if args.quiet else None) as progress:
-        for path, rel, outs in planned:
+        for path, _, outs in planned:
             try:
                 image = read_image(path, max_pixels=limit)
                 reduced += predictor.network_size(*image.shape[:2]) != image.shape[:2]
-                labels = _predict_one(predictor, image, outs)
-                viz.save_label_png(labels, outs["labels"], palette=predictor.palette)
-                picture = viz.overlay(image, labels, alpha=args.alpha, palette=predictor.palette)
-                if args.legend:
-                    picture = viz.add_legend(picture, predictor.class_names, labels, predictor.palette)
-                viz.save_image(picture, outs["overlay"])
+                _write_outputs(predictor, image, outs, args)
             except Exception as e:  # noqa: BLE001  (one bad file does not stop the batch)
                 msg = str(e) if isinstance(e, (OSError, ValueError)) else f"{type(e).__name__}: {e}"
                 failures.append(msg if path in msg else f"{path}: {msg}")
             progress.update(1)
-    done = len(planned) - len(failures)
+    return reduced, failures
+
+
+def _write_outputs(predictor, image, outs, args):
+    """The label PNG, the overlay (with --legend, a legend) and with --save-scores the scores of one image."""
+    from fcn_keras import viz
+
+    labels = _predict_one(predictor, image, outs)
+    viz.save_label_png(labels, outs["labels"], palette=predictor.palette)
+    picture = viz.overlay(image, labels, alpha=args.alpha, palette=predictor.palette)
+    if args.legend:
+        picture = viz.add_legend(picture, predictor.class_names, labels, predictor.palette)
+    viz.save_image(picture, outs["overlay"])
+
+
+def _summary(args, total, reduced, failures, fixed_size):
+    """Prints what was written and the failures; returns the exit status (1: some failed)."""
+    done = total - len(failures)
     kinds = "label maps, overlays and scores" if args.save_scores else "label maps and overlays"
-    print(f"wrote {kinds} for {done} of {len(planned)} images under {args.out}")
-    if reduced and not predictor.fixed_size:
+    print(f"wrote {kinds} for {done} of {total} images under {args.out}")
+    if reduced and not fixed_size:
         print(f"{reduced} images were larger than --max-size {args.max_size}: predicted at that size, "
               "scores resized back (--max-size 0 for full resolution)")
     if failures:
-        print(f"{len(failures)} of {len(planned)} images failed:", file=sys.stderr)
+        print(f"{len(failures)} of {total} images failed:", file=sys.stderr)
         for line in failures:
             print(f"  {line}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from fcn_keras.weights import mapping, zoo
 from fcn_keras.weights.caffemodel import CaffeModelError, read_caffemodel, write_caffemodel
 from fcn_keras.weights.download import ChecksumError, DownloadError, keras_home
 from fcn_keras.weights.hdf5 import WeightsFileError
-from fcn_keras.weights.loader import (WEIGHT_SUFFIXES, check_cache_folder, converted_path, fetch, load,
+from fcn_keras.weights.loader import (WEIGHT_SUFFIXES, check_cache_folder, converted_path, fetch, load, load_file,
                                       prefetch)
 from fcn_keras.weights.mapping import WeightsMismatchError, assign, values_from_caffe, values_from_keras_vgg16
 
@@ -22,6 +22,6 @@ list_models = zoo.list_models
 __all__ = [
     "CaffeModelError", "ChecksumError", "DownloadError", "WeightsFileError", "WeightsMismatchError", "assign",
     "check_cache_folder", "converted_path",
-    "fetch", "prefetch", "keras_home", "list_models", "load", "mapping", "read_caffemodel", "values_from_caffe",
+    "fetch", "prefetch", "keras_home", "list_models", "load", "load_file", "mapping", "read_caffemodel", "values_from_caffe",
     "values_from_keras_vgg16", "write_caffemodel", "zoo", "WEIGHT_SUFFIXES",
 ]

@@ -157,19 +157,19 @@ def _load_entry(model, entry, progress, source):
     return model
 
 
-def _load_path(model, path, progress):
+def load_file(model, path, progress=None):
+    """Loads the weights file `path` (.caffemodel, Keras' VGG16 .h5, a converted .h5, .weights.h5,
+    .keras) into `model`, all or nothing; never touches the network (see `load`).
+
+    Raises:
+        FileNotFoundError: no such file.
+        WeightsMismatchError, ValueError: see `load`.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"The weights file does not exist. Received: weights={path!r}")
     lower = path.lower()
     if lower.endswith(".caffemodel"):
-        net = read_caffemodel(path)
-        names = {layer.name for layer in net.layers}
-        kwargs = {}
-        if zoo.two_headed(names):
-            sift = zoo.ENTRIES["siftflow-fcn8s"]
-            kwargs = {"rename": sift["rename"], "ignore": tuple(sift["ignore"]) + mapping.DEFAULT_IGNORE}
-        values = values_from_caffe(model, net, progress=progress, **kwargs)
-        return assign(model, values, path)
+        return _load_caffemodel(model, path, progress)
     if lower.endswith(".h5") and not lower.endswith(".weights.h5"):
         with open_hdf5(path) as f:
             root = f["model_weights"] if "model_weights" in f else f
@@ -181,6 +181,18 @@ def _load_path(model, path, progress):
         if "block1_conv1" in names:
             return assign(model, values_from_keras_vgg16(model, path), path)
     return _keras_load_weights(model, path)
+
+
+def _load_caffemodel(model, path, progress):
+    """A `.caffemodel` read directly; a two-headed net (SIFT Flow's) converted with its zoo entry's rules."""
+    net = read_caffemodel(path)
+    names = {layer.name for layer in net.layers}
+    kwargs = {}
+    if zoo.two_headed(names):
+        sift = zoo.ENTRIES["siftflow-fcn8s"]
+        kwargs = {"rename": sift["rename"], "ignore": tuple(sift["ignore"]) + mapping.DEFAULT_IGNORE}
+    values = values_from_caffe(model, net, progress=progress, **kwargs)
+    return assign(model, values, path)
 
 
 def _keras_load_weights(model, path):
@@ -247,7 +259,7 @@ def load(model, weights, *, progress=None):
     if weights is None:
         return model
     if isinstance(weights, os.PathLike):
-        return _load_path(model, os.fspath(weights), progress)
+        return load_file(model, os.fspath(weights), progress)
     if not isinstance(weights, str):
         raise TypeError(f"`weights` must be None, a string or a path. Received: weights={weights!r}")
     if weights == "imagenet":
@@ -268,7 +280,7 @@ def load(model, weights, *, progress=None):
         _check_width(model, f"The {weights!r} weights")
         return _load_entry(model, entry, progress, f"{weights} ({entry['source']['filename']})")
     if weights.lower().endswith(PATH_SUFFIXES) or os.path.sep in weights or os.path.exists(weights):
-        return _load_path(model, weights, progress)
+        return load_file(model, weights, progress)
     raise ValueError(
         "The `weights` argument should be None (random initialisation), 'imagenet' (backbone "
         f"pretrained on ImageNet), a zoo name ({', '.join(sorted(zoo.ENTRIES))}), or the path to a "
