@@ -15,9 +15,11 @@ A zoo FCN implies its backbone, head and class count, a zoo backbone its backbon
 argument is refused here, once. A `.keras` file, a keras.Model and an exported artefact define
 their own architecture: any architecture argument is refused.
 
-`fcn_keras.build`, `fcn_keras.loading.open_model`, `fcn_keras.predict.Predictor` and
-`fcn_keras.training.recipe.run_recipe` ask this function. It sits above the weights and the
-export table (which it reads) and below everything that opens a model.
+`fcn_keras.build`, `fcn_keras.load_model` and `fcn_keras.loading.open_runnable` (so
+`fcn_keras.predict.Predictor` and every command) and `fcn_keras.training.run_recipe` ask this
+function, once per request. It sits above the weights and the export table (which it reads)
+and below everything that opens a model; the export package below it takes only a keras.Model
+or a `.keras` file (`fcn_keras.export._common.keras_model`).
 """
 
 import dataclasses
