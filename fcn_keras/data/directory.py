@@ -68,26 +68,29 @@ def check_id(example_id, where):
                         f"absolute path). Received: {example_id!r}")
 
 
-def read_image(path, max_pixels=MAX_PIXELS):
-    """Decodes a data set image to uint8 (H, W, 3) RGB with `fcn_keras.images.read_image`.
+def read_dataset_image(path, max_pixels=MAX_PIXELS):
+    """Decodes a data set's image (one with a mask) with `fcn_keras.images.read_image`.
 
     Every Pillow mode is converted faithfully or refused. The EXIF orientation is NOT
-    applied: a data set's masks are drawn on the stored pixel grid, so the image keeps it.
+    applied: a data set's masks are drawn on the stored pixel grid, so the image keeps it
+    (a photo to segment is read with `fcn_keras.images.read_image`, which applies it).
 
     Args:
         path: the image file.
         max_pixels: refuse images of more pixels than this, before decoding (see
             `fcn_keras.images.read_image`).
 
+    Returns:
+        uint8 array (H, W, 3), RGB, the stored pixel grid.
+
     Raises:
         DataError: the file is missing or unreadable, or larger than `max_pixels` (the message
             names it).
     """
-    from fcn_keras.images import ImageError
-    from fcn_keras.images import read_image as _read
+    from fcn_keras.images import ImageError, read_image
 
     try:
-        return _read(path, exif_orientation=False, max_pixels=max_pixels)
+        return read_image(path, exif_orientation=False, max_pixels=max_pixels)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
     except ImageError as e:
@@ -299,7 +302,7 @@ def from_directory(root, split="train", *, layout=None, num_classes=DEFAULT_NUM_
     masks = [os.path.join(root, mask_dir, f"{i}{mask_ext}") for i in ids]
 
     def load(image_path, mask_path):
-        image = read_image(image_path, max_pixels)
+        image = read_dataset_image(image_path, max_pixels)
         mask = read_mask(mask_path, max_pixels)
         return check_example(image, mask, num_classes, mask_path)
 

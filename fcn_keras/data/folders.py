@@ -29,7 +29,7 @@ import numpy as np
 from fcn_keras.images import IMAGE_EXTENSIONS, MAX_PIXELS, check_pixels
 
 from .colors import load_table
-from .directory import mask_error, read_image
+from .directory import mask_error, read_dataset_image
 from .errors import DataError
 from .source import Source, check_example, python_loader
 
@@ -245,7 +245,7 @@ def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=
         warnings.warn(f"fcn_keras.data: {unpaired_summary(lone_images, lone_masks)}", stacklevel=2)
 
     def load(image_path, mask_path):
-        image = read_image(image_path, max_pixels)
+        image = read_dataset_image(image_path, max_pixels)
         mask = read_mask_pixels(mask_path, table, max_pixels)
         return check_example(image, mask, num_classes, mask_path)
 
