@@ -237,8 +237,8 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
     flip = training if flip is None else bool(flip)
     if drop_remainder is None:
         drop_remainder = bool(training and crop is not None)
-    group = (not training if group_by_size is None else bool(group_by_size)) and \
-        crop is None and batch_size > 1
+    group = not training if group_by_size is None else bool(group_by_size)
+    batching = "stack" if crop is not None or batch_size == 1 else "group" if group else "pad"
     parallel = _Parallel(num_parallel_calls, True if deterministic is None else bool(deterministic))
 
     # Shuffle keys before decoding unless decoded examples are cached (then shuffled after).
@@ -260,8 +260,7 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
     elif crop is not None:
         centre = _Augmentation(crop=crop, mean=mean, random_crop=False)
         ds = parallel.map(ds, lambda i, m: centre(i, m, tf.constant(0, tf.int64)))
-    ds = _batched(ds, batch_size, drop_remainder, "group" if group else "pad" if crop is None
-                  and batch_size > 1 else "stack", mean, parallel)
+    ds = _batched(ds, batch_size, drop_remainder, batching, mean, parallel)
     # Under tf.distribute multi-worker training each worker keeps every n-th batch
     # (examples are not read from per-worker files, so FILE sharding does not apply).
     options = tf.data.Options()
