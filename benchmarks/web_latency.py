@@ -50,6 +50,7 @@ def build(name, demo_model=None):
     import keras
 
     import fcn_keras
+    from fcn_keras import FCN  # noqa: F401 - registers the classes keras.models.load_model needs
 
     keras.utils.set_random_seed(0)
     if name == "demo":

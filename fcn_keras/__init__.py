@@ -4,9 +4,19 @@
     model.compile()                      # the paper's recipe
     model.fit(train_ds, validation_data=val_ds)
 
-`import fcn_keras` imports Keras and registers the package's layers and model class, so that
-`keras.saving.load_model("model.keras")` works afterwards (Keras finds custom classes only
-once the package that registers them is imported).
+`import fcn_keras` is quick: it imports neither Keras nor TensorFlow. Every public name
+(`build`, `FCN`, ...) and submodule (`fcn_keras.data`, `fcn_keras.export`, ...) loads on first
+use (a module `__getattr__`, PEP 562), and TensorFlow's start-up notes (oneDNN, CPU features,
+no CUDA driver, a failed cuInit without a GPU: `fcn_keras._progress.NATIVE_NOISE`) are dropped
+from that first load, its warnings and errors kept; TF_CPP_MIN_LOG_LEVEL=0 set before it shows
+everything. (`from fcn_keras.export import export` imports the submodule itself, past this
+filter: `from fcn_keras import export` first keeps it quiet.) The command line (`fcn-keras`) relies on this: it parses its arguments before
+anything imports Keras, so `--help` and typos answer at once.
+
+`keras.saving.load_model("model.keras")` finds the package's layers and model class once the
+class is imported (Keras knows custom classes only then): `from fcn_keras import FCN` first, or
+open the file with `fcn_keras.loading.load_model(path)`. Building a model (`fcn_keras.build`)
+imports it too.
 """
 
 __version__ = "0.1.0"
@@ -23,50 +33,36 @@ _NAMES = {
 _SUBMODULES = ("data", "metrics", "losses", "export", "training", "weights", "viz", "models", "predict",
                "loading")
 
-# The command line (`fcn-keras`, `python -m fcn_keras.cli`) parses its arguments before it
-# imports Keras, so that `--help` and typos answer at once: there the names load on first use.
-_CLI = _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("fcn-keras", "-m")
 
-
-def _import_all():
-    """Imports the public names (and so Keras, registering the package's classes)."""
-    for name, module in _NAMES.items():
-        globals()[name] = getattr(_importlib.import_module(module), name)
-
-
-def _import_all_quietly():
-    """`_import_all` in a Python program: TensorFlow's start-up notes (oneDNN, CPU features,
-    no CUDA driver, a failed cuInit without a GPU: `fcn_keras._progress.NATIVE_NOISE`) are
-    dropped, its warnings and errors kept; TF_CPP_MIN_LOG_LEVEL=0 set before the import shows
-    everything."""
-    if _os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
-        _import_all()
-        return
+def _import_quietly(module):
+    """Imports `module` (a dotted name); if that is the process's first import of TensorFlow,
+    its start-up notes are dropped from stderr (see the module docstring)."""
+    if "tensorflow" in _sys.modules or _os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return _importlib.import_module(module)
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's later info lines
     from fcn_keras._progress import native_stderr_filtered
 
     with native_stderr_filtered():
-        _import_all()
+        loaded = _importlib.import_module(module)
         tf = _sys.modules.get("tensorflow")
         if tf is not None and hasattr(tf, "config"):
             tf.config.list_physical_devices("GPU")  # where TensorFlow's GPU build logs cuInit
-
-
-if _CLI:
-    # Keep TensorFlow's C++ info/warning lines out of the user's terminal.
-    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-else:
-    _import_all_quietly()
+    return loaded
 
 
 def __getattr__(name):
-    # Submodules that pull in TensorFlow-only code, and (in the command line) every name,
-    # load on first use.
+    """The public names and submodules, each imported on first use (then a plain attribute)."""
     if name in _NAMES:
-        return getattr(_importlib.import_module(_NAMES[name]), name)
+        value = getattr(_import_quietly(_NAMES[name]), name)
+        globals()[name] = value
+        return value
     if name in _SUBMODULES:
-        return _importlib.import_module(f"fcn_keras.{name}")
+        return _import_quietly(f"fcn_keras.{name}")  # the import makes it an attribute
     raise AttributeError(f"module 'fcn_keras' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES) | set(_SUBMODULES))
 
 
 __all__ = ["FCN", "build", "build_backbone", "convolutionalize", "list_models", "__version__"]

@@ -122,47 +122,68 @@ def filter_native_stderr(prefixes=NATIVE_NOISE):
     import atexit
     import threading
 
-    def noise(line):
-        return is_native_noise(line, prefixes)
-
-    def maybe_noise(partial):
-        starts = prefixes + tuple(p for p, _ in NATIVE_NOISE_WITH)
-        return any(p.startswith(partial) or partial.startswith(p) for p in starts)
-
     sys.stderr.flush()
     original = os.dup(2)
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
+    replaced = _rebind_python_stderr(original)
+    thread = threading.Thread(target=_forward_lines, args=(read_end, original, prefixes),
+                              name="stderr-filter", daemon=True)
+    thread.start()
+    restore = _restorer(original, thread, replaced)
+    atexit.register(restore)
+    return restore
+
+
+def _rebind_python_stderr(original):
+    """Points `sys.stderr` at a copy of the descriptor `original` when it writes to fd 2;
+    returns the stream it replaced, or None (a stream replaced already, e.g. captured by a
+    test, is left as it is)."""
     python_stderr = sys.stderr
     try:
         on_fd2 = python_stderr.fileno() == 2
-    except (AttributeError, OSError, ValueError):  # replaced (e.g. captured by a test): leave it
-        on_fd2 = False
-    if on_fd2:
-        sys.stderr = open(os.dup(original), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None),
-                          errors="backslashreplace", closefd=True)
+    except (AttributeError, OSError, ValueError):
+        return None
+    if not on_fd2:
+        return None
+    sys.stderr = open(os.dup(original), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None),
+                      errors="backslashreplace", closefd=True)
+    return python_stderr
 
-    def pump():
-        pending = b""
-        with os.fdopen(read_end, "rb", buffering=0) as source:
-            while True:
-                chunk = source.read(65536)
-                if not chunk:
-                    break
-                lines = (pending + chunk).split(b"\n")
-                pending = lines.pop()
-                kept = [line + b"\n" for line in lines if not noise(line)]
-                if pending and not maybe_noise(pending):  # a partial line (a bar): pass it on now
-                    kept.append(pending)
-                    pending = b""
-                if kept:
-                    os.write(original, b"".join(kept))
-        if pending and not noise(pending):
-            os.write(original, pending)
 
-    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
-    thread.start()
+def _forward_lines(read_end, original, prefixes):
+    """Reads the pipe `read_end` to its end, writing to the descriptor `original` every line
+    that is not native noise (`is_native_noise` with `prefixes`); a partial line (a progress
+    bar) goes on at once unless it may still become such a line."""
+    starts = prefixes + tuple(p for p, _ in NATIVE_NOISE_WITH)
+
+    def maybe_noise(partial):
+        return any(p.startswith(partial) or partial.startswith(p) for p in starts)
+
+    pending = b""
+    with os.fdopen(read_end, "rb", buffering=0) as source:
+        while True:
+            chunk = source.read(65536)
+            if not chunk:
+                break
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            kept = [line + b"\n" for line in lines if not is_native_noise(line, prefixes)]
+            if pending and not maybe_noise(pending):
+                kept.append(pending)
+                pending = b""
+            if kept:
+                os.write(original, b"".join(kept))
+    if pending and not is_native_noise(pending, prefixes):
+        os.write(original, pending)
+
+
+def _restorer(original, thread, replaced):
+    """`filter_native_stderr`'s `restore()`: flushes, puts the descriptor `original` back on
+    fd 2 (the pipe's last write end closes: `thread` reads its end and stops), waits for
+    `thread`, and gives `sys.stderr` back the stream `replaced` (None: it kept its own).
+    Calls after the first do nothing."""
     done = []
 
     def restore():
@@ -173,11 +194,10 @@ def filter_native_stderr(prefixes=NATIVE_NOISE):
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
-        os.dup2(original, 2)  # closes the pipe's last write end: the thread reads EOF
+        os.dup2(original, 2)
         thread.join(timeout=5)
-        if on_fd2:  # the rebound stream stays open: loggers made meanwhile may hold it
+        if replaced is not None:  # the rebound stream stays open: loggers made meanwhile may hold it
             sys.stderr.flush()
-            sys.stderr = python_stderr
+            sys.stderr = replaced
 
-    atexit.register(restore)
     return restore

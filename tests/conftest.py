@@ -20,6 +20,7 @@ os.environ.setdefault("FCN_KERAS_NPM_REGISTRY", "http://127.0.0.1:9")
 import keras  # noqa: E402
 
 import fcn_keras  # noqa: E402
+from fcn_keras import FCN  # noqa: E402,F401 - registers the classes keras.models.load_model needs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAM = os.path.join(os.path.dirname(sys.executable), "fcn-keras")

@@ -6,7 +6,7 @@ from PIL import Image
 
 from fcn_keras import images
 from fcn_keras.data import DataError
-from fcn_keras.data import read_image as data_read_image
+from fcn_keras.data import read_dataset_image
 from fcn_keras.images import BACKGROUND, ImageError, read_image
 
 H, W = 5, 7
@@ -138,13 +138,11 @@ def test_exif_orientation_is_applied(tmp_path):
 
 def test_data_set_images_keep_their_stored_grid(tmp_path):
     # Masks are drawn on the stored pixels: a training image is not rotated by its EXIF tag.
-    from fcn_keras.data import read_image as read_data_image
-
     im = Image.fromarray(RGB)
     exif = im.getexif()
     exif[0x0112] = 6
     path = _save(tmp_path, "rot.png", im, exif=exif)
-    np.testing.assert_array_equal(read_data_image(path), RGB)
+    np.testing.assert_array_equal(read_dataset_image(path), RGB)
     np.testing.assert_array_equal(read_image(path, exif_orientation=False), RGB)
 
 
@@ -162,12 +160,12 @@ def test_undecodable_and_missing_files_are_named(tmp_path):
         read_image(tmp_path / "nowhere.png")
 
 
-def test_data_read_image_uses_the_same_reader(tmp_path):
+def test_read_dataset_image_uses_the_same_reader(tmp_path):
     values = np.linspace(0, 65535, H * W).round().astype(np.uint16).reshape(H, W)
     path = _save(tmp_path, "g16.png", Image.fromarray(values))
-    np.testing.assert_array_equal(data_read_image(path), read_image(path))
+    np.testing.assert_array_equal(read_dataset_image(path), read_image(path))
     with pytest.raises(DataError, match=r"missing\.jpg"):
-        data_read_image(tmp_path / "missing.jpg")
+        read_dataset_image(tmp_path / "missing.jpg")
     (tmp_path / "bad.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(DataError, match=r"bad\.png"):
-        data_read_image(tmp_path / "bad.png")
+        read_dataset_image(tmp_path / "bad.png")

@@ -40,3 +40,18 @@ def test_filter_keeps_what_is_not_noise():
         "os.write(2, b'after\\n')\n")
     assert run.returncode == 0, run.stderr
     assert run.stderr == ("E0000 00:00:1.0 x.cc:1] a real error\nplain text\nafter\n")
+
+
+def test_import_loads_no_framework_and_the_model_class_registers():
+    """`import fcn_keras` in a Python program imports neither TensorFlow nor Keras (as in the
+    command line: one lazy scheme); `from fcn_keras import FCN` registers the class for
+    Keras' loader."""
+    run = _python("import sys\n"
+                  "import fcn_keras\n"
+                  "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))\n"
+                  "import keras\n"
+                  "print(keras.saving.get_registered_object('fcn_keras>FCN'))\n"
+                  "from fcn_keras import FCN\n"
+                  "print(keras.saving.get_registered_object('fcn_keras>FCN') is FCN)\n")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split("\n")[:3] == ["[]", "None", "True"], run.stdout

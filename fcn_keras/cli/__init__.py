@@ -23,6 +23,7 @@ in the command line's words (`--overwrite`, `--weights` for Python's `overwrite=
 import argparse
 import importlib
 import logging
+import os
 import re
 import sys
 import traceback
@@ -125,7 +126,6 @@ def _choose_backend(backend, command):
     message (a backend Keras is already running on, a missing package, a TensorFlow-only
     command on another backend asked for by name) or None."""
     import importlib.util
-    import os
 
     if command in TENSORFLOW_ONLY:
         if backend not in (None, "tensorflow"):
@@ -178,8 +178,6 @@ def main(argv=None):
 
 def _exit_now(code):
     """Flushes stdout and stderr and ends the process with `code`, skipping finalisers."""
-    import os
-
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -195,6 +193,9 @@ def _run(argv):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else EXIT_USAGE
+    # TensorFlow's C++ info and warning lines stay out of the user's terminal (a value set by
+    # the user wins); read when TensorFlow is first imported, below.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     restore = None
     if not args.debug:
         _quiet()
@@ -211,13 +212,13 @@ def _run(argv):
         return EXIT_USAGE
     try:
         if getattr(args, "keras", True):  # `serve` needs no Keras
-            fcn_keras._import_all()  # Keras, and the package's classes registered for load_model
+            # Keras, and the package's classes registered for load_model; imported directly, so
+            # that TensorFlow's notes reach the filter above (or, with --debug, the terminal)
+            importlib.import_module("fcn_keras.models.fcn")
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # here, so that a closed pipe is met below
         return code
     except BrokenPipeError:  # the reader went away (`fcn-keras zoo --json | head`): say nothing
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit writes nowhere
         os.close(devnull)

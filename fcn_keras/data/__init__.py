@@ -18,7 +18,8 @@ import os
 from fcn_keras._io import DownloadError
 from fcn_keras.conventions import IGNORE_LABEL
 
-from .directory import VOC_CLASSES, detect_layout, from_directory, read_image, read_mask, seg11valid_ids
+from .directory import (VOC_CLASSES, detect_layout, from_directory, read_dataset_image, read_mask,
+                        seg11valid_ids)
 from .errors import DataError, reraise_data_errors
 from .folders import from_folders
 from .pipeline import MEAN_RGB, pipeline
@@ -30,7 +31,7 @@ from .tfds import TFDS_CONVENTIONS, from_tfds
 __all__ = [
     "from_folders", "class_frequencies", "class_weights", "survey",
     "from_directory", "from_tfds", "shapes", "from_spec", "pipeline", "Source", "DataError",
-    "reraise_data_errors", "check_example", "detect_layout", "read_image", "read_mask",
+    "reraise_data_errors", "check_example", "detect_layout", "read_dataset_image", "read_mask",
     "seg11valid_ids", "SHAPES_CLASSES", "VOC_CLASSES", "TFDS_CONVENTIONS", "MEAN_RGB",
     "IGNORE_LABEL", "DownloadError",
 ]

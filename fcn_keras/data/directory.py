@@ -68,26 +68,29 @@ def check_id(example_id, where):
                         f"absolute path). Received: {example_id!r}")
 
 
-def read_image(path, max_pixels=MAX_PIXELS):
-    """Decodes a data set image to uint8 (H, W, 3) RGB with `fcn_keras.images.read_image`.
+def read_dataset_image(path, max_pixels=MAX_PIXELS):
+    """Decodes a data set's image (one with a mask) with `fcn_keras.images.read_image`.
 
     Every Pillow mode is converted faithfully or refused. The EXIF orientation is NOT
-    applied: a data set's masks are drawn on the stored pixel grid, so the image keeps it.
+    applied: a data set's masks are drawn on the stored pixel grid, so the image keeps it
+    (a photo to segment is read with `fcn_keras.images.read_image`, which applies it).
 
     Args:
         path: the image file.
         max_pixels: refuse images of more pixels than this, before decoding (see
             `fcn_keras.images.read_image`).
 
+    Returns:
+        uint8 array (H, W, 3), RGB, the stored pixel grid.
+
     Raises:
         DataError: the file is missing or unreadable, or larger than `max_pixels` (the message
             names it).
     """
-    from fcn_keras.images import ImageError
-    from fcn_keras.images import read_image as _read
+    from fcn_keras.images import ImageError, read_image
 
     try:
-        return _read(path, exif_orientation=False, max_pixels=max_pixels)
+        return read_image(path, exif_orientation=False, max_pixels=max_pixels)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
     except ImageError as e:
@@ -249,41 +252,8 @@ def from_directory(root, split="train", *, layout=None, num_classes=DEFAULT_NUM_
             path (which would read files outside the data set).
         DataError: (while reading) a file cannot be decoded or is inconsistent.
     """
-    if layout is None:
-        layout, root = detect_layout(root)
-    root = os.fspath(root)
-    if layout not in _LAYOUTS:
-        raise ValueError(f"`layout` must be 'voc', 'sbd' or None (detect). "
-                         f"Received: layout={layout!r}")
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"The data folder must exist. Received: root={root!r}, "
-                                f"which is not a directory")
-
-    if layout == "voc":
-        split_dir = os.path.join(root, "ImageSets", "Segmentation")
-        image_dir, mask_dir, mask_ext = "JPEGImages", "SegmentationClass", ".png"
-    else:
-        split_dir = root
-        image_dir, mask_dir, mask_ext = "img", "cls", ".mat"
-
-    split_name = os.fspath(split)
-    if split_name.endswith(".txt") or os.sep in split_name:
-        split_file = split_name
-        ids = _read_split_file(split_file)
-        split_name = os.path.splitext(os.path.basename(split_file))[0]
-    else:
-        split_file = os.path.join(split_dir, f"{split_name}.txt")
-        if os.path.isfile(split_file):
-            ids = _read_split_file(split_file)
-        elif split_name == "seg11valid":
-            ids = seg11valid_ids()
-        else:
-            avail = sorted(f[:-4] for f in os.listdir(split_dir) if f.endswith(".txt")) \
-                if os.path.isdir(split_dir) else []
-            raise FileNotFoundError(
-                f"{split_file} not found. Expected one of the splits in {split_dir}: "
-                f"{avail or 'none'}. Received: split={split!r}")
-
+    layout, root = _located(root, layout)
+    ids, split_name = _split_ids(root, layout, split)
     if exclude is not None:
         drop = set(seg11valid_ids()) if isinstance(exclude, str) and exclude == "seg11valid" \
             else ({exclude} if isinstance(exclude, str) else set(exclude))
@@ -291,15 +261,15 @@ def from_directory(root, split="train", *, layout=None, num_classes=DEFAULT_NUM_
     if not ids:
         raise ValueError(f"The split of {root} must hold at least one image. Received: "
                          f"split={split!r}, empty" + (" after exclude" if exclude is not None else ""))
-
     if class_names is None:
         class_names = VOC_CLASSES if num_classes == len(VOC_CLASSES) else tuple(
             f"class_{i}" for i in range(num_classes))
+    image_dir, mask_dir, mask_ext = _FILES[layout]
     images = [os.path.join(root, image_dir, f"{i}.jpg") for i in ids]
     masks = [os.path.join(root, mask_dir, f"{i}{mask_ext}") for i in ids]
 
     def load(image_path, mask_path):
-        image = read_image(image_path, max_pixels)
+        image = read_dataset_image(image_path, max_pixels)
         mask = read_mask(mask_path, max_pixels)
         return check_example(image, mask, num_classes, mask_path)
 
@@ -311,6 +281,48 @@ def from_directory(root, split="train", *, layout=None, num_classes=DEFAULT_NUM_
     src.ids = ids
     src.root = root
     return src
+
+
+#: Per layout: the folders of the images and of the masks, and the masks' file ending.
+_FILES = {"voc": ("JPEGImages", "SegmentationClass", ".png"), "sbd": ("img", "cls", ".mat")}
+
+
+def _located(root, layout):
+    """`(layout, folder)` of the data set `from_directory` reads: `layout` (None: detected,
+    see `detect_layout`) and the folder holding it. Raises as `from_directory` says."""
+    if layout is None:
+        layout, root = detect_layout(root)
+    root = os.fspath(root)
+    if layout not in _LAYOUTS:
+        raise ValueError(f"`layout` must be 'voc', 'sbd' or None (detect). "
+                         f"Received: layout={layout!r}")
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"The data folder must exist. Received: root={root!r}, "
+                                f"which is not a directory")
+    return layout, root
+
+
+def _split_ids(root, layout, split):
+    """`(ids, split name)` of `split` (see `from_directory`) in the data set at `root`.
+
+    Raises:
+        FileNotFoundError: no such split (the message lists the splits there).
+        ValueError, DataError: the split file is empty or lists an unsafe id.
+    """
+    split_name = os.fspath(split)
+    if split_name.endswith(".txt") or os.sep in split_name:  # a split file's path
+        return _read_split_file(split_name), os.path.splitext(os.path.basename(split_name))[0]
+    split_dir = os.path.join(root, "ImageSets", "Segmentation") if layout == "voc" else root
+    split_file = os.path.join(split_dir, f"{split_name}.txt")
+    if os.path.isfile(split_file):
+        return _read_split_file(split_file), split_name
+    if split_name == "seg11valid":
+        return seg11valid_ids(), split_name
+    avail = sorted(f[:-4] for f in os.listdir(split_dir) if f.endswith(".txt")) \
+        if os.path.isdir(split_dir) else []
+    raise FileNotFoundError(
+        f"{split_file} not found. Expected one of the splits in {split_dir}: "
+        f"{avail or 'none'}. Received: split={split!r}")
 
 
 def _read_split_file(path):

@@ -29,7 +29,7 @@ import numpy as np
 from fcn_keras.images import IMAGE_EXTENSIONS, MAX_PIXELS, check_pixels
 
 from .colors import load_table
-from .directory import mask_error, read_image
+from .directory import mask_error, read_dataset_image
 from .errors import DataError
 from .source import Source, check_example, python_loader
 
@@ -215,37 +215,21 @@ def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=
     if split not in splits:
         how = "split sub-folders" if subs else "no split sub-folders: a hash split"
         raise ValueError(f"`split` must be one of {splits} for {images} ({how}). Received: split={split!r}")
-    outside = []
     if subs:
-        roots = subs if split == "all" else [split]
-        pairs, lone_images, lone_masks, suffix = [], [], [], mask_suffix
-        for sub in roots:
-            p, li, lm, suffix = pair_files(os.path.join(images, sub), os.path.join(masks, sub), suffix)
-            pairs += [(f"{sub}/{k}", i, m) for k, i, m in p]
-            lone_images += li
-            lone_masks += lm
-        outside = [path for root in (images, masks) for key, path in sorted(_walk(root).items())
-                   if key.split("/", 1)[0] not in subs]
-        if outside:
-            warnings.warn(f"fcn_keras.data: {len(outside)} file(s) outside the split folders "
-                          f"{subs} are not used ({', '.join(outside[:_SHOWN])})", stacklevel=2)
+        pairs, lone_images, lone_masks, suffix, outside = _pairs_in_split_folders(
+            images, masks, subs if split == "all" else [split], subs, mask_suffix)
     else:
         pairs, lone_images, lone_masks, suffix = pair_files(images, masks, mask_suffix)
+        outside = []
         if split != "all":
-            want_val = split == "val"
-            chosen = [p for p in pairs if (hash_fraction(p[0], seed) < val_fraction) == want_val]
-            if pairs and not chosen:
-                raise ValueError(f"The hash split of the {len(pairs)} pairs in {images} must leave "
-                                 f"at least one in {split!r}. Received: val_fraction={val_fraction}; "
-                                 f"change it, or make images/train and images/val sub-folders")
-            pairs = chosen
+            pairs = _hash_split(pairs, split == "val", val_fraction, seed, images)
     if not pairs:
         raise ValueError(_no_pairs_message(images, masks, split, lone_images, lone_masks))
     if lone_images or lone_masks:
         warnings.warn(f"fcn_keras.data: {unpaired_summary(lone_images, lone_masks)}", stacklevel=2)
 
     def load(image_path, mask_path):
-        image = read_image(image_path, max_pixels)
+        image = read_dataset_image(image_path, max_pixels)
         mask = read_mask_pixels(mask_path, table, max_pixels)
         return check_example(image, mask, num_classes, mask_path)
 
@@ -263,6 +247,44 @@ def from_folders(images, masks, split=None, *, val_fraction=0.1, seed=0, colors=
     src.palette = None if table is None else table.palette()
     src.splits = splits
     return src
+
+
+def _pairs_in_split_folders(images, masks, roots, subs, mask_suffix):
+    """The pairs of the split sub-folders `roots` (of all the split folders `subs`).
+
+    Returns:
+        `(pairs, lone_images, lone_masks, mask_suffix, outside)`: `[(key "<split>/<name>",
+        image path, mask path)]`, files without a partner, the suffix found, and the files
+        beside the split folders (not used, with a warning).
+    """
+    pairs, lone_images, lone_masks, suffix = [], [], [], mask_suffix
+    for sub in roots:
+        p, li, lm, suffix = pair_files(os.path.join(images, sub), os.path.join(masks, sub), suffix)
+        pairs += [(f"{sub}/{k}", i, m) for k, i, m in p]
+        lone_images += li
+        lone_masks += lm
+    outside = [path for root in (images, masks) for key, path in sorted(_walk(root).items())
+               if key.split("/", 1)[0] not in subs]
+    if outside:
+        warnings.warn(f"fcn_keras.data: {len(outside)} file(s) outside the split folders "
+                      f"{subs} are not used ({', '.join(outside[:_SHOWN])})", stacklevel=3)
+    return pairs, lone_images, lone_masks, suffix, outside
+
+
+def _hash_split(pairs, val, val_fraction, seed, images):
+    """The pairs of the hash split's `"val"` part (`val` True) or `"train"` part: a pair is in
+    val when `hash_fraction` of its key and `seed` is below `val_fraction`.
+
+    Raises:
+        ValueError: that part is empty while `pairs` is not (the message names `images`).
+    """
+    chosen = [p for p in pairs if (hash_fraction(p[0], seed) < val_fraction) == val]
+    if pairs and not chosen:
+        part = "val" if val else "train"
+        raise ValueError(f"The hash split of the {len(pairs)} pairs in {images} must leave "
+                         f"at least one in {part!r}. Received: val_fraction={val_fraction}; "
+                         f"change it, or make images/train and images/val sub-folders")
+    return chosen
 
 
 def _classes(table, class_names, num_classes):

@@ -9,6 +9,8 @@ that is not a class) stop it with a `tf.errors.InvalidArgumentError` naming the 
 
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
 from fcn_keras.conventions import CAFFE_RGB_MEAN as MEAN_RGB  # images are padded with the
@@ -103,39 +105,72 @@ def pad_to(image, mask, height, width, mean=MEAN_RGB):
     return image, mask
 
 
-def _augment(scale_range, flip, crop, mean, rand_crop):
-    """(image uint8, mask uint8, seed int64) -> (image float32, mask uint8)."""
+@dataclasses.dataclass(frozen=True)
+class _Augmentation:
+    """What happens to each example before batching: a random rescale and flip, and a crop
+    (random or centred) after padding to at least the crop size.
 
-    def fn(image, mask, seed):
+    Attributes:
+        scale_range: `(lo, hi)` rescale factors, or None (no rescaling).
+        flip: a random horizontal flip, half of the time.
+        crop: `(height, width)` in pixels, or None (whole images).
+        mean: RGB pad value.
+        random_crop: a random crop position (else centred).
+    """
+
+    scale_range: tuple | None = None
+    flip: bool = False
+    crop: tuple | None = None
+    mean: tuple = MEAN_RGB
+    random_crop: bool = True
+
+    def __call__(self, image, mask, seed):
+        """(image uint8 (H, W, 3), mask uint8 (H, W), seed int64) -> (image float32 (h, w, 3),
+        mask uint8 (h, w)): (h, w) the crop, else the rescaled size."""
         seeds = tf.random.experimental.stateless_split(tf.stack([seed, seed // 7 + 1]), 4)
         image = tf.cast(image, tf.float32)
-        if scale_range is not None:
-            lo, hi = scale_range
+        if self.scale_range is not None:
+            lo, hi = self.scale_range
             s = tf.random.stateless_uniform([], seeds[0], lo, hi)
             hw = tf.cast(tf.shape(image)[:2], tf.float32)
             new = tf.maximum(tf.cast(tf.round(hw * s), tf.int32), 1)
             image = tf.image.resize(image, new, method="bilinear")
             mask = tf.image.resize(mask[..., None], new, method="nearest")[..., 0]
-        if flip:
+        if self.flip:
             do = tf.random.stateless_uniform([], seeds[1]) < 0.5
             image = tf.cond(do, lambda: tf.reverse(image, [1]), lambda: image)
             mask = tf.cond(do, lambda: tf.reverse(mask, [1]), lambda: mask)
-        if crop is not None:
-            ch, cw = crop
-            image, mask = pad_to(image, mask, ch, cw, mean)
-            h, w = tf.shape(image)[0], tf.shape(image)[1]
-            if rand_crop:
-                y = tf.random.stateless_uniform([], seeds[2], 0, h - ch + 1, dtype=tf.int32)
-                x = tf.random.stateless_uniform([], seeds[3], 0, w - cw + 1, dtype=tf.int32)
-            else:
-                y, x = (h - ch) // 2, (w - cw) // 2
-            image = image[y:y + ch, x:x + cw]
-            mask = mask[y:y + ch, x:x + cw]
-            image.set_shape([ch, cw, 3])
-            mask.set_shape([ch, cw])
+        if self.crop is not None:
+            image, mask = self._cropped(image, mask, seeds)
         return image, mask
 
-    return fn
+    def _cropped(self, image, mask, seeds):
+        """The crop of the padded example: at `seeds[2:4]`'s random position, else centred."""
+        ch, cw = self.crop
+        image, mask = pad_to(image, mask, ch, cw, self.mean)
+        h, w = tf.shape(image)[0], tf.shape(image)[1]
+        if self.random_crop:
+            y = tf.random.stateless_uniform([], seeds[2], 0, h - ch + 1, dtype=tf.int32)
+            x = tf.random.stateless_uniform([], seeds[3], 0, w - cw + 1, dtype=tf.int32)
+        else:
+            y, x = (h - ch) // 2, (w - cw) // 2
+        image = image[y:y + ch, x:x + cw]
+        mask = mask[y:y + ch, x:x + cw]
+        image.set_shape([ch, cw, 3])
+        mask.set_shape([ch, cw])
+        return image, mask
+
+
+@dataclasses.dataclass(frozen=True)
+class _Parallel:
+    """How the pipeline's per-example maps run: `calls` at a time (`tf.data.AUTOTUNE`), in
+    order when `deterministic`."""
+
+    calls: int = tf.data.AUTOTUNE
+    deterministic: bool = True
+
+    def map(self, ds, fn):
+        return ds.map(fn, num_parallel_calls=self.calls, deterministic=self.deterministic)
 
 
 def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=None,
@@ -194,55 +229,23 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
     crop = _pair(crop_size, "crop_size")
-    if scale_range is not None:
-        try:
-            lo, hi = (float(v) for v in scale_range)
-        except (TypeError, ValueError):
-            raise ValueError(f"`scale_range` must be (lo, hi). "
-                             f"Received: scale_range={scale_range!r}") from None
-        if not 0 < lo <= hi:
-            raise ValueError(f"`scale_range` must satisfy 0 < lo <= hi. "
-                             f"Received: scale_range={scale_range!r}")
-        scale_range = (lo, hi)
+    scale_range = _scale_range(scale_range)
+    mean = tuple(float(m) for m in mean)
+    if len(mean) != 3:
+        raise ValueError(f"`mean` must have 3 values (RGB). Received: mean={mean!r}")
     shuffle = training if shuffle is None else bool(shuffle)
     flip = training if flip is None else bool(flip)
     if drop_remainder is None:
         drop_remainder = bool(training and crop is not None)
-    det = True if deterministic is None else bool(deterministic)
-    mean = tuple(float(m) for m in mean)
-    if len(mean) != 3:
-        raise ValueError(f"`mean` must have 3 values (RGB). Received: mean={mean!r}")
+    group = not training if group_by_size is None else bool(group_by_size)
+    batching = "stack" if crop is not None or batch_size == 1 else "group" if group else "pad"
+    parallel = _Parallel(num_parallel_calls, True if deterministic is None else bool(deterministic))
 
-    if isinstance(source, Source):
-        check = num_classes is not None and int(num_classes) != source.num_classes
-        if num_classes is None:
-            num_classes = source.num_classes
-        length = len(source) if source._length is not None else None
-        if length == 0:
-            raise ValueError(f"The source must hold at least one example. Received: {source!r}")
-        # Shuffle keys before decoding unless decoded examples are cached.
-        ds = source.examples(shuffle=shuffle and not cache, seed=seed,
-                             num_parallel_calls=num_parallel_calls, deterministic=det)
-    elif isinstance(source, tf.data.Dataset):
-        ds = _as_pairs(source)
-        card = int(ds.cardinality())
-        if card == 0:
-            raise ValueError("The dataset passed to pipeline() must hold at least one example. "
-                             "Received: an empty dataset")
-        length = card if card > 0 else None
-        check = num_classes is not None
-        ds = ds.enumerate().map(lambda i, pair: (
-            pair[0], pair[1], tf.strings.join(["example ", tf.strings.as_string(i)])))
-        if shuffle and not cache:
-            ds = ds.shuffle(shuffle_buffer or (length or 1024), seed=seed,
-                            reshuffle_each_iteration=True)
-    else:
-        raise TypeError(f"`source` must be a fcn_keras.data.Source or a tf.data.Dataset of "
-                        f"(image, mask) pairs. Received: {type(source).__name__}")
-
-    if check:
-        ds = ds.map(_check_labels(int(num_classes)), num_parallel_calls=num_parallel_calls,
-                    deterministic=det)
+    # Shuffle keys before decoding unless decoded examples are cached (then shuffled after).
+    ds, length, check_classes = _examples(source, num_classes, shuffle and not cache, seed,
+                                          shuffle_buffer, parallel)
+    if check_classes is not None:
+        ds = parallel.map(ds, _check_labels(check_classes))
     else:
         ds = ds.map(lambda image, mask, where: (image, mask))
     if cache:
@@ -252,44 +255,12 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
                             reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-
-    randomize = training and (flip or scale_range is not None or crop is not None)
-    if randomize:
-        rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip(ds, rand).map(
-            lambda pair, r: (pair[0], pair[1], r)
-        ).map(_augment(scale_range if training else None, flip and training, crop, mean,
-                       rand_crop=True),
-              num_parallel_calls=num_parallel_calls, deterministic=det)
+    if training and (flip or scale_range is not None or crop is not None):
+        ds = _randomly_augmented(ds, _Augmentation(scale_range, flip, crop, mean), seed, parallel)
     elif crop is not None:
-        ds = ds.map(lambda i, m: _augment(None, False, crop, mean, False)(i, m, tf.constant(0, tf.int64)),
-                    num_parallel_calls=num_parallel_calls, deterministic=det)
-
-    group = (not training if group_by_size is None else bool(group_by_size)) and \
-        crop is None and batch_size > 1
-
-    def to_float(i, m):
-        return tf.cast(i, tf.float32), m
-
-    if not group:  # grouped images wait for their batch in uint8
-        ds = ds.map(to_float, num_parallel_calls=num_parallel_calls, deterministic=det)
-    if crop is not None or batch_size == 1:
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    elif group:
-        ds = ds.group_by_window(
-            key_func=lambda i, m: tf.cast(tf.shape(i)[0], tf.int64) * (1 << 32)
-            + tf.cast(tf.shape(i)[1], tf.int64),
-            reduce_func=lambda _, window: window.batch(batch_size, drop_remainder=drop_remainder),
-            window_size=batch_size).map(to_float)
-    else:
-        # whole images of different sizes: pad each batch to its largest image
-        mean_t = tf.constant(mean, tf.float32)
-        ds = ds.map(lambda i, m: (i - mean_t, m))
-        ds = ds.padded_batch(batch_size, padded_shapes=([None, None, 3], [None, None]),
-                             padding_values=(0.0, tf.constant(IGNORE_LABEL, tf.uint8)),
-                             drop_remainder=drop_remainder)
-        ds = ds.map(lambda i, m: (i + mean_t, m))
-    ds = ds.map(lambda i, m: (i, tf.cast(m, tf.int32)))
+        centre = _Augmentation(crop=crop, mean=mean, random_crop=False)
+        ds = parallel.map(ds, lambda i, m: centre(i, m, tf.constant(0, tf.int64)))
+    ds = _batched(ds, batch_size, drop_remainder, batching, mean, parallel)
     # Under tf.distribute multi-worker training each worker keeps every n-th batch
     # (examples are not read from per-worker files, so FILE sharding does not apply).
     options = tf.data.Options()
@@ -298,3 +269,98 @@ def pipeline(source, batch_size=1, crop_size=None, training=False, *, shuffle=No
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds
+
+
+def _scale_range(scale_range):
+    """`scale_range` checked: None, or `(lo, hi)` floats with 0 < lo <= hi."""
+    if scale_range is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in scale_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"`scale_range` must be (lo, hi). "
+                         f"Received: scale_range={scale_range!r}") from None
+    if not 0 < lo <= hi:
+        raise ValueError(f"`scale_range` must satisfy 0 < lo <= hi. "
+                         f"Received: scale_range={scale_range!r}")
+    return lo, hi
+
+
+def _examples(source, num_classes, shuffle, seed, shuffle_buffer, parallel):
+    """The examples of `source` as `(image uint8 (H, W, 3), mask uint8 (H, W), where string)`.
+
+    Args:
+        source: a `Source` or an unbatched `tf.data.Dataset` (see `pipeline`).
+        num_classes: `pipeline`'s argument (None: the source's).
+        shuffle: shuffle the examples (a Source shuffles its keys, before decoding).
+        seed, shuffle_buffer: as in `pipeline`.
+        parallel: a `_Parallel`.
+
+    Returns:
+        `(dataset, length, check_classes)`: the number of examples (None: unknown), and the
+        class count the pipeline must check labels against (None: the source checks them).
+
+    Raises:
+        ValueError: the source is empty; TypeError: it is neither kind.
+    """
+    if isinstance(source, Source):
+        check = None if num_classes is None or int(num_classes) == source.num_classes else int(num_classes)
+        length = len(source) if source._length is not None else None
+        if length == 0:
+            raise ValueError(f"The source must hold at least one example. Received: {source!r}")
+        ds = source.examples(shuffle=shuffle, seed=seed, num_parallel_calls=parallel.calls,
+                             deterministic=parallel.deterministic)
+        return ds, length, check
+    if isinstance(source, tf.data.Dataset):
+        ds = _as_pairs(source)
+        card = int(ds.cardinality())
+        if card == 0:
+            raise ValueError("The dataset passed to pipeline() must hold at least one example. "
+                             "Received: an empty dataset")
+        length = card if card > 0 else None
+        ds = ds.enumerate().map(lambda i, pair: (
+            pair[0], pair[1], tf.strings.join(["example ", tf.strings.as_string(i)])))
+        if shuffle:
+            ds = ds.shuffle(shuffle_buffer or (length or 1024), seed=seed,
+                            reshuffle_each_iteration=True)
+        return ds, length, None if num_classes is None else int(num_classes)
+    raise TypeError(f"`source` must be a fcn_keras.data.Source or a tf.data.Dataset of "
+                    f"(image, mask) pairs. Received: {type(source).__name__}")
+
+
+def _randomly_augmented(ds, augmentation, seed, parallel):
+    """`augmentation` applied to each (image, mask) of `ds` with a seed of its own, drawn from
+    `seed` and different in every epoch."""
+    rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, rand).map(lambda pair, r: (pair[0], pair[1], r))
+    return parallel.map(ds, augmentation)
+
+
+def _batched(ds, batch_size, drop_remainder, mode, mean, parallel):
+    """Batches of `(images float32 (N, H, W, 3), masks int32 (N, H, W))`.
+
+    `mode`: "stack" (examples of one size: crops, or one image per batch), "group" (whole
+    images batched with images of their size only; they wait for their batch in uint8) or
+    "pad" (whole images, each batch padded to its largest: images with `mean`, masks 255).
+    """
+    def to_float(i, m):
+        return tf.cast(i, tf.float32), m
+
+    if mode != "group":
+        ds = parallel.map(ds, to_float)
+    if mode == "stack":
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    elif mode == "group":
+        ds = ds.group_by_window(
+            key_func=lambda i, m: tf.cast(tf.shape(i)[0], tf.int64) * (1 << 32)
+            + tf.cast(tf.shape(i)[1], tf.int64),
+            reduce_func=lambda _, window: window.batch(batch_size, drop_remainder=drop_remainder),
+            window_size=batch_size).map(to_float)
+    else:
+        mean_t = tf.constant(mean, tf.float32)
+        ds = ds.map(lambda i, m: (i - mean_t, m))
+        ds = ds.padded_batch(batch_size, padded_shapes=([None, None, 3], [None, None]),
+                             padding_values=(0.0, tf.constant(IGNORE_LABEL, tf.uint8)),
+                             drop_remainder=drop_remainder)
+        ds = ds.map(lambda i, m: (i + mean_t, m))
+    return ds.map(lambda i, m: (i, tf.cast(m, tf.int32)))

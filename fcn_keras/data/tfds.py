@@ -174,64 +174,15 @@ def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=
     """
     import tensorflow_datasets as tfds
 
-    base = _base_name(name)
-    if base not in TFDS_CONVENTIONS:
-        raise ValueError(f"from_tfds has no label convention for this data set. Expected one "
-                         f"of {sorted(TFDS_CONVENTIONS)} (or pass your own tf.data.Dataset of "
-                         f"(image, mask) pairs to fcn_keras.data.pipeline). Received: name={name!r}")
+    base, n_cls = _checked_name(name, num_classes)
     conv = TFDS_CONVENTIONS[base]
-    if num_classes is not None and base != "scene_parse150":
-        raise ValueError(f"`num_classes` can only be changed for scene_parse150 ({base} has "
-                         f"{conv['num_classes']} classes). Received: num_classes={num_classes!r}")
-    n_cls = int(num_classes or conv["num_classes"])
-    if not 1 <= n_cls <= IGNORE_LABEL:
-        raise ValueError(f"`num_classes` must be within 1..{IGNORE_LABEL}. Received: num_classes={num_classes!r}")
-    full_name = name
-    if "default_config" in conv and "/" not in name:
-        version = ""
-        if ":" in name:
-            full_name, version = name.split(":", 1)
-            version = ":" + version
-        full_name = f"{full_name}/{conv['default_config']}{version}"
+    full_name = _full_name(name, conv)
     builder = tfds.builder(full_name, data_dir=data_dir, **(builder_kwargs or {}))
     _prepare(builder, full_name, download)
     try:
         num_examples = builder.info.splits[split].num_examples
     except Exception:  # noqa: BLE001 - unknown until prepared (or mocked)
         num_examples = None
-    table_np = conv["table"](n_cls)
-    table = tf.constant(table_np, tf.int32)
-    expected = _ranges(np.flatnonzero(table_np != _INVALID).tolist())
-    class_names = conv["class_names"] or tuple(f"class_{i}" for i in range(n_cls))
-    ikey, mkey, ch, id_key = conv["image"], conv["mask"], conv["channel"], conv["id_key"]
-
-    def text(t):
-        return tf.strings.as_string(t) if t.dtype != tf.string else t
-
-    def size(shape):  # (H, W) -> "WxH"
-        return tf.strings.join([text(shape[1]), "x", text(shape[0])])
-
-    def convert(ex):
-        image = ex[ikey]
-        if image.shape.rank == 3 and image.shape[-1] == 4:
-            image = image[..., :3]
-        image = tf.ensure_shape(tf.cast(image, tf.uint8), [None, None, 3])
-        raw = tf.cast(ex[mkey][..., ch], tf.int32)
-        mapped = tf.gather(table, raw)
-        key = id_key if id_key in ex else "tfds_id" if "tfds_id" in ex else None
-        where = tf.strings.join([f"tfds:{name}:{split} ", ex[key] if key else "(no id)"])
-        size_ok = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(raw)))
-        bad = tf.equal(mapped, _INVALID)
-        value = text(tf.reduce_max(tf.where(bad, raw, -1)))
-        error = tf.where(
-            size_ok,
-            tf.strings.join([where, f": mask value ", value, f" is outside the {base} label "
-                             f"convention. Expected values {expected}. Received: value=", value]),
-            tf.strings.join([where, ": the mask must be the size of its image. Expected ",
-                             size(tf.shape(image)), " (WxH). Received: mask size=",
-                             size(tf.shape(raw))]))
-        ok = tf.logical_and(size_ok, tf.logical_not(tf.reduce_any(bad)))
-        return image, tf.cast(mapped, tf.uint8), ok, where, error
 
     def make(shuffle=False, seed=None):
         rc = read_config or tfds.ReadConfig(shuffle_seed=seed, add_tfds_id=True)
@@ -241,6 +192,78 @@ def from_tfds(name, split="train", *, data_dir=None, download=True, num_classes=
             ds = ds.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
         return ds
 
+    class_names = conv["class_names"] or tuple(f"class_{i}" for i in range(n_cls))
     return Source(name=f"tfds:{base}", split=split, num_classes=n_cls, class_names=class_names,
-                  keys=make, load_fn=convert, length=num_examples,
-                  description=f"TFDS {full_name}")
+                  keys=make, load_fn=_converter(base, n_cls, f"tfds:{name}:{split} "),
+                  length=num_examples, description=f"TFDS {full_name}")
+
+
+def _checked_name(name, num_classes):
+    """`(base name, class count)` of a TFDS set `from_tfds` knows; raises as it says."""
+    base = _base_name(name)
+    if base not in TFDS_CONVENTIONS:
+        raise ValueError(f"from_tfds has no label convention for this data set. Expected one "
+                         f"of {sorted(TFDS_CONVENTIONS)} (or pass your own tf.data.Dataset of "
+                         f"(image, mask) pairs to fcn_keras.data.pipeline). Received: name={name!r}")
+    if num_classes is not None and base != "scene_parse150":
+        raise ValueError(f"`num_classes` can only be changed for scene_parse150 ({base} has "
+                         f"{TFDS_CONVENTIONS[base]['num_classes']} classes). "
+                         f"Received: num_classes={num_classes!r}")
+    n_cls = int(num_classes or TFDS_CONVENTIONS[base]["num_classes"])
+    if not 1 <= n_cls <= IGNORE_LABEL:
+        raise ValueError(f"`num_classes` must be within 1..{IGNORE_LABEL}. Received: num_classes={num_classes!r}")
+    return base, n_cls
+
+
+def _full_name(name, conv):
+    """`name` with its set's default config (`cityscapes` -> `cityscapes/semantic_segmentation`,
+    a `:version` kept at the end)."""
+    if "default_config" not in conv or "/" in name:
+        return name
+    stem, colon, version = name.partition(":")
+    return f"{stem}/{conv['default_config']}{colon}{version}"
+
+
+def _text(t):
+    return tf.strings.as_string(t) if t.dtype != tf.string else t
+
+
+def _size(shape):
+    """(H, W) -> the string "WxH"."""
+    return tf.strings.join([_text(shape[1]), "x", _text(shape[0])])
+
+
+def _converter(base, num_classes, prefix):
+    """The example function of a set with `base`'s convention: a TFDS example dict ->
+    `(image uint8 (H, W, 3), mask uint8 (H, W), ok, where, error)`, the labels mapped to ours;
+    `ok` False when a mask value is outside the convention or the mask's size differs from
+    the image's, `error` then the message naming the example (`where`: `prefix` + its id)."""
+    conv = TFDS_CONVENTIONS[base]
+    table_np = conv["table"](num_classes)
+    table = tf.constant(table_np, tf.int32)
+    expected = _ranges(np.flatnonzero(table_np != _INVALID).tolist())
+    ikey, mkey, ch, id_key = conv["image"], conv["mask"], conv["channel"], conv["id_key"]
+
+    def convert(ex):
+        image = ex[ikey]
+        if image.shape.rank == 3 and image.shape[-1] == 4:
+            image = image[..., :3]
+        image = tf.ensure_shape(tf.cast(image, tf.uint8), [None, None, 3])
+        raw = tf.cast(ex[mkey][..., ch], tf.int32)
+        mapped = tf.gather(table, raw)
+        key = id_key if id_key in ex else "tfds_id" if "tfds_id" in ex else None
+        where = tf.strings.join([prefix, ex[key] if key else "(no id)"])
+        size_ok = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(raw)))
+        bad = tf.equal(mapped, _INVALID)
+        value = _text(tf.reduce_max(tf.where(bad, raw, -1)))
+        error = tf.where(
+            size_ok,
+            tf.strings.join([where, ": mask value ", value, f" is outside the {base} label "
+                             f"convention. Expected values {expected}. Received: value=", value]),
+            tf.strings.join([where, ": the mask must be the size of its image. Expected ",
+                             _size(tf.shape(image)), " (WxH). Received: mask size=",
+                             _size(tf.shape(raw))]))
+        ok = tf.logical_and(size_ok, tf.logical_not(tf.reduce_any(bad)))
+        return image, tf.cast(mapped, tf.uint8), ok, where, error
+
+    return convert

@@ -10,8 +10,8 @@ also compares an FCN's declared architecture with its weights before anything is
     from fcn_keras.models.saving import load_keras
     model = load_keras("model.keras")      # registers fcn_keras' classes, compile=False
 
-`keras.models.load_model` itself needs the classes registered: `import fcn_keras` (or
-`fcn_keras.models`) first.
+`keras.models.load_model` itself needs the classes registered: `from fcn_keras import FCN`
+first.
 """
 
 import json

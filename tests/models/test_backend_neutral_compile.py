@@ -24,7 +24,8 @@ m.save(sys.argv[1])
 
 # TensorFlow 2.21 itself imports jax where it is installed: what counts is what loading adds.
 LOAD = """
-import sys, keras, fcn_keras
+import sys, keras
+from fcn_keras import FCN  # registers the classes load_model needs
 FRAMEWORKS = ("torch", "jax", "keras.src.backend.torch", "keras.src.backend.jax")
 before = {k for k in FRAMEWORKS if k in sys.modules}
 m = keras.saving.load_model(sys.argv[1])
