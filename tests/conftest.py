@@ -21,6 +21,10 @@ import keras  # noqa: E402
 
 import fcn_keras  # noqa: E402
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long test (training, the demo, full exports, the browser)")
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAM = os.path.join(os.path.dirname(sys.executable), "fcn-keras")
 
