@@ -507,6 +507,19 @@ def test_every_block_is_run_or_shown():
         f"mark commands ```bash or ```python so tests/test_readme.py runs them")
 
 
+def test_links_lead_to_files():
+    """Every relative link and picture of the followed pages names a file of the checkout
+    (the README's sections moved to docs/: a link that lost its target shows here)."""
+    broken = []
+    for page in PAGES:
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            path = target.split("#")[0]
+            if path and not re.match(r"^[a-z]+:", path) and not (ROOT / page).parent.joinpath(path).exists():
+                broken.append(f"{page}: {target}")
+    assert not broken, f"links to nothing: {broken}"
+
+
 def test_tables_have_no_stale_entries():
     cmds = {cmd for _, _, cmd in shell_commands()}
     code = {key for _, _, lines in python_blocks() for _, key, _ in _block_entries(lines)}
