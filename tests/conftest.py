@@ -22,6 +22,10 @@ import keras  # noqa: E402
 import fcn_keras  # noqa: E402
 from fcn_keras import FCN  # noqa: E402,F401 - registers the classes keras.models.load_model needs
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long test (training, the demo, full exports, the browser)")
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAM = os.path.join(os.path.dirname(sys.executable), "fcn-keras")
 

@@ -97,27 +97,28 @@ def test_counting_without_weights_equals_the_built_model(backbone, head):
 
 
 def test_generated_docs_are_current():
-    """zoo/ and the README's parameter table are what tools/zoo_docs.py renders."""
+    """zoo/ and docs/models.md's parameter table are what tools/zoo_docs.py renders."""
     assert zoo_docs.stale_files() == [], "stale generated docs: run python tools/zoo_docs.py"
     entries = {d for d in os.listdir(os.path.join(ROOT, "zoo")) if os.path.isdir(os.path.join(ROOT, "zoo", d))}
     assert entries == set(zoo.ENTRIES)
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "docs", "models.md"), encoding="utf-8") as f:
         readme = f.read()
     assert "| vgg16 | 8s, 8s-atonce | 134,489,759 | 134,362,751 | 127,008 |" in readme
 
 
 def test_tool_reports_and_rewrites_a_stale_table(tmp_path):
     """The script run as a user runs it: --check fails on a stale copy, a plain run repairs it."""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "docs", "models.md"), encoding="utf-8") as f:
         readme = f.read()
-    (tmp_path / "README.md").write_text(readme.replace("| 134,489,759 |", "| 1 |"), encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "models.md").write_text(readme.replace("| 134,489,759 |", "| 1 |"), encoding="utf-8")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     check = subprocess.run([sys.executable, TOOL, "--root", str(tmp_path), "--check"],
                            capture_output=True, text=True, env=env)
-    assert check.returncode == 1 and "stale: README.md" in check.stdout
+    assert check.returncode == 1 and f"stale: {os.path.join('docs', 'models.md')}" in check.stdout
     assert subprocess.run([sys.executable, TOOL, "--root", str(tmp_path)], env=env,
                           capture_output=True).returncode == 0
-    assert (tmp_path / "README.md").read_text(encoding="utf-8") == readme
+    assert (tmp_path / "docs" / "models.md").read_text(encoding="utf-8") == readme
     assert (tmp_path / "zoo" / "voc-fcn8s" / "README.md").exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
 
