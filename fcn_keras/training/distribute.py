@@ -67,8 +67,8 @@ def worker_info():
     """This process's place in the cluster `TF_CONFIG` describes.
 
     Returns:
-        a `WorkerInfo` (task_type, task_index, num_workers, is_chief); ("worker", 0, 1, True) without
-        `TF_CONFIG`. After `start_cluster` joined JAX processes: ("worker", process id,
+        a `WorkerInfo` (task_type, task_index, num_workers, is_chief); ("worker", 0, 1,
+        True) without `TF_CONFIG`. After `start_cluster` joined JAX processes: ("worker", process id,
         number of processes, process id == 0).
     """
     if _JAX_PROCESS:
