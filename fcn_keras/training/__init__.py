@@ -21,7 +21,14 @@
 
 `train` writes `<out_dir>/history.json` and `<out_dir>/curves.png` (`plot_history`) every
 epoch, saves a backup every `backup_every` steps and on Ctrl-C (`TrainingInterrupted`), and
-resumes from it when run again with the same `out_dir`.
+resumes from it when run again with the same `out_dir`. `RunFiles` (what a run writes),
+`StageBuild` and `StageCompile` (how `run_recipe` builds and compiles each stage) group their
+keywords; each field is also accepted as a keyword of its own.
+
+Modules: `fit` (`train`), `evaluation` (`evaluate`, `format_report`), `inference`
+(`predict_labels`), `recipe` (`run_recipe`), `options` (the config objects), `defaults`,
+`callbacks`, `saving`, `plots`, `distribute` and `cluster` (several devices or machines),
+`keras_patches` (a Keras workaround for multi-worker training).
 """
 
 import importlib
