@@ -42,7 +42,8 @@ from fcn_keras.conventions import IGNORE_LABEL
 
 __all__ = [
     "ConfusionMatrix", "PixelAccuracy", "MeanAccuracy", "MeanIoU", "FrequencyWeightedIoU",
-    "paper_metrics", "scores_from_confusion", "IGNORE_LABEL", "boundary_f_scores", "BoundaryF",
+    "paper_metrics", "confusion_matrix", "scores_from_confusion", "IGNORE_LABEL",
+    "boundary_f_scores", "BoundaryF",
 ]
 
 
@@ -283,28 +284,42 @@ def paper_metrics(num_classes):
             FrequencyWeightedIoU(num_classes)]
 
 
-def confusion_matrix(truth, prediction, num_classes):
-    """The confusion matrix of label maps in numpy (the paper's `score.py` `fast_hist`).
+def confusion_matrix(truth, prediction, num_classes, ignore_label=IGNORE_LABEL):
+    """The confusion matrix of label maps, counted exactly in numpy (int64) on the host.
+
+    The paper's `score.py` `fast_hist`, with this module's label policy (the one the Keras
+    metrics above follow): `ignore_label` pixels are not scored, any other label outside
+    0 .. num_classes - 1 is an error (never a silent miscount), and predicted ids are
+    clipped to 0 .. num_classes - 1 (as the metrics clip theirs).
 
     Args:
-        truth: integer class ids of any shape; ids outside 0 .. num_classes - 1 (the ignore
-            label 255 among them) are not scored.
-        prediction: integer class ids of the same shape; pixels predicted outside
-            0 .. num_classes - 1 are not scored either.
+        truth: integer class ids, (N, H, W), (H, W) or with a trailing channel of 1
+            ((N, H, W, 1) labels for (N, H, W) predictions).
+        prediction: integer class ids of the same shape (without the channel).
         num_classes: number of classes C.
+        ignore_label: the label of pixels that are not scored (255).
 
     Returns:
         int64 (C, C): entry [i, j] counts the scored pixels of class i predicted as j.
 
     Raises:
-        ValueError: the two shapes differ.
+        ValueError: the two shapes differ, or a label outside 0..C-1 that is not
+            `ignore_label` (naming it and its pixel count).
     """
-    truth, prediction = np.asarray(truth).astype(np.int64), np.asarray(prediction).astype(np.int64)
+    truth, prediction = np.asarray(truth), np.asarray(prediction)
+    if truth.ndim == prediction.ndim + 1 and truth.shape[-1] == 1:
+        truth = truth[..., 0]
     if truth.shape != prediction.shape:
         raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} differ in size")
-    keep = (truth >= 0) & (truth < num_classes) & (prediction >= 0) & (prediction < num_classes)
-    hist = np.bincount(truth[keep] * num_classes + prediction[keep], minlength=num_classes ** 2)
-    return hist.reshape(num_classes, num_classes)
+    truth, prediction = truth.reshape(-1).astype(np.int64), prediction.reshape(-1).astype(np.int64)
+    scored = truth != ignore_label
+    bad = scored & ((truth < 0) | (truth >= num_classes))
+    if bad.any():
+        raise ValueError(f"Expected labels in 0..{num_classes - 1} or the ignore label "
+                         f"{ignore_label}. Received: label {int(truth[bad][0])} "
+                         f"({int(bad.sum())} pixels)")
+    cells = truth[scored] * num_classes + np.clip(prediction[scored], 0, num_classes - 1)
+    return np.bincount(cells, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
 def scores_from_confusion(hist):

@@ -171,7 +171,8 @@ def image_scores(truth, prediction, num_classes):
     """The paper's scores for one image (`fcn_keras.metrics.scores_from_confusion`).
 
     Args:
-        truth: (H, W) class ids, 255 (or any id >= num_classes) not scored.
+        truth: (H, W) class ids, 255 not scored (another id >= num_classes: a ValueError,
+            `fcn_keras.metrics.confusion_matrix`).
         prediction: (H, W) class ids.
         num_classes: number of classes C.
 

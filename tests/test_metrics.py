@@ -107,6 +107,23 @@ def test_numpy_confusion_matrix_matches_the_keras_metric():
         M.confusion_matrix(yt, yp[:1], c)
 
 
+def test_numpy_confusion_matrix_policy_is_the_metrics():
+    """The one numpy confusion matrix follows the module's label policy: 255 not scored, any
+    other label outside 0..C-1 an error naming it, predicted ids clipped (as the metric does);
+    (N, H, W, 1) labels go with (N, H, W) predictions."""
+    yt = np.array([[[0], [1], [255], [2]]])
+    yp = np.array([[0, 7, 1, -1]])
+    hist = M.confusion_matrix(yt, yp, 3)
+    keras_cm = M.ConfusionMatrix(3)
+    keras_cm.update_state(yt[..., 0], yp)
+    np.testing.assert_array_equal(hist, keras_cm.confusion_matrix())
+    assert hist[1, 2] == 1 and hist[2, 0] == 1 and hist.sum() == 3
+    for bad in (3, -1):
+        message = rf"0\.\.2 or the ignore label 255\. Received: label {bad} \(1 pixels\)"
+        with pytest.raises(ValueError, match=message):
+            M.confusion_matrix(np.array([[0, bad]]), np.array([[0, 0]]), 3)
+
+
 def test_label_out_of_range_raises_with_value():
     m = M.PixelAccuracy(4)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"outside 0\.\.3[\s\S]*\b7\b"):

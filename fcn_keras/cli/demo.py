@@ -54,20 +54,69 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
             is False.
         ValueError: `epochs` or `steps_per_epoch` is not a positive int.
     """
-    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+    _check_counts(epochs=epochs, steps_per_epoch=steps_per_epoch)
+    from fcn_keras import training
+    from fcn_keras.training.callbacks import write_json
+
+    out_dir = os.fspath(out_dir)
+    resuming = _open_folder(out_dir, overwrite)
+    formats, web_missing = _web_runtime(formats)
+
+    def say(msg):
+        if verbose:
+            print(msg, flush=True)
+
+    if resuming:
+        say(f"resuming the interrupted demo in {out_dir} (its training backup, {resuming})")
+    t0 = time.time()
+    model, val_ds, train_dir = _train(out_dir, epochs, steps_per_epoch, verbose, say)
+
+    say("[2/4] evaluating on the validation split")
+    classes = _classes()
+    scores = training.evaluate(model, val_ds, len(classes), classes, progress=verbose)
+    say(training.format_report(scores, title="validation (shapes)"))
+    write_json(scores, os.path.join(out_dir, "metrics.json"))
+
+    say("[3/4] exporting, each artefact verified against the Keras model")
+    exports = _export(model, os.path.join(out_dir, "export"), formats, say)
+
+    say("[4/4] writing coloured predictions for test images")
+    pred_dir = os.path.join(out_dir, "predictions")
+    written = _predictions(model, pred_dir, num_predictions)
+    model_path = os.path.join(train_dir, "model.keras")
+    curves = os.path.join(train_dir, "curves.png")
+    say(f"done in {time.time() - t0:.0f} s: mean IU {scores['mean_iou']:.3f} on the validation split")
+    _summary(say, out_dir, model_path, curves, exports, web_missing)
+    return {"metrics": scores, "exports": exports, "predictions": written, "model": model_path,
+            "curves": curves}
+
+
+def _classes():
+    """The class names of the demo's data (`fcn_keras.data.SHAPES_CLASSES`)."""
+    from fcn_keras import data
+
+    return list(data.SHAPES_CLASSES)
+
+
+def _check_counts(**counts):
+    """Raises a ValueError (with the command line's wording in `cli_message`) for a count
+    that is not None or a positive int."""
+    for name, value in counts.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             err = ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
             err.cli_message = f"`--{name.replace('_', '-')}` must be at least 1. Received: {value!r}"
             raise err
-    import keras
-    import numpy as np
 
-    import fcn_keras
-    from fcn_keras import data, training, viz
-    from fcn_keras.export import export, format_table
-    from fcn_keras.training.callbacks import Backup, write_json
 
-    out_dir = os.fspath(out_dir)
+def _open_folder(out_dir, overwrite):
+    """Creates `out_dir`; returns the training backup folder of an interrupted demo there (the
+    run resumes it), else None.
+
+    Raises:
+        FileExistsError: `out_dir` is not empty, holds no interrupted demo, and not `overwrite`.
+    """
+    from fcn_keras.training.callbacks import Backup
+
     backup = os.path.join(out_dir, "train", "backup")
     resuming = Backup.saved_state(backup) is not None
     if os.path.exists(out_dir) and os.listdir(out_dir) and not (overwrite or resuming):
@@ -77,46 +126,55 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
                            f"files). Received: --out={out_dir!r} (not empty)")
         raise err
     os.makedirs(out_dir, exist_ok=True)
-    web_missing = None
-    if "web" in formats:  # known before training: the page's runtime, downloaded once when missing
-        from fcn_keras.export import ExportError
-        from fcn_keras.export.web import find_runtime
+    return backup if resuming else None
 
-        try:
-            find_runtime()
-        except ExportError as e:
-            web_missing = str(e)
-            formats = tuple(f for f in formats if f != "web")
 
-    def say(msg):
-        if verbose:
-            print(msg, flush=True)
+def _web_runtime(formats):
+    """(`formats`, None), or without "web" and the reason when the page's runtime (ONNX Runtime
+    Web, downloaded once when missing) cannot be had: known before training."""
+    if "web" not in formats:
+        return formats, None
+    from fcn_keras.export import ExportError
+    from fcn_keras.export.web import find_runtime
 
-    if resuming:
-        say(f"resuming the interrupted demo in {out_dir} (its training backup, {backup})")
-    t0 = time.time()
+    try:
+        find_runtime()
+    except ExportError as e:
+        return tuple(f for f in formats if f != "web"), str(e)
+    return formats, None
+
+
+def _train(out_dir, epochs, steps_per_epoch, verbose, say):
+    """Builds and trains the demo's FCN-8s on the shapes set into `<out_dir>/train`; returns
+    (the model, the validation batches, the training folder)."""
+    import keras
+
+    import fcn_keras
+    from fcn_keras import data, training
+    from fcn_keras.training.defaults import SCRATCH_LR, SCRATCH_OPTIMIZER
+
     keras.utils.set_random_seed(0)
-    classes = data.SHAPES_CLASSES
+    classes = _classes()
     train_ds = data.pipeline(data.shapes("train", image_size=VAL_SIZE), batch_size=8, training=True,
                              seed=0, cache=True)
     val_ds = data.pipeline(data.shapes("val", image_size=VAL_SIZE), batch_size=16, cache=True)
     model = fcn_keras.build(DEMO["backbone"], DEMO["head"], num_classes=len(classes), width=DEMO["width"])
     # From scratch (no ImageNet weights on this machine) a small net learns fastest with Adam;
     # model.compile() with no arguments gives the paper's SGD recipe for fine-tuning.
-    model.compile(optimizer=keras.optimizers.Adam(3e-4))
+    model.compile(optimizer=training.make_optimizer(SCRATCH_OPTIMIZER, SCRATCH_LR))
     say(f"[1/4] training {model.name} (width {DEMO['width']}, {model.count_params():,} parameters) "
         f"on the synthetic shapes set for {epochs} epochs")
     train_dir = os.path.join(out_dir, "train")
     training.train(model, train_ds, val_ds, epochs=epochs, out_dir=train_dir,
                    steps_per_epoch=steps_per_epoch, verbose=1 if verbose else 0, class_names=classes)
+    return model, val_ds, train_dir
 
-    say("[2/4] evaluating on the validation split")
-    scores = training.evaluate(model, val_ds, len(classes), classes, progress=verbose)
-    say(training.format_report(scores, title="validation (shapes)"))
-    write_json(scores, os.path.join(out_dir, "metrics.json"))
 
-    say("[3/4] exporting, each artefact verified against the Keras model")
-    export_dir = os.path.join(out_dir, "export")
+def _export(model, export_dir, formats, say):
+    """Writes each of `formats` under `export_dir` (the web page beside it), each verified;
+    prints their table and returns {format: path}."""
+    from fcn_keras.export import export, format_table
+
     os.makedirs(export_dir, exist_ok=True)
     targets = {
         "saved_model": ("fcn8s_savedmodel", dict(format="saved_model")),
@@ -129,31 +187,41 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     for key in formats:
         name, kwargs = targets[key]
         result = export(model, os.path.normpath(os.path.join(export_dir, name)), overwrite=True,
-                        class_names=list(classes), **kwargs)
+                        class_names=_classes(), **kwargs)
         exports[key] = result.path
         reports.append(result.report)
     if reports:
         say(format_table(reports))
+    return exports
 
-    say("[4/4] writing coloured predictions for test images")
-    pred_dir = os.path.join(out_dir, "predictions")
+
+def _predictions(model, pred_dir, num_predictions):
+    """Writes `<i>_labels.png`, `<i>_overlay.png` and `<i>_panel.png` for the first
+    `num_predictions` test images into `pred_dir`; returns their paths."""
+    import numpy as np
+
+    from fcn_keras import data, training, viz
+
     os.makedirs(pred_dir, exist_ok=True)
+    classes = _classes()
     written = []
-    test = data.shapes("test", num_examples=num_predictions)
-    for i, (image, mask) in enumerate(test):
+    for i, (image, mask) in enumerate(data.shapes("test", num_examples=num_predictions)):
         image, mask = np.asarray(image), np.asarray(mask)
         labels = training.predict_labels(model, image)
         for suffix, picture in (("labels", None), ("overlay", viz.overlay(image, labels)),
-                                ("panel", viz.panel(image, mask, labels, class_names=list(classes)))):
+                                ("panel", viz.panel(image, mask, labels, class_names=classes))):
             path = os.path.join(pred_dir, f"{i}_{suffix}.png")
             if picture is None:
                 viz.save_label_png(labels, path)
             else:
                 viz.save_image(picture, path)
             written.append(path)
-    model_path = os.path.join(train_dir, "model.keras")
-    curves = os.path.join(train_dir, "curves.png")
-    say(f"done in {time.time() - t0:.0f} s: mean IU {scores['mean_iou']:.3f} on the validation split")
+    return written
+
+
+def _summary(say, out_dir, model_path, curves, exports, web_missing):
+    """Says where everything is and what to run next."""
+    export_dir, pred_dir = os.path.join(out_dir, "export"), os.path.join(out_dir, "predictions")
     say(f"  model        {model_path}")
     say(f"  curves       {curves}")
     say(f"  scores       {os.path.join(out_dir, 'metrics.json')}")
@@ -170,8 +238,6 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     say(f"next: fcn-keras predict --model {model_path} your_photo.jpg --out masks/")
     if "web" in exports:
         say(f"  or: fcn-keras serve {web_dir}    (open the URL it prints, drop a photo)")
-    return {"metrics": scores, "exports": exports, "predictions": written, "model": model_path,
-            "curves": curves}
 
 
 def evaluate_command(model_path):

@@ -11,11 +11,8 @@ from fcn_keras._io import atomic_write
 from fcn_keras.cli._args import architecture_args, data_args, pair, source
 from fcn_keras.cli.predict import check_out_folder
 from fcn_keras.models import registry
+from fcn_keras.training.defaults import BACKUP_EVERY, SCRATCH_LR, SCRATCH_OPTIMIZER
 from fcn_keras.training.distribute import DISTRIBUTIONS, STRATEGIES
-
-# From scratch the paper's SGD recipe (fixed rates made for fine-tuning ImageNet weights
-# with an unnormalised loss) leaves the loss at ln(num_classes): Adam at this rate learns.
-SCRATCH_OPTIMIZER, SCRATCH_LR = "adam", 3e-4
 
 
 def _stage_callback(heads, out_dir, start):
@@ -96,7 +93,7 @@ def _check(args):
 
 def run(args):
     """Runs `fcn-keras train`; returns the exit code."""
-    from fcn_keras import data, training
+    from fcn_keras import training
     from fcn_keras.training.distribute import start_cluster
 
     heads, epochs = _check(args)
@@ -104,21 +101,9 @@ def run(args):
     start_cluster(args.strategy, program="fcn-keras train", coordinator=args.coordinator,
                   num_processes=args.num_processes, process_id=args.process_id)  # before any op
     check_out_folder(args.out)
-    train_src = source(args, args.train_split)
-    val_src = None if args.val_split in ("", "none") else source(args, args.val_split)
-    num_classes = train_src.num_classes
-    if args.num_classes and args.num_classes != num_classes:
-        raise ValueError(f"`--num-classes` must match the data ({num_classes} classes in "
-                         f"{args.data}). Received: --num-classes={args.num_classes}")
+    train_src, val_src = _sources(args)
     compile_kwargs = _loss_kwargs(args, train_src)
-    crop = pair(args.crop_size, "--crop-size")
-    scale = pair(args.scale_range, "--scale-range", float) if args.scale_range else None
-    train_ds = data.pipeline(train_src, batch_size=args.batch_size, crop_size=crop,
-                             training=True, scale_range=scale, flip=not args.no_flip,
-                             cache=args.cache, seed=args.seed)
-    val_ds = None if val_src is None else data.pipeline(
-        val_src, batch_size=args.val_batch_size, cache=args.cache)
-    schedule = args.schedule or args.head
+    train_ds, val_ds = _pipelines(args, train_src, val_src)
     optimizer, lr, note = _optimizer(args)
     if note:
         print(note, file=sys.stderr if note.startswith("warning") else sys.stdout, flush=True)
@@ -127,32 +112,71 @@ def run(args):
 
         keras.utils.set_random_seed(args.seed)
     start = f"from {args.weights}" if args.weights else "from scratch"
-    callbacks = [_stage_callback(heads, args.out, start)] if len(heads) > 1 else []
-    distribution = training.get_distribution(
-        args.distribute, mesh_shape=pair(args.mesh, "--mesh") if args.mesh else None)
-    if distribution is not None:
-        split = distribution.device_mesh.shape[0]  # devices each batch is split between
-        for flag, size in (("--batch-size", args.batch_size),
-                           ("--val-batch-size", args.val_batch_size if val_ds is not None else split)):
-            if size % split:
-                raise ValueError(f"`{flag}` must be a multiple of the {split} devices that "
-                                 f"--distribute {args.distribute} splits each batch between. "
-                                 f"Received: {flag} {size}")
     result = training.run_recipe(
-        args.backbone, train_ds, val_ds, schedule=schedule, num_classes=num_classes,
-        epochs=epochs, out_dir=args.out, weights=args.weights, width=args.width,
-        optimizer=optimizer, learning_rate=lr, mixed_precision=args.mixed_precision or False,
-        distribution=distribution,
-        jit_compile={"auto": "auto", "on": True, "off": False}[args.jit],
-        strategy=args.strategy, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
-        tensorboard=args.tensorboard, backup_every=args.backup_every,
-        verbose=2 if args.quiet else "auto", class_names=train_src.class_names,
-        compile_kwargs=compile_kwargs, keep=keep,
-        build_kwargs=None if getattr(train_src, "palette", None) is None  # a colour table's colours
-        else {"palette": train_src.palette})
-    if training.worker_info()[3]:  # the chief writes the run's summary
+        args.backbone, train_ds, val_ds, schedule=args.schedule or args.head,
+        num_classes=train_src.num_classes, epochs=epochs, out_dir=args.out, weights=args.weights,
+        strategy=args.strategy, distribution=_distribution(args, val_ds is not None),
+        steps_per_epoch=args.steps_per_epoch,
+        callbacks=[_stage_callback(heads, args.out, start)] if len(heads) > 1 else [],
+        verbose=2 if args.quiet else "auto",
+        build=training.StageBuild(
+            width=args.width, mixed_precision=args.mixed_precision or False,
+            class_names=train_src.class_names,
+            build_kwargs=None if getattr(train_src, "palette", None) is None  # a colour table's
+            else {"palette": train_src.palette}),
+        compile_options=training.StageCompile(
+            optimizer=optimizer, learning_rate=lr, compile_kwargs=compile_kwargs,
+            jit_compile={"auto": "auto", "on": True, "off": False}[args.jit]),
+        files=training.RunFiles(backup_every=args.backup_every, keep=keep,
+                                tensorboard=args.tensorboard))
+    if training.worker_info().is_chief:  # the chief writes the run's summary
         _finish(args, heads, result, val_src)
     return 0
+
+
+def _sources(args):
+    """(the training source, the validation source or None for --val-split none), checked
+    against --num-classes."""
+    train_src = source(args, args.train_split)
+    val_src = None if args.val_split in ("", "none") else source(args, args.val_split)
+    num_classes = train_src.num_classes
+    if args.num_classes and args.num_classes != num_classes:
+        raise ValueError(f"`--num-classes` must match the data ({num_classes} classes in "
+                         f"{args.data}). Received: --num-classes={args.num_classes}")
+    return train_src, val_src
+
+
+def _pipelines(args, train_src, val_src):
+    """(training batches: crops, rescaling, flips, shuffled; validation batches or None)."""
+    from fcn_keras import data
+
+    crop = pair(args.crop_size, "--crop-size")
+    scale = pair(args.scale_range, "--scale-range", float) if args.scale_range else None
+    train_ds = data.pipeline(train_src, batch_size=args.batch_size, crop_size=crop,
+                             training=True, scale_range=scale, flip=not args.no_flip,
+                             cache=args.cache, seed=args.seed)
+    val_ds = None if val_src is None else data.pipeline(
+        val_src, batch_size=args.val_batch_size, cache=args.cache)
+    return train_ds, val_ds
+
+
+def _distribution(args, validates):
+    """The `keras.distribution` of --distribute (None without), once the batch sizes are
+    known to split evenly between its devices (--val-batch-size only when `validates`)."""
+    from fcn_keras import training
+
+    distribution = training.get_distribution(
+        args.distribute, mesh_shape=pair(args.mesh, "--mesh") if args.mesh else None)
+    if distribution is None:
+        return None
+    split = distribution.device_mesh.shape[0]  # devices each batch is split between
+    for flag, size in (("--batch-size", args.batch_size),
+                       ("--val-batch-size", args.val_batch_size if validates else split)):
+        if size % split:
+            raise ValueError(f"`{flag}` must be a multiple of the {split} devices that "
+                             f"--distribute {args.distribute} splits each batch between. "
+                             f"Received: {flag} {size}")
+    return distribution
 
 
 def _loss_kwargs(args, train_src):
@@ -226,7 +250,7 @@ def _finish(args, heads, result, val_src):
         curves = plot_history(history, os.path.join(args.out, "curves.png"),
                               stages=stages if len(heads) > 1 else None,
                               title=f"{result.model.name}: {args.data}")
-    if val_src is not None and training.worker_info()[2] > 1 and args.distribute:
+    if val_src is not None and training.worker_info().num_workers > 1 and args.distribute:
         print("scores: the validation lines above (a multi-process JAX run validates during "
               f"training only); fcn-keras evaluate --model {model_path} scores it on one machine")
     elif val_src is not None:
@@ -253,6 +277,17 @@ def register(subparsers):
     p.add_argument("--schedule", choices=registry.SCHEDULES,
                    help="staged: 32s -> 16s -> 8s, each from the previous (the paper); "
                         "at-once: FCN-8s at-once")
+    _data_and_schedule_args(p)
+    _optimizer_args(p)
+    _speed_args(p)
+    _checkpoint_args(p)
+    _scaling_args(p)
+    _output_args(p)
+    p.set_defaults(func=run)
+
+
+def _data_and_schedule_args(p):
+    """The data, its splits and augmentation, the initial weights and the epochs."""
     data_args(p)
     p.add_argument("--train-split", default="train", help="split to train on (default: train)")
     p.add_argument("--val-split", default="val", help="split to validate on after each epoch, 'none' to "
@@ -268,6 +303,10 @@ def register(subparsers):
                                        "to have equal sizes; otherwise batches are padded)")
     p.add_argument("--scale-range", help="random rescaling 'lo,hi', e.g. 0.5,2.0")
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+
+
+def _optimizer_args(p):
+    """The optimiser, its rate, the loss and its class weights."""
     p.add_argument("--optimizer", default=None, choices=("sgd", "adam", "adamw", "rmsprop"),
                    help=f"default: with --weights the paper's SGD (momentum 0.99, weight decay "
                         f"5e-4, fixed rate); without, Adam {SCRATCH_LR:g}")
@@ -279,6 +318,10 @@ def register(subparsers):
                    help="weigh each pixel's loss by its class against imbalance: "
                         "median_frequency or inverse_sqrt (computed on the training split) or "
                         "one weight per class (with --loss ce, focal or ce+dice)")
+
+
+def _speed_args(p):
+    """Mixed precision and XLA."""
     p.add_argument("--mixed-precision", nargs="?", const="mixed_float16", default=None,
                    choices=("mixed_float16", "mixed_bfloat16"),
                    help="mixed precision: mixed_float16 (with loss scaling; the default when "
@@ -286,12 +329,22 @@ def register(subparsers):
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                    help="XLA: 'on' compiles once per batch shape (pays with --crop-size); "
                         "'auto' is Keras' choice (TensorFlow: off on CPU; JAX: always on; default: auto)")
+
+
+def _checkpoint_args(p):
+    """The checkpoints each stage keeps and how often the backup is saved."""
     p.add_argument("--keep", default="last,best", metavar="last,best",
                    help="the checkpoints each stage keeps in <stage>/checkpoints/: 'last,best' "
                         "(default), 'last', 'best' or 'none'; weights only (the backup alone "
                         "holds the optimizer state)")
-    p.add_argument("--backup-every", type=int, default=500, metavar="STEPS",
-                   help="steps between backups within an epoch (0: epoch ends only; default 500)")
+    p.add_argument("--backup-every", type=int, default=BACKUP_EVERY, metavar="STEPS",
+                   help=f"steps between backups within an epoch (0: epoch ends only; default "
+                        f"{BACKUP_EVERY})")
+
+
+def _scaling_args(p):
+    """Several devices or machines: tf.distribute (TensorFlow); keras.distribution and its
+    processes (JAX)."""
     p.add_argument("--strategy", default="auto",
                    choices=STRATEGIES,
                    help="tf.distribute strategy, TensorFlow backend (multiworker reads "
@@ -312,6 +365,10 @@ def register(subparsers):
                                                                "(0 writes the run's files)")
     p.add_argument("--mesh", metavar="BATCH,MODEL",
                    help="device mesh of --distribute model_parallel (default 1,N for N devices)")
+
+
+def _output_args(p):
+    """The output folder, and the run's cache, seed and verbosity."""
     p.add_argument("--cache", action="store_true", help="cache decoded examples in memory")
     p.add_argument("--seed", type=int, help="random seed of weights, crops, flips and shuffling "
                                             "(default: none, a different run each time)")
@@ -319,4 +376,3 @@ def register(subparsers):
                                                               "<out>/<stage>/tensorboard")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="one line per epoch, no bars")
-    p.set_defaults(func=run)

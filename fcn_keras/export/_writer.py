@@ -13,7 +13,7 @@ from ._common import IO_TYPES, REPORT_SUFFIX, SIDECAR_SUFFIX, ExportError
 from .formats import TABLE, WriteOptions
 from .images import DEFAULT_CALIBRATION, fit_to_size, sample_images
 from .onnx import DEFAULT_OPSET
-from .verification import as_verification, describe, evaluate, raise_on_failure
+from .verification import as_verification, describe, parity_report, raise_on_failure
 
 
 @dataclasses.dataclass
@@ -133,7 +133,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
         files.append(staged + SIDECAR_SUFFIX)
         report = None
         if verification is not None:
-            report = evaluate(staged, model, verification, quantize=quantize)
+            report = parity_report(staged, model, verification, quantize=quantize)
             report.path = path
             report.data = data_name
             raise_on_failure(report, written=False)

@@ -128,7 +128,7 @@ def verify(path, model, verification=None, *, quantize=None, report_path=None):
     Raises:
         ParityError: a target is missed (the report, `"passed": false`, is written first).
     """
-    report = evaluate(path, model, verification, quantize=quantize)
+    report = parity_report(path, model, verification, quantize=quantize)
     _common.save_json(report_path or report.path + _common.REPORT_SUFFIX, report.to_dict())
     raise_on_failure(report)
     return report
@@ -143,7 +143,7 @@ def raise_on_failure(report, written=True):
             + "\n" + format_table(report), report)
 
 
-def evaluate(path, model, verification=None, *, quantize=None):
+def parity_report(path, model, verification=None, *, quantize=None):
     """`verify` without writing or raising: compare, summarise, check. Returns the `Report`."""
     opts = Verification() if verification is None else verification
     if not isinstance(opts, Verification):

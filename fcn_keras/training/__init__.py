@@ -21,7 +21,14 @@
 
 `train` writes `<out_dir>/history.json` and `<out_dir>/curves.png` (`plot_history`) every
 epoch, saves a backup every `backup_every` steps and on Ctrl-C (`TrainingInterrupted`), and
-resumes from it when run again with the same `out_dir`.
+resumes from it when run again with the same `out_dir`. `RunFiles` (what a run writes),
+`StageBuild` and `StageCompile` (how `run_recipe` builds and compiles each stage) group their
+keywords; each field is also accepted as a keyword of its own.
+
+Modules: `fit` (`train`), `evaluation` (`evaluate`, `format_report`), `inference`
+(`predict_labels`), `recipe` (`run_recipe`), `options` (the config objects), `defaults`,
+`callbacks`, `saving`, `plots`, `distribute` and `cluster` (several devices or machines),
+`keras_patches` (a Keras workaround for multi-worker training).
 """
 
 import importlib
@@ -40,10 +47,14 @@ _NAMES = {  # public name -> the submodule that defines it
     "WorkerLost": "fcn_keras.training.cluster",
     "tf_config": "fcn_keras.training.distribute",
     "worker_info": "fcn_keras.training.distribute",
-    "evaluate": "fcn_keras.training.loop",
-    "format_report": "fcn_keras.training.loop",
-    "predict_labels": "fcn_keras.training.loop",
-    "train": "fcn_keras.training.loop",
+    "WorkerInfo": "fcn_keras.training.distribute",
+    "evaluate": "fcn_keras.training.evaluation",
+    "format_report": "fcn_keras.training.evaluation",
+    "predict_labels": "fcn_keras.training.inference",
+    "train": "fcn_keras.training.fit",
+    "RunFiles": "fcn_keras.training.options",
+    "StageBuild": "fcn_keras.training.options",
+    "StageCompile": "fcn_keras.training.options",
     "plot_history": "fcn_keras.training.plots",
     "SCHEDULES": "fcn_keras.models.registry",
     "RecipeResult": "fcn_keras.training.recipe",
@@ -55,10 +66,11 @@ _NAMES = {  # public name -> the submodule that defines it
 }
 
 __all__ = [
-    "train", "evaluate", "format_report", "predict_labels", "default_callbacks",
+    "train", "RunFiles", "evaluate", "format_report", "predict_labels", "default_callbacks",
     "Backup", "HistoryFile", "Progress", "TrainingInterrupted", "plot_history",
-    "run_recipe", "RecipeResult", "stages_for", "transfer_weights", "make_optimizer",
-    "precision", "get_strategy", "tf_config", "worker_info", "STRATEGIES", "SCHEDULES",
+    "run_recipe", "StageBuild", "StageCompile", "RecipeResult", "stages_for",
+    "transfer_weights", "make_optimizer", "precision", "get_strategy", "tf_config",
+    "worker_info", "WorkerInfo", "STRATEGIES", "SCHEDULES",
     "get_distribution", "DISTRIBUTIONS", "start_cluster", "WorkerLost",
 ]
 

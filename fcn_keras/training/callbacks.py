@@ -16,6 +16,7 @@ from fcn_keras._io import atomic_write
 from fcn_keras._progress import bar as progress_bar
 from fcn_keras._progress import interactive
 
+from .defaults import BACKUP_EVERY
 from .distribute import worker_info
 from .saving import CHECKPOINTS, check_keep, without_optimizer
 
@@ -221,7 +222,7 @@ class Progress(keras.callbacks.Callback):
             self._bar = None
 
 
-def default_callbacks(out_dir, *, backup=True, backup_every=500, checkpoint=True, csv=True,
+def default_callbacks(out_dir, *, backup=True, backup_every=BACKUP_EVERY, checkpoint=True, csv=True,
                       history=True, tensorboard=False, terminate_on_nan=True,
                       monitor="val_mean_iou", verbose=True, keep=CHECKPOINTS):
     """The callbacks `train` uses, rooted at `out_dir`.

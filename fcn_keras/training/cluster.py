@@ -107,7 +107,7 @@ def _reason(text):
 def resume_from(out_dir, own_backup):
     """The backup folder the cluster resumes from: the chief's (`<out_dir>/backup`) when this
     is another worker of a multi-worker cluster that sees it, else `own_backup`."""
-    if own_backup is None or worker_info()[3] or not multiworker_strategy_started():
+    if own_backup is None or worker_info().is_chief or not multiworker_strategy_started():
         return own_backup
     chief_dir = os.path.join(out_dir, "backup")
     return chief_dir if os.path.isdir(chief_dir) else own_backup

@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import warnings
+from typing import NamedTuple
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker", "tpu")
 
@@ -53,26 +54,35 @@ def tf_config():
     return cfg
 
 
+class WorkerInfo(NamedTuple):
+    """This process's place in a cluster (`worker_info`)."""
+
+    task_type: str  # "worker" or "chief" (TF_CONFIG's task type)
+    task_index: int  # index among the processes of that type
+    num_workers: int  # processes in the cluster, the chief included
+    is_chief: bool  # the process that writes the run's files
+
+
 def worker_info():
     """This process's place in the cluster `TF_CONFIG` describes.
 
     Returns:
-        (task_type, task_index, num_workers, is_chief); ("worker", 0, 1, True) without
-        `TF_CONFIG`. After `start_cluster` joined JAX processes: ("worker", process id,
+        a `WorkerInfo` (task_type, task_index, num_workers, is_chief); ("worker", 0, 1,
+        True) without `TF_CONFIG`. After `start_cluster` joined JAX processes: ("worker", process id,
         number of processes, process id == 0).
     """
     if _JAX_PROCESS:
         index, n = _JAX_PROCESS[0]
-        return "worker", index, n, index == 0
+        return WorkerInfo("worker", index, n, index == 0)
     cfg = tf_config()
     if not cfg:
-        return "worker", 0, 1, True
+        return WorkerInfo("worker", 0, 1, True)
     cluster = cfg.get("cluster", {})
     task = cfg.get("task", {})
     ttype, tindex = task.get("type", "worker"), int(task.get("index", 0))
     n = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
     is_chief = ttype == "chief" or (ttype == "worker" and tindex == 0 and "chief" not in cluster)
-    return ttype, tindex, max(n, 1), is_chief
+    return WorkerInfo(ttype, tindex, max(n, 1), is_chief)
 
 
 def get_strategy(name="auto", devices=None):
@@ -299,7 +309,7 @@ def start_cluster(strategy=None, backend=None, program=None, coordinator=None,
         return None
     if backend != "tensorflow":
         return None
-    if strategy == "multiworker" or (strategy == "auto" and worker_info()[2] > 1):
+    if strategy == "multiworker" or (strategy == "auto" and worker_info().num_workers > 1):
         return _multiworker_strategy()
     return None
 

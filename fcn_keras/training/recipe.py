@@ -36,8 +36,9 @@ from fcn_keras.resolve import resolve
 
 from .distribute import (get_distribution, get_strategy, require_backend_for_strategy,
                          worker_info)
-from .loop import train
-from .saving import CHECKPOINTS, check_keep, disk_line, save_weights
+from .fit import train
+from .options import RunFiles, StageCompile, StageBuild, no_more_keywords, with_keywords
+from .saving import check_keep, disk_line, save_weights
 
 SCHEDULES = registry.SCHEDULES
 
@@ -137,11 +138,9 @@ class RecipeResult:
 
 
 def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classes=DEFAULT_NUM_CLASSES,
-               epochs=1, out_dir=None, weights=None, width=1.0, optimizer=None,
-               learning_rate=None, mixed_precision=False, jit_compile="auto", strategy=None,
+               epochs=1, out_dir=None, weights=None, strategy=None, distribution=None,
                steps_per_epoch=None, validation_steps=None, callbacks=None, verbose="auto",
-               tensorboard=False, backup_every=500, build_kwargs=None, class_names=None,
-               distribution=None, compile_kwargs=None, keep=CHECKPOINTS):
+               build=None, compile_options=None, files=None, **keywords):
     """Train an FCN with the paper's schedule (or at once); returns a `RecipeResult`.
 
     Args:
@@ -152,13 +151,6 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         epochs: epochs per stage: an int, or a list with one entry per stage.
         out_dir: where each stage writes (`<out_dir>/fcn32s` ...); `None`: nothing written.
         weights: initial weights of the first stage (`"imagenet"`, a path, a zoo name).
-        width: backbone width multiplier (`fcn_keras.build`).
-        optimizer: `None` (paper SGD from `FCN.compile()`), `"sgd"`, `"adam"`, ... or a
-            Keras optimiser instance (its config is cloned for every stage).
-        learning_rate: rate for the chosen optimiser (paper SGD: replaces the per-head rate).
-        mixed_precision: `True` (`mixed_float16`, with loss scaling) or a policy name
-            (`"mixed_bfloat16"`); the logits stay float32. Every backend.
-        jit_compile: passed to `compile` (XLA); `"auto"` lets Keras decide.
         strategy: a `tf.distribute` strategy or name (see
             `fcn_keras.training.get_strategy`); None: the default strategy. TensorFlow
             backend only (elsewhere a ValueError naming the backend and the alternative).
@@ -168,78 +160,117 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
         distribution: JAX backend only: a `keras.distribution` or a name for
             `fcn_keras.training.get_distribution` (`"data_parallel"`, `"model_parallel"`);
             every stage is built, trained and saved under it.
-        steps_per_epoch, validation_steps, callbacks, verbose, tensorboard, backup_every:
-            passed to `fcn_keras.training.train` (`backup_every`: steps between backups
-            within an epoch; None or 0: at epoch ends only).
-        build_kwargs: more arguments of `fcn_keras.FCN` (input_shape, include_preprocessing).
-        class_names: the data's class names (e.g. `source.class_names`), kept in every stage's
-            model and `.keras` file.
-        compile_kwargs: more arguments for every stage's `FCN.compile` (e.g. `loss=`,
-            `class_weights=`).
-        keep: the checkpoints each stage keeps, among ("last", "best").
+        steps_per_epoch, validation_steps, callbacks, verbose: passed to
+            `fcn_keras.training.train`.
+        build: a `StageBuild`: how each stage is built (width, mixed_precision,
+            class_names, build_kwargs); None: the defaults.
+        compile_options: a `StageCompile`: how each stage is compiled (optimizer, learning_rate,
+            jit_compile, compile_kwargs); None: `FCN.compile()`'s, the paper's SGD.
+        files: a `RunFiles`: what each stage writes (backup_every, keep, tensorboard, ...).
+        **keywords: the fields of these three config objects, as keywords of their own
+            (`run_recipe(..., width=0.5, optimizer="adam", keep=("best",))`).
 
     Returns:
         A `RecipeResult`.
 
     Raises:
         ValueError: an unknown schedule, or `epochs` that does not fit the stages.
+        TypeError: an unknown keyword, or a field given both as a keyword and in its config.
     """
+    build, keywords = with_keywords(build, StageBuild, keywords, "run_recipe")
+    compile_options, keywords = with_keywords(compile_options, StageCompile, keywords, "run_recipe")
+    files, keywords = with_keywords(files, RunFiles, keywords, "run_recipe")
+    no_more_keywords(keywords, "run_recipe")
     heads = stages_for(backbone, schedule)
     resolve(weights, backbone=backbone, num_classes=num_classes, as_weights=True)  # a zoo misfit, refused first
+    epochs = _stage_epochs(epochs, heads)
+    files = dataclasses.replace(files, keep=check_keep(files.keep))
+    dist, scope = _placement(strategy, distribution)
+    fit = dict(steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+               callbacks=callbacks, verbose=verbose, distribution=dist, files=files)
+    histories, dirs = {}, {}
+    prev = None
+    for head, n_ep in zip(heads, epochs):
+        stage_dir = None if out_dir is None else os.path.join(os.fspath(out_dir), f"fcn{head}")
+        dirs[head] = stage_dir
+        done = stage_dir is not None and os.path.exists(os.path.join(stage_dir, "model.weights.h5"))
+        with precision(build.mixed_precision), scope():
+            net = _build_stage(backbone, head, num_classes, build,
+                               weights=None if done else weights, coarser=prev)
+            if prev is not None:
+                prev = None  # the coarser net and its optimizer state: no longer needed
+                gc.collect()
+            _compile_stage(net, compile_options)
+        if done:
+            _load_finished_stage(net, os.path.join(stage_dir, "model.weights.h5"))
+            histories[head] = None
+        else:
+            if verbose and stage_dir is not None and not any(histories.values()):
+                _say_disk_use(out_dir, net, len(heads), files.keep)
+            histories[head] = _train_stage(net, train_ds, val_ds, n_ep, stage_dir, fit)
+        prev = net
+    return RecipeResult(model=prev, histories=histories, stage_dirs=dirs)
+
+
+def _stage_epochs(epochs, heads):
+    """Epochs per stage from `epochs` (an int, or one per stage)."""
     if isinstance(epochs, int):
         epochs = [epochs] * len(heads)
     epochs = list(epochs)
     if len(epochs) != len(heads) or any(not isinstance(e, int) or e < 1 for e in epochs):
         raise ValueError(f"epochs must be a positive int or one per stage {heads}. Received: epochs={epochs!r}")
-    keep = check_keep(keep)
+    return epochs
+
+
+def _placement(strategy, distribution):
+    """(the `keras.distribution` or None, the scope every stage is built in) of a run."""
     require_backend_for_strategy(strategy)
     dist = get_distribution(distribution)
     if dist is not None and strategy not in (None, "default", "auto"):
         raise ValueError(f"Expected either a tf.distribute `strategy` or a keras `distribution`. "
                          f"Received: strategy={strategy!r} and distribution={distribution!r}")
     if keras.backend.backend() == "tensorflow":
-        scope = get_strategy(strategy or "default").scope
+        return dist, get_strategy(strategy or "default").scope
+    return dist, (dist.scope if dist is not None else contextlib.nullcontext)
+
+
+def _build_stage(backbone, head, num_classes, options, *, weights, coarser):
+    """The FCN of one stage: from the `coarser` stage's trained net (`transfer_weights`), else
+    with `weights` loaded (None: as built)."""
+    model = FCN(backbone, head, num_classes, width=options.width, **(options.build_kwargs or {}),
+                **({} if options.class_names is None else {"class_names": list(options.class_names)}))
+    if coarser is not None:
+        transfer_weights(coarser, model)
     else:
-        scope = dist.scope if dist is not None else contextlib.nullcontext
-    histories, dirs = {}, {}
-    prev = None
-    is_chief = worker_info()[3]
-    for head, n_ep in zip(heads, epochs):
-        stage_dir = None if out_dir is None else os.path.join(os.fspath(out_dir), f"fcn{head}")
-        dirs[head] = stage_dir
-        done = stage_dir is not None and os.path.exists(os.path.join(stage_dir, "model.weights.h5"))
-        with precision(mixed_precision), scope():
-            model = FCN(backbone, head, num_classes, width=width, **(build_kwargs or {}),
-                        **({} if class_names is None else {"class_names": list(class_names)}))
-            if prev is not None:
-                transfer_weights(prev, model)
-                prev = None  # the coarser net and its optimizer state: no longer needed
-                gc.collect()
-            elif not done:
-                weight_sources.load(model, weights)
-            opt = make_optimizer(optimizer, learning_rate)
-            if opt is None or isinstance(opt, str):  # the paper's SGD, at `learning_rate` when given
-                model.compile(learning_rate=learning_rate, jit_compile=jit_compile,
-                              **(compile_kwargs or {}))
-            else:
-                model.compile(optimizer=opt, jit_compile=jit_compile, **(compile_kwargs or {}))
-        if done:
-            _load_finished_stage(model, os.path.join(stage_dir, "model.weights.h5"))
-            histories[head] = None
-        else:
-            if verbose and stage_dir is not None and is_chief and not any(histories.values()):
-                print(disk_line(out_dir, model.count_params(), len(heads), keep,
-                                getattr(model.optimizer, "name", "sgd")), flush=True)
-            histories[head] = train(model, train_ds, val_ds, epochs=n_ep, out_dir=stage_dir,
-                                    steps_per_epoch=steps_per_epoch,
-                                    validation_steps=validation_steps, callbacks=callbacks,
-                                    tensorboard=tensorboard, verbose=verbose,
-                                    backup_every=backup_every, distribution=dist, keep=keep)
-            if stage_dir is not None and is_chief:
-                atomic_write(os.path.join(stage_dir, "model.weights.h5"),
-                             lambda tmp: save_weights(model, tmp))
-        prev = model
-    return RecipeResult(model=prev, histories=histories, stage_dirs=dirs)
+        weight_sources.load(model, weights)
+    return model
+
+
+def _compile_stage(model, options):
+    """Compiles one stage with a fresh optimiser (`make_optimizer`)."""
+    opt = make_optimizer(options.optimizer, options.learning_rate)
+    extra = options.compile_kwargs or {}
+    if opt is None or isinstance(opt, str):  # the paper's SGD, at `learning_rate` when given
+        model.compile(learning_rate=options.learning_rate, jit_compile=options.jit_compile, **extra)
+    else:
+        model.compile(optimizer=opt, jit_compile=options.jit_compile, **extra)
+
+
+def _say_disk_use(out_dir, model, stages, keep):
+    """Prints (chief only) how much disk the run needs, before its first stage trains."""
+    if worker_info().is_chief:
+        print(disk_line(out_dir, model.count_params(), stages, keep,
+                        getattr(model.optimizer, "name", "sgd")), flush=True)
+
+
+def _train_stage(model, train_ds, val_ds, epochs, stage_dir, fit):
+    """Trains one stage (`train`) and writes its `model.weights.h5` (chief only); returns
+    its History."""
+    history = train(model, train_ds, val_ds, epochs=epochs, out_dir=stage_dir, **fit)
+    if stage_dir is not None and worker_info().is_chief:
+        atomic_write(os.path.join(stage_dir, "model.weights.h5"),
+                     lambda tmp: save_weights(model, tmp))
+    return history
 
 
 def _load_finished_stage(model, path):
