@@ -20,6 +20,7 @@ Everything lands in one folder:
 import os
 import time
 
+from fcn_keras._io import exists_error
 from fcn_keras.cli.predict import check_out_folder
 
 DEMO = {"backbone": "alexnet", "head": "8s", "width": 0.125}
@@ -71,11 +72,7 @@ def run(out_dir="demo_output", epochs=EPOCHS, steps_per_epoch=None, overwrite=Fa
     backup = os.path.join(out_dir, "train", "backup")
     resuming = Backup.saved_state(backup) is not None
     if os.path.exists(out_dir) and os.listdir(out_dir) and not (overwrite or resuming):
-        err = FileExistsError(f"The output folder must be new or empty (or pass overwrite=True to "
-                              f"replace its files). Received: out_dir={out_dir!r} (not empty)")
-        err.cli_message = (f"The output folder must be new or empty (or pass --overwrite to replace its "
-                           f"files). Received: --out={out_dir!r} (not empty)")
-        raise err
+        raise exists_error(out_dir, note=" and is not empty")
     os.makedirs(out_dir, exist_ok=True)
     web_missing = None
     if "web" in formats:  # known before training: the page's runtime, downloaded once when missing
