@@ -107,6 +107,8 @@ def _export(model, path, format, quantize, *, target, overwrite, **kwargs):
     unknown = sorted(set(kwargs) - _ARTEFACT_OPTIONS)
     if unknown:
         takers = sorted(name for name, m in formats.FOLDERS.items() if set(unknown) <= set(m.OPTIONS))
+        if not takers:
+            raise TypeError(f"export() got unexpected keyword arguments {unknown}")
         raise ExportError(f"{unknown} apply to format={takers[0] if len(takers) == 1 else takers!r} only. "
                           f"Received: format={fmt!r}")
     if folder is not None:  # a folder around an artefact of format folder.WRAPS
