@@ -328,8 +328,11 @@ def test_serve_refuses_bad_folders(tmp_path):
         make_server(tmp_path, port=70000)
     taken = make_server(tmp_path, port=0, quiet=True)
     try:
-        with pytest.raises(OSError, match="--port"):
+        with pytest.raises(OSError, match="choose another `port`") as info:
             make_server(tmp_path, port=taken.server_address[1])
+        from fcn_keras.cli import in_flags
+
+        assert "choose another --port (0: any free one)" in in_flags(info.value)  # the command line's words
     finally:
         taken.server_close()
 
