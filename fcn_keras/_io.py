@@ -1,13 +1,17 @@
-"""Writing files so that nothing half-written is ever left under the final name; and the one
-error class of a download that cannot be made (weights and data sets alike)."""
+"""Writing files so that nothing half-written is ever left under the final name, the errors
+about files that every part words the same (an existing output, a download that cannot be made),
+and the protobuf varint that hand-streamed protobuf files are written with."""
 
 import contextlib
 import errno
+import json
 import os
 import re
 import shutil
 import time
 import uuid
+
+import numpy as np
 
 STALE_AFTER_S = 600  # an unlocked temporary file or folder idle this long (seconds) is stale
 # ".tmp-<pid>-<random>-<base>": atomic_write's files and staging folders; ".old-...": a folder
@@ -17,15 +21,55 @@ _LEGACY_STAGING = re.compile(r"\.(.+)\.tmp-[a-z0-9_]{8}")
 _LOCK = re.compile(r"\.lock-(\d+)-[0-9a-f]{8}-(.+)")  # the lock file of a ".tmp-" one (`held`)
 
 
+def naming_arguments(err, *names):
+    """`err`, marked as naming the keyword arguments `names` in its message as `name=VALUE`.
+
+    The library speaks Python (`pass overwrite=True`, `pass weights=PATH`); a command line
+    that has these arguments as flags puts its flags' names in their place
+    (`fcn_keras.cli.in_flags`: `--overwrite`, `--weights PATH`).
+
+    Args:
+        err: the exception; its message says `name=True` or `name=VALUE`.
+        names: the keyword arguments it names.
+
+    Returns:
+        `err`, with the attribute `arguments` = `names`.
+    """
+    err.arguments = tuple(names)
+    return err
+
+
+def exists_error(path, error=FileExistsError, note=""):
+    """The error for an output `path` that exists and is replaced only with overwrite=True.
+
+    Every writer words it the same: "'<path>' exists; pass overwrite=True to replace it"
+    (`naming_arguments`: the command line says `--overwrite`).
+
+    Args:
+        path: the existing file or folder.
+        error: the exception class (FileExistsError; a part's own ValueError subclass, e.g.
+            `fcn_keras.export.ExportError`).
+        note: words after "exists" (" and is not empty").
+
+    Returns:
+        The exception, to raise.
+    """
+    return naming_arguments(error(f"{os.fspath(path)!r} exists{note}; pass overwrite=True to replace it"),
+                            "overwrite")
+
+
 class DownloadError(OSError):
     """A download that failed or could not be verified; nothing was written to the cache.
 
     Raised for pretrained weights (`fcn_keras.weights.DownloadError`) and TFDS data sets
     (`fcn_keras.data.DownloadError`), the same class: a runtime failure (`fcn-keras` exits 1).
 
+    A message that names a keyword argument (`weights=PATH`) is marked with
+    `naming_arguments`, so that the command line says its flag instead.
+
     Attributes:
-        cli_message: the message as the command line words it (`--weights` for `weights=`),
-            or None when the message is the same.
+        cli_message: earlier callers' message as the command line words it, or None (new
+            callers use `naming_arguments` instead).
     """
 
     def __init__(self, message, cli_message=None):
@@ -68,6 +112,28 @@ def atomic_write(path, write):
     return path
 
 
+def to_json(obj):
+    """`obj` as indented JSON text, ending in a newline (NumPy scalars and arrays as plain
+    numbers and lists)."""
+    def default(o):
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+    return json.dumps(obj, indent=2, default=default) + "\n"
+
+
+def save_json(path, obj):
+    """Writes `obj` as JSON (`to_json`) to `path` atomically (`atomic_write`); returns `path`."""
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write(to_json(obj))
+
+    return atomic_write(path, write)
+
+
 def _temp_name(path):
     folder = os.path.dirname(os.path.abspath(path))
     return os.path.join(folder, f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
@@ -105,6 +171,20 @@ def staging_folder(path):
             yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged(path):
+    """The path to build `path` (a file or a folder) under, in a `staging_folder` beside it.
+
+    The caller builds it there (and whatever goes beside it, e.g. sidecar files) and moves it
+    into place (`move_into_place`) before the with-block ends; what is left is removed.
+
+    Yields:
+        `<staging folder>/<base name of path>`.
+    """
+    with staging_folder(path) as staging:
+        yield os.path.join(staging, os.path.basename(os.fspath(path)))
 
 
 @contextlib.contextmanager
@@ -235,10 +315,7 @@ def move_into_place(tmp, path, overwrite=False):
     tmp, path = os.fspath(tmp), os.fspath(path)
     if os.path.lexists(path):
         if not overwrite:
-            err = FileExistsError(f"Expected no file or folder at {path!r} (pass overwrite=True to "
-                                  f"replace it). Received: overwrite={overwrite!r}")
-            err.cli_message = f"{path!r} exists; pass --overwrite to replace it"
-            raise err
+            raise exists_error(path)
         if os.path.isdir(path) and not os.path.islink(path):
             old = os.path.join(os.path.dirname(os.path.abspath(path)),
                                f".old-{os.getpid()}-{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
@@ -250,3 +327,21 @@ def move_into_place(tmp, path, overwrite=False):
             os.remove(path)
     os.replace(tmp, path)
     return path
+
+
+def varint(n):
+    """The protobuf base-128 varint of the non-negative int `n` (bytes, least significant
+    group first)."""
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if not n:
+            out.append(b)
+            return bytes(out)
+        out.append(b | 0x80)
+
+
+def protobuf_key(number, wire_type=2):
+    """The protobuf key of field `number` (bytes); wire type 2: length-delimited."""
+    return varint((number << 3) | wire_type)

@@ -210,13 +210,10 @@ def _keras_call(model):
     """(call: uint8 images -> float32 scores, fixed (h, w) input size or None) of a keras.Model."""
     import keras
 
-    if getattr(model, "include_preprocessing", True) is False:
-        from fcn_keras.models.layers import Preprocess
+    from fcn_keras.models.layers import input_preprocess
 
-        pre = Preprocess()
-        call = lambda x: model(pre(x), training=False)  # noqa: E731
-    else:
-        call = lambda x: model(x, training=False)  # noqa: E731
+    pre = input_preprocess(model)
+    call = lambda x: model(x if pre is None else pre(x), training=False)  # noqa: E731
     shape = model.inputs[0].shape
     fixed = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
     return (lambda x: np.asarray(keras.ops.convert_to_numpy(call(x)), np.float32)), fixed

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from fcn_keras._io import atomic_write
+from fcn_keras._io import atomic_write, exists_error
 from fcn_keras.conventions import IGNORE_LABEL, voc_palette
 
 _PALETTE = voc_palette()
@@ -147,7 +147,7 @@ def save_label_png(mask, path, palette=None, overwrite=True):
 
     path = os.fspath(path)
     if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
+        raise exists_error(path)
     im = Image.fromarray(_labels(mask), mode="P")
     im.putpalette(_full_palette(palette).reshape(-1).tolist())
     atomic_write(path, im.save)
@@ -163,7 +163,7 @@ def save_image(array, path, overwrite=True):
 
     path = os.fspath(path)
     if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
+        raise exists_error(path)
     atomic_write(path, Image.fromarray(np.asarray(array, np.uint8)).save)
 
 

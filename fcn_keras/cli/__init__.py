@@ -15,9 +15,8 @@ failure:
 
 Every expected failure is one line on stderr, `fcn-keras <command>: error: <message>` (a
 download that cannot be made says, on a few more lines, which URLs failed and where the file
-goes); `--debug` shows the full traceback instead. An error may carry `cli_message`, its text
-in the command line's words (`--overwrite`, `--weights` for Python's `overwrite=True`,
-`weights=`).
+goes); `--debug` shows the full traceback instead. The library's messages speak Python
+(`overwrite=True`, `weights=PATH`); `in_flags` puts the flags' names in their place.
 """
 
 import argparse
@@ -94,6 +93,32 @@ def _runtime_errors():
     return tuple(errors)
 
 
+FLAGS = {"trust": "--trust-model"}  # keyword arguments whose flag is not --<name with dashes>
+
+
+def in_flags(err):
+    """`err`'s message in the command line's words, or None when it names no keyword argument.
+
+    A library error names the keyword arguments it asks for as `name=VALUE` or `name` in
+    backquotes and lists them (`fcn_keras._io.naming_arguments`): `overwrite=True` becomes
+    `--overwrite`, `weights=PATH` `--weights PATH`, `name=None` "no --name". An error that
+    sets `cli_message` itself gives that.
+    """
+    if getattr(err, "cli_message", None):
+        return err.cli_message
+    names = getattr(err, "arguments", ())
+    if not names:
+        return None
+    text = str(err)
+    for name in names:
+        flag = FLAGS.get(name, "--" + name.replace("_", "-"))
+        text = re.sub(rf"\b{name}=True\b", flag, text)
+        text = re.sub(rf"\b{name}=(None|False)\b", "no " + flag, text)
+        text = re.sub(rf"\b{name}=", flag + " ", text)
+        text = text.replace(f"`{name}`", flag)
+    return text
+
+
 def _describe(err):
     """(exit code, one-line message) for an expected failure, or None for anything else.
 
@@ -101,7 +126,7 @@ def _describe(err):
     an op error whose message holds that error's text among graph annotations: its last
     `SomeError: text` line is kept, and a data error counts as an input error.
     """
-    cli_text = getattr(err, "cli_message", None)
+    cli_text = in_flags(err)
     text = str(cli_text or getattr(err, "message", None) or err)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     code = EXIT_USAGE if isinstance(err, INPUT_ERRORS) else None

@@ -6,7 +6,7 @@
 
 import os
 
-from fcn_keras._io import atomic_write
+from fcn_keras._io import atomic_write, exists_error
 from fcn_keras.models import registry
 
 
@@ -38,7 +38,7 @@ def run(args):
     if not (out.endswith(".keras") or out.endswith(".weights.h5")):
         raise ValueError(f"--output must end in .keras or .weights.h5. Received: --output={out!r}")
     if os.path.exists(out) and not args.overwrite:
-        raise FileExistsError(f"{out} exists: pass --overwrite to replace it")
+        raise exists_error(out)
     source = args.source
     kind = kind_of(source)
     if kind != "zoo" and not os.path.exists(source):

@@ -20,6 +20,7 @@ Everything lands in one folder:
 import os
 import time
 
+from fcn_keras._io import exists_error
 from fcn_keras.cli.predict import check_out_folder
 
 DEMO = {"backbone": "alexnet", "head": "8s", "width": 0.125}
@@ -120,11 +121,7 @@ def _open_folder(out_dir, overwrite):
     backup = os.path.join(out_dir, "train", "backup")
     resuming = Backup.saved_state(backup) is not None
     if os.path.exists(out_dir) and os.listdir(out_dir) and not (overwrite or resuming):
-        err = FileExistsError(f"The output folder must be new or empty (or pass overwrite=True to "
-                              f"replace its files). Received: out_dir={out_dir!r} (not empty)")
-        err.cli_message = (f"The output folder must be new or empty (or pass --overwrite to replace its "
-                           f"files). Received: --out={out_dir!r} (not empty)")
-        raise err
+        raise exists_error(out_dir, note=" and is not empty")
     os.makedirs(out_dir, exist_ok=True)
     return backup if resuming else None
 

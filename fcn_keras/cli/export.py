@@ -7,6 +7,7 @@
 
 import os
 
+from fcn_keras.cli import in_flags
 from fcn_keras.cli.predict import check_out_folder
 from fcn_keras.export.formats import FORMATS, QUANTIZATIONS, folder_format, normalize_format, targets
 
@@ -18,7 +19,7 @@ OFFLINE_HINT = ("the path of a .keras file made from it (fcn-keras convert PATH 
 def offline_hint(err, hint):
     """`err` (a DownloadError) with its `--weights PATH` advice worded as `hint` for a command
     that has no --weights."""
-    text = getattr(err, "cli_message", None) or str(err)
+    text = in_flags(err) or str(err)
     err.cli_message = text.replace("--weights PATH", hint)
     return err
 

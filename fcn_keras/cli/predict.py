@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from fcn_keras._io import atomic_write
+from fcn_keras._io import atomic_write, exists_error
 from fcn_keras.cli._args import architecture_args, max_pixels, max_pixels_arg, refinement_args
 from fcn_keras.conventions import PRECISIONS, class_metadata
 from fcn_keras.predict import DEFAULT_MAX_SIZE
@@ -121,8 +121,7 @@ def _plan(args):
     if not args.overwrite:
         existing = [p for _, _, outs in planned for p in outs.values() if os.path.exists(p)]
         if existing:
-            raise FileExistsError(f"{existing[0]} exists ({len(existing)} of the outputs do; pass "
-                                  "--overwrite to replace them)")
+            raise exists_error(existing[0], note=f" ({len(existing)} of the outputs do)")
     return planned
 
 

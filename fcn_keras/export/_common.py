@@ -10,7 +10,6 @@ The preprocessing (RGB->BGR, mean subtraction) is the model's own (`include_prep
 or is added here for a model built with `include_preprocessing=False`.
 """
 
-import json
 import os
 
 import numpy as np
@@ -119,34 +118,10 @@ def check_target(path, overwrite, extra=()):
         return
     for p in [path, *extra]:
         if os.path.lexists(p):
-            err = ExportError(f"{p!r} already exists; pass overwrite=True to replace it. "
-                              f"Received: overwrite={overwrite!r}")
-            err.cli_message = f"{p!r} already exists; pass --overwrite to replace it"
-            raise err
+            raise _io.exists_error(p, ExportError)
 
 
 # --------------------------------------------------------------------------- files
-
-def to_json(obj):
-    """`obj` as indented JSON text (NumPy scalars and arrays as plain numbers and lists)."""
-    def default(o):
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-    return json.dumps(obj, indent=2, default=default) + "\n"
-
-
-def save_json(path, obj):
-    """Writes `obj` as JSON to `path` atomically (`fcn_keras._io.atomic_write`)."""
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(to_json(obj))
-
-    return _io.atomic_write(path, write)
-
 
 def path_size(path):
     """Bytes of a file, or of all files under a folder."""
@@ -172,11 +147,9 @@ def serving_fn(model, input_dtype="uint8", call=None):
     """
     import tensorflow as tf
 
-    preprocess = None
-    if getattr(model, "include_preprocessing", True) is False:
-        from fcn_keras.models.layers import Preprocess
+    from fcn_keras.models.layers import input_preprocess
 
-        preprocess = Preprocess(name="export_preprocess")
+    preprocess = input_preprocess(model, name="export_preprocess")
     out_dtype = getattr(tf, label_dtype(model_num_classes(model)))
 
     def serve(image):

@@ -76,7 +76,7 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
         target: None, or the app platform a format is written for: format="tflite",
             target="mediapipe" writes a file MediaPipe's Image Segmenter loads (needs input_size;
             `fcn_keras.export.tflite_mediapipe`).
-        web_options: format="web" only: `max_side`, `runtime` (`fcn_keras.export.web.export_web`).
+        web_options: format="web" only: `max_side`, `runtime` (`fcn_keras.export.web.write_folder`).
 
     Returns:
         An `Exported`. Beside the artefact: `<path>.json` (class names, palette, input / output
@@ -88,24 +88,44 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     """
     import keras
 
+    kwargs = dict(representative_data=representative_data, verify=verify, overwrite=overwrite,
+                  input_size=input_size, io_type=io_type, class_names=class_names, palette=palette,
+                  opset=opset, external_data=external_data, target=target, **web_options)
     if keras.backend.backend() != "tensorflow":
-        return _export_on_tensorflow(model, path, dict(
-            format=format, quantize=quantize, representative_data=representative_data,
-            verify=verify, overwrite=overwrite, input_size=input_size, io_type=io_type,
-            class_names=class_names, palette=palette, opset=opset, external_data=external_data,
-            target=target, **web_options))
+        return _export_on_tensorflow(model, path, format, quantize, kwargs)
+    return _export(model, path, format, quantize, **kwargs)
+
+
+def _export(model, path, format, quantize, *, target, overwrite, **kwargs):
+    """`export` in a process whose Keras runs on TensorFlow: a FOLDERS format's folder, or
+    `_export_artefact`."""
     model = _common.keras_model(model)
     path = os.fspath(path).rstrip("/\\")
     fmt = formats.apply_target(formats.normalize_format(format, path), target)
-    if web_options and fmt != formats.WEB:
-        raise ExportError(f"{sorted(web_options)} apply to format='web' only. Received: format={fmt!r}")
-    if fmt == formats.WEB:  # a folder around an ONNX export of this same function (web.py)
-        from .web import export_web
+    folder = formats.FOLDERS.get(fmt)
+    own = {k: kwargs.pop(k) for k in folder.OPTIONS if k in kwargs} if folder is not None else {}
+    unknown = sorted(set(kwargs) - _ARTEFACT_OPTIONS)
+    if unknown:
+        takers = sorted(name for name, m in formats.FOLDERS.items() if set(unknown) <= set(m.OPTIONS))
+        if not takers:
+            raise TypeError(f"export() got unexpected keyword arguments {unknown}")
+        raise ExportError(f"{unknown} apply to format={takers[0] if len(takers) == 1 else takers!r} only. "
+                          f"Received: format={fmt!r}")
+    if folder is not None:  # a folder around an artefact of format folder.WRAPS
+        return folder.write_folder(model, path, quantize, write_artefact=_export_artefact,
+                                   overwrite=overwrite, **own, **kwargs)
+    return _export_artefact(model, path, fmt, quantize, overwrite=overwrite, **kwargs)
 
-        return export_web(model, path, quantize, export_onnx=export, verify=verify, overwrite=overwrite,
-                          input_size=input_size,
-                          class_names=class_names, palette=palette, opset=opset, external_data=external_data,
-                          representative_data=representative_data, io_type=io_type, **web_options)
+
+_ARTEFACT_OPTIONS = {"representative_data", "verify", "input_size", "io_type", "class_names", "palette",
+                     "opset", "external_data"}
+
+
+def _export_artefact(model, path, fmt, quantize, *, representative_data=None, verify=True, overwrite=False,
+                     input_size=None, io_type="uint8", class_names=None, palette=None, opset=DEFAULT_OPSET,
+                     external_data=None):
+    """Writes, verifies and moves into place the artefact of TABLE format `fmt` (arguments as
+    for `export`; `model` a loaded keras model, `path` without a trailing slash)."""
     quantize, written = formats.export_precision(model, fmt, quantize)  # the one normalisation
     input_size = _common.normalize_size(input_size)
     _check_path_and_options(fmt, path, quantize, io_type, representative_data, opset)
@@ -121,25 +141,20 @@ def export(model, path, format=None, quantize=None, *, representative_data=None,
     meta = _metadata(written, fmt, quantize, names, pal, input_size, io_type, opset, representative_data,
                      calibration)
 
-    with _io.staging_folder(path) as staging:  # killed exports' folders are removed by later ones
-        staged = os.path.join(staging, os.path.basename(path))
+    with _io.staged(path) as staged:  # killed exports' folders are removed by later ones
         with dense_upsampling(written):  # one transposed-conv op per layer in the artefact
             options = WriteOptions(quantize=quantize, input_size=input_size, io_type=io_type,
                                    calibration=calibration, class_names=names, palette=pal, opset=opset,
                                    external_data=external_data, meta=meta)
             files = TABLE[fmt].write(written, staged, options)
-        with open(staged + SIDECAR_SUFFIX, "w") as f:
-            f.write(_common.to_json(meta))
-        files.append(staged + SIDECAR_SUFFIX)
+        files.append(_io.save_json(staged + SIDECAR_SUFFIX, meta))
         report = None
         if verification is not None:
             report = parity_report(staged, model, verification, quantize=quantize)
             report.path = path
             report.data = data_name
             raise_on_failure(report, written=False)
-            with open(staged + REPORT_SUFFIX, "w") as f:
-                f.write(_common.to_json(report.to_dict()))
-            files.append(staged + REPORT_SUFFIX)
+            files.append(_io.save_json(staged + REPORT_SUFFIX, report.to_dict()))
         final = _move_into_place(files, path, overwrite, TABLE[fmt].EXTRA_SUFFIXES)
     return Exported(path=path, files=final, format=fmt, quantize=quantize, metadata=meta, report=report)
 
@@ -152,17 +167,18 @@ def _check_path_and_options(fmt, path, quantize, io_type, representative_data, o
         raise ExportError(f"a {fmt} export is a folder; `path` must not end in a file suffix. Received: path={path!r}")
     if io_type not in IO_TYPES:
         raise ExportError(f"`io_type` must be one of {IO_TYPES}. Received: io_type={io_type!r}")
-    if io_type != "uint8" and (quantize != "int8" or fmt != "tflite"):
+    if io_type != "uint8" and (quantize != "int8" or "io_type" not in formats.options(fmt)):
         raise ExportError(f"`io_type` applies to TFLite quantize='int8' only. Received: io_type={io_type!r}, "
                           f"quantize={quantize!r}, format={fmt!r}")
     if quantize == "int8" and representative_data is None:
-        raise ExportError("quantize='int8' needs `representative_data` (CLI: --representative-data): "
-                          "'shapes', a data folder, a fcn_keras.data Source, a tf.data.Dataset or a "
-                          "list of uint8 images. Received: representative_data=None")
+        raise _io.naming_arguments(ExportError(
+            "quantize='int8' needs `representative_data`: 'shapes', a data folder, a fcn_keras.data "
+            "Source, a tf.data.Dataset or a list of uint8 images. Received: representative_data=None"),
+            "representative_data")
     if quantize != "int8" and representative_data is not None:
         raise ExportError(f"`representative_data` applies to quantize='int8' only. "
                           f"Received: quantize={quantize!r}")
-    if fmt == "onnx" and not (isinstance(opset, int) and 11 <= opset <= 18):
+    if "opset" in formats.options(fmt) and not (isinstance(opset, int) and 11 <= opset <= 18):
         raise ExportError(f"`opset` must be an int in 11..18 (tf2onnx 1.17). Received: opset={opset!r}")
 
 
@@ -175,13 +191,13 @@ def _calibration(data, input_size):
 
 def _metadata(model, fmt, quantize, names, palette, input_size, io_type, opset, representative_data, calibration):
     meta = _common.base_metadata(model, fmt, quantize, names, palette, input_size, io_type=io_type)
-    if fmt == "onnx":
+    if "opset" in formats.options(fmt):
         meta["opset"] = opset
     if quantize == "int8":
         meta["calibration"] = {"images": len(calibration), "data": describe(representative_data)}
         meta["input"]["quantization"] = ("uint8 raw pixels (scale 1, zero point 0)" if io_type == "uint8"
                                          else "int8 = pixel - 128 (scale 1, zero point -128)")
-        if fmt == "tflite":  # ONNX QDQ keeps float32 scores
+        if "io_type" in formats.options(fmt):  # ONNX QDQ keeps float32 scores
             meta["outputs"]["scores"]["dtype"] = f"{io_type} (quantised: float = (q - zero_point) * scale)"
     return getattr(TABLE[fmt], "adjust_metadata", dict)(meta)
 
@@ -206,12 +222,11 @@ def _move_into_place(files, path, overwrite, extra_suffixes=()):
 
 _ON_TENSORFLOW = """
 import pickle, sys
-import fcn_keras
-from fcn_keras.export import export
+from fcn_keras.export._writer import _export
 with open(sys.argv[1], "rb") as f:
-    model, path, kwargs = pickle.load(f)
+    model, path, format, quantize, kwargs = pickle.load(f)
 try:
-    result = (True, export(model, path, **kwargs))
+    result = (True, _export(model, path, format, quantize, **kwargs))
 except Exception as e:  # sent back and raised in the calling process
     result = (False, e)
 with open(sys.argv[2], "wb") as f:
@@ -219,10 +234,10 @@ with open(sys.argv[2], "wb") as f:
 """
 
 
-def _export_on_tensorflow(model, path, kwargs):
+def _export_on_tensorflow(model, path, format, quantize, kwargs):
     """`export` from a process whose Keras runs on JAX or PyTorch: the model (its `.keras`
     file) is exported and verified by a Python process of its own on the TensorFlow backend
-    (the artefacts are TensorFlow graphs); its result, or its error, comes back here."""
+    (`_export`; the artefacts are TensorFlow graphs); its result, or its error, comes back here."""
     import pickle
     import subprocess
     import sys
@@ -241,7 +256,7 @@ def _export_on_tensorflow(model, path, kwargs):
         args, out = os.path.join(work, "args.pkl"), os.path.join(work, "result.pkl")
         try:
             with open(args, "wb") as f:
-                pickle.dump((os.fspath(model), os.fspath(path), kwargs), f)
+                pickle.dump((os.fspath(model), os.fspath(path), format, quantize, kwargs), f)
         except (pickle.PicklingError, TypeError, AttributeError) as e:
             raise ExportError(
                 f"export on the {keras.backend.backend()} backend runs in a TensorFlow process, "

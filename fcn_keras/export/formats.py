@@ -20,24 +20,36 @@ instead of testing the format's name:
     adjust_metadata(meta) -> dict (optional)      the export metadata as this format changes it
     PROGRAM (optional)   True for an artefact that is a program (SavedModel): its runner takes
                          `trust` (False: `graph_check` refuses unknown ops before it is loaded)
+    OPTIONS (optional)   the `WriteOptions` fields besides quantize and input_size the format
+                         takes from the user and records in its metadata: "opset" (checked
+                         11..18), "io_type" (quantize="int8": the input's and the quantised
+                         scores' type); () when absent
 
-Adding a format is adding a module with these names and one line to TABLE. This module also
-turns the user's `format` and `quantize` arguments into these names (once, at `export`).
+A format that is a folder around another format's artefact (web: an ONNX export, a page and
+its runtime) is in FOLDERS instead, a module with:
+
+    NAME        the format's name, the key in FOLDERS ("web")
+    WRAPS       the TABLE format of the artefact inside (its QUANTIZE values are the folder's)
+    OPTIONS     the keyword arguments of `export` that only this format takes
+    write_folder(model, path, quantize, *, write_artefact, ...) -> Exported
+                writes, verifies and moves the folder into place (see `web.write_folder`)
+
+Adding a format is adding a module with these names and one line to TABLE (or FOLDERS). This
+module also turns the user's `format` and `quantize` arguments into these names (once, at
+`export`).
 """
 
 import dataclasses
 import os
 
-from . import onnx, openvino, saved_model, tflite, tflite_mediapipe
+from . import onnx, openvino, saved_model, tflite, tflite_mediapipe, web
 from ._common import ExportError
 
 TABLE = {m.NAME: m for m in (saved_model, tflite, onnx, tflite_mediapipe, openvino)}
-# "web" is not an artefact of its own: a folder around an ONNX export (its quantize values are
-# ONNX's), a page and its runtime, written by `fcn_keras.export.web.export_web`.
-WEB = "web"
-FORMATS = tuple(TABLE) + (WEB,)
+FOLDERS = {m.NAME: m for m in (web,)}  # folders around an artefact of TABLE's format m.WRAPS
+FORMATS = tuple(TABLE) + tuple(FOLDERS)
 QUANTIZATIONS = {name: m.QUANTIZE for name, m in TABLE.items()}  # the quantize values per format
-QUANTIZATIONS[WEB] = onnx.QUANTIZE
+QUANTIZATIONS.update({name: TABLE[m.WRAPS].QUANTIZE for name, m in FOLDERS.items()})
 FLOAT32 = "float32"  # the one spelling of "not quantised"
 _FORMAT_ALIASES = {"savedmodel": "saved_model", "tf_saved_model": "saved_model", "litert": "tflite"}
 _QUANTIZE_ALIASES = {"none": FLOAT32, "fp32": FLOAT32, "fp16": "float16", "dynamic_int8": "dynamic-int8",
@@ -69,9 +81,14 @@ class WriteOptions:
     meta: dict = None
 
 
-def module(fmt):
-    """The module of format `fmt` (one of FORMATS)."""
-    return TABLE[fmt]
+def options(fmt):
+    """The `WriteOptions` fields that TABLE format `fmt` takes besides quantize and input_size."""
+    return getattr(TABLE[fmt], "OPTIONS", ())
+
+
+def written(fmt):
+    """The TABLE module that writes format `fmt`'s artefact (a FOLDERS format: the one it wraps)."""
+    return TABLE[FOLDERS[fmt].WRAPS] if fmt in FOLDERS else TABLE[fmt]
 
 
 def suffixes():
@@ -127,11 +144,11 @@ def normalize_quantize(fmt, quantize):
         quantize = FLOAT32
     elif isinstance(quantize, str):
         quantize = _QUANTIZE_ALIASES.get(quantize.lower(), quantize.lower())
-    written = TABLE["onnx" if fmt == WEB else fmt]  # a web folder holds an ONNX export
-    allowed = written.QUANTIZE
-    if quantize == "bfloat16" and written.NO_BFLOAT16:
+    module = written(fmt)
+    allowed = module.QUANTIZE
+    if quantize == "bfloat16" and module.NO_BFLOAT16:
         raise ExportError(f"`quantize` must be one of {allowed} for format={fmt!r}: "
-                          f"{written.NO_BFLOAT16}. Received: quantize={quantize!r}")
+                          f"{module.NO_BFLOAT16}. Received: quantize={quantize!r}")
     if quantize not in allowed:
         raise ExportError(f"`quantize` for format={fmt!r} must be one of {allowed}. Received: quantize={quantize!r}")
     return quantize
@@ -155,7 +172,7 @@ def export_precision(model, fmt, quantize):
     from fcn_keras.models.fcn import with_precision
 
     if model.dtype_policy.name == "bfloat16":
-        reason = TABLE[fmt].NO_BFLOAT16
+        reason = written(fmt).NO_BFLOAT16
         if reason:
             raise ExportError(f"`model` computes in bfloat16, which format={fmt!r} cannot: {reason}. "
                               "Export its float32 original (fcn_keras.models.with_precision(model, "

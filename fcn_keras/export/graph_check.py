@@ -23,6 +23,8 @@ the check for a SavedModel from a source one trusts as one trusts a program.
 
 import os
 
+from fcn_keras import _io
+
 #: Ops of the serving functions this project's exporter writes (see the module docstring).
 PURE_OPS = frozenset({
     "AddV2", "ArgMax", "AssignVariableOp", "BiasAdd", "Cast", "ConcatV2", "Const", "Conv2D",
@@ -152,9 +154,9 @@ def check_saved_model(folder):
         for where, nodes, allowed in places:
             for node in nodes:
                 if node.op not in allowed:
-                    raise UntrustedModelError(
+                    raise _io.naming_arguments(UntrustedModelError(
                         f"{pb}: refused to load: op {node.op!r} (node {node.name!r} in {where}) is not one "
                         "an fcn_keras export holds; a SavedModel is a program and this one could read or "
-                        "write files. Load it only if you trust its source as a program: --trust-model "
-                        "(Python: trust=True)")
+                        "write files. Load it only if you trust its source as a program: pass trust=True"),
+                        "trust")
     return folder

@@ -27,6 +27,8 @@ import shutil
 
 import numpy as np
 
+from fcn_keras import _io
+
 from . import _common
 from ._runner import Runner
 
@@ -38,6 +40,7 @@ QUANTIZE = ("float32", "float16", "int8")  # float16: onnx_float16.py; int8: QDQ
 NO_BFLOAT16 = ("ONNX's Conv takes float16, float32 or float64 only (onnxruntime refuses a bfloat16 Conv "
                "as an invalid graph): export float32 here, or TFLite with quantize='int8' for a fast "
                "CPU path")  # checked with onnxruntime 1.32
+OPTIONS = ("opset",)  # `formats.py`: recorded in the metadata, checked 11..18
 DIM_NAMES = ("batch", "height", "width")
 
 DEFAULT_OPSET = 17  # tf2onnx 1.17 converts opsets 11..18; 19 and above fail ("Opset 19 is not supported yet")
@@ -45,20 +48,9 @@ _SINGLE_FILE_LIMIT = 1_800_000_000
 _FOLDABLE = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Cast", "Identity", "Concat", "Gather"}
 
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def _len_field(field_number, payload_len):
-    return _varint((field_number << 3) | 2) + _varint(payload_len)
+    """The key and length of a length-delimited protobuf field of `payload_len` bytes."""
+    return _io.protobuf_key(field_number) + _io.varint(payload_len)
 
 
 def convert_graph(model, opset=DEFAULT_OPSET, input_size=None):
@@ -111,17 +103,19 @@ def _name_dims(graph):
                 dim.dim_param = renamed[dim.dim_param]
 
 
-def _eval(name, producers, variables, inits):
-    """NumPy value of a folded tensor (weights fetched from the keras variables on demand)."""
+def _eval(name, producers, variables):
+    """NumPy value of a folded tensor (weights fetched from the keras variables on demand).
+
+    `producers`: as `fold_weight_layouts` returns them."""
     from onnx import helper, numpy_helper
 
-    kind = producers.get(name)
-    if kind is None:
-        return numpy_helper.to_array(inits[name])
+    kind = producers[name]
+    if kind[0] == "init":
+        return numpy_helper.to_array(kind[1])
     if kind[0] == "weight":
         return np.asarray(variables[kind[1]].numpy())
     node = kind[1]
-    ins = [(_eval(i, producers, variables, inits) if i else None) for i in node.input]
+    ins = [(_eval(i, producers, variables) if i else None) for i in node.input]
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     op = node.op_type
     x = ins[0]
@@ -164,12 +158,41 @@ def _eval(name, producers, variables, inits):
 def attach_weights(proto, variables, path, external_data=None):
     """Folds weight re-layouts, turns weight inputs into initializers, writes `path`.
 
-    Returns the list of files written (path, and path + ".data" with external data).
-    """
-    import onnx
-    from onnx import numpy_helper
+    Args:
+        proto: the ModelProto of `convert_graph` (weights as graph inputs `w_0000`, ...).
+        variables: the keras variables in input order.
+        path: the .onnx file to write.
+        external_data: weights in `<path>.data` (None: only above 1.8 GB).
 
-    graph = proto.graph
+    Returns:
+        The list of files written (path, and path + ".data" with external data).
+    """
+    producers, needed = fold_weight_layouts(proto.graph, variables)
+    tensors = ((name, np.ascontiguousarray(_eval(name, producers, variables))) for name in needed)
+    total = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    if external_data is None:
+        external_data = total > _SINGLE_FILE_LIMIT
+    if external_data:
+        return _write_external(proto, tensors, path)
+    _stream_model(proto, tensors, path)
+    return [path]
+
+
+def fold_weight_layouts(graph, variables):
+    """Removes from `graph` the nodes that only re-layout weights, and the weight inputs.
+
+    A node is folded when it is a re-layout (`_FOLDABLE`) whose inputs are all constants and
+    depend on a weight; its outputs are then computed later, in NumPy (`_eval`). The graph
+    keeps the other nodes, the small initializers they use and no weight input.
+
+    Args:
+        graph: the GraphProto of `convert_graph`, changed in place.
+        variables: the keras variables, graph inputs `w_0000`, ... in this order.
+
+    Returns:
+        (producers {tensor name: ("weight", i) | ("node", node, k) | ("init", TensorProto)},
+        the names of the folded or raw weight tensors the remaining graph consumes, in order).
+    """
     weight_names = {f"w_{i:04d}": i for i in range(len(variables))}
     inits = {t.name: t for t in graph.initializer}
     producers = {name: ("weight", i) for name, i in weight_names.items()}
@@ -186,8 +209,9 @@ def attach_weights(proto, variables, path, external_data=None):
             keep_nodes.append(node)
     used = {i for n in keep_nodes for i in n.input} | {o.name for o in graph.output}
     needed = [name for name in producers if name in used]  # folded or raw weights still consumed
+    for name, t in inits.items():  # the folded nodes read them; the graph keeps the used ones
+        producers.setdefault(name, ("init", t))
 
-    # the small graph: remaining nodes, small initializers still used, no weight inputs
     del graph.node[:]
     graph.node.extend(keep_nodes)
     small = [t for t in inits.values() if t.name in used]
@@ -196,58 +220,84 @@ def attach_weights(proto, variables, path, external_data=None):
     inputs = [i for i in graph.input if i.name not in weight_names]
     del graph.input[:]
     graph.input.extend(inputs)
+    return producers, needed
 
-    total = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
-    if external_data is None:
-        external_data = total > _SINGLE_FILE_LIMIT
+
+def _tensor_header(name, arr):
+    """A TensorProto named `name` with `arr`'s dtype and shape and no data."""
+    from onnx import numpy_helper
+
+    t = numpy_helper.from_array(np.zeros((0,), arr.dtype), name)
+    del t.dims[:]
+    t.dims.extend(arr.shape)
+    t.ClearField("raw_data")
+    return t
+
+
+def _write_external(proto, tensors, path, align=64):
+    """Writes the weights to `<path>.data` (ONNX external data, each tensor at an offset
+    aligned to `align` bytes) and the model, whose initializers point into it, to `path`.
+
+    Args:
+        proto: the ModelProto without its weights; tensors: (name, array) pairs, one at a time.
+
+    Returns:
+        [path, path + ".data"].
+    """
+    import onnx
+
+    data_path = path + ".data"
+    location = os.path.basename(data_path)
+    offset = 0
+    with open(data_path, "wb") as f:
+        for name, arr in tensors:
+            pad = (-offset) % align
+            f.write(b"\0" * pad)
+            offset += pad
+            t = _tensor_header(name, arr)
+            t.data_location = onnx.TensorProto.EXTERNAL
+            for k, v in (("location", location), ("offset", str(offset)), ("length", str(arr.nbytes))):
+                e = t.external_data.add()
+                e.key, e.value = k, v
+            f.write(arr.tobytes())
+            offset += arr.nbytes
+            proto.graph.initializer.append(t)
+            del arr  # one weight tensor in memory at a time
+    with open(path, "wb") as f:
+        f.write(proto.SerializeToString())
+    return [path, data_path]
+
+
+def _stream_model(proto, tensors, path):
+    """Writes `proto` with `tensors` appended as initializers to `path`, one tensor at a time.
+
+    Protobuf allows a repeated field to be appended after the rest of its message: the graph
+    is written with its small parts first, then each initializer (header, then raw bytes);
+    the initializers go to a scratch file `<path>.body` first, since the graph's length
+    prefix comes before them.
+
+    Args:
+        proto: the ModelProto without its weights (its graph is cleared); tensors: (name, array)
+            pairs, one at a time.
+    """
+    import onnx
+
     init_field = onnx.GraphProto.DESCRIPTOR.fields_by_name["initializer"].number
     raw_field = onnx.TensorProto.DESCRIPTOR.fields_by_name["raw_data"].number
     graph_field = onnx.ModelProto.DESCRIPTOR.fields_by_name["graph"].number
-
-    if external_data:
-        data_path = path + ".data"
-        location = os.path.basename(data_path)
-        offset = 0
-        with open(data_path, "wb") as f:
-            for name in needed:
-                arr = np.ascontiguousarray(_eval(name, producers, variables, inits))
-                pad = (-offset) % 64
-                f.write(b"\0" * pad)
-                offset += pad
-                t = numpy_helper.from_array(np.zeros((0,), arr.dtype), name)  # header only
-                del t.dims[:]
-                t.dims.extend(arr.shape)
-                t.ClearField("raw_data")
-                t.data_location = onnx.TensorProto.EXTERNAL
-                for k, v in (("location", location), ("offset", str(offset)), ("length", str(arr.nbytes))):
-                    e = t.external_data.add()
-                    e.key, e.value = k, v
-                f.write(arr.tobytes())
-                offset += arr.nbytes
-                graph.initializer.append(t)
-                del arr
-        with open(path, "wb") as f:
-            f.write(proto.SerializeToString())
-        return [path, data_path]
-
     body_path = path + ".body"
     try:
         body_len = 0
         with open(body_path, "wb") as body:
-            for name in needed:
-                arr = np.ascontiguousarray(_eval(name, producers, variables, inits))
-                t = numpy_helper.from_array(np.zeros((0,), arr.dtype), name)
-                del t.dims[:]
-                t.dims.extend(arr.shape)
-                t.ClearField("raw_data")
-                head = t.SerializeToString()
+            for name, arr in tensors:
+                head = _tensor_header(name, arr).SerializeToString()
                 payload_len = len(head) + len(_len_field(raw_field, arr.nbytes)) + arr.nbytes
                 chunk = _len_field(init_field, payload_len) + head + _len_field(raw_field, arr.nbytes)
                 body.write(chunk)
                 body.write(memoryview(arr.reshape(-1).view(np.uint8)))
                 body_len += len(chunk) + arr.nbytes
-                del arr
-        graph_bytes = graph.SerializeToString()
+                del arr  # one weight tensor in memory at a time
+        graph_bytes = proto.graph.SerializeToString()
         proto.ClearField("graph")
         head = proto.SerializeToString()
         with open(path, "wb") as f:
@@ -259,12 +309,11 @@ def attach_weights(proto, variables, path, external_data=None):
     finally:
         if os.path.exists(body_path):
             os.remove(body_path)
-    return [path]
 
 
 def _depends_on_weight(name, producers):
     kind = producers.get(name)
-    return kind is not None and (kind[0] == "weight" or any(
+    return kind is not None and kind[0] != "init" and (kind[0] == "weight" or any(
         _depends_on_weight(i, producers) for i in kind[1].input if i))
 
 

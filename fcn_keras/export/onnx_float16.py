@@ -7,7 +7,7 @@ ArgMax stays in float32 (on the scores cast back), as onnxruntime has no float16
 every backend. The file is half the size; the metadata_props are kept.
 """
 
-import os
+from fcn_keras import _io
 
 
 def quantize_float16(path):
@@ -19,13 +19,5 @@ def quantize_float16(path):
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    proto = onnx.load(path)
-    half = convert_float_to_float16(proto, keep_io_types=True, op_block_list=["ArgMax"])
-    out = path + ".float16.tmp"
-    try:
-        onnx.save(half, out)
-        os.replace(out, path)
-    finally:
-        if os.path.exists(out):
-            os.remove(out)
-    return path
+    half = convert_float_to_float16(onnx.load(path), keep_io_types=True, op_block_list=["ArgMax"])
+    return _io.atomic_write(path, lambda tmp: onnx.save(half, tmp))

@@ -9,10 +9,11 @@ onnxruntime, ONNX Runtime Web) runs it unchanged. The metadata_props are kept.
 
 import contextlib
 import logging
-import os
 import sys
 
 import numpy as np
+
+from fcn_keras import _io
 
 
 def quantize_int8(path, calibration_images):
@@ -38,8 +39,8 @@ def quantize_int8(path, calibration_images):
             return None if image is None else {"image": np.asarray(image, np.uint8)[None]}
 
     props = list(onnx.load(path, load_external_data=False).metadata_props)
-    out = path + ".int8.tmp"
-    try:
+
+    def write(out):
         with _without_preprocessing_advice():
             quantize_static(path, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -48,11 +49,8 @@ def quantize_int8(path, calibration_images):
         del proto.metadata_props[:]
         proto.metadata_props.extend(props)
         onnx.save(proto, out)
-        os.replace(out, path)
-    finally:
-        if os.path.exists(out):
-            os.remove(out)
-    return path
+
+    return _io.atomic_write(path, write)
 
 
 @contextlib.contextmanager

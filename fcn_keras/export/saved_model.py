@@ -16,6 +16,8 @@ import shutil
 
 import numpy as np
 
+from fcn_keras import _io
+
 from . import _common, label_png
 from ._runner import Runner
 from .graph_check import check_saved_model
@@ -78,8 +80,7 @@ def write_saved_model(model, folder, class_names, palette, input_size=None, inpu
         scratch = folder + ".assets"
         os.makedirs(scratch)
         asset = os.path.join(scratch, _common.METADATA_NAME + ".json")
-        with open(asset, "w") as f:
-            f.write(_common.to_json(meta))
+        _io.save_json(asset, meta)
         module.metadata_file = tf.saved_model.Asset(asset)
     try:
         tf.saved_model.save(module, folder, signatures=_signatures(module))

@@ -32,6 +32,8 @@ import os
 import re
 import urllib.parse
 
+from fcn_keras import _io
+
 DEFAULT_PORT = 8000
 HOST = "127.0.0.1"
 TIMEOUT_S = 20  # seconds a connection may stay idle (or half-sent) before it is closed
@@ -181,16 +183,16 @@ def make_server(directory, port=DEFAULT_PORT, quiet=False, timeout=TIMEOUT_S):
         raise FileNotFoundError(f"Expected a folder to serve (a web export). Received: {directory!r}, "
                                 "which is not a folder")
     if not os.path.isfile(os.path.join(directory, "index.html")):
-        raise ValueError(f"Expected a web export folder holding index.html (fcn-keras export MODEL --format "
-                         f"web -o DIR). Received: {directory!r}, which has no index.html")
+        raise ValueError(f"Expected a web export folder holding index.html (export(model, DIR, format='web')). "
+                         f"Received: {directory!r}, which has no index.html")
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"`port` must be an int in 0..65535. Received: port={port!r}")
     handler = type("QuietHandler" if quiet else "Handler", (Handler,), {"quiet": quiet, "timeout": timeout})
     try:
         return Server((HOST, port), functools.partial(handler, directory=os.path.abspath(directory)))
     except OSError as e:
-        raise OSError(e.errno, f"cannot listen on {HOST}:{port} ({e.strerror}); choose another --port "
-                               "(0: any free one)") from None
+        raise _io.naming_arguments(OSError(e.errno, f"cannot listen on {HOST}:{port} ({e.strerror}); choose "
+                                                "another `port` (0: any free one)"), "port") from None
 
 
 def serve(directory, port=DEFAULT_PORT, quiet=False):

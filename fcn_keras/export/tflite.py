@@ -37,6 +37,7 @@ SUFFIX = ".tflite"
 DESCRIPTION = "a .tflite file"
 EXTRA_SUFFIXES = ()
 QUANTIZE = ("float32", "float16", "dynamic-int8", "int8")
+OPTIONS = ("io_type",)  # `formats.py`: quantize="int8" takes a uint8 or int8 input and scores
 NO_BFLOAT16 = ("the TFLite converter refuses bfloat16 ops (e.g. 'tf.Conv2D op is neither a custom op nor "
                "a flex op'): LiteRT has no bfloat16 kernels. Its fast CPU path is quantize='int8' (or "
                "'float16' for half the file size)")  # checked with TensorFlow 2.21

@@ -21,10 +21,11 @@ module the wheel does not hold (`mediapipe.tasks.cc`), the schema classes need n
 """
 
 import io
-import os
 import zipfile
 
 import numpy as np
+
+from fcn_keras import _io
 
 from . import tflite
 from ._common import METADATA_NAME, ExportError
@@ -108,13 +109,8 @@ def metadata_buffer(meta, input_size):
     model_md.author = "fcn_keras"
     model_md.license = "MIT (the weights: the license of their source)"
 
-    image = schema.TensorMetadataT()
-    image.name = "image"
-    image.description = "RGB pixels 0..255 (mean 0, std 1: fed as they are; the model subtracts its own mean)"
-    image.content = schema.ContentT()
-    image.content.contentPropertiesType = schema.ContentProperties.ImageProperties
-    image.content.contentProperties = schema.ImagePropertiesT()
-    image.content.contentProperties.colorSpace = schema.ColorSpaceType.RGB
+    image = _image_tensor(schema, "image", "RGB pixels 0..255 (mean 0, std 1: fed as they are; the model "
+                          "subtracts its own mean)", schema.ColorSpaceType.RGB)
     normalization = schema.ProcessUnitT()
     normalization.optionsType = schema.ProcessUnitOptions.NormalizationOptions
     normalization.options = schema.NormalizationOptionsT()
@@ -123,13 +119,8 @@ def metadata_buffer(meta, input_size):
     image.stats = schema.StatsT()
     image.stats.min, image.stats.max = [0.0], [255.0]
 
-    masks = schema.TensorMetadataT()
-    masks.name = "segmentation_masks"
-    masks.description = "Per-pixel class logits (the category mask is their argmax)."
-    masks.content = schema.ContentT()
-    masks.content.contentPropertiesType = schema.ContentProperties.ImageProperties
-    masks.content.contentProperties = schema.ImagePropertiesT()
-    masks.content.contentProperties.colorSpace = schema.ColorSpaceType.GRAYSCALE
+    masks = _image_tensor(schema, "segmentation_masks", "Per-pixel class logits (the category mask is "
+                          "their argmax).", schema.ColorSpaceType.GRAYSCALE)
     masks.content.range = schema.ValueRangeT()
     masks.content.range.min, masks.content.range.max = 1, 2
     labels = schema.AssociatedFileT()
@@ -154,6 +145,19 @@ def metadata_buffer(meta, input_size):
     b = flatbuffers.Builder(0)
     b.Finish(model_md.Pack(b), b"M001")
     return bytes(b.Output())
+
+
+def _image_tensor(schema, name, description, color_space):
+    """The TensorMetadataT of an image-like tensor `name` (the input, or the masks output) in
+    colour space `color_space` (a `schema.ColorSpaceType`)."""
+    tensor = schema.TensorMetadataT()
+    tensor.name = name
+    tensor.description = description
+    tensor.content = schema.ContentT()
+    tensor.content.contentPropertiesType = schema.ContentProperties.ImageProperties
+    tensor.content.contentProperties = schema.ImagePropertiesT()
+    tensor.content.contentProperties.colorSpace = color_space
+    return tensor
 
 
 def _embed(data, entries):
@@ -182,8 +186,9 @@ def write(model, path, options):
     import json
 
     if options.input_size is None:
-        raise ExportError("target='mediapipe' needs a fixed input size (MediaPipe resizes every image to it): "
-                          "pass input_size=(H, W) (CLI: --input-size H W). Received: input_size=None")
+        raise _io.naming_arguments(ExportError(
+            "target='mediapipe' needs a fixed input size (MediaPipe resizes every image to it): "
+            "pass `input_size` (height and width). Received: input_size=None"), "input_size")
     meta = options.meta
     data = _convert(model, options.quantize, options.input_size, options.calibration)
     data = _embed(data, {TFLITE_METADATA: metadata_buffer(meta, options.input_size),

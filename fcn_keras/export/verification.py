@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from fcn_keras import _io
 from fcn_keras.conventions import IGNORE_LABEL
 
 from . import _common
@@ -129,7 +130,7 @@ def verify(path, model, verification=None, *, quantize=None, report_path=None):
         ParityError: a target is missed (the report, `"passed": false`, is written first).
     """
     report = parity_report(path, model, verification, quantize=quantize)
-    _common.save_json(report_path or report.path + _common.REPORT_SUFFIX, report.to_dict())
+    _io.save_json(report_path or report.path + _common.REPORT_SUFFIX, report.to_dict())
     raise_on_failure(report)
     return report
 
@@ -191,17 +192,13 @@ def keras_function(model):
     """`tf.function` float32 images (N, H, W, 3) -> Keras logits, with the export's preprocessing."""
     import tensorflow as tf
 
-    if getattr(model, "include_preprocessing", True) is False:
-        # the export adds the preprocessing the model leaves to its caller: compare like with like
-        from fcn_keras.models.layers import Preprocess
+    from fcn_keras.models.layers import input_preprocess
 
-        pre = Preprocess()
+    # the export adds the preprocessing the model leaves to its caller: compare like with like
+    pre = input_preprocess(model)
 
-        def call(x):
-            return model(pre(x), training=False)
-    else:
-        def call(x):
-            return model(x, training=False)
+    def call(x):
+        return model(x if pre is None else pre(x), training=False)
     return tf.function(call, reduce_retracing=True,
                        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
 

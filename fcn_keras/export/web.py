@@ -18,7 +18,6 @@ The ONNX Runtime Web files come from the npm package pinned in the repository's
 lock's integrity hash and cached in the Keras cache (`fcn_keras.export.ort_web`).
 """
 
-import json
 import os
 import shutil
 
@@ -28,6 +27,9 @@ from . import _common
 from ._common import REPORT_SUFFIX, SIDECAR_SUFFIX, ExportError
 from .ort_web import ORT_ENV, ORT_FILES, ORT_WEB_VERSION, find_runtime  # noqa: F401 (this module's API too)
 
+NAME = "web"  # `formats.FOLDERS`: a folder around an ONNX export, a page and its runtime
+WRAPS = "onnx"
+OPTIONS = ("max_side", "runtime")  # the `export` arguments only this format takes
 MODEL_NAME = "model.onnx"
 SETTINGS_NAME = "web.json"
 RUNTIME_DIR = "ort"
@@ -50,17 +52,18 @@ def settings(max_side, model_meta):
     }
 
 
-def export_web(model, path, quantize=None, *, export_onnx, verify=True, overwrite=False,
-               input_size=None, class_names=None, palette=None, opset=None, max_side=None,
-               runtime=None, **onnx_options):
+def write_folder(model, path, quantize=None, *, write_artefact, verify=True, overwrite=False, max_side=None,
+                 runtime=None, opset=None, **artefact_options):
     """Writes the web folder `path` (see the module docstring); `export(..., format="web")` calls this.
 
     Args:
-        model, quantize, verify, input_size, class_names, palette, opset, onnx_options: as for
-            `export(..., format="onnx")`, which writes and verifies the folder's model.onnx.
-        export_onnx: the function that writes and verifies the folder's model.onnx:
-            `fcn_keras.export.export`, which passes itself (so this module does not import it).
+        model: the keras model.
         path: the folder to write (must not end in a file suffix).
+        quantize, verify, opset, artefact_options: as for `export(..., format="onnx")`, which
+            writes and verifies the folder's model.onnx.
+        write_artefact: `write_artefact(model, path, "onnx", quantize, **options)` writes,
+            verifies and moves into place an ONNX export and returns its `Exported`
+            (`fcn_keras.export._writer` passes its own, so this module does not import it).
         overwrite: replace an existing folder.
         max_side: longest side the network sees in the page (None: `fcn-keras predict`'s
             default, `fcn_keras.conventions.DEFAULT_MAX_SIZE`; 0: full resolution).
@@ -75,53 +78,47 @@ def export_web(model, path, quantize=None, *, export_onnx, verify=True, overwrit
             cannot be downloaded (`fcn_keras.export.ort_web.find_runtime`), before any conversion work.
         ParityError: the ONNX model missed the verification targets (nothing is written).
     """
-    from fcn_keras.conventions import DEFAULT_MAX_SIZE
-
     from .onnx import DEFAULT_OPSET
 
     path = os.fspath(path).rstrip("/\\")
+    max_side = _check_arguments(path, max_side)
+    dist = find_runtime(runtime)
+    _common.check_target(path, overwrite)
+    with _io.staged(path) as folder:  # killed exports' folders are removed by later ones
+        os.mkdir(folder)
+        result = write_artefact(model, os.path.join(folder, MODEL_NAME), WRAPS, quantize, verify=verify,
+                                opset=DEFAULT_OPSET if opset is None else opset, **artefact_options)
+        if result.report is not None:  # the report names the final file, not the staging one
+            result.report.path = os.path.join(path, MODEL_NAME)
+            _io.save_json(os.path.join(folder, MODEL_NAME + REPORT_SUFFIX), result.report.to_dict())
+        web = settings(max_side, result.metadata)
+        _write_page(folder, web, dist)
+        _io.move_into_place(folder, path, overwrite)
+    files = sorted(os.path.join(root, f) for root, _, fs in os.walk(path) for f in fs)
+    result.path, result.files, result.format = path, files, NAME
+    result.metadata = {**result.metadata, "web": web}
+    return result
+
+
+def _check_arguments(path, max_side):
+    """`max_side` (None: the default) after checking it and `path`, or ExportError."""
+    from fcn_keras.conventions import DEFAULT_MAX_SIZE
+
     if path.endswith((".onnx", ".tflite", ".keras", ".json", ".html")):
         raise ExportError(f"a web export is a folder; `path` must not end in a file suffix. Received: path={path!r}")
     if max_side is None:
         max_side = DEFAULT_MAX_SIZE
     if not isinstance(max_side, int) or isinstance(max_side, bool) or max_side < 0:
         raise ExportError(f"`max_side` must be a non-negative int (0: full resolution). Received: max_side={max_side!r}")
-    dist = find_runtime(runtime)
-    _common.check_target(path, overwrite)
-    with _io.staging_folder(path) as staging:  # killed exports' folders are removed by later ones
-        folder = os.path.join(staging, os.path.basename(path))
-        os.mkdir(folder)
-        result = export_onnx(model, os.path.join(folder, MODEL_NAME), "onnx", quantize, verify=verify,
-                        input_size=input_size, class_names=class_names, palette=palette,
-                        opset=DEFAULT_OPSET if opset is None else opset, **onnx_options)
-        report_file = os.path.join(folder, MODEL_NAME + REPORT_SUFFIX)
-        if result.report is not None:  # the report names the final file, not the staging one
-            result.report.path = os.path.join(path, MODEL_NAME)
-            with open(report_file, "w") as f:
-                f.write(_common.to_json(result.report.to_dict()))
-        web = settings(max_side, result.metadata)
-        with open(os.path.join(folder, SETTINGS_NAME), "w") as f:
-            f.write(_common.to_json(web))
-        for name in ASSETS:
-            shutil.copyfile(os.path.join(_ASSET_DIR, name), os.path.join(folder, name))
-        os.mkdir(os.path.join(folder, RUNTIME_DIR))
-        for name in sorted({f for files in ORT_FILES.values() for f in files}):
-            shutil.copyfile(os.path.join(dist, name), os.path.join(folder, RUNTIME_DIR, name))
-        _io.move_into_place(folder, path, overwrite)
-    files = sorted(os.path.join(root, f) for root, _, fs in os.walk(path) for f in fs)
-    result.path, result.files, result.format = path, files, "web"
-    result.metadata = {**result.metadata, "web": web}
-    return result
+    return max_side
 
 
-def folder_sizes(path):
-    """Bytes of a web folder by part: {"model": model.onnx (+ .data), "wasm": the WASM runtime
-    files, "webgpu": the WebGPU ones, "page": index.html + fcn.js + the JSON files}."""
-    def size(*names):
-        return sum(os.path.getsize(os.path.join(path, n)) for n in names if os.path.exists(os.path.join(path, n)))
-
-    return {
-        "model": size(MODEL_NAME, MODEL_NAME + ".data"),
-        **{b: size(*(f"{RUNTIME_DIR}/{f}" for f in files)) for b, files in ORT_FILES.items()},
-        "page": size(*ASSETS, SETTINGS_NAME, MODEL_NAME + SIDECAR_SUFFIX, MODEL_NAME + REPORT_SUFFIX),
-    }
+def _write_page(folder, web, dist):
+    """Writes the page into `folder`: web.json (`web`), the assets, and the runtime files
+    copied from the onnxruntime-web `dist` folder."""
+    _io.save_json(os.path.join(folder, SETTINGS_NAME), web)
+    for name in ASSETS:
+        shutil.copyfile(os.path.join(_ASSET_DIR, name), os.path.join(folder, name))
+    os.mkdir(os.path.join(folder, RUNTIME_DIR))
+    for name in sorted({f for files in ORT_FILES.values() for f in files}):
+        shutil.copyfile(os.path.join(dist, name), os.path.join(folder, RUNTIME_DIR, name))

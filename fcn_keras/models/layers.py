@@ -209,6 +209,18 @@ class Preprocess(layers.Layer):
         return {**super().get_config(), "mean": list(self.mean)}
 
 
+def input_preprocess(model, **kwargs):
+    """The `Preprocess` a caller of `model` puts in front of it to feed RGB pixels 0..255.
+
+    None for a model that preprocesses inside (`include_preprocessing=True`, the default; a
+    model without the attribute counts as one); a new `Preprocess(**kwargs)` for one built with
+    `include_preprocessing=False`, which takes BGR minus the mean.
+    """
+    if getattr(model, "include_preprocessing", True) is False:
+        return Preprocess(**kwargs)
+    return None
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class CropToLike(layers.Layer):
     """Caffe's Crop layer on axes 1 and 2: `x[:, o:o+h, o:o+w, :]`, (h, w) from `like`.

@@ -12,7 +12,7 @@ import time
 import keras
 import numpy as np
 
-from fcn_keras._io import atomic_write
+from fcn_keras._io import atomic_write, save_json
 from fcn_keras._progress import bar as progress_bar
 from fcn_keras._progress import interactive
 
@@ -23,11 +23,7 @@ from .saving import CHECKPOINTS, check_keep, without_optimizer
 
 def write_json(obj, path):
     """Writes `obj` (NaN/inf as null) to `path` as JSON, atomically."""
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(_jsonable(obj), f, indent=1)
-
-    atomic_write(path, write)
+    save_json(path, _jsonable(obj))
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -16,7 +16,7 @@ import os
 import numpy as np
 from google.protobuf import message as _message
 
-from fcn_keras._io import atomic_write
+from fcn_keras._io import atomic_write, protobuf_key as _key, varint as _varint
 from fcn_keras.weights import caffe_pb
 
 
@@ -233,21 +233,6 @@ def read_caffemodel(path):
             f"{path!r} holds no layer with parameters: it is not a trained .caffemodel, or it uses "
             "the pre-2014 V0 format (upgrade it with Caffe's upgrade_net_proto_binary).")
     return CaffeNet(net.name, layers, path=path, legacy_v1=legacy)
-
-
-def _key(number, wire_type=2):
-    return _varint((number << 3) | wire_type)
-
-
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if not n:
-            out.append(b)
-            return bytes(out)
-        out.append(b | 0x80)
 
 
 def write_caffemodel(path, layers, name="", legacy_v1=False):

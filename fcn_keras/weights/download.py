@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 
-from fcn_keras._io import DownloadError, atomic_write
+from fcn_keras._io import DownloadError, atomic_write, naming_arguments
 from fcn_keras._progress import bar
 
 CHUNK = 1 << 20
@@ -115,8 +115,8 @@ def _offline_error(failures, target):
         target: the cache path the file belongs at.
 
     Returns:
-        A `DownloadError` whose message speaks of `weights=...` and whose `cli_message` of
-        `--weights`.
+        A `DownloadError` whose message speaks of `weights=PATH` (`naming_arguments`: the
+        command line says `--weights PATH`).
     """
     reasons = {r for _, r in failures}
     if len(reasons) == 1:
@@ -129,7 +129,7 @@ def _offline_error(failures, target):
         f"  {target}",
         "(the cache folder is $KERAS_HOME/models), or pass the file's own path as "]
     text = "\n".join(lines)
-    return DownloadError(text + "weights=PATH.", cli_message=text + "--weights PATH.")
+    return naming_arguments(DownloadError(text + "weights=PATH."), "weights")
 
 
 def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=None,
@@ -177,14 +177,11 @@ def download(urls, fname, file_hash=None, *, require_hash=True, cache_subdir=Non
             f"fcn_keras: the cached {target} has {algorithm} {actual}, not the published {expected}; "
             "downloading it again.\n")
     if expected is None and require_hash:
-        raise DownloadError(
+        raise naming_arguments(DownloadError(
             f"No checksum is published for {fname}, so fcn_keras will not trust a download of it. "
             f"Download it yourself from {urls[0]}, check it, and put it at {target} (or pass its "
-            "path as weights=...); or download it with an explicit hash: "
-            f"fcn_keras.weights.fetch(name, file_hash='sha256:<hex>').",
-            cli_message=f"No checksum is published for {fname}, so fcn_keras will not trust a download of "
-            f"it. Download it yourself from {urls[0]}, check it, and put it at {target} (or pass its "
-            "path with --weights PATH).")
+            "path as weights=PATH); or download it with an explicit hash: "
+            f"fcn_keras.weights.fetch(name, file_hash='sha256:<hex>')."), "weights")
     errors = []
     for url in urls:
         try:

@@ -251,7 +251,7 @@ def test_wrong_suffix_and_missing_dir(vgg8s, tmp_path):
 def test_existing_path_is_not_overwritten(vgg8s, tmp_path):
     path = tmp_path / "m.tflite"
     path.write_bytes(b"precious")
-    with pytest.raises(ExportError, match="already exists.*overwrite=True"):
+    with pytest.raises(ExportError, match="exists; pass overwrite=True"):
         export(vgg8s, str(path), verify=False)
     assert path.read_bytes() == b"precious" and sorted(os.listdir(tmp_path)) == ["m.tflite"]
     res = export(vgg8s, str(path), overwrite=True,
@@ -327,3 +327,38 @@ def test_model_without_preprocessing_gets_it_in_the_export(tmp_path):
     img = np.random.default_rng(0).integers(0, 256, (1, 45, 61, 3), dtype=np.uint8)
     _, scores = ONNXRunner(path)(img)
     assert_scores_close(scores, model(Preprocess()(img.astype(np.float32))).numpy())
+
+
+_ON_JAX = """
+import keras, fcn_keras
+from fcn_keras.export import ExportError, export
+assert keras.backend.backend() == "jax"
+model = fcn_keras.build("alexnet", "8s", num_classes=4, width=0.125)
+onnx = export(model, "m.onnx", verify=False)
+web = export(model, "w", "web", verify=False, max_side=128)
+try:
+    export(model, "m.onnx", verify=False)
+except ExportError as e:  # raised in the TensorFlow process, raised again here
+    refused = (str(e), e.arguments)
+print(repr((onnx.format, [os.path.basename(f) for f in onnx.files], web.format,
+            web.metadata["web"]["max_side"], refused)))
+"""
+
+
+def test_export_from_the_jax_backend_runs_in_a_tensorflow_process(tmp_path):
+    """On JAX, `export` hands the model to a TensorFlow process of its own; the folder format
+    (web) and an error (an existing path) come back as on TensorFlow."""
+    import ast
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=root)
+    run = subprocess.run([sys.executable, "-c", "import os\n" + _ON_JAX], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    fmt, files, web_fmt, max_side, refused = ast.literal_eval(run.stdout.strip().splitlines()[-1])
+    assert (fmt, files, web_fmt, max_side) == ("onnx", ["m.onnx", "m.onnx.json"], "web", 128)
+    assert refused == ("'m.onnx' exists; pass overwrite=True to replace it", ("overwrite",))
+    assert os.path.isfile(tmp_path / "w" / "index.html") and os.path.isfile(tmp_path / "w" / "model.onnx")

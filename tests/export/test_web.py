@@ -328,8 +328,11 @@ def test_serve_refuses_bad_folders(tmp_path):
         make_server(tmp_path, port=70000)
     taken = make_server(tmp_path, port=0, quiet=True)
     try:
-        with pytest.raises(OSError, match="--port"):
+        with pytest.raises(OSError, match="choose another `port`") as info:
             make_server(tmp_path, port=taken.server_address[1])
+        from fcn_keras.cli import in_flags
+
+        assert "choose another --port (0: any free one)" in in_flags(info.value)  # the command line's words
     finally:
         taken.server_close()
 
@@ -395,6 +398,25 @@ def test_cli_export_web_options_are_checked(vgg8s_keras_file, tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
 
 
+def test_page_runs_wasm_unless_webgpu_is_asked_for(browser, exports):
+    """With a WebGPU adapter offered (SwiftShader, --enable-unsafe-webgpu), the page still runs
+    WASM (fcn.js's default: WebGPU there labels differently, see the xfail below); ?backend=webgpu
+    in its address asks for WebGPU."""
+    served = exports["fp32"]
+    gpu_browser = browser.browser_type.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-unsafe-webgpu"])
+    try:
+        for query, backend in (("", "wasm"), ("?backend=webgpu", "webgpu")):
+            page = gpu_browser.new_page()
+            page.goto(served.url + query)
+            assert page.evaluate("async () => Boolean(navigator.gpu && await navigator.gpu.requestAdapter())")
+            wait_for(page, "document.body.dataset.ready", 120)
+            assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#error")
+            assert page.inner_text("#model").split(", ")[-1].split(" ")[0] == backend, page.inner_text("#model")
+            page.close()
+    finally:
+        gpu_browser.close()
+
+
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="ONNX Runtime Web 1.30's WebGPU EP on SwiftShader labels 68% of "
                    "astronaut.png's pixels as WASM does (2026-12-07): a known difference, not yet explained")
 def test_webgpu_labels_equal_wasm_labels(browser, exports):
@@ -409,7 +431,7 @@ def test_webgpu_labels_equal_wasm_labels(browser, exports):
         adapter = page.evaluate("async () => { const a = navigator.gpu && await navigator.gpu.requestAdapter();"
                                 " return a ? a.info.architecture : null; }")
         assert adapter == "swiftshader", adapter
-        wait_for(page, "document.body.dataset.ready", 120)  # the page's own WebGPU session
+        wait_for(page, "document.body.dataset.ready", 120)  # the page's own (WASM: the default) session
         assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#error")
         backends = page.evaluate("""async (maxSide) => {
             const { load } = await import("./fcn.js");

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from fcn_keras._io import STALE_AFTER_S, lock_name, remove_stale_temps
+import fcn_keras.cli
 from fcn_keras.weights import download as dl
 
 
@@ -81,7 +82,7 @@ def test_offline_message_is_a_few_short_lines_naming_each_url_once(keras_home, c
     urls = (f"https://127.0.0.1:{closed_port}/{name}", f"http://127.0.0.1:{closed_port}/{name}")
     with pytest.raises(dl.DownloadError) as info:
         dl.download(urls, name, f"sha1:{SHA1}", timeout=5)
-    message, cli = str(info.value), info.value.cli_message
+    message, cli = str(info.value), fcn_keras.cli.in_flags(info.value)
     target = os.path.join(str(keras_home), "models", name)
     for text in (message, cli):
         lines = text.splitlines()
