@@ -145,12 +145,7 @@ def test_config_round_trip():
 def test_empty_matrix_scores_as_score_py():
     # score.py: freq = hist.sum(1) / hist.sum() is all NaN, no class has freq > 0, the
     # empty sum is 0; the accuracies and mean IU are NaN
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hist = np.zeros((3, 3))
-        freq = hist.sum(1) / hist.sum()
-        iu = np.diag(hist) / (hist.sum(1) + hist.sum(0) - np.diag(hist))
-        assert (freq[freq > 0] * iu[freq > 0]).sum() == 0.0
-    s = M.scores_from_confusion(hist)
+    s = M.scores_from_confusion(np.zeros((3, 3)))
     assert s["frequency_weighted_iou"] == 0.0
     assert all(np.isnan(s[k]) for k in ("pixel_accuracy", "mean_accuracy", "mean_iou"))
     for m in M.paper_metrics(3):
