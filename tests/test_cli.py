@@ -128,6 +128,7 @@ def test_bad_mask_exit_2_naming_the_file(tmp_path, capsys):
     assert "2008_000002" in _one_error_line(capsys, "evaluate")
 
 
+@pytest.mark.slow  # a demo run
 def test_demo_runs_end_to_end(demo_run, capsys, monkeypatch):
     """README.md's `fcn-keras demo --quick` (tests/conftest.py's `demo_run`: one run per
     session, which tests/test_readme.py checks too) writes everything it promises, prints the
@@ -158,6 +159,7 @@ def test_demo_runs_end_to_end(demo_run, capsys, monkeypatch):
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
+@pytest.mark.slow  # a demo run
 def test_demo_prints_the_evaluate_command_that_reproduces_its_mean_iu(demo_run):
     """The demo's "same score" line, run as printed, gives the demo's mean IU; its model.keras
     carries the shapes class names (the evaluate table and predict --legend use them)."""

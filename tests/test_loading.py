@@ -103,6 +103,7 @@ def test_class_names_travel_with_the_model(saved, tmp_path):
         fcn_keras.build("alexnet", "8s", num_classes=3, width=0.0625, class_names=["a", "b"])
 
 
+@pytest.mark.slow  # the shapes_alexnet training run
 def test_training_sets_the_data_class_names_in_model_keras(shapes_alexnet):
     """tests/conftest.py's session run trains with class_names=data.SHAPES_CLASSES."""
     from fcn_keras import data, training

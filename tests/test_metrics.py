@@ -179,6 +179,7 @@ print("exact")
 """
 
 
+@pytest.mark.slow  # JAX in a subprocess
 def test_counts_exact_beyond_float32_under_jax():
     import os
     import subprocess
@@ -229,6 +230,7 @@ print("exact", keras.backend.backend())
 """
 
 
+@pytest.mark.slow  # a 4097 x 4097 batch on each backend, in subprocesses
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_one_batch_beyond_float32_is_exact_on_every_backend(backend):
     """4097 x 4097 pixels of one class: PyTorch's segment_sum counted 2**24 (float32)."""

@@ -154,6 +154,7 @@ def test_cli_zoo(capsys):
     assert '"voc-fcn8s-atonce"' in capsys.readouterr().out
 
 
+@pytest.mark.slow  # converts a full-width GoogLeNet
 def test_cli_convert(tmp_path, capsys):
     """A full-size GoogLeNet caffemodel (BVLC layout) -> a .keras FCN that keeps its weights."""
     from fcn_keras.cli import main
