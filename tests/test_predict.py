@@ -176,6 +176,7 @@ def photos(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow  # the predict command over a folder in a subprocess (19 s CPU; test_cli_artefacts runs the command fast)
 def test_cli_keras_folder_run(art, photos, tmp_path):
     model, paths = art
     out = tmp_path / "out"

@@ -46,6 +46,7 @@ def test_transfer_weights_initialises_finer_net_from_coarser():
         stages_for("vgg16", "fast")
 
 
+@pytest.mark.slow  # three training stages, evaluate and predict through the command line (31 s CPU)
 def test_cli_train_staged_then_evaluate_and_predict(tmp_path, capsys):
     out = str(tmp_path / "run")
     rc = _main(["train", "--backbone", "alexnet", "--width", "0.0625", "--schedule", "staged",
@@ -133,6 +134,7 @@ def test_viz_palette_overlay_legend(tmp_path):
         viz.overlay(np.zeros((3, 3, 3), np.uint8), labels)
 
 
+@pytest.mark.slow  # mixed precision and XLA compilation (13 s CPU)
 def test_recipe_switches_mixed_precision_and_xla():
     import keras
 
