@@ -34,8 +34,8 @@ def test_openvino_export_verified_and_predicted(vgg8s, tmp_path):
     assert np.mean(labels == expected) >= 0.999
 
 
-def test_openvino_float16_halves_the_weights(vgg8s, tmp_path):
 @pytest.mark.slow  # two more OpenVINO conversions, one verified
+def test_openvino_float16_halves_the_weights(vgg8s, tmp_path):
     f32 = export(vgg8s, str(tmp_path / "f32"), "openvino", verify=False)
     f16 = export(vgg8s, str(tmp_path / "f16"), "openvino", "float16", verify=FAST_VERIFY)
     assert f16.quantize == "float16" and f16.report.passed

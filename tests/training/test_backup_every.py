@@ -34,8 +34,8 @@ training.run_recipe("alexnet", ds, schedule="32s", num_classes=4, width=0.0625, 
 """
 
 
-def test_killed_run_keeps_its_last_periodic_backup(tmp_path):
 @pytest.mark.slow  # a killed training run in a subprocess
+def test_killed_run_keeps_its_last_periodic_backup(tmp_path):
     out = str(tmp_path / "run")
     proc = subprocess.run([sys.executable, "-c", KILLED_RUN, out], env=ENV, capture_output=True,
                           text=True, timeout=300)
