@@ -1,4 +1,15 @@
-"""Shared test helpers. `check_architecture` is the one battery every FCN passes."""
+"""Shared test helpers (`check_architecture` is the one battery every FCN passes), and the
+split of the suite into a fast default and the slow rest (tests/README.md):
+
+    pytest                      the fast tests: what a contributor runs (minutes)
+    pytest -m slow              the slow tests only (`@pytest.mark.slow`)
+    pytest --all                everything (CI: .ci/run)
+
+A test is marked slow when it takes more than about 10 s on 2 cores by itself: other backends
+end to end, the browser, full-width exports, demo runs, multi-worker clusters, Ctrl-C runs and
+long training. Without `--all` or a `-m` expression, slow tests are deselected, except in the
+files named on the command line (`pytest tests/export/test_web.py` runs that file whole).
+"""
 
 import os
 import subprocess
@@ -27,6 +38,44 @@ def pytest_configure(config):
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--all", action="store_true", dest="run_all",
+                     help="run the slow tests too (@pytest.mark.slow; CI runs --all)")
+
+
+def _named_files(config):
+    """The test files named on the command line (as `path` or `path::test`), absolute."""
+    files = set()
+    for arg in config.args:
+        path = os.path.abspath(os.path.join(config.invocation_params.dir, arg.split("::")[0]))
+        if os.path.isfile(path):
+            files.add(path)
+    return files
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselects the slow tests unless --all or a -m expression is given, or their file is named."""
+    if config.getoption("run_all") or config.getoption("markexpr"):
+        return
+    named = _named_files(config)
+    keep, slow = [], []
+    for item in items:
+        (slow if item.get_closest_marker("slow") and str(item.path) not in named else keep).append(item)
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = keep
+        config._fcn_keras_slow = len(slow)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    n = getattr(config, "_fcn_keras_slow", 0)
+    if n:
+        terminalreporter.write_line(f"{n} slow tests deselected: `pytest -m slow` runs them, "
+                                    "`pytest --all` everything")
+
+
 PROGRAM = os.path.join(os.path.dirname(sys.executable), "fcn-keras")
 
 # Sizes every architecture must map to same-size outputs: tiny, odd, non-multiples of 32.

@@ -4,6 +4,7 @@ convention for every expected failure (one line on stderr, exit 2 for usage and 
 checks of what they print and write, in tests/test_readme.py."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -55,23 +56,37 @@ def test_unknown_command_fails():
     assert "invalid choice" in result.stderr
 
 
-def test_input_errors_exit_2_with_one_line_and_debug_shows_the_traceback(tmp_path, capsys):
-    missing = str(tmp_path / "VOCmissing")
-    assert main(["train", "--data", missing, "--out", str(tmp_path / "o")]) == 2
-    assert missing in _one_error_line(capsys, "train")
-    assert main(["evaluate", "--model", str(tmp_path / "nope.keras")]) == 2
-    assert "nope.keras" in _one_error_line(capsys, "evaluate")
-    assert main(["train", "--epochs", "2,x", "--out", str(tmp_path / "o")]) == 2
-    assert "--epochs" in _one_error_line(capsys, "train")
-    weights = str(tmp_path / "a.weights.h5")
-    fcn_keras.build("alexnet", "32s", num_classes=4, width=0.0625).save_weights(weights)
-    assert main(["evaluate", "--model", weights, "--data", "shapes"]) == 2
-    assert "holds weights only" in (line := _one_error_line(capsys, "evaluate")) and "--backbone, --head" in line
-    assert main(["evaluate", "--model", weights, "--backbone", "vgg16", "--head", "8s",
-                 "--width", "0.0625", "--data", "shapes"]) == 2
-    assert "does not fit FCN-8s vgg16" in _one_error_line(capsys, "evaluate")
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    """A .weights.h5 of FCN-32s AlexNet (width 0.0625, 4 classes): weights without their architecture."""
+    path = str(tmp_path_factory.mktemp("weights") / "a.weights.h5")
+    fcn_keras.build("alexnet", "32s", num_classes=4, width=0.0625).save_weights(path)
+    return path
+
+
+# says: a regular expression the one error line holds
+@pytest.mark.parametrize("argv, command, says", [
+    (["train", "--data", "{tmp}/VOCmissing", "--out", "{tmp}/o"], "train", "{tmp}/VOCmissing"),
+    (["evaluate", "--model", "{tmp}/nope.keras"], "evaluate", r"nope\.keras"),
+    (["train", "--epochs", "2,x", "--out", "{tmp}/o"], "train", "--epochs"),
+    (["evaluate", "--model", "{weights}", "--data", "shapes"], "evaluate",
+     "holds weights only.*--backbone, --head"),
+    (["evaluate", "--model", "{weights}", "--backbone", "vgg16", "--head", "8s", "--width", "0.0625",
+      "--data", "shapes"], "evaluate", "does not fit FCN-8s vgg16"),
+], ids=["missing-data", "missing-model", "bad-epochs", "weights-only", "weights-of-another-net"])
+def test_input_error_exits_2_with_one_line(tmp_path, capsys, weights_file, argv, command, says):
+    fill = dict(tmp=str(tmp_path), weights=weights_file)
+    assert main([a.format(**fill) for a in argv]) == 2
+    line = _one_error_line(capsys, command)
+    assert re.search(says.format(tmp=re.escape(str(tmp_path))), line), line
+
+
+def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.keras"):
         main(["--debug", "evaluate", "--model", str(tmp_path / "nope.keras")])
+
+
+def test_a_missing_required_option_is_a_usage_error():
     with pytest.raises(SystemExit) as usage:  # argparse: --out is required
         main(["train"])
     assert usage.value.code == 2
@@ -113,6 +128,7 @@ def test_bad_mask_exit_2_naming_the_file(tmp_path, capsys):
     assert "2008_000002" in _one_error_line(capsys, "evaluate")
 
 
+@pytest.mark.slow  # a demo run
 def test_demo_runs_end_to_end(demo_run, capsys, monkeypatch):
     """README.md's `fcn-keras demo --quick` (tests/conftest.py's `demo_run`: one run per
     session, which tests/test_readme.py checks too) writes everything it promises, prints the
@@ -143,6 +159,7 @@ def test_demo_runs_end_to_end(demo_run, capsys, monkeypatch):
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
+@pytest.mark.slow  # a demo run
 def test_demo_prints_the_evaluate_command_that_reproduces_its_mean_iu(demo_run):
     """The demo's "same score" line, run as printed, gives the demo's mean IU; its model.keras
     carries the shapes class names (the evaluate table and predict --legend use them)."""

@@ -141,6 +141,7 @@ def test_predict_never_reads_its_output_tree_or_its_own_outputs(small, tmp_path,
     assert not [n for _, _, names in os.walk(tmp_path / "o") for n in names if "_labels.png_" in n]
 
 
+@pytest.mark.slow  # two demo runs, one stopped with Ctrl-C
 def test_interrupted_demo_resumes_with_the_same_command(tmp_path):
     """Ctrl-C during the demo's training advises running the same command again: it resumes."""
     env = dict(os.environ, PYTHONPATH=ROOT, KERAS_HOME=str(tmp_path / "keras_home"))

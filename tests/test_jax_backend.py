@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # fit and evaluate on JAX in a subprocess
+
 SCRIPT = r"""
 import keras, numpy as np
 import fcn_keras

@@ -34,17 +34,25 @@ def saved(tmp_path_factory):
     return model, paths
 
 
-def test_every_kind_opens_through_one_function(saved):
-    model, paths = saved
-    assert loading.load_model(model) is model
+def test_kind_of_sorts_a_spec_by_what_it_names(saved):
+    _, paths = saved
     assert kind_of(paths["keras"]) == "keras" and kind_of("voc-fcn8s") == "zoo"
     assert kind_of("x.tflite") == "tflite" and kind_of(os.path.dirname(paths["keras"])) == "saved_model"
+
+
+def test_a_model_a_keras_file_and_a_weights_file_load_to_the_same_net(saved):
+    model, paths = saved
+    assert loading.load_model(model) is model
     x = np.random.default_rng(0).integers(0, 256, (1, 37, 41, 3)).astype("uint8")
     want = np.asarray(model(x))
     for spec, arch in ((paths["keras"], {}),
                        (paths["weights"], dict(backbone="alexnet", head="8s", num_classes=3, width=0.0625))):
         got = loading.load_model(spec, **arch)
         np.testing.assert_allclose(np.asarray(got(x)), want, atol=1e-5 * max(1.0, np.abs(want).max()))
+
+
+def test_load_model_refuses_inconsistent_and_missing_specs_by_name(saved):
+    _, paths = saved
     with pytest.raises(ValueError, match="holds weights only.*`backbone`, `head`, `num_classes`"):
         loading.load_model(paths["weights"])
     with pytest.raises(ValueError, match="`backbone` applies only to weights files"):
@@ -96,6 +104,7 @@ def test_class_names_travel_with_the_model(saved, tmp_path):
         fcn_keras.build("alexnet", "8s", num_classes=3, width=0.0625, class_names=["a", "b"])
 
 
+@pytest.mark.slow  # the shapes_alexnet training run
 def test_training_sets_the_data_class_names_in_model_keras(shapes_alexnet):
     """tests/conftest.py's session run trains with class_names=data.SHAPES_CLASSES."""
     from fcn_keras import data, training

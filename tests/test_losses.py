@@ -57,6 +57,7 @@ def test_losses_match_the_hand_computation():
     _check(_values())
 
 
+@pytest.mark.slow  # JAX and PyTorch in subprocesses
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_losses_match_the_hand_computation_on_other_backends(backend):
     pytest.importorskip(backend)

@@ -176,6 +176,7 @@ def photos(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow  # the predict command over a folder in a subprocess (19 s CPU; test_cli_artefacts runs the command fast)
 def test_cli_keras_folder_run(art, photos, tmp_path):
     model, paths = art
     out = tmp_path / "out"
@@ -212,7 +213,9 @@ def test_cli_keras_folder_run(art, photos, tmp_path):
     assert (out / "a.png_labels.png").stat().st_mtime_ns == before
 
 
-@pytest.mark.parametrize("key", ["onnx", "saved_model", "fixed"])
+# ONNX in the fast tests; every format's Predictor runs in-process above (6 s of CPU each here)
+@pytest.mark.parametrize("key", ["onnx", pytest.param("saved_model", marks=pytest.mark.slow),
+                                 pytest.param("fixed", marks=pytest.mark.slow)])
 def test_cli_artefacts(art, photos, tmp_path, key):
     _, paths = art
     out = tmp_path / "out"

@@ -40,7 +40,9 @@ def _rel(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
 
 
-@pytest.mark.parametrize("backbone,head", registry.architectures())
+# AlexNet's heads in the fast tests; every backbone tiles in the two tests below too
+@pytest.mark.parametrize("backbone,head", [pytest.param(b, h, marks=[pytest.mark.slow] if b != "alexnet" else [])
+                                           for b, h in registry.architectures()])
 def test_tiles_equal_the_whole_image(backbone, head):
     model = _model(backbone, head)
     whole, tiled = Predictor(model, max_size=0), Predictor(model, max_size=0, tile=64)
@@ -65,7 +67,8 @@ def test_tiles_equal_the_whole_of_a_large_odd_image(backbone):
     assert _rel(ts, scores) <= RTOL
 
 
-@pytest.mark.parametrize("backbone", registry.backbones())
+@pytest.mark.parametrize("backbone", [pytest.param(b, marks=[] if b == "alexnet" else [pytest.mark.slow])
+                                      for b in registry.backbones()])  # slow: 8-14 s of CPU each
 def test_a_short_margin_or_tiles_off_the_grid_are_not_exact(backbone):
     model = _model(backbone, "8s")
     spec = tiling.tile_spec(model)

@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import fcn_keras_cli
 
+pytestmark = pytest.mark.slow  # the JAX and PyTorch training batteries in subprocesses, mixed precision training
+
 BATTERY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "battery.py")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

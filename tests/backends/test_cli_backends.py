@@ -39,6 +39,7 @@ def test_bad_keras_backend_variable_is_refused(tmp_path):
     assert run.returncode == 2 and "KERAS_BACKEND must be one of" in run.stderr, run.stderr
 
 
+@pytest.mark.slow  # the command line on PyTorch
 def test_tf_distribute_strategy_on_torch_names_backend_and_alternative(tmp_path):
     pytest.importorskip("torch")
     run = fcn_keras_cli("--backend", "torch", "train", *TINY, "--strategy", "mirrored",
@@ -50,6 +51,7 @@ def test_tf_distribute_strategy_on_torch_names_backend_and_alternative(tmp_path)
     assert "'torch'" in line and "KERAS_BACKEND=jax" in line and "Traceback" not in run.stderr
 
 
+@pytest.mark.slow  # training on JAX, evaluate and predict on PyTorch
 def test_train_on_jax_with_data_parallel_then_evaluate_and_predict_on_torch(tmp_path):
     pytest.importorskip("jax")
     pytest.importorskip("torch")

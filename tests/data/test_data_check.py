@@ -51,6 +51,7 @@ def test_data_check_reports_shares_weights_unpaired_and_problems(camvid_like):
     assert pixels.shape[0] > 100 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 10
 
 
+@pytest.mark.slow  # train and evaluate through the command line in subprocesses (23 s CPU)
 def test_train_and_evaluate_on_the_folder_pair(camvid_like, tmp_path):
     root, spec, csv = camvid_like
     out = root / "run"

@@ -10,6 +10,8 @@ from fcn_keras.export import TARGETS, ExportError, Targets, Verification, export
 from fcn_keras.models import with_precision
 from fcn_keras.predict import Predictor
 
+pytestmark = pytest.mark.slow  # the shapes_alexnet training run, bfloat16 exports
+
 NO_LATENCY = Verification(latency=False)
 
 

@@ -87,6 +87,7 @@ def test_tflite_float32_dynamic_builtin_only(vgg8s, val_batch, tmp_path):
     assert lat.keras_s > 0 and lat.export_s > 0 and "tf.function" in res.report.to_dict()["latency"]["keras_call"]
 
 
+@pytest.mark.slow  # a verified export; float16 and fixed sizes run fast in test_predict.py
 def test_tflite_float16_fixed_input_size(vgg8s, tmp_path):
     path = str(tmp_path / "m16.tflite")
     res = export(vgg8s, path, "tflite", "float16", input_size=(83, 117), verify=Verification(num_images=2))
@@ -99,6 +100,7 @@ def test_tflite_float16_fixed_input_size(vgg8s, tmp_path):
     assert 0.4 < rep.size_ratio < 0.6  # float16 weights: half of float32
 
 
+@pytest.mark.slow  # int8 calibration and conversion (the fast int8 path: test_predict.py, test_quiet_int8.py)
 def test_tflite_full_int8_uint8_input(vgg8s, tmp_path):
     import fcn_keras.data as fd
     from fcn_keras.export import sample_images
@@ -119,6 +121,7 @@ def test_tflite_full_int8_uint8_input(vgg8s, tmp_path):
     assert rep.mean_iou is not None and abs(rep.mean_iou["loss_points"]) < 5
 
 
+@pytest.mark.slow  # int8 calibration and conversion (the fast int8 path: test_predict.py, test_quiet_int8.py)
 def test_tflite_full_int8_int8_io_fixed_size(vgg8s, tmp_path):
     import fcn_keras.data as fd
 
@@ -183,6 +186,15 @@ def test_onnx_external_data(vgg8s, tmp_path):
     assert res.report.passed and path + ".data" in res.files
 
 
+def test_onnx_float16_halves_the_weights_and_is_verified(vgg8s, tmp_path):
+    f32 = export(vgg8s, str(tmp_path / "m.onnx"), "onnx", verify=False)
+    f16 = export(vgg8s, str(tmp_path / "m16.onnx"), "onnx", "float16",
+                 verify=dataclasses.replace(FAST_VERIFY, latency=False))
+    assert f16.quantize == "float16" and f16.report.passed
+    assert os.path.getsize(f16.path) < 0.55 * os.path.getsize(f32.path)
+
+
+@pytest.mark.slow  # four more verified exports (AlexNet, GoogLeNet)
 @pytest.mark.parametrize("backbone,head", [("alexnet", "32s"), ("googlenet", "8s")])
 def test_other_backbones_tflite_and_onnx(backbone, head, tmp_path):
     """AlexNet (GroupConv2D, LRN, 3x3/2 ceil pooling) and GoogLeNet export exactly."""
@@ -301,6 +313,7 @@ def test_verifier_fails_loudly_on_a_different_model(vgg8s, tmp_path):
     assert verify(path, vgg8s, one).passed
 
 
+@pytest.mark.slow  # int8 calibration and conversion (the fast int8 path: test_predict.py, test_quiet_int8.py)
 def test_tflite_dynamic_range_int8(vgg8s, tmp_path):
     path = str(tmp_path / "dyn.tflite")
     res = export(vgg8s, path, "tflite", "dynamic-int8",

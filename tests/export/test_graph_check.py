@@ -42,6 +42,7 @@ def _export(backbone, head, variant, folder):
                                  meta={"class_names": ["a", "b", "c"]}, **kwargs)
 
 
+@pytest.mark.slow  # nine SavedModel exports, every backbone
 def test_the_allowlist_covers_fresh_exports_of_every_architecture(tmp_path):
     seen = set()
     for i, (backbone, head, variant) in enumerate(EXPORTS):

@@ -12,6 +12,8 @@ from fcn_keras.conventions import IGNORE_LABEL
 from fcn_keras.export import (TARGETS, ParityError, Targets, Verification, export, fit_to_size, runner,
                               sample_images, verify)
 
+pytestmark = pytest.mark.slow  # the shapes_alexnet training run, int8 calibration
+
 NO_LATENCY = Verification(latency=False)
 
 

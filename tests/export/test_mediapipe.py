@@ -46,6 +46,7 @@ def mediapipe_segment(path, images):
     return out
 
 
+@pytest.mark.slow  # the shapes_alexnet training run, MediaPipe's segmenter
 @pytest.mark.parametrize("quantize", list(TARGETS))
 def test_mediapipe_image_segmenter_labels_equal_keras(shapes_alexnet, tmp_path, quantize):
     import keras

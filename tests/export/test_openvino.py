@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from fcn_keras.export import export, read_metadata
 from fcn_keras.predict import Predictor
@@ -33,6 +34,7 @@ def test_openvino_export_verified_and_predicted(vgg8s, tmp_path):
     assert np.mean(labels == expected) >= 0.999
 
 
+@pytest.mark.slow  # two more OpenVINO conversions, one verified
 def test_openvino_float16_halves_the_weights(vgg8s, tmp_path):
     f32 = export(vgg8s, str(tmp_path / "f32"), "openvino", verify=False)
     f16 = export(vgg8s, str(tmp_path / "f16"), "openvino", "float16", verify=FAST_VERIFY)

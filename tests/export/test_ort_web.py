@@ -142,6 +142,7 @@ def test_named_folders_still_win(tmp_path, monkeypatch, keras_home):
     assert ort_web.find_runtime() == os.path.join(CHECKOUT_PACKAGE, "dist")  # npm ci --prefix web
 
 
+@pytest.mark.slow  # builds a wheel, installs it, exports and opens the page in the browser
 def test_an_installed_wheel_writes_a_working_page(tmp_path, keras_home, vgg8s_keras_file):
     """A wheel of fcn_keras installed where no checkout is (so no web/node_modules): `fcn-keras
     export --format web` downloads the pinned runtime (npm's own tarball, served on 127.0.0.1)

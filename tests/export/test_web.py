@@ -131,6 +131,7 @@ def open_page(browser, served):
     return page, errors
 
 
+@pytest.mark.slow  # the browser
 @pytest.mark.parametrize("kind", ["float32", "float16", "int8"])
 def test_fcn_js_labels_equal_keras_on_photos(browser, exports, shapes_alexnet, kind):
     served = exports[{"float32": "fp32", "float16": "fp16", "int8": "int8"}[kind]]
@@ -157,6 +158,7 @@ def test_fcn_js_labels_equal_keras_on_photos(browser, exports, shapes_alexnet, k
     page.close()
 
 
+@pytest.mark.slow  # the browser
 def test_fcn_js_takes_canvas_img_and_bitmap_like_image_data(browser, exports):
     page, errors = open_page(browser, exports["fp32"])
     same = page.evaluate("""async (url) => {
@@ -184,6 +186,7 @@ def test_fcn_js_takes_canvas_img_and_bitmap_like_image_data(browser, exports):
     page.close()
 
 
+@pytest.mark.slow  # the browser
 def test_fcn_js_fails_on_a_model_whose_labels_differ(browser, exports, shapes_alexnet):
     page, _ = open_page(browser, exports["other"])
     rgb = read_photo(PHOTOS[0])
@@ -193,6 +196,7 @@ def test_fcn_js_fails_on_a_model_whose_labels_differ(browser, exports, shapes_al
     page.close()
 
 
+@pytest.mark.slow  # the browser
 def test_page_with_a_photo_shows_overlay_and_legend(browser, exports, shapes_alexnet, tmp_path):
     served = exports["fp32"]
     page, errors = open_page(browser, served)
@@ -244,6 +248,7 @@ def test_page_with_a_photo_shows_overlay_and_legend(browser, exports, shapes_ale
     page.close()
 
 
+@pytest.mark.slow  # the browser
 def test_page_with_a_broken_image_shows_its_error(browser, exports, tmp_path):
     broken = tmp_path / "holiday.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG at all" * 10)
@@ -257,6 +262,7 @@ def test_page_with_a_broken_image_shows_its_error(browser, exports, tmp_path):
     page.close()
 
 
+@pytest.mark.slow  # the browser
 def test_page_with_a_model_that_fails_to_load_shows_its_error(browser, exports, tmp_path):
     folder = tmp_path / "bad"
     shutil.copytree(exports["fp32"].folder, folder)
@@ -273,6 +279,7 @@ def test_page_with_a_model_that_fails_to_load_shows_its_error(browser, exports, 
         served.close()
 
 
+@pytest.mark.slow  # four web exports (int8 calibrated) of a trained net
 def test_folder_and_server(exports):
     served = exports["fp32"]
     result = exports["results"]["float32"]
@@ -337,6 +344,7 @@ def test_serve_refuses_bad_folders(tmp_path):
         taken.server_close()
 
 
+@pytest.mark.slow  # a demo run, then the browser
 def test_demo_then_serve_then_a_photo_in_the_browser(demo_run, browser):
     """As a new user: `fcn-keras demo` (tests/conftest.py's `demo_run`), then `fcn-keras serve
     demo_output/web` (the line the demo printed), the printed URL in Chromium, a photo dropped:
@@ -398,6 +406,7 @@ def test_cli_export_web_options_are_checked(vgg8s_keras_file, tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the browser
 def test_page_runs_wasm_unless_webgpu_is_asked_for(browser, exports):
     """With a WebGPU adapter offered (SwiftShader, --enable-unsafe-webgpu), the page still runs
     WASM (fcn.js's default: WebGPU there labels differently, see the xfail below); ?backend=webgpu
@@ -417,6 +426,7 @@ def test_page_runs_wasm_unless_webgpu_is_asked_for(browser, exports):
         gpu_browser.close()
 
 
+@pytest.mark.slow  # the browser
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="ONNX Runtime Web 1.30's WebGPU EP on SwiftShader labels 68% of "
                    "astronaut.png's pixels as WASM does (2026-12-07): a known difference, not yet explained")
 def test_webgpu_labels_equal_wasm_labels(browser, exports):
@@ -458,6 +468,7 @@ def test_webgpu_labels_equal_wasm_labels(browser, exports):
         gpu_browser.close()
 
 
+@pytest.mark.slow  # the browser
 def test_page_on_a_phone_viewport(browser, exports, tmp_path):
     """390x844, touch, a phone's user agent (as Playwright's "iPhone 13"): a photo from the camera
     input; the photo, its overlay and the legend fit the width (no sideways scrolling) and the

@@ -17,7 +17,12 @@ def test_registry_lists_ten_architectures():
     assert ("vgg16", "8s-atonce") in ARCHS and ("alexnet", "8s-atonce") not in ARCHS
 
 
-@pytest.mark.parametrize("backbone,head", ARCHS, ids=[f"{b}-{h}" for b, h in ARCHS])
+# The battery (6-23 s of CPU each): FCN-32s and FCN-8s AlexNet in the fast tests, the rest slow.
+FAST_ARCHS = {("alexnet", "32s"), ("alexnet", "8s")}
+
+
+@pytest.mark.parametrize("backbone,head", [pytest.param(b, h, marks=[] if (b, h) in FAST_ARCHS else [pytest.mark.slow])
+                                           for b, h in ARCHS], ids=[f"{b}-{h}" for b, h in ARCHS])
 def test_architecture(backbone, head, tmp_path):
     check_architecture(backbone, head, tmp_path)
 
@@ -84,20 +89,38 @@ def test_atonce_scales_skips():
     assert model.get_layer("scale_pool3").scale == 0.0001
 
 
-def test_heads_are_one_table():
-    """registry.HEADS lists every head a backbone offers, and the built nets follow it: the
-    decoder layers with weights are `head_layers`, the names and rates come from the table."""
-    from fcn_keras.models.fcn import REFERENCE_PIXELS, paper_optimizer
+# The decoder layers that hold weights, in the net's order: the layer names of the reference
+# prototxts (voc-fcn32s/16s/8s/8s-atonce train.prototxt), and the model names they build.
+DECODERS = {
+    "32s": ["score_fr", "upscore"],
+    "16s": ["score_fr", "upscore2", "score_pool4", "upscore16"],
+    "8s": ["score_fr", "upscore2", "score_pool4", "upscore_pool4", "score_pool3", "upscore8"],
+    "8s-atonce": ["score_fr", "upscore2", "score_pool4", "upscore_pool4", "score_pool3", "upscore8"],
+}
 
-    assert registry.heads() == list(registry.HEADS) == ["32s", "16s", "8s", "8s-atonce"]
-    assert {h for b in registry.backbones() for h in registry.heads(b)} == set(registry.HEADS)
+
+@pytest.mark.parametrize("backbone,head,name", [
+    ("alexnet", "32s", "fcn32s_alexnet"), ("alexnet", "16s", "fcn16s_alexnet"),
+    ("googlenet", "8s", "fcn8s_googlenet"), ("vgg16", "8s-atonce", "fcn8s_atonce_vgg16"),
+])
+def test_built_decoders_have_the_reference_layer_names(backbone, head, name):
+    model = fcn_keras.build(backbone, head, num_classes=2, width=0.0625)
+    decoder = [layer.name for layer in model.layers if layer.weights and layer.name.startswith(("score", "upscore"))]
+    assert decoder == DECODERS[head]
+    assert model.name == name
+
+
+def test_heads_schedules_and_paper_rates():
+    """The heads each backbone offers, the staged and at-once schedules, and the paper's fixed
+    rates (voc-fcn*/solver.prototxt, for a loss summed over a 500 x 375 VOC image) as rates
+    for the per-pixel mean loss."""
+    from fcn_keras.models.fcn import paper_optimizer
+
+    assert registry.heads() == ["32s", "16s", "8s", "8s-atonce"]
+    assert registry.heads("alexnet") == registry.heads("googlenet") == ["32s", "16s", "8s"]
     assert registry.staged_heads() == ["32s", "16s", "8s"]
     assert [registry.at_once_head(b) for b in ("vgg16", "alexnet")] == ["8s-atonce", "8s"]
     with pytest.raises(ValueError, match=r"Unknown head.*'32s'.*Received: head='4s'"):
         registry.head("4s")
     for head, lr in (("32s", 1e-10), ("16s", 1e-12), ("8s", 1e-14), ("8s-atonce", 1e-10)):
-        model = fcn_keras.build("alexnet" if head != "8s-atonce" else "vgg16", head, num_classes=2, width=0.0625)
-        decoder = [layer.name for layer in model.layers if layer.weights and layer.name.startswith(("score", "upscore"))]
-        assert decoder == registry.head_layers(head), head
-        assert model.name == f"fcn{registry.HEADS[head]['model_id']}_{model.backbone_name}"
-        assert float(paper_optimizer(head).learning_rate) == pytest.approx(lr * REFERENCE_PIXELS)
+        assert float(paper_optimizer(head).learning_rate) == pytest.approx(lr * 500 * 375)

@@ -43,6 +43,7 @@ def _run(code, backend, *args):
     return result.stdout
 
 
+@pytest.mark.slow  # PyTorch and JAX in subprocesses
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_a_file_saved_on_another_backend_loads_under_tensorflow_without_it(backend, tmp_path):
     pytest.importorskip(backend)

@@ -100,9 +100,20 @@ def test_with_precision_needs_an_fcn():
     plain = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
     with pytest.raises(ValueError, match="`model` must be an fcn_keras FCN"):
         with_precision(plain, "bfloat16")
-    assert PRECISIONS == ("float32", "bfloat16")
     with pytest.raises(ValueError, match="Received: dtype=None"):
         with_precision(fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625), None)
+
+
+def test_every_listed_precision_builds_and_copies():
+    """`PRECISIONS` (what the command line and the docs offer) are precisions a model really
+    takes: built in one, or copied into it, its weights are of that dtype."""
+    assert "float32" in PRECISIONS and "bfloat16" in PRECISIONS
+    model = fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625)
+    for name in PRECISIONS:
+        built = fcn_keras.build("alexnet", "32s", num_classes=3, width=0.0625, dtype=name)
+        copied = with_precision(model, name)
+        for m in (built, copied):
+            assert m.dtype_policy.name == name and {w.dtype for w in m.weights} == {name}, name
 
 
 def test_native_bfloat16_reads_the_cpu_flags(tmp_path):

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import fcn_keras_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,6 +34,7 @@ training.run_recipe("alexnet", ds, schedule="32s", num_classes=4, width=0.0625, 
 """
 
 
+@pytest.mark.slow  # a killed training run in a subprocess
 def test_killed_run_keeps_its_last_periodic_backup(tmp_path):
     out = str(tmp_path / "run")
     proc = subprocess.run([sys.executable, "-c", KILLED_RUN, out], env=ENV, capture_output=True,

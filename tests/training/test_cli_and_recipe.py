@@ -46,6 +46,7 @@ def test_transfer_weights_initialises_finer_net_from_coarser():
         stages_for("vgg16", "fast")
 
 
+@pytest.mark.slow  # three training stages, evaluate and predict through the command line (31 s CPU)
 def test_cli_train_staged_then_evaluate_and_predict(tmp_path, capsys):
     out = str(tmp_path / "run")
     rc = _main(["train", "--backbone", "alexnet", "--width", "0.0625", "--schedule", "staged",
@@ -118,7 +119,12 @@ def test_viz_palette_overlay_legend(tmp_path):
     np.testing.assert_array_equal(ov[0, 0], [100, 100, 100])  # background left as photo
     np.testing.assert_array_equal(ov[0, 1], [114, 50, 50])
     out = viz.add_legend(ov, data.VOC_CLASSES, labels)
-    assert out.shape[0] >= 2 and out.shape[1] > 2
+    # the 2 x 2 overlay top left on white, a legend of the 4 ids present (0, 1, 15, void) right
+    assert out.shape[0] == 4 * (16 + 6) + 6 and out.shape[1] > 2 + 16, out.shape
+    np.testing.assert_array_equal(out[:2, :2], ov)
+    assert (out[2:, :2] == 255).all()
+    colours = {tuple(c) for c in out[:, 2:].reshape(-1, 3)}
+    assert {tuple(pal[i]) for i in (0, 1, 15, 255)} <= colours and tuple(pal[2]) not in colours
     path = str(tmp_path / "l.png")
     viz.save_label_png(labels, path)
     np.testing.assert_array_equal(np.asarray(Image.open(path)), labels)
@@ -128,6 +134,7 @@ def test_viz_palette_overlay_legend(tmp_path):
         viz.overlay(np.zeros((3, 3, 3), np.uint8), labels)
 
 
+@pytest.mark.slow  # mixed precision and XLA compilation (13 s CPU)
 def test_recipe_switches_mixed_precision_and_xla():
     import keras
 

@@ -26,6 +26,7 @@ def _groups(path):
         return set(f.keys())
 
 
+@pytest.mark.slow  # two staged training runs of the command line in subprocesses
 def test_staged_run_keeps_optimizer_state_out_of_its_files(tmp_path):
     out = tmp_path / "run"
     run = fcn_keras_cli("train", "--backbone", "alexnet", "--width", "0.0625", "--schedule", "staged",

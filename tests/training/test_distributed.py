@@ -7,8 +7,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.conftest import free_ports
+
+pytestmark = pytest.mark.slow  # multi-device and multi-worker training in subprocesses
 
 RUNNER = os.path.join(os.path.dirname(__file__), "runner.py")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

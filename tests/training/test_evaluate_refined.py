@@ -11,6 +11,8 @@ from fcn_keras import data, training
 from fcn_keras.metrics import BoundaryF
 from tests.conftest import fcn_keras_cli
 
+pytestmark = pytest.mark.slow  # the shapes_alexnet training run, CRF evaluation
+
 
 def test_evaluate_reports_the_boundary_f_score(shapes_alexnet):
     model = shapes_alexnet.model

@@ -15,6 +15,8 @@ from PIL import Image
 
 from tests.conftest import fcn_keras_cli, make_tiny_voc
 
+pytestmark = pytest.mark.slow  # repeated command-line training runs on each backend
+
 RUNS = {"tensorflow": 10, "jax": 2, "torch": 2}
 
 

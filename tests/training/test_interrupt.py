@@ -17,7 +17,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import ctrl_c_as_at_a_terminal
+
+pytestmark = pytest.mark.slow  # Ctrl-C runs: a 600-step epoch in a subprocess
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

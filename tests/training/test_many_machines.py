@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import ROOT, free_ports, make_tiny_voc
 
+pytestmark = pytest.mark.slow  # multi-worker clusters of subprocesses (GoogLeNet, 2 epochs)
+
 WAIT = 420  # seconds any one process may take (2 shared CPU cores)
 
 

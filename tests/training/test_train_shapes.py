@@ -14,6 +14,8 @@ import pytest
 
 from fcn_keras import data, training
 
+pytestmark = pytest.mark.slow  # the shapes_alexnet training run (6 epochs)
+
 BAR = 0.70  # mean IU on shapes:val (128 images); runs of this test reach ~0.75-0.8
 
 

@@ -11,6 +11,8 @@ import fcn_keras
 from fcn_keras.weights import converted_path, mapping, zoo
 from tests.reference import caffe_nets
 
+pytestmark = pytest.mark.slow  # converts a full-width GoogLeNet each time
+
 
 @pytest.fixture
 def googlenet_source(keras_home, monkeypatch):

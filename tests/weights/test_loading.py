@@ -124,6 +124,7 @@ def test_zoo_offline_not_cached_error(keras_home, monkeypatch, closed_port):
     assert url in message and str(keras_home / "models" / "fcn8s-heavy-pascal.caffemodel") in message
 
 
+@pytest.mark.slow  # full-width nets: GoogLeNet converted, VGG16 ImageNet, FCN-AlexNet
 def test_zoo_caffemodel_downloads_converts_and_caches(http_server, keras_home, monkeypatch, rgb):
     """weights='imagenet' for GoogLeNet end to end: download from a local server, verify,
     convert, cache; the second build needs neither the server nor the caffemodel."""
@@ -162,6 +163,7 @@ def keras_vgg16_file(tmp_path):
     return vgg, path
 
 
+@pytest.mark.slow  # full-width nets: GoogLeNet converted, VGG16 ImageNet, FCN-AlexNet
 def test_vgg16_imagenet_from_keras_file(keras_vgg16_file, http_server, keras_home, monkeypatch, rgb):
     """weights='imagenet' for VGG16 end to end: Keras' file from a local server, md5-checked,
     converted (fc1/fc2 -> 7x7 fc6 / 1x1 fc7) and cached. The backbone's fc7 on a 224x224
@@ -195,6 +197,7 @@ def test_vgg16_imagenet_from_keras_file(keras_vgg16_file, http_server, keras_hom
     np.testing.assert_array_equal(fc6.get_weights()[0], vgg.get_layer("fc1").get_weights()[0].reshape(7, 7, 512, 4096))
 
 
+@pytest.mark.slow  # full-width nets: GoogLeNet converted, VGG16 ImageNet, FCN-AlexNet
 def test_zoo_fcn_entry_from_a_file_put_in_the_cache(keras_home, rgb):
     """voc-fcn-alexnet (no published checksum) offline: the user puts the file into
     $KERAS_HOME/models/; build(weights=name) uses it, converts once, and then needs only the cache."""

@@ -38,6 +38,7 @@ def test_vgg16_fcn_matches_opencv(head, tmp_path, rgb):
     assert caffe_nets.rel_error(actual, expected) <= TOL
 
 
+@pytest.mark.slow  # full-width FCN-8s VGG16 in OpenCV and Keras
 def test_vgg16_fcn8s_full_width_matches_opencv(tmp_path, rgb):
     """The released FCN-8s architecture at full size (134 M parameters)."""
     spec = caffe_nets.vgg16_fcn("8s", num_classes=21)
@@ -78,7 +79,8 @@ CLASSIFIERS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CLASSIFIERS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if CLASSIFIERS[n][2] == 1.0 else n
+                                  for n in sorted(CLASSIFIERS)])  # slow: full width
 def test_imagenet_classifier_matches_opencv(name, tmp_path, rgb):
     factory, backbone, width, size, blobs, options = CLASSIFIERS[name]
     spec = factory(width=width, size=size)

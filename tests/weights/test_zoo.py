@@ -106,6 +106,7 @@ def test_generated_docs_are_current():
     assert "| vgg16 | 8s, 8s-atonce | 134,489,759 | 134,362,751 | 127,008 |" in readme
 
 
+@pytest.mark.slow  # the docs tool in two subprocesses, every architecture counted (12 s CPU)
 def test_tool_reports_and_rewrites_a_stale_table(tmp_path):
     """The script run as a user runs it: --check fails on a stale copy, a plain run repairs it."""
     with open(os.path.join(ROOT, "docs", "models.md"), encoding="utf-8") as f:
@@ -155,6 +156,7 @@ def test_cli_zoo(capsys):
     assert '"voc-fcn8s-atonce"' in capsys.readouterr().out
 
 
+@pytest.mark.slow  # converts a full-width GoogLeNet
 def test_cli_convert(tmp_path, capsys):
     """A full-size GoogLeNet caffemodel (BVLC layout) -> a .keras FCN that keeps its weights."""
     from fcn_keras.cli import main
