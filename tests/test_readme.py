@@ -229,10 +229,7 @@ CLI = {
     'pip install -e ".[torch]"': Do(skip="installs PyTorch (the test installation has it)"),
     "fcn-keras demo": Do(extra=("--quick",), creates=("demo_output",), fixture="demo_run",
                          check=_check_demo, slow=True),
-    "python -m pytest -q -p no:cacheprovider tests":
-        Do(skip="runs the test suite this test belongs to"),
-    "KERAS_BACKEND=jax python -m pytest -q -p no:cacheprovider tests/models":
-        Do(skip="runs the test suite this test belongs to"),
+    "python -m pytest": Do(skip="runs the test suite this test belongs to"),
     "fcn-keras train --backbone vgg16 --head 8s --data VOCdevkit/VOC2012 --schedule staged "
     "--out runs/voc": Do(extra=FAST, check=_check_train, slow=True),
     "fcn-keras evaluate --model runs/voc/model.keras --data VOCdevkit/VOC2012 --split val "
