@@ -104,6 +104,10 @@ def run(args):
     start_cluster(args.strategy, program="fcn-keras train", coordinator=args.coordinator,
                   num_processes=args.num_processes, process_id=args.process_id)  # before any op
     check_out_folder(args.out)
+    if args.seed is not None:  # before the data pipeline: its shuffles draw from the global seed
+        import keras
+
+        keras.utils.set_random_seed(args.seed)
     train_src = source(args, args.train_split)
     val_src = None if args.val_split in ("", "none") else source(args, args.val_split)
     num_classes = train_src.num_classes
@@ -122,10 +126,6 @@ def run(args):
     optimizer, lr, note = _optimizer(args)
     if note:
         print(note, file=sys.stderr if note.startswith("warning") else sys.stdout, flush=True)
-    if args.seed is not None:
-        import keras
-
-        keras.utils.set_random_seed(args.seed)
     start = f"from {args.weights}" if args.weights else "from scratch"
     callbacks = [_stage_callback(heads, args.out, start)] if len(heads) > 1 else []
     distribution = training.get_distribution(
