@@ -104,7 +104,10 @@ def run(args):
     start_cluster(args.strategy, program="fcn-keras train", coordinator=args.coordinator,
                   num_processes=args.num_processes, process_id=args.process_id)  # before any op
     check_out_folder(args.out)
-    if args.seed is not None:  # before the data pipeline: its shuffles draw from the global seed
+    # Seeded before the data pipeline, whose shuffles draw on TensorFlow's global seed: a JAX
+    # process of a cluster (keras.distribution.initialize seeds TensorFlow) then shuffles as
+    # one process does, and trains on the same global batches
+    if args.seed is not None:
         import keras
 
         keras.utils.set_random_seed(args.seed)

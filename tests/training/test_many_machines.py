@@ -267,7 +267,7 @@ def test_jax_two_processes_equal_one_process_and_only_process_0_writes(voc_no_vo
     np.testing.assert_allclose(chief, alone, rtol=1e-5)
     # the all-reduce adds the two halves of each gradient in another order than one sum:
     # float rounding (1 process on 2 devices vs 1 device measured 6e-6; the bug this guards
-    # against, each process shuffling its own way, gave 0.5)
+    # against, the processes shuffling otherwise than one process, gave 2.6)
     _assert_same_weights(os.path.join(two, "model.keras"), os.path.join(one, "model.keras"))
 
 
@@ -289,9 +289,19 @@ def test_jax_lost_process_ends_the_survivor_in_one_line(voc_no_void, tmp_path, v
             if p.poll() is None:
                 p.kill()
                 p.communicate()
-    assert survivor.returncode == 1, err[-3000:]
+    assert waited < 120, waited  # measured 2.4 s (process 1) and 0.8 s (the coordinator)
     lines = [line for line in err.splitlines() if line.strip()]
+    assert not any("Traceback" in line for line in lines), err[-3000:]
+    if victim == 0 and not lines[-1].startswith("fcn-keras train: error:") and JAX_ENDED in err:
+        # the coordinator hosts JAX's coordination service: its loss reaches the survivor
+        # twice at once, as our collective's error and through JAX's error polling, which may
+        # end the process first with its own message naming the leader task (docs)
+        assert survivor.returncode != 0 and "leader task" in err, err[-3000:]
+        return
+    assert survivor.returncode == 1, err[-3000:]
     lost = "process 1" if victim == 1 else f"process 0 (the coordinator, 127.0.0.1:{port})"
     assert lines[-1].startswith(f"fcn-keras train: error: lost {lost} of the cluster"), err[-3000:]
-    assert not any("Traceback" in line for line in lines), err[-3000:]
-    assert waited < 120, waited
+    assert f"the backup is in {out}" in lines[-1], lines[-1]
+
+
+JAX_ENDED = "Terminating process because the JAX distributed service detected fatal errors"
