@@ -356,3 +356,7 @@ def demo_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     run = fcn_keras_cli(*DEMO_ARGS, cwd=folder, env={"KERAS_HOME": str(folder / "keras_home")})
     return folder, DEMO_ARGS, run
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: starts several processes that train (minutes)")

@@ -101,16 +101,19 @@ def run(args):
     start_cluster(args.strategy, program="fcn-keras train", coordinator=args.coordinator,
                   num_processes=args.num_processes, process_id=args.process_id)  # before any op
     check_out_folder(args.out)
+    # Seeded before the data pipeline, whose shuffles draw on TensorFlow's global seed: a JAX
+    # process of a cluster (keras.distribution.initialize seeds TensorFlow) then shuffles as
+    # one process does, and trains on the same global batches
+    if args.seed is not None:
+        import keras
+
+        keras.utils.set_random_seed(args.seed)
     train_src, val_src = _sources(args)
     compile_kwargs = _loss_kwargs(args, train_src)
     train_ds, val_ds = _pipelines(args, train_src, val_src)
     optimizer, lr, note = _optimizer(args)
     if note:
         print(note, file=sys.stderr if note.startswith("warning") else sys.stdout, flush=True)
-    if args.seed is not None:
-        import keras
-
-        keras.utils.set_random_seed(args.seed)
     start = f"from {args.weights}" if args.weights else "from scratch"
     result = training.run_recipe(
         args.backbone, train_ds, val_ds, schedule=args.schedule or args.head,

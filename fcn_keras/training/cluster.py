@@ -1,5 +1,9 @@
 """When a machine of a `MultiWorkerMirroredStrategy` cluster is lost, and resuming after it.
 
+* JAX processes (`start_cluster(coordinator=...)`): a process killed ends the others'
+  collectives (its connections close) with `WorkerLost` naming it; one gone silent is
+  dropped by JAX's coordination service after `distribute.JAX_HEARTBEAT_TIMEOUT_S`, which
+  ends every other process itself (its own message, a non-zero exit).
 * A worker or the chief killed (or its host gone): the survivors' collective ops fail, at
   once when its port refuses connections, else when TensorFlow's coordination service misses
   its heartbeats for `distribute.HEARTBEAT_TIMEOUT_S` seconds. `train` turns that failure
@@ -20,7 +24,7 @@ import os
 import re
 import shutil
 
-from .distribute import multiworker_strategy_started, tf_config, worker_info
+from .distribute import jax_processes_started, multiworker_strategy_started, tf_config, worker_info
 
 BACKUP_FILES = ("latest.weights.h5", "training_metadata.json")
 
@@ -51,7 +55,8 @@ def reraise_cluster_errors(out_dir, backup_dir):
     try:
         yield
     except Exception as err:  # noqa: BLE001 - only TensorFlow's op errors are translated
-        lost = _lost_task(err) if multiworker_strategy_started() else None
+        lost = (_lost_task(err) if multiworker_strategy_started() else
+                _lost_jax_process(err) if jax_processes_started() else None)
         if lost is None:
             raise
         task, detail = lost
@@ -91,6 +96,26 @@ def _lost_task(err):
         task = f"{job} {index}{at}"
     else:
         task = "a peer"
+    return task, f"{type(err).__name__}: {_reason(text)}"
+
+
+def _lost_jax_process(err):
+    """(the lost process in words, a short reason) from a JAX runtime error of a multi-process
+    run (a collective whose peer went away), or None.
+
+    The process named is the one the error names ("task N" / "rank N"), else, with two
+    processes, the other one; else "a process"."""
+    if type(err).__name__ not in ("JaxRuntimeError", "XlaRuntimeError"):
+        return None
+    own, n, coordinator = jax_processes_started()
+    text = str(err)
+    named = [int(i) for i in re.findall(r"(?:task|rank|process)[ :_]+(\d+)", text, re.I)
+             if int(i) != own and int(i) < n]
+    lost = named[0] if named else (1 - own if n == 2 else None)
+    if lost is None:
+        task = "a process"
+    else:
+        task = f"process {lost}" + (f" (the coordinator, {coordinator})" if lost == 0 else "")
     return task, f"{type(err).__name__}: {_reason(text)}"
 
 

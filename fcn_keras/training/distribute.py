@@ -72,7 +72,7 @@ def worker_info():
         number of processes, process id == 0).
     """
     if _JAX_PROCESS:
-        index, n = _JAX_PROCESS[0]
+        index, n, _ = _JAX_PROCESS[0]
         return WorkerInfo("worker", index, n, index == 0)
     cfg = tf_config()
     if not cfg:
@@ -140,6 +140,8 @@ def get_strategy(name="auto", devices=None):
 # (`fcn_keras.training.cluster.WorkerLost`). The environment variables override them.
 JOIN_TIMEOUT_S = int(os.environ.get("FCN_KERAS_JOIN_TIMEOUT", "120"))
 HEARTBEAT_TIMEOUT_S = int(os.environ.get("FCN_KERAS_HEARTBEAT_TIMEOUT", "10"))
+# JAX processes: JAX's own default (a JAX process compiling under load can miss 10 s)
+JAX_HEARTBEAT_TIMEOUT_S = int(os.environ.get("FCN_KERAS_HEARTBEAT_TIMEOUT", "100"))
 
 _MULTIWORKER = []  # this process's MultiWorkerMirroredStrategy (TensorFlow allows one)
 _PROGRAM = ["python"]  # how the join watchdog's line starts (`start_cluster(program=...)`)
@@ -344,22 +346,40 @@ def jax_processes(coordinator=None, num_processes=None, process_id=None):
     return coordinator.split(",")[0], n, i
 
 
-_JAX_PROCESS = []  # (process id, number of processes) after `_initialize_jax`
+_JAX_PROCESS = []  # (process id, number of processes, coordinator) after `_initialize_jax`
 
 
 def _initialize_jax(coordinator, num_processes, process_id):
-    """`keras.distribution.initialize`, bounded by JOIN_TIMEOUT_S (`_join_watchdog`)."""
+    """`keras.distribution.initialize`, bounded: joining by JOIN_TIMEOUT_S (`_join_watchdog`),
+    and a process whose heartbeats stop for JAX_HEARTBEAT_TIMEOUT_S counts as lost (JAX's
+    coordination service then ends every other process)."""
+    import functools
+
+    import jax
     import keras
 
     if _JAX_PROCESS:
         return
     cluster = {"process": [coordinator] + [f"id {k}" for k in range(1, num_processes)]}
-    with _join_watchdog(cluster, ("process", process_id)):
-        keras.distribution.initialize(coordinator, num_processes, process_id)
-    _JAX_PROCESS.append((process_id, num_processes))
+    jax_initialize = jax.distributed.initialize  # Keras calls it without timeouts
+    jax.distributed.initialize = functools.partial(
+        jax_initialize, initialization_timeout=JOIN_TIMEOUT_S,
+        heartbeat_timeout_seconds=JAX_HEARTBEAT_TIMEOUT_S)
+    try:
+        with _join_watchdog(cluster, ("process", process_id)):
+            keras.distribution.initialize(coordinator, num_processes, process_id)
+    finally:
+        jax.distributed.initialize = jax_initialize
+    _JAX_PROCESS.append((process_id, num_processes, coordinator))
     # Each process reads its shard of the data (DataParallel.distribute_dataset), whose length
     # tf.data cannot tell: Keras warns at the end of every first epoch that it ran out of data.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
+
+
+def jax_processes_started():
+    """(process id, number of processes, coordinator "host:port") once `start_cluster`
+    joined JAX processes, else None."""
+    return _JAX_PROCESS[0] if _JAX_PROCESS else None
 
 
 def _backend():
