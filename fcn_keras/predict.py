@@ -390,18 +390,12 @@ def _resize_image(image, size):
 
 
 def _keras_call(model):
-    import keras
+    """(call: uint8 (N, H, W, 3) -> float32 logits, fixed input size or None) of a Keras model:
+    a compiled call (`fcn_keras.inference.CompiledCall`)."""
+    from fcn_keras.inference import CompiledCall
 
-    if getattr(model, "include_preprocessing", True) is False:
-        from fcn_keras.models.layers import Preprocess
-
-        pre = Preprocess()
-        call = lambda x: model(pre(x), training=False)  # noqa: E731
-    else:
-        call = lambda x: model(x, training=False)  # noqa: E731
-    shape = model.inputs[0].shape
-    fixed = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
-    return (lambda x: np.asarray(keras.ops.convert_to_numpy(call(x)), np.float32)), fixed
+    call = CompiledCall(model)
+    return call, call.fixed_size
 
 
 # What `fcn-keras predict` (and the demo) write beside each image: never taken as inputs.
