@@ -85,7 +85,8 @@ def run(args):
     from fcn_keras import viz
     from fcn_keras._progress import bar
     from fcn_keras.images import read_image
-    from fcn_keras.loading import load_model
+    from fcn_keras.auto_precision import float32_hint, inference_precision
+    from fcn_keras.loading import kind_of, load_model
     from fcn_keras.predict import Predictor, find_images
 
     if (args.model is None) == (args.weights is None):
@@ -106,15 +107,17 @@ def run(args):
             raise FileExistsError(f"{existing[0]} exists ({len(existing)} of the outputs do; pass "
                                   "--overwrite to replace them)")
     arch = dict(backbone=args.backbone, head=args.head, num_classes=args.num_classes, width=args.width)
+    keras_model = bool(args.weights) or kind_of(args.model) in ("keras", "weights", "zoo")
+    precision, auto_line = inference_precision(args.precision, keras_model)
     with warnings.catch_warnings():  # the bfloat16 note is printed below, with the model line
         warnings.filterwarnings("ignore", message=".* computes in bfloat16;")
         if args.weights:
             predictor = Predictor(load_model(weights=args.weights, **arch), max_size=args.max_size,
-                                  precision=args.precision, tile=args.tile, tta=args.tta,
+                                  precision=precision, tile=args.tile, tta=args.tta,
                                   refine=args.refine)
         else:
             predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads,
-                                  precision=args.precision, tile=args.tile, tta=args.tta,
+                                  precision=precision, tile=args.tile, tta=args.tta,
                                   refine=args.refine, trust=args.trust_model, **arch)
     names = _named_classes(args.class_names, predictor.num_classes)
     if names is not None:
@@ -136,6 +139,10 @@ def run(args):
             print(f"refinement: dense CRF ({predictor.refine})")
         if predictor._note:
             print(f"note: {predictor._note}")
+        if auto_line:
+            print(auto_line)
+        elif keras_model and predictor.precision == "float32" and float32_hint():
+            print(float32_hint())
     failures, reduced = [], 0
     with bar(len(planned), "predict", "image", enabled=False if args.quiet else None) as progress:
         for path, rel, outs in planned:
@@ -214,10 +221,11 @@ def register(subparsers):
     p.add_argument("--class-names", help="names for the legend: 'voc', 'shapes', 'cityscapes', a file "
                                          "(one per line) or a,b,c (default: the artefact's)")
     p.add_argument("--threads", type=int, help="CPU threads of the TFLite / ONNX runtime")
-    p.add_argument("--precision", choices=PRECISIONS,
+    p.add_argument("--precision", choices=PRECISIONS + ("auto",),
                    help="what a Keras model (.keras, weights, zoo name) computes in (default: its own, "
                         "float32 unless saved in bfloat16); bfloat16 can be fast only on CPUs with AVX-512 BF16 "
-                        "or AMX. An exported file's precision is fixed at export")
+                        "or AMX; auto: bfloat16 where the CPU or GPU computes it natively, else float32 "
+                        "(it prints what it chose and why). An exported file's precision is fixed at export")
     p.add_argument("--trust-model", action="store_true",
                    help="load a SavedModel even if it holds ops an fcn_keras export does not (e.g. file "
                         "reads and writes): only for a model from a source you trust as a program")

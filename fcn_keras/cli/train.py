@@ -141,7 +141,7 @@ def run(args):
     result = training.run_recipe(
         args.backbone, train_ds, val_ds, schedule=schedule, num_classes=num_classes,
         epochs=epochs, out_dir=args.out, weights=args.weights, width=args.width,
-        optimizer=optimizer, learning_rate=lr, mixed_precision=args.mixed_precision or False,
+        optimizer=optimizer, learning_rate=lr, mixed_precision=_mixed_precision(args),
         distribution=distribution,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit],
         strategy=args.strategy, steps_per_epoch=args.steps_per_epoch, callbacks=callbacks,
@@ -153,6 +153,21 @@ def run(args):
     if training.worker_info()[3]:  # the chief writes the run's summary
         _finish(args, heads, result, val_src)
     return 0
+
+
+def _mixed_precision(args):
+    """The `mixed_precision` of `run_recipe` for `--mixed-precision` (auto:
+    `fcn_keras.auto_precision.choose`), printing what auto chose and why, or on a CPU with
+    native bfloat16 a float32 run's hint."""
+    from fcn_keras.auto_precision import choose, describe, float32_hint
+
+    if args.mixed_precision == "auto":
+        choice, reason = choose(mixed=True)
+        print(describe(choice, reason, flag="--mixed-precision"), flush=True)
+        return choice or False
+    if not args.mixed_precision and not args.quiet and float32_hint():
+        print(float32_hint(flag="--mixed-precision mixed_bfloat16"), flush=True)
+    return args.mixed_precision or False
 
 
 def _loss_kwargs(args, train_src):
@@ -280,9 +295,11 @@ def register(subparsers):
                         "median_frequency or inverse_sqrt (computed on the training split) or "
                         "one weight per class (with --loss ce, focal or ce+dice)")
     p.add_argument("--mixed-precision", nargs="?", const="mixed_float16", default=None,
-                   choices=("mixed_float16", "mixed_bfloat16"),
+                   choices=("mixed_float16", "mixed_bfloat16", "auto"),
                    help="mixed precision: mixed_float16 (with loss scaling; the default when "
-                        "the flag has no value) or mixed_bfloat16; logits stay float32")
+                        "the flag has no value) or mixed_bfloat16; logits stay float32; auto: "
+                        "mixed_bfloat16 on CPUs with AVX-512 BF16 or AMX and GPUs with bfloat16, "
+                        "mixed_float16 on other GPUs, float32 elsewhere (it prints what it chose and why)")
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                    help="XLA: 'on' compiles once per batch shape (pays with --crop-size); "
                         "'auto' is Keras' choice (TensorFlow: off on CPU; JAX: always on; default: auto)")
