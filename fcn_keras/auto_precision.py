@@ -83,7 +83,7 @@ def choose(mixed=False, cpu_flags=None, gpu=AUTO):
 
 def describe(choice, reason, flag="--precision"):
     """The line a command prints for `flag auto`: what it chose and why."""
-    return f"{flag} auto: {choice or 'float32'} ({reason})"
+    return f"{flag} auto: {choice or 'float32'}, because {reason}"
 
 
 def float32_hint(cpu_flags=None, flag="--precision bfloat16"):

@@ -37,10 +37,10 @@ def test_what_a_command_prints_and_passes_on():
     assert inference_precision("float32") == ("float32", None)
     assert inference_precision(None) == (None, None)
     assert inference_precision("auto", cpu_flags=ZEN5, gpu=None) == (
-        "bfloat16", "--precision auto: bfloat16 (this CPU computes bfloat16 natively (avx512_bf16))")
+        "bfloat16", "--precision auto: bfloat16, because this CPU computes bfloat16 natively (avx512_bf16)")
     precision, line = inference_precision("auto", keras_model=False)
     assert precision is None and "fixed at export" in line
-    assert describe(None, "why", flag="--mixed-precision") == "--mixed-precision auto: float32 (why)"
+    assert describe(None, "why", flag="--mixed-precision") == "--mixed-precision auto: float32, because why"
 
 
 def test_a_float32_run_gets_a_hint_only_on_a_native_bfloat16_cpu():
