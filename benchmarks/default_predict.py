@@ -126,7 +126,8 @@ def main():
                       **checks.get(name, {})}
     print(f"\nFCN-8s VGG16 width {args.width:g}, {args.size}x{args.size} photo, {args.threads} threads, "
           f"load average {load_start[0]:.1f} -> {load_end[0]:.1f}")
-    print("| variant | first two calls, s | median s (min..max) | / eager | / port (per round) | vs port: rel. error, labels |")
+    print("| variant | first two calls, s | median s (min..max) | / eager | / port (per round) "
+          "| vs port: rel. error, labels |")
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():
         check = (f"{r['relative_error']:.1e}, {100 * r['label_agreement']:.2f}%"
@@ -134,7 +135,8 @@ def main():
         print(f"| {name} | {r['first_two_calls_s'][0]:.2f}, {r['first_two_calls_s'][1]:.2f} | "
               f"{r['median_s']:.2f} ({r['min_s']:.2f}..{r['max_s']:.2f}) | {r['vs_eager']:.2f} | "
               f"{r['vs_port']:.2f} ({', '.join(f'{v:.2f}' for v in r['vs_port_rounds'])}) | {check} |")
-    out = args.out or os.path.join(HERE, "results", f"default_predict_{_slug(speed.cpu_name()[0])}_{args.threads}t.json")
+    name = f"default_predict_{_slug(speed.cpu_name()[0])}_{args.threads}t.json"
+    out = args.out or os.path.join(HERE, "results", name)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump({"args": vars(args), "rows": rows, "load_average": [load_start, load_end],
