@@ -13,7 +13,9 @@ Per backend (measured in `benchmarks/default_predict.py`, figures in `benchmarks
   `fcn_keras.tiling.plan` (at most four window shapes per image, the same for every image of
   the same size modulo 32), so pay for one compilation per shape. A bfloat16 model always
   runs as the graph: TensorFlow's graph computes bfloat16 with oneDNN's native kernels, XLA's
-  CPU backend does not (over twice the graph's time on an AVX-512 BF16 CPU).
+  CPU backend does not (over twice the graph's time on an AVX-512 BF16 CPU). `Predictor`
+  with tiles also runs the graph only: each compiled shape keeps its own buffers, which at
+  4 MP in tiles raised the peak from 2.7 to 3.6 GB (`docs/full-resolution.md`).
 * JAX: `jax.jit` of the model's `stateless_call`, compiled once per input shape (JAX has no
   uncompiled path worth taking).
 * PyTorch: the model called eagerly under `torch.no_grad()` (torch.compile is not used).

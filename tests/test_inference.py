@@ -117,3 +117,14 @@ def test_a_bfloat16_model_runs_as_the_graph():
     call(images)
     assert call.compiles == 0  # XLA's CPU backend is slow in bfloat16: never compiled
     assert float(np.abs(got - want).max()) <= 2e-2 * np.abs(want).max()
+
+
+def test_tiles_run_as_the_graph_on_tensorflow():
+    """Tiles bound memory; XLA's compiled shapes would add to it (Predictor sets xla_after=None)."""
+    model = _model("alexnet", "32s")
+    predictor = Predictor(model, max_size=0, tile=32)
+    image = _images(40, 52)[0]
+    for _ in range(3):
+        labels, scores = predictor.predict(image)
+    _check_equal(scores[None], _plain(model, image[None]))
+    assert predictor._call.compiles == (1 if keras.backend.backend() == "jax" else 0)
