@@ -207,13 +207,9 @@ def _artefact_runnable(path, precision, num_threads, trust):
 
 
 def _keras_call(model):
-    """(call: uint8 images -> float32 scores, fixed (h, w) input size or None) of a keras.Model."""
-    import keras
+    """(call: uint8 (N, H, W, 3) -> float32 logits, fixed (h, w) input size or None) of a
+    keras.Model: a compiled call (`fcn_keras.inference.CompiledCall`)."""
+    from fcn_keras.inference import CompiledCall
 
-    from fcn_keras.models.layers import input_preprocess
-
-    pre = input_preprocess(model)
-    call = lambda x: model(x if pre is None else pre(x), training=False)  # noqa: E731
-    shape = model.inputs[0].shape
-    fixed = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
-    return (lambda x: np.asarray(keras.ops.convert_to_numpy(call(x)), np.float32)), fixed
+    call = CompiledCall(model)
+    return call, call.fixed_size

@@ -128,6 +128,8 @@ class Predictor:
             given = "the arguments" if class_names is not None or palette is not None else "its metadata"
             raise ValueError(f"{self.source}: {given}: {e}") from None
         self.tile, self.tile_spec = self._tiling(tile, tile_budget, meta)
+        if self.tile and self._model is not None:
+            self._call.xla_after = None  # tiles bound memory: XLA's compiled shapes would add to it
         if self.tta and self.fixed_size and self.tta.scales != (1.0,):
             raise ValueError(f"{self.source} takes a fixed input size {tuple(self.fixed_size)}: TTA scales "
                              f"need a model that takes any size (flip alone works). Received: tta={str(self.tta)!r}")

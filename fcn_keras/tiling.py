@@ -190,7 +190,16 @@ def tile_spec_for(backbone, head):
 
 
 def plan(height, width, tile, spec):
-    """The tiles that cover an image, in row-major order.
+    """The tiles that cover an image, in row-major order, their input windows of few shapes.
+
+    Along each axis every window is `spec.before + tile + spec.after` pixels long (the
+    *window*), except where the axis is no longer than that (one window: the whole axis) and
+    for the last one, which ends at the image's edge and starts on the grid, so its length is
+    the window's less `grid` plus `size % grid` (the window's own when `size % grid` is 0).
+    Every image of the same `size % grid` on both axes, larger than a window, is then computed
+    with the same (at most four) window shapes, so a compiled call (`fcn_keras.inference`)
+    is compiled for those shapes once. Cores (the pixels a tile gives) do not overlap; the
+    first core of an axis is `before` pixels longer than `tile`, the last may be shorter.
 
     Args:
         height, width: the image's size in pixels.
@@ -204,10 +213,30 @@ def plan(height, width, tile, spec):
     if not isinstance(tile, int) or tile <= 0 or tile % spec.grid:
         raise ValueError(f"`tile` must be a positive multiple of {spec.grid} pixels (the net's output "
                          f"stride). Received: tile={tile!r}")
-    for y0 in range(0, height, tile):
-        y1 = min(height, y0 + tile)
-        for x0 in range(0, width, tile):
-            x1 = min(width, x0 + tile)
-            yield ((y0, y1, x0, x1),
-                   (max(0, y0 - spec.before), min(height, y1 + spec.after),
-                    max(0, x0 - spec.before), min(width, x1 + spec.after)))
+    rows, cols = _axis(height, tile, spec), _axis(width, tile, spec)
+    for (y0, y1), (iy0, iy1) in rows:
+        for (x0, x1), (ix0, ix1) in cols:
+            yield (y0, y1, x0, x1), (iy0, iy1, ix0, ix1)
+
+
+def _axis(size, tile, spec):
+    """[((core start, end), (window start, end))] along one axis of `size` pixels (`plan`).
+
+    A core [a, b) is exact in a window [s, e) when s is on the grid and s <= a - before (or
+    s = 0) and e >= b + after (or e = size). An interior window starts `before` above its core;
+    the edge window [size - last, size) takes over as soon as it reaches back that far, which
+    it always does before an interior window would cross the edge (`last` > window - grid and
+    the cores' ends are on the grid)."""
+    window = spec.before + tile + spec.after
+    if size <= window:
+        return [((0, size), (0, size))]
+    last = window - spec.grid + size % spec.grid if size % spec.grid else window
+    end = spec.before + tile
+    out = [((0, end), (0, window))]
+    while end < size:
+        if size - last <= end - spec.before:
+            out.append(((end, size), (size - last, size)))
+            break
+        out.append(((end, end + tile), (end - spec.before, end - spec.before + window)))
+        end += tile
+    return out

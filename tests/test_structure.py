@@ -27,7 +27,8 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #   api                           fcn_keras.build / list_models and the package root
 #   predict                       loading.py (one way to open a model) and predict.py: any
 #                                 model file, zoo name or artefact -> labels (uses export, api);
-#                                 tiling.py (exact tiles) and refine.py (dense CRF) beside it
+#                                 tiling.py (exact tiles), refine.py (dense CRF), inference.py
+#                                 (the compiled call) and auto_precision.py beside it
 #   cli                           fcn_keras/cli/: the command line, may use anything
 ALLOWED = {
     "util": set(),
@@ -58,7 +59,7 @@ def part_of(module):
     if len(names) == 1 or names[1] == "api":
         return "api"
     return {"_io": "util", "_progress": "util", "loading": "predict", "tiling": "predict",
-            "refine": "predict"}.get(names[1], names[1])
+            "refine": "predict", "inference": "predict", "auto_precision": "predict"}.get(names[1], names[1])
 
 
 def _is_module(dotted, package=PACKAGE):

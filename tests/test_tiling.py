@@ -57,13 +57,22 @@ def test_tiles_equal_the_whole_image(backbone, head):
         np.testing.assert_array_equal(tl[clear], labels[clear])
 
 
+def _larger_than_a_window(spec, tile, extra=(37, 101)):
+    """An odd image size over one window (`tiling.plan`) on both axes: it is really split."""
+    window = spec.before + tile + spec.after
+    return window + extra[0], window + extra[1]
+
+
 @pytest.mark.parametrize("backbone", registry.backbones())
 def test_tiles_equal_the_whole_of_a_large_odd_image(backbone):
     head = registry.heads(backbone)[-1]
     model = _model(backbone, head)
-    image = _image(700, 900, seed=1)
+    size = _larger_than_a_window(tiling.tile_spec(model), 64)
+    image = _image(*size, seed=1)
     _, scores = Predictor(model, max_size=0).predict(image)
-    _, ts = Predictor(model, max_size=0, tile=256).predict(image)
+    tiled = Predictor(model, max_size=0, tile=64)
+    assert len(list(tiling.plan(*size, 64, tiled.tile_spec))) >= 4
+    _, ts = tiled.predict(image)
     assert _rel(ts, scores) <= RTOL
 
 
@@ -72,7 +81,7 @@ def test_tiles_equal_the_whole_of_a_large_odd_image(backbone):
 def test_a_short_margin_or_tiles_off_the_grid_are_not_exact(backbone):
     model = _model(backbone, "8s")
     spec = tiling.tile_spec(model)
-    image = _image(520, 610, seed=2)
+    image = _image(*_larger_than_a_window(spec, 128), seed=2)
     _, scores = Predictor(model, max_size=0).predict(image)
     assert _rel(_tiled_scores(model, image, 128, spec), scores) <= RTOL
     short = tiling.TileSpec(spec.grid, spec.grid, spec.grid)
@@ -134,9 +143,9 @@ def exported(tmp_path_factory):
 
 @pytest.mark.parametrize("fmt", ["keras", "saved_model", "tflite", "onnx"])
 def test_every_artefact_tiles_exactly(exported, fmt):
-    image = _image(230, 300, seed=5)
+    image = _image(490, 530, seed=5)  # over one 480-pixel window (32 + 2 x 224) on both axes
     _, scores = Predictor(exported[fmt], max_size=0).predict(image)
-    p = Predictor(exported[fmt], max_size=0, tile=64)
+    p = Predictor(exported[fmt], max_size=0, tile=32)
     expected = tiling.tile_spec_for("alexnet", "8s")
     assert (p.tile_spec.grid, p.tile_spec.before, p.tile_spec.after) == (expected.grid, expected.before, expected.after)
     _, ts = p.predict(image)
@@ -164,3 +173,22 @@ def test_predict_command_tiles(exported, tmp_path):
     bad = fcn_keras_cli("predict", str(tmp_path / "a.png"), "--model", exported["onnx"], "--out",
                         str(tmp_path / "bad"), "--tile", "0", timeout=120)
     assert bad.returncode == 2 and "--tile" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_plan_covers_each_pixel_once_with_few_window_shapes():
+    """Cores partition the image; every window starts on the grid and carries its margins (or
+    the true edge); along an axis longer than a window there are two window lengths only, the
+    window's and the edge window's, which depends only on the size modulo the grid."""
+    spec = tiling.TileSpec(32, 64, 96)
+    for tile in (32, 96):
+        window = spec.before + tile + spec.after
+        for n in range(1, 700, 7):
+            axis = [(y0, y1, iy0, iy1) for (y0, y1, _, _), (iy0, iy1, _, _) in tiling.plan(n, 1, tile, spec)]
+            assert [a[0] for a in axis] == [0] + [a[1] for a in axis[:-1]] and axis[-1][1] == n
+            for y0, y1, iy0, iy1 in axis:
+                assert iy0 % 32 == 0 and 0 <= iy0 and iy1 <= n
+                assert iy0 == 0 or iy0 <= y0 - spec.before
+                assert iy1 == n or iy1 >= y1 + spec.after
+            lengths = {iy1 - iy0 for _, _, iy0, iy1 in axis}
+            edge = window - 32 + n % 32 if n % 32 else window
+            assert lengths == {n} if n <= window else lengths <= {window, edge}

@@ -6,6 +6,7 @@ import os
 
 from fcn_keras.cli._args import architecture_args, data_args, refinement_args, source
 from fcn_keras.cli.predict import check_out_folder
+from fcn_keras.conventions import PRECISIONS
 
 
 def _load_model(args, num_classes):
@@ -50,6 +51,7 @@ def run(args):
     if n_out != src.num_classes:
         raise ValueError(f"Expected a model with {src.num_classes} classes (the classes of "
                          f"{args.data}). Received: a model with {n_out} classes")
+    model = _with_precision(args, model)
     ds = data.pipeline(src, batch_size=args.batch_size)
     scores = training.evaluate(model, ds, src.num_classes, list(src.class_names),
                                steps=args.steps, progress=not args.quiet, labels_fn=_labels_fn(args, model))
@@ -58,6 +60,22 @@ def run(args):
         write_json(scores, args.json)
         print(f"wrote {args.json}")
     return 0
+
+
+def _with_precision(args, model):
+    """`model` computing in `--precision` (auto: `fcn_keras.auto_precision.choose`), printing
+    what auto chose and why, or on a CPU with native bfloat16 a float32 run's hint."""
+    from fcn_keras.auto_precision import float32_hint, inference_precision
+    from fcn_keras.models.fcn import with_precision
+
+    precision, line = inference_precision(args.precision)
+    if precision is not None and precision != model.dtype_policy.name:
+        model = with_precision(model, precision)
+    if line:
+        print(line)
+    elif model.dtype_policy.name == "float32" and not args.quiet and float32_hint():
+        print(float32_hint())
+    return model
 
 
 def _labels_fn(args, model):
@@ -95,6 +113,10 @@ def register(subparsers):
                         "it; default: 1)")
     p.add_argument("--steps", type=int, help="evaluate only this many batches")
     refinement_args(p)
+    p.add_argument("--precision", choices=PRECISIONS + ("auto",),
+                   help="what the model computes in (default: its own, float32 unless saved in "
+                        "bfloat16); auto: bfloat16 where the CPU (AVX-512 BF16, AMX) or GPU computes it "
+                        "natively, else float32 (it prints what it chose and why)")
     p.add_argument("--json", help="also write the scores to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -89,9 +89,9 @@ def run(args):
     """
     limit = _check(args)
     planned = _plan(args)
-    predictor = _open_predictor(args)
+    predictor, precision_line = _open_predictor(args)
     if not args.quiet:
-        _describe(predictor, args.max_size)
+        _describe(predictor, args.max_size, precision_line)
     reduced, failures = _predict_all(predictor, planned, args, limit)
     return _summary(args, len(planned), reduced, failures, predictor.fixed_size)
 
@@ -126,29 +126,37 @@ def _plan(args):
 
 
 def _open_predictor(args):
-    """The `Predictor` of --model (or of --weights on the architecture flags), with --class-names."""
+    """(the `Predictor` of --model, or of --weights on the architecture flags, with
+    --class-names; the line saying what --precision auto chose, a float32 run's hint, or None)."""
+    from fcn_keras.auto_precision import float32_hint, inference_precision
     from fcn_keras.loading import load_model
     from fcn_keras.predict import Predictor
+    from fcn_keras.resolve import kind_of
 
     arch = dict(backbone=args.backbone, head=args.head, num_classes=args.num_classes, width=args.width)
+    keras_model = bool(args.weights) or kind_of(args.model) in ("keras", "weights", "zoo")
+    precision, auto_line = inference_precision(args.precision, keras_model)
     with warnings.catch_warnings():  # the bfloat16 note is printed below, with the model line
         warnings.filterwarnings("ignore", message=".* computes in bfloat16;")
         if args.weights:
             predictor = Predictor(load_model(weights=args.weights, **arch), max_size=args.max_size,
-                                  precision=args.precision, tile=args.tile, tta=args.tta,
+                                  precision=precision, tile=args.tile, tta=args.tta,
                                   refine=args.refine)
         else:
             predictor = Predictor(args.model, max_size=args.max_size, num_threads=args.threads,
-                                  precision=args.precision, tile=args.tile, tta=args.tta,
+                                  precision=precision, tile=args.tile, tta=args.tta,
                                   refine=args.refine, trust=args.trust_model, **arch)
     names = _named_classes(args.class_names, predictor.num_classes)
     if names is not None:
         predictor.class_names, _ = class_metadata(predictor.num_classes, names, predictor.palette)
-    return predictor
+    if auto_line is None and keras_model and predictor.precision == "float32":
+        auto_line = float32_hint()  # a CPU with native bfloat16: the faster choice, or None
+    return predictor, auto_line
 
 
-def _describe(predictor, max_size):
-    """Prints what the model is and how it sees the images (size, tiles, TTA, refinement)."""
+def _describe(predictor, max_size, precision_line):
+    """Prints what the model is and how it sees the images (size, tiles, TTA, refinement),
+    and the precision line of `_open_predictor` (what --precision auto chose, or a hint)."""
     print(f"model: {predictor.source} ({predictor.format}, {predictor.num_classes} classes, "
           f"computes in {predictor.precision}); "
           + (f"fixed input {predictor.fixed_size[0]}x{predictor.fixed_size[1]}: every image is resized to it "
@@ -165,6 +173,8 @@ def _describe(predictor, max_size):
         print(f"refinement: dense CRF ({predictor.refine})")
     if predictor._note:
         print(f"note: {predictor._note}")
+    if precision_line:
+        print(precision_line)
 
 
 def _predict_all(predictor, planned, args, limit):
@@ -266,10 +276,11 @@ def register(subparsers):
     p.add_argument("--class-names", help="names for the legend: 'voc', 'shapes', 'cityscapes', a file "
                                          "(one per line) or a,b,c (default: the artefact's)")
     p.add_argument("--threads", type=int, help="CPU threads of the TFLite / ONNX runtime")
-    p.add_argument("--precision", choices=PRECISIONS,
+    p.add_argument("--precision", choices=PRECISIONS + ("auto",),
                    help="what a Keras model (.keras, weights, zoo name) computes in (default: its own, "
                         "float32 unless saved in bfloat16); bfloat16 can be fast only on CPUs with AVX-512 BF16 "
-                        "or AMX. An exported file's precision is fixed at export")
+                        "or AMX; auto: bfloat16 where the CPU or GPU computes it natively, else float32 "
+                        "(it prints what it chose and why). An exported file's precision is fixed at export")
     p.add_argument("--trust-model", action="store_true",
                    help="load a SavedModel even if it holds ops an fcn_keras export does not (e.g. file "
                         "reads and writes): only for a model from a source you trust as a program")

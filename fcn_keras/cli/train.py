@@ -123,7 +123,7 @@ def run(args):
         callbacks=[_stage_callback(heads, args.out, start)] if len(heads) > 1 else [],
         verbose=2 if args.quiet else "auto",
         build=training.StageBuild(
-            width=args.width, mixed_precision=args.mixed_precision or False,
+            width=args.width, mixed_precision=_mixed_precision(args),
             class_names=train_src.class_names,
             build_kwargs=None if getattr(train_src, "palette", None) is None  # a colour table's
             else {"palette": train_src.palette}),
@@ -180,6 +180,21 @@ def _distribution(args, validates):
                              f"--distribute {args.distribute} splits each batch between. "
                              f"Received: {flag} {size}")
     return distribution
+
+
+def _mixed_precision(args):
+    """The `mixed_precision` of `run_recipe` for `--mixed-precision` (auto:
+    `fcn_keras.auto_precision.choose`), printing what auto chose and why, or on a CPU with
+    native bfloat16 a float32 run's hint."""
+    from fcn_keras.auto_precision import choose, describe, float32_hint
+
+    if args.mixed_precision == "auto":
+        choice, reason = choose(mixed=True)
+        print(describe(choice, reason, flag="--mixed-precision"), flush=True)
+        return choice or False
+    if not args.mixed_precision and not args.quiet and float32_hint():
+        print(float32_hint(flag="--mixed-precision mixed_bfloat16"), flush=True)
+    return args.mixed_precision or False
 
 
 def _loss_kwargs(args, train_src):
@@ -326,9 +341,11 @@ def _optimizer_args(p):
 def _speed_args(p):
     """Mixed precision and XLA."""
     p.add_argument("--mixed-precision", nargs="?", const="mixed_float16", default=None,
-                   choices=("mixed_float16", "mixed_bfloat16"),
+                   choices=("mixed_float16", "mixed_bfloat16", "auto"),
                    help="mixed precision: mixed_float16 (with loss scaling; the default when "
-                        "the flag has no value) or mixed_bfloat16; logits stay float32")
+                        "the flag has no value) or mixed_bfloat16; logits stay float32; auto: "
+                        "mixed_bfloat16 on CPUs with AVX-512 BF16 or AMX and GPUs with bfloat16, "
+                        "mixed_float16 on other GPUs, float32 elsewhere (it prints what it chose and why)")
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                    help="XLA: 'on' compiles once per batch shape (pays with --crop-size); "
                         "'auto' is Keras' choice (TensorFlow: off on CPU; JAX: always on; default: auto)")

@@ -7,18 +7,23 @@
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def native_bfloat16(cpuinfo="/proc/cpuinfo"):
+def native_bfloat16(cpuinfo="/proc/cpuinfo", flags=None):
     """The CPU's bfloat16 instruction flags (avx512_bf16, amx_bf16) found in `cpuinfo`.
+
+    Args:
+        cpuinfo: the file whose first `flags` line is read.
+        flags: the CPU's flags (a list of names) to use instead of reading `cpuinfo`.
 
     Returns:
         A list of the flags present (empty: bfloat16 is emulated, slower than float32), or
         None when `cpuinfo` cannot be read (not Linux).
     """
-    try:
-        with open(cpuinfo) as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return None
+    if flags is None:
+        try:
+            with open(cpuinfo) as f:
+                flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+        except OSError:
+            return None
     return [flag for flag in BF16_CPU_FLAGS if flag in flags]
 
 
