@@ -9,8 +9,8 @@
 use (a module `__getattr__`, PEP 562), and TensorFlow's start-up notes (oneDNN, CPU features,
 no CUDA driver, a failed cuInit without a GPU: `fcn_keras._progress.NATIVE_NOISE`) are dropped
 from that first load, its warnings and errors kept; TF_CPP_MIN_LOG_LEVEL=0 set before it shows
-everything. (`from fcn_keras.export import export` imports the submodule itself, past this
-filter: `from fcn_keras import export` first keeps it quiet.) The command line (`fcn-keras`) relies on this: it parses its arguments before
+everything. The subpackages' public names load the same way (`from fcn_keras.export import export` is
+quiet too). The command line (`fcn-keras`) relies on this: it parses its arguments before
 anything imports Keras, so `--help` and typos answer at once.
 
 `keras.saving.load_model("model.keras")` finds the package's layers and model class once the
@@ -21,9 +21,7 @@ imports it too.
 
 __version__ = "0.1.0"
 
-import importlib as _importlib
-import os as _os
-import sys as _sys
+from fcn_keras._progress import import_quietly as _import_quietly
 
 _NAMES = {
     "build": "fcn_keras.api", "list_models": "fcn_keras.api",
@@ -32,22 +30,6 @@ _NAMES = {
 }
 _SUBMODULES = ("data", "metrics", "losses", "export", "training", "weights", "viz", "models", "predict",
                "loading")
-
-
-def _import_quietly(module):
-    """Imports `module` (a dotted name); if that is the process's first import of TensorFlow,
-    its start-up notes are dropped from stderr (see the module docstring)."""
-    if "tensorflow" in _sys.modules or _os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
-        return _importlib.import_module(module)
-    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's later info lines
-    from fcn_keras._progress import native_stderr_filtered
-
-    with native_stderr_filtered():
-        loaded = _importlib.import_module(module)
-        tf = _sys.modules.get("tensorflow")
-        if tf is not None and hasattr(tf, "config"):
-            tf.config.list_physical_devices("GPU")  # where TensorFlow's GPU build logs cuInit
-    return loaded
 
 
 def __getattr__(name):

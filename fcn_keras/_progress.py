@@ -201,3 +201,22 @@ def _restorer(original, thread, replaced):
             sys.stderr = replaced
 
     return restore
+
+
+def import_quietly(module):
+    """Imports `module` (a dotted name) and returns it; if that is the process's first import of
+    TensorFlow, its start-up notes (`NATIVE_NOISE`: oneDNN, CPU features, no CUDA driver, a
+    failed cuInit) are dropped from stderr, its warnings and errors kept. TF_CPP_MIN_LOG_LEVEL=0
+    set before it shows everything. The lazy names of `fcn_keras` and its subpackages load
+    through this (PEP 562 module `__getattr__`)."""
+    import importlib
+
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return importlib.import_module(module)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's later info lines
+    with native_stderr_filtered():
+        loaded = importlib.import_module(module)
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and hasattr(tf, "config"):
+            tf.config.list_physical_devices("GPU")  # where TensorFlow's GPU build logs cuInit
+    return loaded

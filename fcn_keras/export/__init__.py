@@ -21,7 +21,7 @@ input / output spec, also embedded in the artefact) and `<path>.verify.json` (th
 Any artefact runs through `runner(path)` and describes itself through `read_metadata(path)`.
 """
 
-import importlib
+from fcn_keras._progress import import_quietly
 
 _NAMES = {  # public name -> the submodule that defines it
     "FORMATS": "fcn_keras.export.formats",
@@ -59,5 +59,5 @@ def __getattr__(name):
     # Names load on first use (PEP 562): importing a light submodule, or the command
     # line reading its choices, does not import TensorFlow.
     if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
+        return getattr(import_quietly(_NAMES[name]), name)
     raise AttributeError(f"module 'fcn_keras.export' has no attribute {name!r}")

@@ -31,7 +31,7 @@ Modules: `fit` (`train`), `evaluation` (`evaluate`, `format_report`), `inference
 `keras_patches` (a Keras workaround for multi-worker training).
 """
 
-import importlib
+from fcn_keras._progress import import_quietly
 
 _NAMES = {  # public name -> the submodule that defines it
     "Backup": "fcn_keras.training.callbacks",
@@ -79,5 +79,5 @@ def __getattr__(name):
     # Names load on first use (PEP 562): importing a light submodule, or the command
     # line reading its choices, does not import TensorFlow.
     if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
+        return getattr(import_quietly(_NAMES[name]), name)
     raise AttributeError(f"module 'fcn_keras.training' has no attribute {name!r}")
