@@ -358,6 +358,7 @@ print(repr((onnx.format, [os.path.basename(f) for f in onnx.files], web.format,
 """
 
 
+@pytest.mark.slow  # other backend end to end (JAX, then a TensorFlow process)
 def test_export_from_the_jax_backend_runs_in_a_tensorflow_process(tmp_path):
     """On JAX, `export` hands the model to a TensorFlow process of its own; the folder format
     (web) and an error (an existing path) come back as on TensorFlow."""

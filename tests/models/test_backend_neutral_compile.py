@@ -55,6 +55,7 @@ def test_a_file_saved_on_another_backend_loads_under_tensorflow_without_it(backe
     assert _run(LOAD, "tensorflow", path).strip().splitlines()[-1] == "loaded tensorflow []"
 
 
+@pytest.mark.slow  # processes on other backends
 def test_a_file_with_a_backends_optimizer_module_loads_neutral(tmp_path):
     """Files saved before the fix name keras.src.backend.torch.optimizers...: read as keras.optimizers."""
     path = tmp_path / "old.keras"

@@ -52,6 +52,7 @@ def test_training_evaluate_and_keras_metrics_do_not_depend_on_batch_size(model):
     assert logs[1]["pixel_accuracy"] == pytest.approx(logs[16]["pixel_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow  # three command-line evaluations
 def test_cli_evaluate_does_not_depend_on_batch_size(model, tmp_path):
     _, path = model
     matrices = {}

@@ -5,6 +5,7 @@ next stage starts a fresh optimizer), and its weights come back exactly."""
 import warnings
 
 import numpy as np
+import pytest
 
 from fcn_keras import data
 from fcn_keras.training import run_recipe
@@ -19,6 +20,7 @@ def _run(out_dir):
     return result, [str(w.message) for w in caught]
 
 
+@pytest.mark.slow  # two staged training runs
 def test_rerun_of_finished_stages_loads_them_without_optimizer_warnings(tmp_path):
     first, _ = _run(tmp_path / "run")
     again, said = _run(tmp_path / "run")
