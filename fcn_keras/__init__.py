@@ -11,8 +11,9 @@ no CUDA driver, a failed cuInit without a GPU: `fcn_keras._progress.NATIVE_NOISE
 from that first load, its warnings and errors kept; TF_CPP_MIN_LOG_LEVEL=0 set before it shows
 everything. `fcn_keras.export`'s and `fcn_keras.training`'s public names load the same way
 (`from fcn_keras.export import export` is quiet too); `fcn_keras.models` imports only Keras
-and its own files, so `from fcn_keras import FCN` is the quiet way to it. The command line (`fcn-keras`) relies on this: it parses its arguments before
-anything imports Keras, so `--help` and typos answer at once.
+and its own files, so `from fcn_keras import FCN` is the quiet way to it. The command line
+(`fcn-keras`) relies on this: it parses its arguments before anything imports Keras, so
+`--help` and typos answer at once.
 
 `keras.saving.load_model("model.keras")` finds the package's layers and model class once the
 class is imported (Keras knows custom classes only then): `from fcn_keras import FCN` first, or
