@@ -28,7 +28,7 @@ import os
 from fcn_keras.export import formats as export_formats  # plain data: no TensorFlow imported
 from fcn_keras.models.saving import KERAS_SUFFIX
 from fcn_keras.weights import zoo
-from fcn_keras.weights.loader import WEIGHT_SUFFIXES
+from fcn_keras.weights.loader import WEIGHT_SUFFIXES, sort_spec
 
 ARCH = ("backbone", "head", "num_classes", "width")
 IMAGENET = "imagenet"
@@ -126,17 +126,15 @@ def kind_of(path):
 
 
 def _sort(path):
-    """(kind, zoo entry or None) of `path`: the one place that reads the zoo's names and the suffixes."""
-    lower = path.lower()
+    """(kind, zoo entry or None) of `path`: a folder is an exported artefact; then what the
+    weights read (`fcn_keras.weights.loader.sort_spec`: zoo names, "imagenet", `.keras`, weights
+    files); then the artefact suffixes of export's format table."""
     if os.path.isdir(path):
         return export_formats.folder_format(), None
-    entry = zoo.ENTRIES.get(path)
-    if (entry is not None or path == IMAGENET) and not os.path.exists(path):
-        return ("zoo" if entry is not None else IMAGENET), entry
-    if lower.endswith(KERAS_SUFFIX):
-        return "keras", None
-    if lower.endswith(WEIGHT_SUFFIXES):
-        return "weights", None
+    kind, entry = sort_spec(path)
+    if kind is not None:
+        return kind, entry
+    lower = path.lower()
     return next((k for s, k in ARTEFACT_SUFFIXES.items() if lower.endswith(s)), None), None
 
 

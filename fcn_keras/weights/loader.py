@@ -23,7 +23,24 @@ from fcn_keras.weights.mapping import (WeightsMismatchError, assign, load_conver
 
 #: Files that hold weights only: their architecture comes from backbone/head/num_classes/width.
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".caffemodel")
-PATH_SUFFIXES = WEIGHT_SUFFIXES + (KERAS_SUFFIX,)  # what `load` reads from a path
+
+
+def sort_spec(spec):
+    """(kind, zoo entry or None) of a weights spec (a str), by existence and suffix only.
+
+    kind: "zoo" (a zoo name, `entry` its entry) or "imagenet", for a name that is not also an
+    existing path; else "keras" (`.keras`), "weights" (`WEIGHT_SUFFIXES`), or None (nothing this
+    package reads; `fcn_keras.resolve` goes on with folders and exported artefacts).
+    """
+    entry = zoo.ENTRIES.get(spec)
+    if (entry is not None or spec == "imagenet") and not os.path.exists(spec):
+        return ("zoo" if entry is not None else "imagenet"), entry
+    lower = spec.lower()
+    if lower.endswith(KERAS_SUFFIX):
+        return "keras", None
+    if lower.endswith(WEIGHT_SUFFIXES):
+        return "weights", None
+    return None, None
 
 
 def _backbone_of(model):
@@ -58,11 +75,15 @@ def fetch(name, file_hash=None, *, progress=None):
         ValueError: an unknown name, or a `file_hash` that disagrees with the published one.
         DownloadError: the file cannot be downloaded or verified.
     """
-    entry = zoo.get(name)
+    return _fetch_source(zoo.get(name), file_hash, progress)
+
+
+def _fetch_source(entry, file_hash=None, progress=None):
+    """`fetch` of the zoo entry `entry` (a dict of `zoo.ENTRIES`)."""
     src = entry["source"]
     checksum = src["checksum"]
     if file_hash is not None and checksum is not None and parse_hash(file_hash) != parse_hash(checksum):
-        raise ValueError(f"`file_hash` disagrees with the published checksum of {name!r}. Expected "
+        raise ValueError(f"`file_hash` disagrees with the published checksum of {entry['name']!r}. Expected "
                          f"file_hash={checksum!r}. Received: file_hash={file_hash!r}")
     return _download(src["urls"], src["filename"], checksum or file_hash, progress=progress,
                      size=src.get("size"))
@@ -82,7 +103,7 @@ def prefetch(name):
         entry = zoo.imagenet_entry(entry["backbone"])
         if os.path.exists(converted_path(entry["name"])):
             return
-    fetch(entry["name"])
+    _fetch_source(entry)
 
 
 def converted_path(name):
@@ -143,7 +164,7 @@ def _load_entry(model, entry, progress, source):
 
             warnings.warn(f"{cached}: the cached conversion does not fit ({str(e).splitlines()[0]}); "
                           "converting again", stacklevel=3)
-    path = fetch(entry["name"], progress=progress)
+    path = _fetch_source(entry, progress=progress)
     if entry["source"]["format"] == "keras-h5":
         values = values_from_keras_vgg16(model, path)
     else:
@@ -262,13 +283,13 @@ def load(model, weights, *, progress=None):
         return load_file(model, os.fspath(weights), progress)
     if not isinstance(weights, str):
         raise TypeError(f"`weights` must be None, a string or a path. Received: weights={weights!r}")
-    if weights == "imagenet":
+    kind, entry = sort_spec(weights)
+    if kind == "imagenet":
         backbone = _backbone_of(model)
         _check_width(model, "ImageNet weights")
         entry = zoo.imagenet_entry(backbone)
         return _load_entry(model, entry, progress, f"{entry['name']} ({entry['source']['filename']})")
-    if weights in zoo.ENTRIES:
-        entry = zoo.get(weights)
+    if kind == "zoo":
         if entry["kind"] == "backbone":
             if entry["backbone"] != _backbone_of(model):
                 _wrong_arch(model, entry)
@@ -279,7 +300,7 @@ def load(model, weights, *, progress=None):
             _wrong_arch(model, entry)
         _check_width(model, f"The {weights!r} weights")
         return _load_entry(model, entry, progress, f"{weights} ({entry['source']['filename']})")
-    if weights.lower().endswith(PATH_SUFFIXES) or os.path.sep in weights or os.path.exists(weights):
+    if kind is not None or os.path.sep in weights or os.path.exists(weights):
         return load_file(model, weights, progress)
     raise ValueError(
         "The `weights` argument should be None (random initialisation), 'imagenet' (backbone "
