@@ -160,7 +160,7 @@ def test_demo_runs_end_to_end(demo_run, capsys, monkeypatch):
 
 
 @pytest.mark.slow  # a demo run
-def test_demo_prints_the_evaluate_command_that_reproduces_its_mean_iu(demo_run):
+def test_demo_prints_the_evaluate_command_that_reproduces_its_mean_iu(demo_run, tmp_path):
     """The demo's "same score" line, run as printed, gives the demo's mean IU; its model.keras
     carries the shapes class names (the evaluate table and predict --legend use them)."""
     import json
@@ -173,7 +173,7 @@ def test_demo_prints_the_evaluate_command_that_reproduces_its_mean_iu(demo_run):
     line = next(t for t in result.stdout.splitlines() if t.strip().startswith("same score"))
     command = shlex.split(line.split("same score", 1)[1])
     assert command[:2] == ["fcn-keras", "evaluate"]
-    js = str(folder / "reproduced.json")
+    js = str(tmp_path / "reproduced.json")  # not in the shared demo folder, which test_readme checks
     run = fcn_keras_cli(*command[1:], "--json", js, "--quiet", cwd=folder)
     assert run.returncode == 0, run.stderr[-2000:]
     with open(folder / "demo_output" / "metrics.json") as f:
