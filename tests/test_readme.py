@@ -233,7 +233,7 @@ CLI = {
     "fcn-keras train --backbone vgg16 --head 8s --data VOCdevkit/VOC2012 --schedule staged "
     "--out runs/voc": Do(extra=FAST, check=_check_train, slow=True),
     "fcn-keras evaluate --model runs/voc/model.keras --data VOCdevkit/VOC2012 --split val "
-    "--json scores.json": Do(models=VOC_MODEL, creates=("scores.json",), check=_check_evaluate),
+    "--json scores.json": Do(models=VOC_MODEL, creates=("scores.json",), check=_check_evaluate, slow=True),
     "fcn-keras predict --model runs/voc/model.keras photos/ --out masks/":
         Do(models=VOC_MODEL, creates=("masks",), check=_check_predict),
     "fcn-keras export runs/voc/model.keras --format tflite --quantize float16 -o fcn8s.tflite":
@@ -249,14 +249,15 @@ CLI = {
     "fcn-keras train --data folders:images,masks --colors class_dict.csv --class-weights "
     "median_frequency --out runs/own": Do(extra=FAST, check=_check_own_train, slow=True),
     "fcn-keras evaluate --data folders:images,masks --colors class_dict.csv --model "
-    "runs/own/model.keras": Do(models={"runs/own/model.keras": "own"}, check=_check_folder_evaluate),
+    "runs/own/model.keras": Do(models={"runs/own/model.keras": "own"}, check=_check_folder_evaluate,
+                                 slow=True),
     # docs/full-resolution.md
     "fcn-keras predict --model fcn8s.keras photos/ --out masks/ --max-size 0 --tile auto":
-        Do(models={"fcn8s.keras": "voc"}, check=_check_predict),
+        Do(models={"fcn8s.keras": "voc"}, check=_check_predict, slow=True),
     "fcn-keras predict --model fcn8s.keras photos/ --out masks/ --tta flip --refine crf":
-        Do(models={"fcn8s.keras": "voc"}, check=_check_predict),
+        Do(models={"fcn8s.keras": "voc"}, check=_check_predict, slow=True),
     "fcn-keras evaluate --model fcn8s.keras --data VOCdevkit/VOC2012 --tta flip --refine crf":
-        Do(models={"fcn8s.keras": "voc"}, check=_check_boundary),
+        Do(models={"fcn8s.keras": "voc"}, check=_check_boundary, slow=True),
     # docs/many-machines.md
     """export TF_CONFIG='{"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}, "task": """
     """{"type": "worker", "index": 0}}'""": Do(skip=TWO_MACHINES),

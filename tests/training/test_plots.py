@@ -33,6 +33,7 @@ def test_plot_history_draws_every_quantity_with_stages(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow  # a training run with its files (8 s)
 def test_steps_per_epoch_longer_than_the_data_repeats_it(tmp_path):
     model = fcn_keras.build("alexnet", "32s", num_classes=4, width=0.0625)
     model.compile(optimizer="adam")
