@@ -53,6 +53,8 @@ class CompiledCall:
     def __init__(self, model, xla_after=XLA_AFTER):
         import keras
 
+        from fcn_keras.models.layers import input_preprocess
+
         self.backend = keras.backend.backend()
         self.compiles = 0
         bfloat16 = "bfloat16" in str(getattr(model.dtype_policy, "compute_dtype", ""))
@@ -60,8 +62,6 @@ class CompiledCall:
         self._seen = collections.Counter()
         shape = model.inputs[0].shape
         self.fixed_size = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
-        from fcn_keras.models.layers import input_preprocess
-
         pre = input_preprocess(model)
         if self.backend == "jax":
             self._run = self._jax(model, pre)
@@ -107,7 +107,7 @@ class CompiledCall:
         import jax
 
         def stateless(trainable, non_trainable, images):
-            x = pre(images) if pre else images
+            x = images if pre is None else pre(images)
             return model.stateless_call(trainable, non_trainable, x, training=False)[0]
 
         jitted = jax.jit(self._counted(stateless))
