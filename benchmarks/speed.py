@@ -18,10 +18,11 @@ min..max spread:
   pytorch-fcn has no AlexNet / GoogLeNet nets); with `--bf16`, also the tf.function of the
   bfloat16 copy (`fcn_keras.models.with_precision`), with its time over float32's per round and
   its label agreement with float32 (all pixels, and those whose float32 top-two margin exceeds
-  5% of the largest logit);
+  5% of the largest logit), and the port under `torch.autocast` bfloat16;
 * a training step (`train_on_batch` with the paper's recipe, SGD momentum 0.99 + weight
   decay, no metrics), with and without XLA, and PyTorch's (cross-entropy ignoring 255,
-  SGD momentum 0.99, weight decay 5e-4, upsampling frozen);
+  SGD momentum 0.99, weight decay 5e-4, upsampling frozen); with `--bf16`, also the step of a
+  `mixed_bfloat16` copy (same weights; graph and XLA) and the port's under `torch.autocast`;
 * the MAC count of the architecture (from the layer shapes; the upsampling counted dense, as
   defined, and per channel, as computed) and the achieved GFLOP/s (2 FLOP per MAC, the work
   done) against this machine's float32 peak, measured in the same run as the best of a
@@ -250,10 +251,17 @@ def inference_fns(model, net, size, batch, fast=None):
                 return net(xp)
 
         fns["torch"] = torch_fn
+        if fast is not None:
+            def torch_autocast():
+                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                    return net(xp)
+
+            fns["torch_autocast_bfloat16"] = torch_autocast
     return fns
 
 
-def training_fns(model, net, size, batch):
+def training_fns(model, net, size, batch, mixed=None):
+    """{variant: step} for one batch of `size`; `mixed`: a mixed_bfloat16 copy (`--bf16`) or None."""
     import numpy as np
 
     from fcn_keras.conventions import IGNORE_LABEL
@@ -262,20 +270,26 @@ def training_fns(model, net, size, batch):
     x = rng.normal(0, 50, size=(batch, size, size, 3)).astype("float32")
     y = rng.integers(0, NUM_CLASSES, size=(batch, size, size)).astype("int32")
     y[:, :8] = IGNORE_LABEL
-    model.compile(metrics=[], jit_compile=False)
-    model.make_train_function()
-    eager_graph = model.train_function
-    model.jit_compile = True
-    model.make_train_function(force=True)
-    xla_graph = model.train_function
+    def graph_and_xla(m):
+        m.compile(metrics=[], jit_compile=False)
+        m.make_train_function()
+        graph = m.train_function
+        m.jit_compile = True
+        m.make_train_function(force=True)
+        return graph, m.train_function
 
-    def keras_step(fn):
+    def keras_step(m, fn):
         def step():
-            model.train_function = fn
-            return model.train_on_batch(x, y)
+            m.train_function = fn
+            return m.train_on_batch(x, y)
         return step
 
-    fns = {"keras_train_step": keras_step(eager_graph), "keras_train_step_xla": keras_step(xla_graph)}
+    graph, xla = graph_and_xla(model)
+    fns = {"keras_train_step": keras_step(model, graph), "keras_train_step_xla": keras_step(model, xla)}
+    if mixed is not None:
+        graph, xla = graph_and_xla(mixed)
+        fns["keras_train_step_mixed_bfloat16"] = keras_step(mixed, graph)
+        fns["keras_train_step_mixed_bfloat16_xla"] = keras_step(mixed, xla)
     if net is not None:
         import torch
 
@@ -288,14 +302,18 @@ def training_fns(model, net, size, batch):
         xp = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
         yp = torch.from_numpy(y.astype("int64"))
 
-        def torch_step():
+        def torch_step(autocast=False):
             opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(net(xp), yp, ignore_index=IGNORE_LABEL)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                logits = net(xp)
+            loss = torch.nn.functional.cross_entropy(logits.float(), yp, ignore_index=IGNORE_LABEL)
             loss.backward()
             opt.step()
             return loss.item()
 
         fns["torch_train_step"] = torch_step
+        if mixed is not None:
+            fns["torch_train_step_autocast_bfloat16"] = lambda: torch_step(autocast=True)
     return fns
 
 
@@ -372,7 +390,14 @@ def run_config(cfg, mode, args, peak):
             result["bfloat16"] = bfloat16_agreement(model, fast, x)
         fns = inference_fns(model, net, cfg["size"], cfg["batch"], fast)
     else:
-        fns = training_fns(model, net, cfg["size"], cfg["batch"])
+        mixed = None
+        if args.bf16:
+            import fcn_keras
+
+            mixed = fcn_keras.build(cfg["backbone"], cfg["head"], num_classes=NUM_CLASSES,
+                                    include_preprocessing=False, width=args.width, dtype="mixed_bfloat16")
+            mixed.set_weights(model.get_weights())
+        fns = training_fns(model, net, cfg["size"], cfg["batch"], mixed)
     times = interleave(fns, args.repeats, args.warmup)
     if "tf_function_bfloat16" in times:
         per_round = [a / b for a, b in zip(times["tf_function_bfloat16"], times["tf_function"])]
@@ -513,7 +538,9 @@ def main(argv=None):
     p.add_argument("--no-training", dest="training", action="store_false")
     p.add_argument("--band", action="store_true", help="also time the pad-100 band experiment")
     p.add_argument("--bf16", action="store_true",
-                   help="also time the bfloat16 copy's tf.function (inference), with its label agreement")
+                   help="also time the bfloat16 copy's tf.function (inference), with its label agreement, "
+                        "a mixed_bfloat16 training step (graph and XLA), and the port under "
+                        "torch.autocast bfloat16")
     p.add_argument("--upsampling", action="store_true",
                    help="also time the upsampling layers alone, per channel against dense")
     p.add_argument("--out", help="also write the JSON report there (default: print only; the "
