@@ -5,8 +5,8 @@
 
 Each target (server SavedModel, TFLite float32 / float16 / full int8, ONNX) is exported in its
 own child process (a fresh Python, `subprocess`), which builds the full-width model (21 classes,
-random weights: He-normal convolutions and random score layers, seed 0, drawn by `randomize` of
-tests/export/export_helpers.py - the zero-initialised score layers of a fresh FCN would output
+random weights: He-normal convolutions and random score layers, seed 0, drawn by
+`random_weights.random_fcn` - the zero-initialised score layers of a fresh FCN would output
 all zeros), calls `fcn_keras.export.export(...)` with verification on, and reports its peak RSS (`resource.getrusage(RUSAGE_SELF).ru_maxrss`, which
 covers the build, the conversion and the verification) and the model-build baseline.
 Verification: `fcn_keras.data.shapes("val", image_size=SIZE)` images at SIZE x SIZE and their
@@ -16,7 +16,6 @@ Results: benchmarks/results/export_<backbone>_<head>_<size>.json and a markdown 
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -42,17 +41,10 @@ def rss_mb():
 
 
 def build(backbone, head, seed=0):
-    """The full-width FCN (21 classes) with seeded random weights (export_helpers.randomize)."""
-    import keras
+    """The full-width FCN (21 classes) with seeded random weights (`random_weights.random_fcn`)."""
+    from random_weights import random_fcn  # benchmarks/ is on the path
 
-    import fcn_keras
-
-    spec = importlib.util.spec_from_file_location(
-        "export_helpers", os.path.join(ROOT, "tests", "export", "export_helpers.py"))
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
-    keras.utils.set_random_seed(seed)
-    return helpers.randomize(fcn_keras.build(backbone, head, num_classes=21), seed, bias_std=0.01)
+    return random_fcn(backbone, head, seed)
 
 
 def child(args):
