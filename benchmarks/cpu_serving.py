@@ -89,7 +89,7 @@ def photo():
 
     from fcn_keras import data
 
-    image, _ = next(iter(data.shapes("val", num_examples=1, image_size=128).as_numpy_iterator()))
+    image, _ = next(iter(data.shapes("val", num_examples=1, image_size=128)))
     return np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize((SIZE, SIZE), Image.BILINEAR))
 
 

@@ -347,8 +347,10 @@ def _speed_args(p):
                         "mixed_bfloat16 on CPUs with AVX-512 BF16 or AMX and GPUs with bfloat16, "
                         "mixed_float16 on other GPUs, float32 elsewhere (it prints what it chose and why)")
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
-                   help="XLA: 'on' compiles once per batch shape (pays with --crop-size); "
-                        "'auto' is Keras' choice (TensorFlow: off on CPU; JAX: always on; default: auto)")
+                   help="XLA: 'on' compiles once per batch shape (pays with --crop-size); 'auto' "
+                        "(default) picks from measurement and prints its pick: a TensorFlow graph on "
+                        "CPUs (XLA trained slower there), XLA on a GPU with fixed-size batches, "
+                        "always on JAX")
 
 
 def _checkpoint_args(p):

@@ -69,7 +69,8 @@ class StageCompile:
             "rmsprop", a Keras optimiser (its config is cloned for every stage) or a callable
             returning one (`make_optimizer`).
         learning_rate: the rate of the chosen optimiser (paper SGD: replaces the per-head rate).
-        jit_compile: XLA; "auto" lets Keras decide.
+        jit_compile: XLA: True, False or "auto" (`fcn_keras.training.jit_choice`: a graph on
+            TensorFlow CPUs, where XLA measured slower for training; XLA on JAX).
         compile_kwargs: more arguments for `FCN.compile` (e.g. `loss=`, `class_weights=`).
     """
 

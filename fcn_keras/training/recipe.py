@@ -37,6 +37,7 @@ from fcn_keras.resolve import resolve
 from .distribute import (get_distribution, get_strategy, require_backend_for_strategy,
                          worker_info)
 from .fit import train
+from .jit_choice import choose_jit
 from .options import RunFiles, StageCompile, StageBuild, no_more_keywords, with_keywords
 from .saving import check_keep, disk_line, save_weights
 
@@ -186,6 +187,11 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
     epochs = _stage_epochs(epochs, heads)
     files = dataclasses.replace(files, keep=check_keep(files.keep))
     dist, scope = _placement(strategy, distribution)
+    jit, jit_line = choose_jit(compile_options.jit_compile, train_ds,
+                               distributed=strategy not in (None, "default", "auto"))
+    compile_options = dataclasses.replace(compile_options, jit_compile=jit)
+    if verbose and worker_info().is_chief:
+        print(jit_line, flush=True)
     fit = dict(steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                callbacks=callbacks, verbose=verbose, distribution=dist, files=files)
     histories, dirs = {}, {}
