@@ -47,6 +47,8 @@ def test_a_float32_run_gets_a_hint_only_on_a_native_bfloat16_cpu():
     assert float32_hint(cpu_flags=AVX2) is None
     hint = float32_hint(cpu_flags=SAPPHIRE)
     assert hint.startswith("hint: ") and "amx_bf16" in hint and "--precision bfloat16" in hint
+    assert "ran 2.2x faster for inference" in hint
+    assert "1.5x faster for training" in float32_hint(cpu_flags=SAPPHIRE, task="training")
 
 
 def test_predict_command_says_what_auto_chose(tmp_path, capsys):

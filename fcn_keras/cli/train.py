@@ -193,7 +193,7 @@ def _mixed_precision(args):
         print(describe(choice, reason, flag="--mixed-precision"), flush=True)
         return choice or False
     if not args.mixed_precision and not args.quiet and float32_hint():
-        print(float32_hint(flag="--mixed-precision mixed_bfloat16"), flush=True)
+        print(float32_hint(flag="--mixed-precision mixed_bfloat16", task="training"), flush=True)
     return args.mixed_precision or False
 
 
