@@ -52,7 +52,8 @@ def child(megapixels, tiled, cut=None):
     labels, _ = predictor.predict(image, return_scores=False)
     seconds = time.perf_counter() - t
     assert labels.shape == shape
-    print(json.dumps({"megapixels": megapixels, "shape": shape, "tiled": tiled, "tile": predictor.tile,
+    tile = predictor._staged.tile_for(*shape, 1 << 30) if tiled and predictor._staged else predictor.tile
+    print(json.dumps({"megapixels": megapixels, "shape": shape, "tiled": tiled, "tile": tile,
                       "margin": predictor.tile_spec.before if tiled else None,
                       "cut": predictor._staged.cut if tiled and predictor._staged else None,
                       "peak_rss": _status("VmHWM"), "seconds": seconds}))

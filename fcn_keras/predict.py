@@ -48,8 +48,9 @@ class Predictor:
         num_threads: CPU threads for the TFLite / ONNX runtimes (None: their default).
         tile: None (the whole image at once), a tile size in pixels (a multiple of the net's
             output stride, 32), or "auto" (the largest tile whose activations fit
-            `tile_budget` bytes). Tiled logits equal the whole image's (`fcn_keras.tiling`).
-            Not for artefacts with a fixed input size.
+            `tile_budget` bytes; for a Keras model, less the image's cut tensors). Tiled logits
+            equal the whole image's (`fcn_keras.staged` for a Keras model, else
+            `fcn_keras.tiling`). Not for artefacts with a fixed input size.
         tile_budget: bytes of activations a tile may use with tile="auto" (default 1 GiB).
         tta: test-time augmentation: None, "flip", "scales=0.5,0.75,1,1.25,1.5", both
             ("flip,scales=..."), or a `TTA`. The scores are then the log of the softmax
@@ -130,7 +131,7 @@ class Predictor:
         except ValueError as e:
             given = "the arguments" if class_names is not None or palette is not None else "its metadata"
             raise ValueError(f"{self.source}: {given}: {e}") from None
-        self._staged = None
+        self._staged, self._tile_budget = None, tile_budget if tile == "auto" else None
         self.tile, self.tile_spec = self._tiling(tile, tile_budget, meta)
         if self.tile and self._model is not None:
             self._call.xla_after = None  # tiles bound memory: XLA's compiled shapes would add to it
@@ -263,8 +264,9 @@ class Predictor:
         to the whole image's scores there (`fcn_keras.staged`, else `fcn_keras.tiling.plan`)."""
         from fcn_keras.tiling import plan
 
-        if self._staged:
-            yield from self._staged.run(x, self.tile)
+        if self._staged:  # with tile="auto" the windows leave room for the image's cut tensors
+            tile = self._staged.tile_for(*x.shape[:2], self._tile_budget) if self._tile_budget else self.tile
+            yield from self._staged.run(x, tile)
             return
         for (y0, y1, x0, x1), (iy0, iy1, ix0, ix1) in plan(x.shape[0], x.shape[1], self.tile, self.tile_spec):
             scores = self._scores(np.ascontiguousarray(x[iy0:iy1, ix0:ix1]))

@@ -1,24 +1,24 @@
 """Staged exact tiling of a Keras FCN: a front in tiles, a middle whole, a tail in row bands.
 
-Only the high-resolution front of an FCN needs tiles. With a cut stride J (the largest jump
-below the output stride: 16 for every backbone here), the *front* is every layer computable
+Only the high-resolution front of an FCN needs tiles. With a cut stride J (a quarter of the
+output stride: 8 for every backbone here), the *front* is every layer computable
 from the padded input P (the output of the net's first `ZeroPadding2D`, pad 100) through maps
 of jump <= J; the *cut tensors* are the front maps that later layers read (VGG16 FCN-8s:
-conv5_3, score_pool4 and score_pool3). The front runs on windows of P whose origins are
+conv4_3 and score_pool3). The front runs on windows of P whose origins are
 multiples of every front jump; a window's map cell k is the whole map's cell k + s/j (window
 at P pixel s, map jump j), and it is exact where its receptive field (`tiling._walk`, in P
 pixels) lies inside the window or reaches only the true border, which the window then holds:
 the zero padding of P is filled in exactly (zeros outside the image), so windows waste no
-padding at their inner edges. Windows overlap by the cut tensors' reach (at most about 224
-px for VGG16 at J=16, against the whole net's 2 x 256 in `tiling.plan`), each gives the cells
-it computes exactly, and each cut tensor is assembled whole (float32, e.g. 1/256 of the
-pixels x 512 channels). The *middle* (from the cut tensors to the input of the last
+padding at their inner edges. Windows overlap by the cut tensors' reach (112 px for VGG16
+at J=8, against the whole net's 2 x 256 in `tiling.plan`), each gives the cells it computes
+exactly, and each cut tensor is assembled whole (float32, e.g. 1/64 of the pixels x 512
+channels). The *middle* (from the cut tensors to the input of the last
 `Conv2DTranspose`) runs whole; the *tail* (that transposed convolution and the final
 `CropToLike` "score") runs in bands of its input rows, full width, each giving the output
 rows all of whose contributors lie in the band (or at the true edge).
 
     staged = Staged.of(model)              # None: not this structure (use tiling.plan)
-    tile = staged.spec.tile_for_budget(1 << 30)
+    tile = staged.tile_for(*image.shape[:2], 1 << 30)
     for (y0, y1, x0, x1), rows in staged.run(image, tile):
         labels[y0:y1] = rows.argmax(-1)    # rows (y1 - y0, W, C) float32 logits, x0 = 0, x1 = W
 
@@ -32,6 +32,12 @@ import numpy as np
 from fcn_keras import tiling
 
 TAIL_BYTES = 64 << 20  # float32 logits of one band of the tail's output
+# The cut stride J is the output stride / 4 (8 for every backbone here: the finest skip tap's
+# stride). Measured on full-width VGG16 FCN-8s at 4 MP (docs/full-resolution.md): J = 8 took
+# 1.23 times the whole image's time and 2.70 GB, J = 16 2.05 times and 2.55 GB (its windows
+# carry conv5_3's 196 px reach, J = 8's conv4_3's 92 px); J = 8's larger cut maps are paid for
+# by `tile_for`, which takes them out of the windows' budget.
+CUT_FRACTION = 4
 
 
 class Staged:
@@ -64,8 +70,8 @@ class Staged:
         up, up_node = _producer(x)
         if type(up).__name__ != "Conv2DTranspose":
             raise ValueError("staged: the final crop is not fed by a Conv2DTranspose")
-        jumps = sorted({sp[0] for sp in spans.values()})
-        self.cut = int(cut or max(j for j in jumps if j < jumps[-1]))
+        jumps = {sp[0] for sp in spans.values()}
+        self.cut = int(cut or max(jumps) // CUT_FRACTION)
         pad, p_in, p, stem = _padding(model)
         p_lo = spans[id(p)][1]
         front, cuts = _front(model, spans, p, self.cut, {crop, up}, stem)
@@ -86,6 +92,7 @@ class Staged:
         self._front = CompiledCall(keras.Model(p, one), None, tensors=True)
         self._middle = CompiledCall(keras.Model(one, up_node.input_tensors[0]), None, tensors=True)
         self._tail = CompiledCall(keras.Model(up_node.input_tensors[0], x), None, tensors=True)
+        self._channels = [int(t.shape[-1]) for t in cuts]
         self.calls = [self._stem, self._front, self._middle, self._tail]
         self.band_bytes = TAIL_BYTES
 
@@ -98,6 +105,14 @@ class Staged:
             return cls(model, cut)
         except ValueError:
             return None
+
+    def tile_for(self, height, width, budget_bytes):
+        """The core tile (P pixels) for an image of (height, width) pixels: the largest whose
+        window fits `budget_bytes` less the assembled cut tensors (at least a quarter of it)."""
+        (top, bottom), (left, right) = self.pad
+        cells = (height + top + bottom) * (width + left + right)
+        maps = sum(4.0 * c * cells / j ** 2 for (j, _, _), c in zip(self.cuts, self._channels))
+        return self.spec.tile_for_budget(max(budget_bytes - maps, budget_bytes / 4))
 
     def run(self, image, tile):
         """Yields ((y0, y1, 0, W), logits (y1 - y0, W, C) float32) band by band, top to bottom,
@@ -124,8 +139,7 @@ class Staged:
         """The cut tensors of the whole image [(1, n_y, n_x, C_i) float32], from windows of P."""
         (top, bottom), (left, right) = self.pad
         size = (image.shape[0] + top + bottom, image.shape[1] + left + right)
-        rows = [w for _, w in tiling._axis(size[0], tile, self.spec)]
-        cols = [w for _, w in tiling._axis(size[1], tile, self.spec)]
+        rows, cols = windows(size[0], tile, self.spec), windows(size[1], tile, self.spec)
         # the bottom-right window first: its maps end where the whole image's do, giving their sizes
         order = [(len(rows) - 1, len(cols) - 1)] + [(r, c) for r in range(len(rows)) for c in range(len(cols))][:-1]
         maps = gives = None
@@ -165,6 +179,20 @@ class Staged:
                 yield (given, y1, 0, width), up[given + o - q0 * s:y1 + o - q0 * s, o:o + width]
                 given = y1
             q0 = q1 - overlap
+
+
+def windows(size, tile, spec):
+    """[(s, e)] the front's windows of P along one axis of `size` P pixels: as few as windows
+    of at most `spec.before + tile + spec.after` pixels need, all of one length (a multiple of
+    `spec.grid`, as short as covers the axis) but the last, which ends at the edge;
+    consecutive ones overlap by `spec.before + spec.after` (the cut tensors' reach)."""
+    overlap = spec.before + spec.after
+    if size <= overlap + tile:
+        return [(0, size)]
+    n = -(-(size - overlap) // tile)  # n windows of the longest length cover n * tile + overlap
+    length = -(-(size + (n - 1) * overlap) // (n * spec.grid)) * spec.grid
+    step = length - overlap
+    return [(t * step, min(size, t * step + length)) for t in range(n)]
 
 
 def _producer(tensor):

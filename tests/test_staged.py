@@ -9,7 +9,7 @@ import pytest
 
 from fcn_keras.models import registry
 from fcn_keras.predict import Predictor
-from fcn_keras.staged import Staged
+from fcn_keras.staged import Staged, windows
 from tests.test_tiling import RTOL, _image, _model, _rel
 
 
@@ -25,17 +25,15 @@ def _check(whole, tiled, image):
 
 def _windows(staged, size, tile):
     """Front windows along one image axis of `size` pixels."""
-    from fcn_keras import tiling
-
     (top, bottom), _ = staged.pad
-    return len(tiling._axis(size + top + bottom, tile, staged.spec))
+    return len(windows(size + top + bottom, tile, staged.spec))
 
 
 @pytest.mark.parametrize("backbone,head", registry.architectures())
 def test_staged_tiles_equal_the_whole_image(backbone, head):
     model = _model(backbone, head)
     whole, tiled = Predictor(model, max_size=0), Predictor(model, max_size=0, tile=128)
-    assert tiled._staged is not None and tiled._staged.cut == 16
+    assert tiled._staged is not None and tiled._staged.cut == 8
     for h, w in [(1, 1), (33, 47)]:
         _check(whole, tiled, _image(h, w))
     tiled._staged.band_bytes = 1 << 20  # bands of a few rows: the tail's band edges are crossed too
@@ -43,10 +41,10 @@ def test_staged_tiles_equal_the_whole_image(backbone, head):
     _check(whole, tiled, _image(700, 900, seed=1))
 
 
-def test_a_cut_at_stride_8_is_exact_too():
+def test_a_cut_at_stride_16_is_exact_too():
     model = _model("vgg16", "8s")
-    staged = Staged(model, cut=8)
-    assert staged.cut == 8 and max(j for j, _, _ in staged.cuts) == 8
+    staged = Staged(model, cut=16)
+    assert staged.cut == 16 and max(j for j, _, _ in staged.cuts) == 16
     p = Predictor(model, max_size=0, tile=64)
     p._staged = staged
     _check(Predictor(model, max_size=0), p, _image(250, 330, seed=3))
@@ -72,11 +70,26 @@ def test_the_halo_is_the_cut_tensors_reach_not_the_whole_nets():
 
     model = _model("vgg16", "8s")
     staged = Staged.of(model)
-    # conv5_3 (receptive field 196 px, jump 16), score_pool4 (100, 16), score_pool3 (44, 8)
-    assert sorted(j for j, _, _ in staged.cuts) == [8, 16, 16]
-    assert max(hi - lo + 1 for _, lo, hi in staged.cuts) == 196
+    # conv4_3 (receptive field 92 px) and score_pool3 (pool3's 44 px), both of jump 8
+    assert sorted((j, hi - lo + 1) for j, lo, hi in staged.cuts) == [(8, 44), (8, 92)]
+    assert staged.spec.before == staged.spec.after == 56  # (92 - 1 + 8) / 2, up to the grid of 8
     assert staged.spec.before + staged.spec.after < tiling.tile_spec(model).before
-    assert Predictor(model, max_size=0, tile="auto").tile == staged.spec.tile_for_budget(1 << 30)
+    p = Predictor(model, max_size=0, tile="auto")
+    assert p.tile == staged.spec.tile_for_budget(1 << 30)
+    # a large image's cut tensors are taken out of the windows' budget
+    assert staged.tile_for(100, 100, 1 << 30) == p.tile > staged.tile_for(3000, 4000, 1 << 30) >= 8
+
+
+def test_windows_cover_an_axis_with_the_reach_as_overlap():
+    staged = Staged.of(_model("alexnet", "8s"))
+    spec, overlap = staged.spec, staged.spec.before + staged.spec.after
+    for tile in (staged.grid, 5 * staged.grid):
+        for size in range(1, 900, 13):
+            axis = windows(size, tile, spec)
+            assert axis[0][0] == 0 and axis[-1][1] == size
+            assert all(s % spec.grid == 0 and e - s <= overlap + tile for s, e in axis)
+            assert all(e0 - s1 == overlap for (_, e0), (s1, _) in zip(axis, axis[1:]))
+            assert len({e - s for s, e in axis[:-1]}) <= 1
 
 
 def test_other_structures_fall_back_to_window_tiling():
