@@ -33,10 +33,9 @@ from fcn_keras import tiling
 
 TAIL_BYTES = 64 << 20  # float32 logits of one band of the tail's output
 # The cut stride J is the output stride / 4 (8 for every backbone here: the finest skip tap's
-# stride). Measured on full-width VGG16 FCN-8s at 4 MP (docs/full-resolution.md): J = 8 took
-# 1.23 times the whole image's time and 2.70 GB, J = 16 2.05 times and 2.55 GB (its windows
-# carry conv5_3's 196 px reach, J = 8's conv4_3's 92 px); J = 8's larger cut maps are paid for
-# by `tile_for`, which takes them out of the windows' budget.
+# stride). J = 16 (conv5 tiled too, halos of conv5_3's 196 px reach against conv4_3's 92) took
+# longer at 4 MP for a little less memory (docs/full-resolution.md, "Measured"); J = 8's larger
+# cut maps are taken out of the windows' budget by `Staged.tile_for`.
 CUT_FRACTION = 4
 
 

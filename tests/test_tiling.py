@@ -149,8 +149,8 @@ def test_every_artefact_tiles_exactly(exported, fmt):
     if fmt == "keras":  # a Keras model is tiled in stages (tests/test_staged.py)
         assert p._staged is not None
     else:  # artefacts: whole-net windows with the margin of their architecture
-        expected = tiling.tile_spec_for("alexnet", "8s")
-        assert (p.tile_spec.grid, p.tile_spec.before, p.tile_spec.after) == (expected.grid, expected.before, expected.after)
+        want = tiling.tile_spec_for("alexnet", "8s")
+        assert (p.tile_spec.grid, p.tile_spec.before, p.tile_spec.after) == (want.grid, want.before, want.after)
     _, ts = p.predict(image)
     assert _rel(ts, scores) <= RTOL, fmt
 
