@@ -1,6 +1,6 @@
 """Full-resolution prediction in exact tiles: peak memory and time of full-width FCN-8s VGG16
-on 1, 4 and 12 megapixel photos, tiled (`Predictor(max_size=0, tile="auto")`) and, where it
-fits, whole.
+on 1, 4 and 12 megapixel photos, tiled (`Predictor(max_size=0, tile="auto")`: a Keras model
+is tiled in stages, `fcn_keras.staged`) and, where it fits, whole.
 
 Each measurement runs in its own process (random weights with non-zero score layers, 21
 classes, CPU): the model is built, one small warm-up prediction is made, then one photo is
@@ -10,6 +10,8 @@ made under the same load; the load average is recorded with the figures.
 
     python benchmarks/full_resolution.py                    # 1, 4, 12 MP tiled; 1, 4 MP whole
     python benchmarks/full_resolution.py --sizes 1 --whole-up-to 1
+    python benchmarks/full_resolution.py --sizes 4 --cuts 16 8   # staged tiling cut at stride 16, then 8
+    python benchmarks/full_resolution.py --sizes 4 --cuts 0      # 0: whole-net windows (tiling.plan)
 """
 
 import argparse
@@ -24,7 +26,7 @@ from predict_memory import _status  # VmHWM / VmRSS of this process, in bytes (b
 SIZES = {1: (866, 1155), 4: (1732, 2309), 12: (3000, 4000)}  # megapixels -> (height, width), 4:3
 
 
-def child(megapixels, tiled):
+def child(megapixels, tiled, cut=None):
     import numpy as np
 
     import fcn_keras
@@ -36,6 +38,13 @@ def child(megapixels, tiled):
         if layer.name.startswith("score_"):
             layer.set_weights([rng.normal(0, 0.01, w.shape).astype("float32") for w in layer.get_weights()])
     predictor = Predictor(model, max_size=0, tile="auto" if tiled else None)
+    if tiled and cut is not None:  # another cut stride than the derived one, or none (0)
+        from fcn_keras import tiling
+        from fcn_keras.staged import Staged
+
+        predictor._staged = Staged(model, cut=cut) if cut else None
+        predictor.tile_spec = predictor._staged.spec if cut else tiling.tile_spec(model)
+        predictor.tile = predictor.tile_spec.tile_for_budget(1 << 30)
     predictor.predict(np.zeros((64, 64, 3), np.uint8), return_scores=False)  # warm-up
     shape = SIZES[megapixels]
     image = rng.integers(0, 256, size=shape + (3,), dtype=np.uint8)
@@ -43,14 +52,17 @@ def child(megapixels, tiled):
     labels, _ = predictor.predict(image, return_scores=False)
     seconds = time.perf_counter() - t
     assert labels.shape == shape
-    print(json.dumps({"megapixels": megapixels, "shape": shape, "tiled": tiled, "tile": predictor.tile,
+    tile = predictor._staged.tile_for(*shape, 1 << 30) if tiled and predictor._staged else predictor.tile
+    print(json.dumps({"megapixels": megapixels, "shape": shape, "tiled": tiled, "tile": tile,
                       "margin": predictor.tile_spec.before if tiled else None,
+                      "cut": predictor._staged.cut if tiled and predictor._staged else None,
                       "peak_rss": _status("VmHWM"), "seconds": seconds}))
 
 
-def measure(megapixels, tiled):
+def measure(megapixels, tiled, cut=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    run = subprocess.run([sys.executable, __file__, "--child", str(megapixels), str(int(tiled))],
+    run = subprocess.run([sys.executable, __file__, "--child", str(megapixels), str(int(tiled)),
+                          str(-1 if cut is None else cut)],
                          env=env, capture_output=True, text=True)
     if run.returncode:
         return {"megapixels": megapixels, "tiled": tiled, "error": run.stderr.strip().splitlines()[-1:]}
@@ -63,29 +75,39 @@ def main():
     p.add_argument("--whole-up-to", type=int, default=4, help="measure whole images up to this many MP")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                  "full_resolution.json"))
-    p.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    p.add_argument("--cuts", type=int, nargs="+", default=[None],
+                   help="staged tiling's cut strides to measure (0: whole-net windows); default: the derived one")
+    p.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        return child(args.child[0], bool(args.child[1]))
+        return child(args.child[0], bool(args.child[1]), None if args.child[2] < 0 else args.child[2])
     rows = []
-    print("| photo | tile (margin) | tiled: peak RSS, s | whole: peak RSS, s | tiled / whole time |")
+    print("| photo | tile (halo), cut | tiled: peak RSS, s | whole: peak RSS, s | tiled / whole time |")
     print("|---|---|---|---|---|")
     for mp in args.sizes:
-        tiled = measure(mp, True)
+        # tiled and whole runs alternate: the whole run sits between the first two tiled ones
+        tiled_runs = [measure(mp, True, args.cuts[0])]
         whole = measure(mp, False) if mp <= args.whole_up_to else None
-        load = os.getloadavg()[0]
-        rows.append({"tiled": tiled, "whole": whole, "load_average": load})
-        gb = lambda r: f"{r['peak_rss'] / 2**30:.2f} GB, {r['seconds']:.1f} s" if r and "peak_rss" in r else (  # noqa: E731
-            r.get("error") if r else "not run")
-        ratio = (f"{tiled['seconds'] / whole['seconds']:.2f}"
-                 if whole and "seconds" in whole and "seconds" in tiled else "")
-        tile = f"{tiled.get('tile')} ({tiled.get('margin')})" if "tile" in tiled else ""
-        h, w = SIZES[mp]
-        print(f"| {w}x{h} ({mp} MP) | {tile} | {gb(tiled)} | {gb(whole)} | {ratio} |  load {load:.1f}", flush=True)
+        tiled_runs += [measure(mp, True, cut) for cut in args.cuts[1:]]
+        for tiled in tiled_runs:
+            print_row(mp, tiled, whole, rows)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"rows": rows, "cpu_count": os.cpu_count()}, f, indent=1)
     print(f"wrote {args.out}")
+
+
+def print_row(mp, tiled, whole, rows):
+    """One table row (and its record in `rows`) for a tiled run and the whole run of its size."""
+    load = os.getloadavg()[0]
+    rows.append({"tiled": tiled, "whole": whole, "load_average": load})
+    gb = lambda r: f"{r['peak_rss'] / 2**30:.2f} GB, {r['seconds']:.1f} s" if r and "peak_rss" in r else (  # noqa: E731
+        r.get("error") if r else "not run")
+    ratio = (f"{tiled['seconds'] / whole['seconds']:.2f}"
+             if whole and "seconds" in whole and "seconds" in tiled else "")
+    tile = f"{tiled.get('tile')} ({tiled.get('margin')}), {tiled.get('cut') or 'none'}" if "tile" in tiled else ""
+    h, w = SIZES[mp]
+    print(f"| {w}x{h} ({mp} MP) | {tile} | {gb(tiled)} | {gb(whole)} | {ratio} |  load {load:.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ Per backend (measured in `benchmarks/default_predict.py`, figures in `benchmarks
   uncompiled path worth taking).
 * PyTorch: the model called eagerly under `torch.no_grad()` (torch.compile is not used).
 
+Pieces of a model: `CompiledCall(piece, preprocess_like=model)` calls a sub-model taking the
+FCN's images (e.g. its front, `fcn_keras.staged`); `CompiledCall(piece, tensors=True)` one
+taking float32 feature maps, one array per input (`call(a, b)`); a piece with several outputs
+returns a list of float32 arrays.
+
 Exact: the compiled function computes the same network as `model(x)`, on the image as it
 is; only the order of floating-point operations may differ (logits within about 1e-6 of the
 largest, `tests/test_inference.py`). Images are never padded to a common size: the zero
@@ -48,9 +53,15 @@ class CompiledCall:
         compiles: how many input shapes have been compiled (XLA on TensorFlow, jax.jit on
             JAX; 0 on PyTorch): a new shape adds one, a shape seen before adds none.
         fixed_size: the model's (height, width) when its input has a fixed size, else None.
+
+    Keyword args (for pieces of an FCN, `fcn_keras.staged`):
+        preprocess_like: the FCN whose input convention the uint8 images follow (its
+            `include_preprocessing`); default: `model` itself.
+        tensors: True: `model` takes float32 maps (N, H, W, C_i), one array per input, not
+            images; nothing is put in front of it.
     """
 
-    def __init__(self, model, xla_after=XLA_AFTER):
+    def __init__(self, model, xla_after=XLA_AFTER, *, preprocess_like=None, tensors=False):
         import keras
 
         from fcn_keras.models.layers import input_preprocess
@@ -62,7 +73,9 @@ class CompiledCall:
         self._seen = collections.Counter()
         shape = model.inputs[0].shape
         self.fixed_size = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None
-        pre = input_preprocess(model)
+        pre = None if tensors else input_preprocess(preprocess_like if preprocess_like is not None else model)
+        self._tensors = tensors
+        self._specs = ([(int(t.shape[-1]), "float32") for t in model.inputs] if tensors else [(3, "uint8")])
         if self.backend == "jax":
             self._run = self._jax(model, pre)
             return
@@ -70,18 +83,25 @@ class CompiledCall:
 
     @staticmethod
     def _forward(model, pre):
-        def forward(images):
-            return model(images if pre is None else pre(images), training=False)
+        def forward(*inputs):
+            x = inputs[0] if len(inputs) == 1 else list(inputs)
+            return model(x if pre is None else pre(x), training=False)
 
         return forward
 
-    def __call__(self, images):
-        """float32 logits (N, H, W, C) of uint8 images (N, H, W, 3)."""
+    def __call__(self, *inputs):
+        """float32 logits (N, H, W, C) of uint8 images (N, H, W, 3); for a piece made with
+        `tensors=True`, of its float32 inputs (one array each). A list for several outputs."""
         import keras
 
-        images = np.asarray(images)
-        self._seen[images.shape] += 1
-        return np.asarray(keras.ops.convert_to_numpy(self._run(images)), np.float32)
+        inputs = [np.asarray(a, np.float32) if self._tensors else np.asarray(a) for a in inputs]
+        if len(inputs) != len(self._specs):
+            raise ValueError(f"CompiledCall: expected {len(self._specs)} input arrays. Received {len(inputs)}")
+        self._seen[tuple(a.shape for a in inputs) if len(inputs) > 1 else inputs[0].shape] += 1
+        out = self._run(*inputs)
+        if isinstance(out, (list, tuple)):
+            return [np.asarray(keras.ops.convert_to_numpy(o), np.float32) for o in out]
+        return np.asarray(keras.ops.convert_to_numpy(out), np.float32)
 
     def _counted(self, forward):
         def fn(*args):
@@ -93,33 +113,35 @@ class CompiledCall:
     def _tensorflow(self, forward):
         import tensorflow as tf
 
-        graph = tf.function(forward, input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8)],
-                            autograph=False)
+        graph = tf.function(forward, input_signature=[tf.TensorSpec((None, None, None, c), dtype)
+                                                      for c, dtype in self._specs], autograph=False)
         xla = tf.function(self._counted(forward), jit_compile=True, reduce_retracing=False, autograph=False)
 
-        def run(images):
-            use_xla = self.xla_after is not None and self._seen[images.shape] >= self.xla_after
-            return (xla if use_xla else graph)(tf.constant(images, tf.uint8))
+        def run(*inputs):
+            key = tuple(a.shape for a in inputs) if len(inputs) > 1 else inputs[0].shape
+            use_xla = self.xla_after is not None and self._seen[key] >= self.xla_after
+            return (xla if use_xla else graph)(*[tf.constant(a, dtype) for a, (_, dtype) in zip(inputs, self._specs)])
 
         return run
 
     def _jax(self, model, pre):
         import jax
 
-        def stateless(trainable, non_trainable, images):
-            x = images if pre is None else pre(images)
+        def stateless(trainable, non_trainable, inputs):
+            x = inputs[0] if len(inputs) == 1 else list(inputs)
+            x = x if pre is None else pre(x)
             return model.stateless_call(trainable, non_trainable, x, training=False)[0]
 
         jitted = jax.jit(self._counted(stateless))
-        return lambda images: jitted([v.value for v in model.trainable_variables],
-                                     [v.value for v in model.non_trainable_variables], images)
+        return lambda *inputs: jitted([v.value for v in model.trainable_variables],
+                                      [v.value for v in model.non_trainable_variables], list(inputs))
 
     @staticmethod
     def _eager(forward):
         import torch
 
-        def run(images):
+        def run(*inputs):
             with torch.no_grad():
-                return forward(images)
+                return forward(*inputs)
 
         return run

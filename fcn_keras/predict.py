@@ -13,8 +13,11 @@ photo's size and memory stays bounded by the network's input. Artefacts exported
 input size take every image resized to that size, and their scores are resized back the same way.
 
 Tiles: `Predictor(..., tile=512)` (or "auto") computes what the network sees in tiles whose
-logits equal the whole image's (`fcn_keras.tiling`), so `max_size=0` (full resolution) needs
-only one tile's memory; at full resolution labels and scores are written as tiles complete.
+logits equal the whole image's, so `max_size=0` (full resolution) needs only one tile's
+memory; at full resolution labels and scores are written as tiles (or row bands) complete.
+A Keras FCN is tiled in stages (`fcn_keras.staged`: its front in tiles with small halos, its
+coarse middle whole, its last upsampling in row bands); an artefact, or a Keras model of
+another structure, in whole-net windows (`fcn_keras.tiling`).
 """
 
 import warnings
@@ -45,8 +48,9 @@ class Predictor:
         num_threads: CPU threads for the TFLite / ONNX runtimes (None: their default).
         tile: None (the whole image at once), a tile size in pixels (a multiple of the net's
             output stride, 32), or "auto" (the largest tile whose activations fit
-            `tile_budget` bytes). Tiled logits equal the whole image's (`fcn_keras.tiling`).
-            Not for artefacts with a fixed input size.
+            `tile_budget` bytes; for a Keras model, less the image's cut tensors). Tiled logits
+            equal the whole image's (`fcn_keras.staged` for a Keras model, else
+            `fcn_keras.tiling`). Not for artefacts with a fixed input size.
         tile_budget: bytes of activations a tile may use with tile="auto" (default 1 GiB).
         tta: test-time augmentation: None, "flip", "scales=0.5,0.75,1,1.25,1.5", both
             ("flip,scales=..."), or a `TTA`. The scores are then the log of the softmax
@@ -127,6 +131,7 @@ class Predictor:
         except ValueError as e:
             given = "the arguments" if class_names is not None or palette is not None else "its metadata"
             raise ValueError(f"{self.source}: {given}: {e}") from None
+        self._staged, self._tile_budget = None, tile_budget if tile == "auto" else None
         self.tile, self.tile_spec = self._tiling(tile, tile_budget, meta)
         if self.tile and self._model is not None:
             self._call.xla_after = None  # tiles bound memory: XLA's compiled shapes would add to it
@@ -147,6 +152,13 @@ class Predictor:
 
         if self._model is not None:
             spec = tiling.tile_spec(self._model)
+            if tile == "auto" or tile % spec.grid == 0:
+                from fcn_keras.staged import Staged
+
+                self._staged = Staged.of(self._model)
+            if self._staged:
+                staged = self._staged.spec
+                return (staged.tile_for_budget(budget) if tile == "auto" else tile), staged
         else:
             arch = meta.get("model") or {}
             if not (arch.get("backbone") and arch.get("head")):
@@ -248,10 +260,14 @@ class Predictor:
         return scores
 
     def _tiles(self, x):
-        """Yields ((y0, y1, x0, x1), scores of those pixels) tile by tile, equal to the whole
-        image's scores there (`fcn_keras.tiling.plan`)."""
+        """Yields ((y0, y1, x0, x1), scores of those pixels) tile by tile (or band by band), equal
+        to the whole image's scores there (`fcn_keras.staged`, else `fcn_keras.tiling.plan`)."""
         from fcn_keras.tiling import plan
 
+        if self._staged:  # with tile="auto" the windows leave room for the image's cut tensors
+            tile = self._staged.tile_for(*x.shape[:2], self._tile_budget) if self._tile_budget else self.tile
+            yield from self._staged.run(x, tile)
+            return
         for (y0, y1, x0, x1), (iy0, iy1, ix0, ix1) in plan(x.shape[0], x.shape[1], self.tile, self.tile_spec):
             scores = self._scores(np.ascontiguousarray(x[iy0:iy1, ix0:ix1]))
             yield (y0, y1, x0, x1), scores[y0 - iy0:y1 - iy0, x0 - ix0:x1 - ix0]

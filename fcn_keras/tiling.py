@@ -38,19 +38,22 @@ class TileSpec:
         after: pixels of image a tile needs below / right of its core (a multiple of `grid`).
         bytes_per_pixel: an estimate of the activation memory per input pixel (float32), for
             choosing a tile from a memory budget.
+        pad: pixels of the net's own zero padding a window computes besides (both sides
+            together: 200 for the reference nets' pad 100; 0 for `fcn_keras.staged`'s windows,
+            which are cut from the padded input).
     """
 
     grid: int
     before: int
     after: int
     bytes_per_pixel: float = 0.0
+    pad: int = 200
 
     def tile_for_budget(self, budget_bytes):
         """The largest core tile size (a multiple of `grid`, at least `grid`) whose tile, margins
         and the net's own zero padding included, fits `budget_bytes` of activations."""
-        pad = 200  # the first layer's zero padding (100 on each side) is computed too
         side = math.sqrt(max(budget_bytes, 1) / max(self.bytes_per_pixel, 1e-9))
-        core = int(side - self.before - self.after - pad) // self.grid * self.grid
+        core = int(side - self.before - self.after - self.pad) // self.grid * self.grid
         return max(self.grid, core)
 
 

@@ -27,7 +27,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #   api                           fcn_keras.build / list_models and the package root
 #   predict                       loading.py (one way to open a model) and predict.py: any
 #                                 model file, zoo name or artefact -> labels (uses export, api);
-#                                 tiling.py (exact tiles), refine.py (dense CRF), inference.py
+#                                 tiling.py (exact tiles), staged.py (staged tiles), refine.py (dense CRF), inference.py
 #                                 (the compiled call) and auto_precision.py beside it
 #   cli                           fcn_keras/cli/: the command line, may use anything
 ALLOWED = {
@@ -58,7 +58,7 @@ def part_of(module):
         return "cli"
     if len(names) == 1 or names[1] == "api":
         return "api"
-    return {"_io": "util", "_progress": "util", "loading": "predict", "tiling": "predict",
+    return {"_io": "util", "_progress": "util", "loading": "predict", "tiling": "predict", "staged": "predict",
             "refine": "predict", "inference": "predict", "auto_precision": "predict"}.get(names[1], names[1])
 
 
