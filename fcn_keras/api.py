@@ -1,5 +1,6 @@
 """`build()` and `list_models()`: the public entry points, above `models` and `weights`."""
 
+import contextlib
 import os
 
 import keras
@@ -7,6 +8,7 @@ import keras
 from fcn_keras import weights as weight_sources
 from fcn_keras.models import FCN
 from fcn_keras.models import registry
+from fcn_keras.models.deferred_init import weights_follow
 from fcn_keras.models.fcn import with_precision
 from fcn_keras.models.precision import policy_name
 from fcn_keras.resolve import resolve
@@ -89,10 +91,12 @@ def build_resolved(found, weights=None, input_shape=(None, None, 3), include_pre
         class_names = list(entry["classes"])  # a zoo FCN's classes travel with the model
     if entry is not None and width == 1.0:
         weight_sources.prefetch(weights)  # offline: fail before building the model
-    model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, load_as,
-                class_names=class_names, palette=palette, **kwargs)
+    # weights to load: the kernels are not drawn at random (a failed load raises, the net is dropped)
+    with weights_follow() if weights is not None else contextlib.nullcontext():
+        model = FCN(arch["backbone"], arch["head"], n, input_shape, include_preprocessing, width, load_as,
+                    class_names=class_names, palette=palette, **kwargs)
     if found.kind in ("weights", "keras"):
-        weight_sources.load_file(model, found.path)  # a file: its reader, no name to look up
+        weight_sources.load_file(model, found.path, backup=False)  # a file: its reader; dropped on failure
     elif weights is not None:
         weight_sources.load(model, weights)
     return with_precision(model, policy)

@@ -9,6 +9,7 @@ from fcn_keras.conventions import DEFAULT_NUM_CLASSES, IGNORE_LABEL, class_metad
 from fcn_keras.losses import CrossEntropy
 from fcn_keras.metrics import paper_metrics
 from fcn_keras.models import fit_checks, registry
+from fcn_keras.models.deferred_init import restore, weights_follow
 from fcn_keras.models.heads import fcn_head
 from fcn_keras.models.layers import PACKAGE, Preprocess, refresh_upsampling
 from fcn_keras.models.precision import policy_name, precision
@@ -133,6 +134,7 @@ class FCN(keras.Model):
             taps = _features(backbone, inputs, include_preprocessing, width)
             outputs = fcn_head(taps, registry.coords(backbone), head, num_classes, inputs)
             super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        restore(self)  # the declared initializers, where `weights_follow()` built zeros
         self.backbone_name = backbone
         self.head_name = head
         self.num_classes = num_classes
@@ -305,7 +307,7 @@ def build_backbone(backbone, input_shape=(None, None, 3), include_preprocessing=
     shape = _validate(1, input_shape, width)
     inputs = keras.Input(shape=shape, name="image")
     taps = _features(backbone, inputs, include_preprocessing, width, first_pad)
-    return keras.Model(inputs, taps, name=f"{backbone}_backbone")
+    return restore(keras.Model(inputs, taps, name=f"{backbone}_backbone"))
 
 
 def with_precision(model, dtype):
@@ -331,7 +333,8 @@ def with_precision(model, dtype):
                          f"Received: model of type {type(model).__name__}")
     if model.dtype_policy.name == name:
         return model
-    copy = FCN.from_config({**model.get_config(), "dtype": name})
+    with weights_follow():  # no random draw: every weight is set right after
+        copy = FCN.from_config({**model.get_config(), "dtype": name})
     copy.set_weights(model.get_weights())
     refresh_upsampling(copy)  # Model.set_weights assigns the variables directly
     return copy

@@ -109,10 +109,12 @@ def load_keras(path, arg="model", compile=False):
     import keras
 
     from fcn_keras.models import fcn, layers  # noqa: F401  (register FCN and the custom layers)
+    from fcn_keras.models.deferred_init import weights_follow
 
     path = check_keras_file(path, arg)
     read_config(path, arg)
     try:
-        return keras.saving.load_model(path, compile=compile)
+        with weights_follow():  # Keras loads every weight or raises: no random draw
+            return keras.saving.load_model(path, compile=compile)
     except (TypeError, ValueError, KeyError, AttributeError, OSError, zipfile.BadZipFile) as e:
         raise ValueError(f"`{arg}` {path!r} cannot be loaded: {short_error(e)}") from None

@@ -178,9 +178,13 @@ def _load_entry(model, entry, progress, source):
     return model
 
 
-def load_file(model, path, progress=None):
+def load_file(model, path, progress=None, backup=True):
     """Loads the weights file `path` (.caffemodel, Keras' VGG16 .h5, a converted .h5, .weights.h5,
     .keras) into `model`, all or nothing; never touches the network (see `load`).
+
+    `backup=False` is for a net that is dropped when loading fails (`fcn_keras.build`): Keras'
+    own files are then loaded without first copying every weight to restore on failure (a
+    copy of the whole net: 513 MB for VGG16), so a failure leaves the net part loaded.
 
     Raises:
         FileNotFoundError: no such file.
@@ -201,7 +205,7 @@ def load_file(model, path, progress=None):
             return assign(model, values, path)
         if "block1_conv1" in names:
             return assign(model, values_from_keras_vgg16(model, path), path)
-    return _keras_load_weights(model, path)
+    return _keras_load_weights(model, path, backup)
 
 
 def _load_caffemodel(model, path, progress):
@@ -216,17 +220,16 @@ def _load_caffemodel(model, path, progress):
     return assign(model, values, path)
 
 
-def _keras_load_weights(model, path):
-    """Keras' own loader for `.keras` / `.weights.h5` files, checked first, undone if it fails.
+def _keras_load_weights(model, path, backup=True):
+    """Keras' own loader for `.keras` / `.weights.h5` files, checked first, undone if it fails
+    (with `backup`; without, the model is left part loaded).
 
     Raises:
         ValueError: a damaged `.keras` archive or HDF5 file (naming it).
         WeightsMismatchError: weights of another architecture (one line: the layer and both
-            shapes) or NaN / Inf values (the layer); the model keeps its weights.
+            shapes) or NaN / Inf values (the layer); the model keeps its weights (with `backup`).
     """
     import warnings
-
-    import numpy as np
 
     if path.lower().endswith(KERAS_SUFFIX):
         check_keras_file(path, "weights")
@@ -234,18 +237,19 @@ def _keras_load_weights(model, path):
     else:
         with open_hdf5(path):
             pass
-    backup = [w.numpy() for w in model.weights]
+    saved = [w.numpy() for w in model.weights] if backup else None
     try:
         with warnings.catch_warnings(record=True) as caught:  # Keras' notes on skipped layers: moot if it fails
             warnings.simplefilter("always")
             model.load_weights(path)
-        bad = next((w for w in model.weights if not np.isfinite(np.asarray(w.numpy(), np.float32)).all()), None)
+        bad = next((w for w in model.weights if not _finite(w)), None)
         if bad is not None:
             raise WeightsMismatchError(f"{path}: {bad.path} holds NaN or Inf values; nothing was loaded")
     except Exception as e:
-        for w, value in zip(model.weights, backup):
-            w.assign(value)
-        mapping.refresh_upsampling(model)
+        if saved is not None:
+            for w, value in zip(model.weights, saved):
+                w.assign(value)
+            mapping.refresh_upsampling(model)
         if isinstance(e, WeightsMismatchError):
             raise
         if isinstance(e, (ValueError, KeyError, TypeError, OSError)):
@@ -258,6 +262,13 @@ def _keras_load_weights(model, path):
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model
+
+
+def _finite(variable):
+    """Whether every value of `variable` is finite (computed where it lives: no copy of it in NumPy)."""
+    import keras
+
+    return bool(keras.ops.convert_to_numpy(keras.ops.all(keras.ops.isfinite(variable))))
 
 
 def load(model, weights, *, progress=None):

@@ -10,6 +10,7 @@ stride-8 features, conv5 (after conv3..5) and conv2, named pool4 and pool3 by st
 
 from keras import layers
 
+from fcn_keras.models.deferred_init import kernel_init
 from fcn_keras.models.layers import LRN, GroupConv2D, caffe_max_pool
 
 FIRST_PAD = 100
@@ -38,20 +39,23 @@ def alexnet(x, width=1.0, first_pad=FIRST_PAD):
 
     taps = {}
     x = layers.ZeroPadding2D(first_pad, name="conv1_pad")(x)
-    x = layers.Conv2D(ch(96), 11, strides=4, padding="valid", activation="relu", name="conv1")(x)
+    x = layers.Conv2D(ch(96), 11, strides=4, padding="valid", activation="relu",
+                      kernel_initializer=kernel_init(), name="conv1")(x)
     x = caffe_max_pool(x, 3, 2, name="pool1")
     x = LRN(5, 1e-4, 0.75, name="norm1")(x)
-    x = GroupConv2D(ch(256), 5, groups=2, activation="relu", name="conv2")(x)
+    x = GroupConv2D(ch(256), 5, groups=2, activation="relu", kernel_initializer=kernel_init(), name="conv2")(x)
     taps["pool3"] = x
     x = caffe_max_pool(x, 3, 2, name="pool2")
     x = LRN(5, 1e-4, 0.75, name="norm2")(x)
-    x = layers.Conv2D(ch(384), 3, padding="same", activation="relu", name="conv3")(x)
-    x = GroupConv2D(ch(384), 3, groups=2, activation="relu", name="conv4")(x)
-    x = GroupConv2D(ch(256), 3, groups=2, activation="relu", name="conv5")(x)
+    x = layers.Conv2D(ch(384), 3, padding="same", activation="relu",
+                      kernel_initializer=kernel_init(), name="conv3")(x)
+    x = GroupConv2D(ch(384), 3, groups=2, activation="relu", kernel_initializer=kernel_init(), name="conv4")(x)
+    x = GroupConv2D(ch(256), 3, groups=2, activation="relu", kernel_initializer=kernel_init(), name="conv5")(x)
     taps["pool4"] = x
     x = caffe_max_pool(x, 3, 2, name="pool5")
-    x = layers.Conv2D(ch(FC), 6, padding="valid", activation="relu", name="fc6")(x)
+    x = layers.Conv2D(ch(FC), 6, padding="valid", activation="relu",
+                      kernel_initializer=kernel_init(), name="fc6")(x)
     x = layers.Dropout(0.5, name="drop6")(x)
-    x = layers.Conv2D(ch(FC), 1, activation="relu", name="fc7")(x)
+    x = layers.Conv2D(ch(FC), 1, activation="relu", kernel_initializer=kernel_init(), name="fc7")(x)
     taps["fc7"] = layers.Dropout(0.5, name="drop7")(x)
     return taps

@@ -8,6 +8,7 @@ inception_4e and inception_5b (strides 8, 16, 32). BVLC pads conv1 by 3; the FCN
 
 from keras import layers
 
+from fcn_keras.models.deferred_init import kernel_init
 from fcn_keras.models.layers import LRN, caffe_max_pool
 
 FIRST_PAD = 100
@@ -29,13 +30,15 @@ COORDS = {"pool3": (8, -91), "pool4": (16, -83), "fc7": (32, -67)}
 def _inception(x, name, spec, ch):
     c1, c3r, c3, c5r, c5, cp = (ch(c) for c in spec)
     p = f"inception_{name}_"
-    b1 = layers.Conv2D(c1, 1, activation="relu", name=p + "1x1")(x)
-    b3 = layers.Conv2D(c3r, 1, activation="relu", name=p + "3x3_reduce")(x)
-    b3 = layers.Conv2D(c3, 3, padding="same", activation="relu", name=p + "3x3")(b3)
-    b5 = layers.Conv2D(c5r, 1, activation="relu", name=p + "5x5_reduce")(x)
-    b5 = layers.Conv2D(c5, 5, padding="same", activation="relu", name=p + "5x5")(b5)
+    b1 = layers.Conv2D(c1, 1, activation="relu", kernel_initializer=kernel_init(), name=p + "1x1")(x)
+    b3 = layers.Conv2D(c3r, 1, activation="relu", kernel_initializer=kernel_init(), name=p + "3x3_reduce")(x)
+    b3 = layers.Conv2D(c3, 3, padding="same", activation="relu",
+                       kernel_initializer=kernel_init(), name=p + "3x3")(b3)
+    b5 = layers.Conv2D(c5r, 1, activation="relu", kernel_initializer=kernel_init(), name=p + "5x5_reduce")(x)
+    b5 = layers.Conv2D(c5, 5, padding="same", activation="relu",
+                       kernel_initializer=kernel_init(), name=p + "5x5")(b5)
     bp = layers.MaxPooling2D(3, 1, padding="same", name=p + "pool")(x)
-    bp = layers.Conv2D(cp, 1, activation="relu", name=p + "pool_proj")(bp)
+    bp = layers.Conv2D(cp, 1, activation="relu", kernel_initializer=kernel_init(), name=p + "pool_proj")(bp)
     return layers.Concatenate(axis=-1, name=p + "output")([b1, b3, b5, bp])
 
 
@@ -57,11 +60,13 @@ def googlenet(x, width=1.0, first_pad=FIRST_PAD):
 
     taps = {}
     x = layers.ZeroPadding2D(first_pad, name="conv1_7x7_s2_pad")(x)
-    x = layers.Conv2D(ch(64), 7, strides=2, padding="valid", activation="relu", name="conv1_7x7_s2")(x)
+    x = layers.Conv2D(ch(64), 7, strides=2, padding="valid", activation="relu",
+                      kernel_initializer=kernel_init(), name="conv1_7x7_s2")(x)
     x = caffe_max_pool(x, 3, 2, name="pool1_3x3_s2")
     x = LRN(5, 1e-4, 0.75, name="pool1_norm1")(x)
-    x = layers.Conv2D(ch(64), 1, activation="relu", name="conv2_3x3_reduce")(x)
-    x = layers.Conv2D(ch(192), 3, padding="same", activation="relu", name="conv2_3x3")(x)
+    x = layers.Conv2D(ch(64), 1, activation="relu", kernel_initializer=kernel_init(), name="conv2_3x3_reduce")(x)
+    x = layers.Conv2D(ch(192), 3, padding="same", activation="relu",
+                      kernel_initializer=kernel_init(), name="conv2_3x3")(x)
     x = LRN(5, 1e-4, 0.75, name="conv2_norm2")(x)
     x = caffe_max_pool(x, 3, 2, name="pool2_3x3_s2")
     for name in ("3a", "3b"):

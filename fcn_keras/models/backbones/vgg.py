@@ -7,6 +7,7 @@ sees the input zero-padded by 100 pixels; first_pad=1 gives the ImageNet classif
 
 from keras import layers
 
+from fcn_keras.models.deferred_init import kernel_init
 from fcn_keras.models.layers import caffe_max_pool
 
 FIRST_PAD = 100
@@ -45,12 +46,14 @@ def vgg16(x, width=1.0, first_pad=FIRST_PAD):
                 padding = "valid"
             else:
                 padding = "same"
-            x = layers.Conv2D(ch(filters), 3, padding=padding, activation="relu", name=name)(x)
+            x = layers.Conv2D(ch(filters), 3, padding=padding, activation="relu",
+                              kernel_initializer=kernel_init(), name=name)(x)
         x = caffe_max_pool(x, 2, 2, name=f"pool{b}")
         if b in (3, 4):
             taps[f"pool{b}"] = x
-    x = layers.Conv2D(ch(FC), 7, padding="valid", activation="relu", name="fc6")(x)
+    x = layers.Conv2D(ch(FC), 7, padding="valid", activation="relu",
+                      kernel_initializer=kernel_init(), name="fc6")(x)
     x = layers.Dropout(0.5, name="drop6")(x)
-    x = layers.Conv2D(ch(FC), 1, activation="relu", name="fc7")(x)
+    x = layers.Conv2D(ch(FC), 1, activation="relu", kernel_initializer=kernel_init(), name="fc7")(x)
     taps["fc7"] = layers.Dropout(0.5, name="drop7")(x)
     return taps
