@@ -265,8 +265,11 @@ class Predictor:
         from fcn_keras.tiling import plan
 
         if self._staged:  # with tile="auto" the windows leave room for the image's cut tensors
-            tile = self._staged.tile_for(*x.shape[:2], self._tile_budget) if self._tile_budget else self.tile
-            yield from self._staged.run(x, tile)
+            staged, tile = self._staged, self.tile
+            if self._tile_budget:  # "auto": a coarser cut for a large image, then the tile
+                staged = staged.for_image(*x.shape[:2], self._tile_budget)
+                tile = staged.tile_for(*x.shape[:2], self._tile_budget)
+            yield from staged.run(x, tile)
             return
         for (y0, y1, x0, x1), (iy0, iy1, ix0, ix1) in plan(x.shape[0], x.shape[1], self.tile, self.tile_spec):
             scores = self._scores(np.ascontiguousarray(x[iy0:iy1, ix0:ix1]))

@@ -33,10 +33,15 @@ from fcn_keras import tiling
 
 TAIL_BYTES = 64 << 20  # float32 logits of one band of the tail's output
 # The cut stride J is the output stride / 4 (8 for every backbone here: the finest skip tap's
-# stride). J = 16 (conv5 tiled too, halos of conv5_3's 196 px reach against conv4_3's 92) took
-# longer at 4 MP for a little less memory (docs/full-resolution.md, "Measured"); J = 8's larger
-# cut maps are taken out of the windows' budget by `Staged.tile_for`.
+# stride), or twice that for a large image (`for_image`). J = 16 (conv5 tiled too, halos of
+# conv5_3's 196 px reach against conv4_3's 92) took 16% longer at 4 MP; at 12 MP it took as long
+# as J = 8 and peaked 0.64 GB lower, its cut maps being a quarter of the size
+# (docs/full-resolution.md, "Measured"). The cut maps are taken out of the windows' budget by
+# `Staged.tile_for`.
 CUT_FRACTION = 4
+# The middle holds about this many times the cut maps at once (the assembled maps, the
+# runtime's copy of them, a layer's output): with more than the tile budget, cut coarser.
+MIDDLE_COPIES = 3
 
 
 class Staged:
@@ -94,6 +99,7 @@ class Staged:
         self._channels = [int(t.shape[-1]) for t in cuts]
         self.calls = [self._stem, self._front, self._middle, self._tail]
         self.band_bytes = TAIL_BYTES
+        self._model, self._coarser = model, None
 
     @classmethod
     def of(cls, model, cut=None):
@@ -105,12 +111,26 @@ class Staged:
         except ValueError:
             return None
 
+    def maps_bytes(self, height, width):
+        """float32 bytes of the assembled cut tensors for an image of (height, width) pixels."""
+        (top, bottom), (left, right) = self.pad
+        cells = (height + top + bottom) * (width + left + right)
+        return sum(4.0 * c * cells / j ** 2 for (j, _, _), c in zip(self.cuts, self._channels))
+
+    def for_image(self, height, width, budget_bytes):
+        """This staging, or the one cut at twice the stride when the middle would hold more than
+        `budget_bytes` (`MIDDLE_COPIES` times the cut maps): e.g. VGG16 FCN-8s at 1 GiB keeps
+        J = 8 up to about 8 megapixels and takes J = 16 above."""
+        if MIDDLE_COPIES * self.maps_bytes(height, width) <= budget_bytes:
+            return self
+        if self._coarser is None:
+            self._coarser = Staged.of(self._model, cut=2 * self.cut) or self
+        return self._coarser
+
     def tile_for(self, height, width, budget_bytes):
         """The core tile (P pixels) for an image of (height, width) pixels: the largest whose
         window fits `budget_bytes` less the assembled cut tensors (at least a quarter of it)."""
-        (top, bottom), (left, right) = self.pad
-        cells = (height + top + bottom) * (width + left + right)
-        maps = sum(4.0 * c * cells / j ** 2 for (j, _, _), c in zip(self.cuts, self._channels))
+        maps = self.maps_bytes(height, width)
         return self.spec.tile_for_budget(max(budget_bytes - maps, budget_bytes / 4))
 
     def run(self, image, tile):

@@ -50,6 +50,24 @@ def test_a_cut_at_stride_16_is_exact_too():
     _check(Predictor(model, max_size=0), p, _image(250, 330, seed=3))
 
 
+def test_a_large_image_is_cut_coarser_under_the_budget():
+    """tile="auto": when the middle would hold more than the budget (MIDDLE_COPIES times the cut
+    maps), the staging cut at twice the stride takes over, and stays exact."""
+    from fcn_keras.staged import MIDDLE_COPIES
+
+    model = _model("vgg16", "8s")
+    image = _image(250, 330, seed=6)
+    staged = Staged.of(model)
+    need = MIDDLE_COPIES * staged.maps_bytes(*image.shape[:2])
+    assert staged.for_image(*image.shape[:2], need) is staged
+    coarse = staged.for_image(*image.shape[:2], need - 1)
+    assert coarse.cut == 16 and coarse.maps_bytes(*image.shape[:2]) < staged.maps_bytes(*image.shape[:2])
+    assert staged.for_image(*image.shape[:2], need - 1) is coarse  # built once
+    tiled = Predictor(model, max_size=0, tile="auto", tile_budget=int(need - 1))
+    _check(Predictor(model, max_size=0), tiled, image)
+    assert tiled._staged._coarser is not None
+
+
 @pytest.mark.parametrize("backbone", ["alexnet", "vgg16"])
 def test_a_halo_one_grid_step_short_is_not_exact(backbone):
     model = _model(backbone, "8s")
