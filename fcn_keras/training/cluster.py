@@ -99,16 +99,23 @@ def _lost_task(err):
     return task, f"{type(err).__name__}: {_reason(text)}"
 
 
+# What a collective or the coordination service says when a peer process went away (a CI run
+# saw "UNKNOWN: Gloo AllGather failed: ... Connection reset by peer" raised as a ValueError).
+_JAX_PEER_GONE = ("gloo", "connection reset by peer", "coordination service", "failed to send rpc")
+
+
 def _lost_jax_process(err):
     """(the lost process in words, a short reason) from a JAX runtime error of a multi-process
     run (a collective whose peer went away), or None.
 
     The process named is the one the error names ("task N" / "rank N"), else, with two
     processes, the other one; else "a process"."""
-    if type(err).__name__ not in ("JaxRuntimeError", "XlaRuntimeError"):
+    text = str(err)
+    if type(err).__name__ not in ("JaxRuntimeError", "XlaRuntimeError") and not (
+            isinstance(err, (RuntimeError, ValueError, ConnectionError))
+            and any(w in text.lower() for w in _JAX_PEER_GONE)):
         return None
     own, n, coordinator = jax_processes_started()
-    text = str(err)
     named = [int(i) for i in re.findall(r"(?:task|rank|process)[ :_]+(\d+)", text, re.I)
              if int(i) != own and int(i) < n]
     lost = named[0] if named else (1 - own if n == 2 else None)
