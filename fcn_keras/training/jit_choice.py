@@ -16,6 +16,8 @@ benchmarks/README.md):
 * JAX: XLA always (`jax.jit`; its only compiled path). PyTorch: eager, as Keras runs it.
 """
 
+import os
+
 import keras
 
 
@@ -32,10 +34,10 @@ def fixed_shape(ds):
     return all(d is not None for d in shape[1:3])
 
 
-def _tensorflow_gpu():
+def _tensorflow_gpus():
     import tensorflow as tf
 
-    return bool(tf.config.list_physical_devices("GPU"))
+    return len(tf.config.list_physical_devices("GPU"))
 
 
 def choose_jit(requested, train_ds=None, distributed=False):
@@ -44,7 +46,8 @@ def choose_jit(requested, train_ds=None, distributed=False):
     Args:
         requested: True / False (kept as asked) or "auto" (the rule above).
         train_ds: the training batches, to tell fixed from varying shapes.
-        distributed: True under a `tf.distribute` strategy other than the default.
+        distributed: True under a `tf.distribute` strategy other than the default; "auto"
+            for `get_strategy("auto")`, which mirrors over several GPUs or a TF_CONFIG cluster.
     """
     if requested is not True and requested is not False and requested != "auto":
         raise ValueError(f'`jit_compile` must be True, False or "auto". Received: jit_compile={requested!r}')
@@ -55,9 +58,12 @@ def choose_jit(requested, train_ds=None, distributed=False):
         return True, "training step: XLA (jax.jit, JAX's compiled path)"
     if backend != "tensorflow":
         return False, f"training step: eager ({backend}, as Keras runs it)"
-    if not _tensorflow_gpu():
+    gpus = _tensorflow_gpus()
+    if not gpus:
         return False, ("training step: a TensorFlow graph (XLA measured slower for training on CPUs "
                        "with AVX-512 BF16, and it compiles each new batch shape; jit_compile=True forces it)")
+    if distributed == "auto":
+        distributed = gpus > 1 or bool(os.environ.get("TF_CONFIG"))
     if distributed:
         return False, "training step: a TensorFlow graph (XLA is off under a tf.distribute strategy)"
     if fixed_shape(train_ds) is False:

@@ -188,7 +188,7 @@ def run_recipe(backbone, train_ds, val_ds=None, *, schedule="staged", num_classe
     files = dataclasses.replace(files, keep=check_keep(files.keep))
     dist, scope = _placement(strategy, distribution)
     jit, jit_line = choose_jit(compile_options.jit_compile, train_ds,
-                               distributed=strategy not in (None, "default", "auto"))
+                               distributed="auto" if strategy == "auto" else strategy not in (None, "default"))
     compile_options = dataclasses.replace(compile_options, jit_compile=jit)
     if verbose and worker_info().is_chief:
         print(jit_line, flush=True)
